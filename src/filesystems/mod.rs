@@ -1,0 +1,168 @@
+//! Filesystems: one read-only trait over every on-disk format amiscan reads.
+//!
+//! Owns turning a volume's bytes into nodes (inodes, directory entries, file contents).
+//! Knows nothing of partition tables (below) or of how volumes join into a guest tree (above).
+//! Every implementation treats the volume as hostile: sizes and offsets read from disk are
+//! checked before use, and a corrupt structure is an error naming it and its byte offset.
+
+pub mod ext4;
+pub mod fat;
+
+use std::fmt;
+use std::io::Read;
+
+/// Identifies a node (inode, or a FAT directory-entry position) within one filesystem.
+pub type NodeId = u64;
+
+/// What kind of object a node is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileKind {
+    File,
+    Dir,
+    Symlink,
+    CharDevice,
+    BlockDevice,
+    Fifo,
+    Socket,
+}
+
+impl FileKind {
+    /// The kind encoded in the top bits of a POSIX `st_mode`.
+    pub fn from_mode(mode: u32) -> Option<Self> {
+        Some(match mode & 0o170000 {
+            0o100000 => Self::File,
+            0o040000 => Self::Dir,
+            0o120000 => Self::Symlink,
+            0o020000 => Self::CharDevice,
+            0o060000 => Self::BlockDevice,
+            0o010000 => Self::Fifo,
+            0o140000 => Self::Socket,
+            _ => return None,
+        })
+    }
+
+    /// The name used in JSON output and in `ls -l`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::File => "file",
+            Self::Dir => "dir",
+            Self::Symlink => "symlink",
+            Self::CharDevice => "char",
+            Self::BlockDevice => "block",
+            Self::Fifo => "fifo",
+            Self::Socket => "socket",
+        }
+    }
+}
+
+/// A node's metadata, as `stat` would report it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metadata {
+    pub kind: FileKind,
+    /// Permission bits including setuid, setgid and sticky (`mode & 0o7777`).
+    pub permissions: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+    /// Modification time, seconds since the epoch (may be negative).
+    pub mtime: i64,
+    pub mtime_nsec: u32,
+    /// The node's number within its filesystem (the inode number on ext4).
+    pub inode: u64,
+    pub nlink: u32,
+    /// Device number for character and block devices, `None` otherwise.
+    pub rdev: Option<(u32, u32)>,
+}
+
+/// One entry of a directory, excluding `.` and `..`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry {
+    /// The raw name bytes; not necessarily UTF-8.
+    pub name: Vec<u8>,
+    pub node: NodeId,
+}
+
+/// Why a filesystem operation failed. Offsets are bytes from the start of the volume.
+#[derive(Debug, thiserror::Error)]
+pub enum FsError {
+    #[error("{structure} at byte {offset}: {detail}")]
+    Corrupt {
+        structure: String,
+        offset: u64,
+        detail: String,
+    },
+    #[error("unsupported {feature}")]
+    Unsupported { feature: String },
+    #[error("read of {structure} at byte {offset} failed: {source}")]
+    Io {
+        structure: String,
+        offset: u64,
+        source: std::io::Error,
+    },
+    #[error("not a directory")]
+    NotADirectory,
+    #[error("not a symbolic link")]
+    NotASymlink,
+    #[error("not a regular file")]
+    NotAFile,
+}
+
+impl FsError {
+    pub fn corrupt(structure: impl Into<String>, offset: u64, detail: impl Into<String>) -> Self {
+        Self::Corrupt {
+            structure: structure.into(),
+            offset,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn io(structure: impl Into<String>, offset: u64, source: std::io::Error) -> Self {
+        Self::Io {
+            structure: structure.into(),
+            offset,
+            source,
+        }
+    }
+
+    /// The volume-relative byte offset the error concerns, if it has one.
+    pub fn offset(&self) -> Option<u64> {
+        match self {
+            Self::Corrupt { offset, .. } | Self::Io { offset, .. } => Some(*offset),
+            _ => None,
+        }
+    }
+}
+
+/// Streaming contents of one regular file.
+pub type FileReader<'a> = Box<dyn Read + Send + 'a>;
+
+/// A mounted, read-only filesystem. Implementations are `Send + Sync`: the parallel walk
+/// shares one instance between all worker threads.
+pub trait Filesystem: Send + Sync + fmt::Debug {
+    /// The name blkid gives this filesystem type (ext2, ext3, ext4, vfat, ...).
+    fn type_name(&self) -> &'static str;
+
+    /// The root directory's node.
+    fn root(&self) -> NodeId;
+
+    fn metadata(&self, node: NodeId) -> Result<Metadata, FsError>;
+
+    /// The entries of a directory, in on-disk order, without `.` and `..`.
+    fn read_dir(&self, dir: NodeId) -> Result<Vec<DirEntry>, FsError>;
+
+    /// The target of a symbolic link, as raw bytes.
+    fn read_link(&self, node: NodeId) -> Result<Vec<u8>, FsError>;
+
+    /// A streaming reader over a regular file's contents (holes read as zeros).
+    fn open(&self, node: NodeId) -> Result<FileReader<'_>, FsError>;
+
+    /// Looks up one name in a directory. The default scans `read_dir`.
+    fn lookup(&self, dir: NodeId, name: &[u8]) -> Result<Option<NodeId>, FsError> {
+        Ok(self
+            .read_dir(dir)?
+            .into_iter()
+            .find(|entry| entry.name == name)
+            .map(|entry| entry.node))
+    }
+}

@@ -1,0 +1,163 @@
+//! Block sources: "the bytes at this offset of that disk", whatever container holds them.
+//!
+//! Owns opening an image file read-only, detecting its container format by magic bytes,
+//! and byte windows over a source (a partition is a window). Knows nothing of partition
+//! tables or filesystems.
+
+mod cursor;
+mod raw;
+mod window;
+
+use std::fmt;
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+pub use cursor::SourceCursor;
+pub use raw::RawImage;
+pub use window::Window;
+
+/// A disk's bytes, read by position so that many threads can share one source.
+///
+/// Implementations never keep a shared cursor: `read_exact_at` takes `&self`.
+pub trait BlockSource: Send + Sync + fmt::Debug {
+    /// The virtual size of the disk in bytes.
+    fn len(&self) -> u64;
+
+    /// Fills `buf` from `offset`; an error if any byte lies past the end or cannot be read.
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()>;
+
+    /// True when the disk holds no bytes at all.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Reads `len` bytes at `offset` into a new buffer, refusing ranges that leave the source
+/// before allocating, so a crafted size cannot cause a huge allocation.
+pub fn read_vec(source: &dyn BlockSource, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+    let end = offset
+        .checked_add(len as u64)
+        .filter(|end| *end <= source.len())
+        .ok_or_else(|| past_end(offset, len as u64, source.len()))?;
+    let _ = end;
+    let mut buf = vec![0u8; len];
+    source.read_exact_at(offset, &mut buf)?;
+    Ok(buf)
+}
+
+/// The error for a read that would leave the source.
+pub fn past_end(offset: u64, len: u64, source_len: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        format!("read of {len} bytes at byte {offset} runs past the end of the {source_len}-byte disk"),
+    )
+}
+
+/// The container formats amiscan recognises. Only `Raw` is readable so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContainerFormat {
+    Raw,
+    Qcow2,
+    Vmdk,
+    Vhd,
+    Vhdx,
+}
+
+impl fmt::Display for ContainerFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Raw => "raw",
+            Self::Qcow2 => "qcow2",
+            Self::Vmdk => "vmdk",
+            Self::Vhd => "vhd",
+            Self::Vhdx => "vhdx",
+        })
+    }
+}
+
+/// An opened image: its container format and the virtual disk it presents.
+#[derive(Debug, Clone)]
+pub struct OpenedImage {
+    pub format: ContainerFormat,
+    pub disk: Arc<dyn BlockSource>,
+    /// Bytes the image file occupies on the host (sparse regions excluded).
+    pub allocated_size: Option<u64>,
+}
+
+/// Failure to open an image, naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("{path}: cannot open: {source}")]
+    Io { path: String, source: io::Error },
+    #[error("{path}: is a directory, not an image file")]
+    IsDirectory { path: String },
+    #[error("{path}: {format} images are recognised (magic bytes at byte {magic_offset}) but not yet readable")]
+    UnsupportedContainer {
+        path: String,
+        format: ContainerFormat,
+        magic_offset: u64,
+    },
+}
+
+/// Opens an image file read-only and detects its container by magic bytes, never by name.
+///
+/// A file with no known container magic is read as a raw disk: that is what raw images
+/// and EBS snapshot dumps are.
+pub fn open_image(path: &Path) -> Result<OpenedImage, OpenError> {
+    let shown = path.display().to_string();
+    if path.is_dir() {
+        return Err(OpenError::IsDirectory { path: shown });
+    }
+    let raw = RawImage::open(path).map_err(|source| OpenError::Io {
+        path: shown.clone(),
+        source,
+    })?;
+    if let Some((format, magic_offset)) = detect_container(&raw) {
+        return Err(OpenError::UnsupportedContainer {
+            path: shown,
+            format,
+            magic_offset,
+        });
+    }
+    let allocated_size = raw.allocated_size();
+    Ok(OpenedImage {
+        format: ContainerFormat::Raw,
+        disk: Arc::new(raw),
+        allocated_size,
+    })
+}
+
+/// Looks for a container header; `None` means a raw disk.
+fn detect_container(source: &dyn BlockSource) -> Option<(ContainerFormat, u64)> {
+    let mut head = [0u8; 8];
+    if source.read_exact_at(0, &mut head).is_err() {
+        return None;
+    }
+    if head.starts_with(b"QFI\xfb") {
+        return Some((ContainerFormat::Qcow2, 0));
+    }
+    if head.starts_with(b"KDMV") {
+        return Some((ContainerFormat::Vmdk, 0));
+    }
+    if head.starts_with(b"# Disk D") {
+        return Some((ContainerFormat::Vmdk, 0));
+    }
+    if head.starts_with(b"vhdxfile") {
+        return Some((ContainerFormat::Vhdx, 0));
+    }
+    if head.starts_with(b"conectix") {
+        return Some((ContainerFormat::Vhd, 0));
+    }
+    // A fixed VHD is a raw disk followed by a 512-byte footer.
+    let len = source.len();
+    if len >= 512 {
+        let footer_at = len - 512;
+        let mut footer = [0u8; 8];
+        if source.read_exact_at(footer_at, &mut footer).is_ok() && &footer == b"conectix" {
+            return Some((ContainerFormat::Vhd, footer_at));
+        }
+    }
+    None
+}

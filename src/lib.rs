@@ -1,0 +1,8 @@
+//! amiscan: an offline, read-only auditor for machine images.
+//!
+//! Data flows one way: `image` (block sources) → `volumes` (partition tables, volume
+//! identification) → `filesystems` (ext2/3/4, vfat) → `guest` (the assembled mount tree)
+//! → `walk` (parallel inventory) → `commands` (what the user asked for) → output.
+
+pub mod filesystems;
+pub mod image;
