@@ -2,7 +2,13 @@
 //!
 //! Data flows one way: `image` (block sources) → `volumes` (partition tables, volume
 //! identification) → `filesystems` (ext2/3/4, vfat) → `guest` (the assembled mount tree)
-//! → `walk` (parallel inventory) → `commands` (what the user asked for) → output.
+//! → `walk` (parallel inventory) → `commands` (what the user asked for).
 
+pub mod cli;
+pub mod commands;
 pub mod filesystems;
+pub mod guest;
 pub mod image;
+pub mod names;
+pub mod volumes;
+pub mod walk;

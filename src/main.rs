@@ -1,1 +1,54 @@
-fn main() {}
+//! The `amiscan` binary: parses arguments, runs the command, maps the result to an exit code.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use amiscan::cli::{Cli, Command};
+use amiscan::commands::{self, CommandError};
+
+/// Worker stacks large enough for the walk's recursion on deep trees.
+const WORKER_STACK_BYTES: usize = 16 << 20;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let threads = match &cli.command {
+        Command::Files { threads, .. } => *threads,
+        _ => None,
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .stack_size(WORKER_STACK_BYTES)
+        .num_threads(threads.unwrap_or(0));
+    if let Err(e) = pool.build_global() {
+        eprintln!("amiscan: cannot start worker threads: {e}");
+        return ExitCode::from(2);
+    }
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut err = std::io::stderr();
+    let result = commands::run(cli, &mut out, &mut err);
+    let flushed = out.flush();
+    match (result, flushed) {
+        (Ok(outcome), Ok(())) => ExitCode::from(outcome.exit_code()),
+        (Err(CommandError::Output(e)), _) | (Ok(_), Err(e))
+            if e.kind() == std::io::ErrorKind::BrokenPipe =>
+        {
+            ExitCode::from(0)
+        }
+        (Err(e), _) => {
+            let _ = writeln!(err, "amiscan: {e}");
+            ExitCode::from(2)
+        }
+        (Ok(_), Err(e)) => {
+            let _ = writeln!(err, "amiscan: writing output: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

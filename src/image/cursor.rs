@@ -24,7 +24,9 @@ impl SourceCursor {
 impl Read for SourceCursor {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let remaining = self.source.len().saturating_sub(self.position);
-        let take = usize::try_from(remaining).unwrap_or(usize::MAX).min(buf.len());
+        let take = usize::try_from(remaining)
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
         let Some(dst) = buf.get_mut(..take) else {
             return Ok(0);
         };
@@ -45,7 +47,10 @@ impl Seek for SourceCursor {
             SeekFrom::Current(delta) => self.position.checked_add_signed(delta),
         };
         let target = target.ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidInput, "seek before the start of the disk")
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "seek before the start of the disk",
+            )
         })?;
         self.position = target;
         Ok(target)

@@ -50,7 +50,9 @@ pub fn read_vec(source: &dyn BlockSource, offset: u64, len: usize) -> io::Result
 pub fn past_end(offset: u64, len: u64, source_len: u64) -> io::Error {
     io::Error::new(
         io::ErrorKind::UnexpectedEof,
-        format!("read of {len} bytes at byte {offset} runs past the end of the {source_len}-byte disk"),
+        format!(
+            "read of {len} bytes at byte {offset} runs past the end of the {source_len}-byte disk"
+        ),
     )
 }
 

@@ -1,0 +1,179 @@
+//! `amiscan inspect`: what the image is made of, as a table or JSON.
+
+use std::io::Write;
+
+use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
+use serde::Serialize;
+
+use super::render::human_size;
+use super::{CommandError, Outcome};
+use crate::cli::TableOrJson;
+use crate::guest::{display_path, Guest, OsRelease};
+
+#[derive(Serialize)]
+struct ImageReport<'a> {
+    path: &'a str,
+    format: String,
+    virtual_size: u64,
+    allocated_size: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct TableReport {
+    scheme: String,
+    sector_size: u64,
+    hybrid_mbr: bool,
+}
+
+#[derive(Serialize)]
+struct VolumeReport {
+    id: String,
+    scheme: String,
+    partition: Option<u32>,
+    #[serde(rename = "type")]
+    type_id: Option<String>,
+    name: Option<String>,
+    part_uuid: Option<String>,
+    offset: u64,
+    size: u64,
+    filesystem: &'static str,
+    label: Option<String>,
+    uuid: Option<String>,
+    mount_point: Option<String>,
+    scanned: bool,
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct InspectReport<'a> {
+    image: ImageReport<'a>,
+    partition_table: TableReport,
+    volumes: Vec<VolumeReport>,
+    os: Option<&'a OsRelease>,
+    notes: Vec<&'a str>,
+    complete: bool,
+}
+
+fn report(guest: &Guest) -> InspectReport<'_> {
+    let volumes = guest
+        .volumes
+        .iter()
+        .map(|state| {
+            let v = &state.volume;
+            VolumeReport {
+                id: v.id.clone(),
+                scheme: v.scheme.to_string(),
+                partition: v.partition,
+                type_id: v.type_id.clone(),
+                name: v.name.clone(),
+                part_uuid: v.part_uuid.clone(),
+                offset: v.offset,
+                size: v.size,
+                filesystem: v.identity.content.as_str(),
+                label: v.identity.label.clone(),
+                uuid: v.identity.uuid.clone(),
+                mount_point: state.mount_point.as_deref().map(display_path),
+                scanned: state.fs.is_some(),
+                error: state.not_scanned.clone(),
+            }
+        })
+        .collect();
+    InspectReport {
+        image: ImageReport {
+            path: &guest.image_name,
+            format: guest.image.format.to_string(),
+            virtual_size: guest.image.disk.len(),
+            allocated_size: guest.image.allocated_size,
+        },
+        partition_table: TableReport {
+            scheme: guest.layout.scheme.to_string(),
+            sector_size: guest.layout.sector_size,
+            hybrid_mbr: guest.layout.hybrid_mbr,
+        },
+        volumes,
+        os: guest.os.as_ref(),
+        notes: guest.notes.iter().map(|n| n.message.as_str()).collect(),
+        complete: !guest.incomplete(),
+    }
+}
+
+pub fn run(
+    guest: &Guest,
+    format: TableOrJson,
+    out: &mut dyn Write,
+) -> Result<Outcome, CommandError> {
+    let report = report(guest);
+    match format {
+        TableOrJson::Json => {
+            serde_json::to_writer_pretty(&mut *out, &report).map_err(std::io::Error::from)?;
+            writeln!(out)?;
+        }
+        TableOrJson::Table => write_table(&report, out)?,
+    }
+    Ok(Outcome::from_incomplete(guest.incomplete()))
+}
+
+fn write_table(report: &InspectReport<'_>, out: &mut dyn Write) -> std::io::Result<()> {
+    let image = &report.image;
+    writeln!(out, "Image:      {}", image.path)?;
+    writeln!(out, "Format:     {}", image.format)?;
+    let allocated = image
+        .allocated_size
+        .map(|a| format!(", {} allocated", human_size(a)))
+        .unwrap_or_default();
+    writeln!(
+        out,
+        "Size:       {} ({} bytes){allocated}",
+        human_size(image.virtual_size),
+        image.virtual_size
+    )?;
+    let table = &report.partition_table;
+    let hybrid = if table.hybrid_mbr { ", hybrid MBR" } else { "" };
+    writeln!(
+        out,
+        "Partitions: {} ({}-byte sectors{hybrid})",
+        table.scheme, table.sector_size
+    )?;
+    let os = report
+        .os
+        .and_then(|os| os.pretty_name.clone().or_else(|| os.id.clone()))
+        .unwrap_or_else(|| "not identified".into());
+    writeln!(out, "OS:         {os}")?;
+
+    let mut rows = Table::new();
+    rows.load_preset(UTF8_BORDERS_ONLY).set_header([
+        "VOLUME", "START", "SIZE", "FS", "LABEL", "UUID", "MOUNT", "STATUS",
+    ]);
+    for v in &report.volumes {
+        let name = v
+            .name
+            .as_ref()
+            .map(|n| format!(" ({n})"))
+            .unwrap_or_default();
+        let status = match &v.error {
+            None => "scanned".to_string(),
+            Some(reason) => format!("not scanned: {reason}"),
+        };
+        rows.add_row([
+            format!("{}{name}", v.id),
+            v.offset.to_string(),
+            human_size(v.size),
+            v.filesystem.to_string(),
+            v.label.clone().unwrap_or_default(),
+            v.uuid.clone().unwrap_or_default(),
+            v.mount_point.clone().unwrap_or_default(),
+            status,
+        ]);
+    }
+    writeln!(out, "{rows}")?;
+    for note in &report.notes {
+        writeln!(out, "note: {note}")?;
+    }
+    if !report.complete {
+        writeln!(
+            out,
+            "incomplete: some volumes or mounts could not be read (see above)"
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,124 @@
+//! The commands a user runs. Each turns an opened guest into output on a writer; none of
+//! them parses disk structures itself.
+
+mod cat;
+mod files;
+mod inspect;
+mod ls;
+pub mod render;
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::cli::{Cli, Command};
+use crate::guest::{self, Guest, Tree};
+use crate::image;
+use crate::volumes;
+
+/// How a command that ran ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything the command needed was read.
+    Complete,
+    /// Something could not be read; the output says what. Exit code 3.
+    Incomplete,
+}
+
+impl Outcome {
+    pub fn from_incomplete(incomplete: bool) -> Self {
+        if incomplete {
+            Self::Incomplete
+        } else {
+            Self::Complete
+        }
+    }
+
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Self::Complete => 0,
+            Self::Incomplete => 3,
+        }
+    }
+}
+
+/// A command that could not run at all (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("{0}")]
+    Image(String),
+    #[error("{0}")]
+    Usage(String),
+    #[error("writing output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+/// Opens the image read-only, finds its volumes and assembles the guest.
+pub fn open_guest(path: &Path) -> Result<Guest, CommandError> {
+    let name = path.display().to_string();
+    let opened = image::open_image(path).map_err(|e| CommandError::Image(e.to_string()))?;
+    let layout =
+        volumes::discover(&opened.disk).map_err(|e| CommandError::Image(format!("{name}: {e}")))?;
+    Ok(guest::assemble(opened, &name, layout))
+}
+
+/// The tree a path argument refers to: the guest's, or one volume's with `--volume`.
+fn pick_tree(guest: &Guest, volume: Option<&str>) -> Result<Tree, CommandError> {
+    match volume {
+        None if guest.tree.mounts().is_empty() => Err(CommandError::Image(format!(
+            "{}: no readable filesystem in this image (see `amiscan inspect`)",
+            guest.image_name
+        ))),
+        None => Ok(guest.tree.clone()),
+        Some(id) => guest.volume_tree(id).ok_or_else(|| {
+            CommandError::Usage(format!(
+                "{}: no readable volume `{id}` (see `amiscan inspect` for volume ids)",
+                guest.image_name
+            ))
+        }),
+    }
+}
+
+/// Runs the parsed command line, writing results to `out` and diagnostics to `err`.
+pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome, CommandError> {
+    match cli.command {
+        Command::Inspect { image, format } => {
+            let guest = open_guest(&image)?;
+            inspect::run(&guest, format, out)
+        }
+        Command::Ls {
+            image,
+            path,
+            long,
+            recursive,
+            volume,
+        } => {
+            let guest = open_guest(&image)?;
+            let tree = pick_tree(&guest, volume.as_deref())?;
+            ls::run(
+                &tree,
+                path.as_bytes(),
+                ls::Style { long, recursive },
+                out,
+                err,
+            )
+        }
+        Command::Cat {
+            image,
+            path,
+            volume,
+        } => {
+            let guest = open_guest(&image)?;
+            let tree = pick_tree(&guest, volume.as_deref())?;
+            cat::run(&tree, path.as_bytes(), out)
+        }
+        Command::Files {
+            image,
+            hash,
+            format,
+            threads: _,
+        } => {
+            let guest = open_guest(&image)?;
+            files::run(&guest, hash.is_some(), format, out, err)
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! The file allocation table: following one file's or directory's cluster chain, with
+//! every link range-checked and loops detected.
+
+use super::boot_sector::{FatType, Geometry};
+use super::{le16, le32};
+use crate::filesystems::FsError;
+use crate::image::BlockSource;
+
+const STRUCTURE: &str = "FAT";
+
+/// Bytes of the table read at once: a chain's entries are usually adjacent, so one read
+/// serves many links.
+const WINDOW: u64 = 4096;
+
+/// Where a chain stands.
+#[derive(Debug, Clone, Copy)]
+enum Position {
+    /// Nothing yielded yet; `origin` is the byte offset of whatever named `cluster` (a
+    /// directory entry, or the boot sector's root-cluster field).
+    Start { cluster: u32, origin: u64 },
+    /// `cluster` was the last one yielded.
+    At(u32),
+    Done,
+}
+
+/// A lazy walk along one cluster chain. Every cluster is yielded at most once: a chain that
+/// comes back to a cluster it has visited is reported as corrupt rather than followed.
+#[derive(Debug)]
+pub(super) struct Chain<'a> {
+    source: &'a dyn BlockSource,
+    geometry: &'a Geometry,
+    position: Position,
+    first: u32,
+    /// One bit per cluster of the volume, allocated only when a chain reaches a second
+    /// cluster; its size is bounded by the cluster count, which `Geometry` clamps to what
+    /// the source can hold.
+    visited: Vec<u64>,
+    window_start: u64,
+    window: Vec<u8>,
+}
+
+impl<'a> Chain<'a> {
+    pub fn new(
+        source: &'a dyn BlockSource,
+        geometry: &'a Geometry,
+        first_cluster: u32,
+        origin: u64,
+    ) -> Self {
+        Self {
+            source,
+            geometry,
+            position: Position::Start {
+                cluster: first_cluster,
+                origin,
+            },
+            first: first_cluster,
+            visited: Vec::new(),
+            window_start: 0,
+            window: Vec::new(),
+        }
+    }
+
+    /// The next cluster of the chain, or `None` once the chain has ended.
+    pub fn next_cluster(&mut self) -> Result<Option<u32>, FsError> {
+        let cluster = match self.position {
+            Position::Done => return Ok(None),
+            Position::Start { cluster, origin } => {
+                if !self.geometry.is_data_cluster(cluster) {
+                    self.position = Position::Done;
+                    return Err(FsError::corrupt(
+                        "FAT directory entry",
+                        origin,
+                        format!(
+                            "first cluster {cluster} is outside the volume's clusters 2..{}",
+                            self.geometry.cluster_end()
+                        ),
+                    ));
+                }
+                cluster
+            }
+            Position::At(current) => match self.link(current)? {
+                Some(next) => next,
+                None => {
+                    self.position = Position::Done;
+                    return Ok(None);
+                }
+            },
+        };
+        self.visit(cluster)?;
+        self.position = Position::At(cluster);
+        Ok(Some(cluster))
+    }
+
+    /// Advances and returns true when the next cluster immediately follows the current one
+    /// on disk, so a reader can fetch both with one read; otherwise leaves the chain as is.
+    pub fn next_if_adjacent(&mut self) -> Result<bool, FsError> {
+        let Position::At(current) = self.position else {
+            return Ok(false);
+        };
+        match self.link(current)? {
+            Some(next) if Some(next) == current.checked_add(1) => {
+                self.visit(next)?;
+                self.position = Position::At(next);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// The FAT entry of `cluster`: `Some(next)`, or `None` at the end of the chain.
+    fn link(&mut self, cluster: u32) -> Result<Option<u32>, FsError> {
+        let geometry = self.geometry;
+        let index = u64::from(cluster);
+        let (relative, width) = match geometry.fat_type {
+            FatType::Fat12 => (index + index / 2, 2),
+            FatType::Fat16 => (index * 2, 2),
+            FatType::Fat32 => (index * 4, 4),
+        };
+        let offset = geometry.fat_offset + relative;
+        let bytes = self.table_bytes(offset, width)?;
+        let (raw, bad, end) = match geometry.fat_type {
+            FatType::Fat12 => {
+                let pair = le16(bytes, 0);
+                // Two 12-bit entries share three bytes; an odd cluster has the high 12 bits.
+                let raw = if cluster % 2 == 1 { pair >> 4 } else { pair & 0x0FFF };
+                (u32::from(raw), 0xFF7, 0xFF8)
+            }
+            FatType::Fat16 => (u32::from(le16(bytes, 0)), 0xFFF7, 0xFFF8),
+            // The top four bits are reserved and must be ignored.
+            FatType::Fat32 => (le32(bytes, 0) & 0x0FFF_FFFF, 0x0FFF_FFF7, 0x0FFF_FFF8),
+        };
+        if raw >= end {
+            return Ok(None);
+        }
+        if raw == bad {
+            return Err(FsError::corrupt(
+                STRUCTURE,
+                offset,
+                format!("cluster {cluster} is in a chain but marked bad"),
+            ));
+        }
+        if raw == 0 {
+            return Err(FsError::corrupt(
+                STRUCTURE,
+                offset,
+                format!("cluster {cluster} is in a chain but marked free"),
+            ));
+        }
+        if !geometry.is_data_cluster(raw) {
+            return Err(FsError::corrupt(
+                STRUCTURE,
+                offset,
+                format!(
+                    "cluster {cluster} links to cluster {raw}, outside the volume's clusters 2..{}",
+                    geometry.cluster_end()
+                ),
+            ));
+        }
+        Ok(Some(raw))
+    }
+
+    /// Records `cluster` as part of the chain; an error if it already was.
+    fn visit(&mut self, cluster: u32) -> Result<(), FsError> {
+        if matches!(self.position, Position::Start { .. }) {
+            self.first = cluster;
+            return Ok(());
+        }
+        if self.visited.is_empty() {
+            let words = usize::try_from(self.geometry.cluster_end().div_ceil(64)).unwrap_or(0);
+            self.visited = vec![0; words];
+            set_bit(&mut self.visited, self.first);
+        }
+        if set_bit(&mut self.visited, cluster) {
+            let offset = self.geometry.fat_offset;
+            self.position = Position::Done;
+            return Err(FsError::corrupt(
+                STRUCTURE,
+                offset,
+                format!("cluster chain starting at cluster {} loops back to cluster {cluster}", self.first),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `width` bytes of the table at `offset`, through the window.
+    fn table_bytes(&mut self, offset: u64, width: u64) -> Result<&[u8], FsError> {
+        let inside = offset >= self.window_start
+            && offset - self.window_start + width <= self.window.len() as u64;
+        if !inside {
+            let table_end = self.geometry.fat_offset + self.geometry.fat_len;
+            let len = WINDOW.min(table_end.saturating_sub(offset));
+            if len < width {
+                return Err(FsError::corrupt(STRUCTURE, offset, "entry lies past the end of the FAT"));
+            }
+            // `len` is at most WINDOW, so this allocation is small whatever the disk says.
+            self.window.resize(usize::try_from(len).unwrap_or(0), 0);
+            self.source
+                .read_exact_at(offset, &mut self.window)
+                .map_err(|e| FsError::io(STRUCTURE, offset, e))?;
+            self.window_start = offset;
+        }
+        let start = usize::try_from(offset - self.window_start).unwrap_or(usize::MAX);
+        let end = start.saturating_add(usize::try_from(width).unwrap_or(usize::MAX));
+        self.window
+            .get(start..end)
+            .ok_or_else(|| FsError::corrupt(STRUCTURE, offset, "entry lies past the end of the FAT"))
+    }
+}
+
+/// Sets a bit and returns whether it was already set; bits past the end count as set, so an
+/// unexpected cluster number ends the chain instead of being ignored.
+fn set_bit(bits: &mut [u64], cluster: u32) -> bool {
+    let index = cluster as usize;
+    match bits.get_mut(index / 64) {
+        Some(word) => {
+            let mask = 1u64 << (index % 64);
+            let was = *word & mask != 0;
+            *word |= mask;
+            was
+        }
+        None => true,
+    }
+}

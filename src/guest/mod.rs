@@ -1,0 +1,379 @@
+//! The guest: the operating system's view of the disk, assembled offline.
+//!
+//! Owns opening each volume's filesystem, finding the OS root, joining the other volumes
+//! at the paths the guest's /etc/fstab gives them, and identifying the OS. It reports
+//! every volume it could not use and every fstab entry it could not honour.
+
+pub mod fstab;
+pub mod os_release;
+pub mod tree;
+
+use std::io::Read;
+use std::sync::Arc;
+
+use crate::filesystems::ext4::Ext4Fs;
+use crate::filesystems::fat::FatFs;
+use crate::filesystems::{FileKind, Filesystem};
+use crate::image::OpenedImage;
+use crate::volumes::{Content, Layout, Volume};
+use fstab::{DeviceSpec, FstabEntry};
+pub use os_release::OsRelease;
+pub use tree::{display_path, Located, Mount, ResolveError, Tree};
+
+/// Largest /etc/fstab or os-release amiscan will read; real ones are a few KiB.
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
+/// The type GUID of a GRUB BIOS boot partition, which holds boot code and no filesystem.
+const BIOS_BOOT_GUID: &str = "21686148-6449-6e6f-744e-656564454649";
+
+/// What became of one volume.
+#[derive(Debug, Clone)]
+pub struct VolumeState {
+    pub volume: Volume,
+    pub fs: Option<Arc<dyn Filesystem>>,
+    /// Guest path the volume is mounted at, if it is part of the guest tree.
+    pub mount_point: Option<Vec<u8>>,
+    /// Why the volume's files are not part of the scan, if they are not.
+    pub not_scanned: Option<String>,
+    /// True when the volume may hold files that went unread: the result is incomplete.
+    pub incomplete: bool,
+}
+
+/// A problem met while assembling the guest, with whether it leaves the result incomplete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub message: String,
+    pub incomplete: bool,
+}
+
+/// The assembled guest.
+#[derive(Debug, Clone)]
+pub struct Guest {
+    pub image: OpenedImage,
+    pub image_name: String,
+    pub layout: Layout,
+    pub volumes: Vec<VolumeState>,
+    pub tree: Tree,
+    pub os: Option<OsRelease>,
+    /// Index of the volume holding the OS root, if one was found.
+    pub root_volume: Option<usize>,
+    pub notes: Vec<Note>,
+}
+
+impl Guest {
+    /// True when some volume or mount could not be read, so a clean result proves nothing.
+    pub fn incomplete(&self) -> bool {
+        self.volumes.iter().any(|v| v.incomplete) || self.notes.iter().any(|n| n.incomplete)
+    }
+
+    /// A tree holding only one volume at `/`, for looking inside volumes the guest does not
+    /// mount. `id` is a volume id such as `p3`.
+    pub fn volume_tree(&self, id: &str) -> Option<Tree> {
+        let (index, state) = self
+            .volumes
+            .iter()
+            .enumerate()
+            .find(|(_, v)| v.volume.id == id)?;
+        let fs = state.fs.clone()?;
+        Some(Tree::new(vec![Mount {
+            path: b"/".to_vec(),
+            volume: index,
+            fs,
+        }]))
+    }
+}
+
+fn open_filesystem(volume: &Volume) -> Result<Arc<dyn Filesystem>, (String, bool)> {
+    if let Some(problem) = &volume.problem {
+        return Err((problem.clone(), true));
+    }
+    let Some(source) = volume.source.clone() else {
+        return Err(("volume lies outside the disk".into(), true));
+    };
+    let opened: Result<Arc<dyn Filesystem>, _> = match volume.identity.content {
+        Content::Ext2 | Content::Ext3 | Content::Ext4 => {
+            Ext4Fs::open(source).map(|fs| Arc::new(fs) as Arc<dyn Filesystem>)
+        }
+        Content::Vfat => FatFs::open(source).map(|fs| Arc::new(fs) as Arc<dyn Filesystem>),
+        Content::Swap => return Err(("swap space holds no files".into(), false)),
+        Content::Unknown => {
+            let bios_boot = volume
+                .type_id
+                .as_deref()
+                .is_some_and(|t| t.eq_ignore_ascii_case(BIOS_BOOT_GUID));
+            let reason = if bios_boot {
+                "BIOS boot partition: boot code, no filesystem"
+            } else {
+                "no recognised filesystem"
+            };
+            return Err((reason.into(), false));
+        }
+        other => {
+            return Err((
+                format!("{} volumes are not readable yet", other.as_str()),
+                true,
+            ))
+        }
+    };
+    opened.map_err(|e| {
+        let at = e
+            .offset()
+            .map(|o| format!(" (byte {} of the image)", volume.offset.saturating_add(o)))
+            .unwrap_or_default();
+        (
+            format!("{}: {e}{at}", volume.identity.content.as_str()),
+            true,
+        )
+    })
+}
+
+/// Reads a small text file from one filesystem, by path, without following mounts.
+fn read_small_file(fs: &Arc<dyn Filesystem>, path: &[u8]) -> Option<String> {
+    let tree = Tree::new(vec![Mount {
+        path: b"/".to_vec(),
+        volume: 0,
+        fs: Arc::clone(fs),
+    }]);
+    read_text(&tree, path).ok().flatten()
+}
+
+/// Reads a regular file of at most 1 MiB from a tree, following symlinks inside it.
+/// `Ok(None)` when the path does not lead to a regular file.
+pub fn read_text(tree: &Tree, path: &[u8]) -> Result<Option<String>, ResolveError> {
+    let located = match tree.resolve(path, true) {
+        Ok(located) => located,
+        Err(ResolveError::NotFound { .. } | ResolveError::NotADirectory { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let Some(mount) = tree.mount(located.mount) else {
+        return Ok(None);
+    };
+    let fs_error = |source| ResolveError::Fs {
+        path: display_path(path),
+        volume: mount.volume,
+        source,
+    };
+    let meta = mount.fs.metadata(located.node).map_err(fs_error)?;
+    if meta.kind != FileKind::File {
+        return Ok(None);
+    }
+    let reader = mount.fs.open(located.node).map_err(fs_error)?;
+    let mut bytes = Vec::new();
+    reader
+        .take(MAX_CONFIG_BYTES)
+        .read_to_end(&mut bytes)
+        .map_err(|e| ResolveError::Fs {
+            path: display_path(path),
+            volume: mount.volume,
+            source: crate::filesystems::FsError::io("file contents", 0, e),
+        })?;
+    Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+}
+
+fn has_entry(fs: &Arc<dyn Filesystem>, dir: &[u8], name: &[u8]) -> bool {
+    let tree = Tree::new(vec![Mount {
+        path: b"/".to_vec(),
+        volume: 0,
+        fs: Arc::clone(fs),
+    }]);
+    tree.resolve(dir, true)
+        .ok()
+        .and_then(|dir| fs.lookup(dir.node, name).ok().flatten())
+        .is_some()
+}
+
+/// Scores a filesystem as a candidate OS root: /etc/os-release and /etc/fstab both count.
+fn root_score(fs: &Arc<dyn Filesystem>) -> u8 {
+    u8::from(has_entry(fs, b"/etc", b"os-release"))
+        + u8::from(has_entry(fs, b"/etc", b"fstab"))
+        + u8::from(has_entry(fs, b"/usr/lib", b"os-release"))
+}
+
+/// Which volume an fstab device names.
+fn match_device(entry: &FstabEntry, states: &[VolumeState], layout: &Layout) -> Option<usize> {
+    let eq = |a: &Option<String>, b: &str| a.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(b));
+    let found = |pred: &dyn Fn(&Volume) -> bool| states.iter().position(|s| pred(&s.volume));
+    match &entry.device {
+        DeviceSpec::Uuid(u) => found(&|v| eq(&v.identity.uuid, u)),
+        DeviceSpec::Label(l) => found(&|v| v.identity.label.as_deref() == Some(l.as_str())),
+        DeviceSpec::PartUuid(u) => found(&|v| eq(&v.part_uuid, u)),
+        DeviceSpec::PartLabel(l) => found(&|v| v.name.as_deref() == Some(l.as_str())),
+        DeviceSpec::Kernel(name) => {
+            let (disk, part) = fstab::split_kernel_name(name)?;
+            // The image is the guest's first disk; other disks are not part of it.
+            let first_disk = matches!(
+                disk.as_str(),
+                "sda" | "xvda" | "vda" | "hda" | "nvme0n1" | "mmcblk0"
+            );
+            if !first_disk {
+                return None;
+            }
+            match part {
+                None if layout.volumes.len() == 1
+                    && layout.scheme == crate::volumes::Scheme::None =>
+                {
+                    Some(0)
+                }
+                None => None,
+                Some(n) => found(&|v| v.partition == Some(n)),
+            }
+        }
+        DeviceSpec::Other(_) => None,
+    }
+}
+
+/// Normalises an fstab mount point to a guest path without trailing slashes or `.` parts.
+fn normalise_mount_point(path: &str) -> Vec<u8> {
+    let parts: Vec<Vec<u8>> = path
+        .as_bytes()
+        .split(|b| *b == b'/')
+        .filter(|c| !c.is_empty() && *c != b".")
+        .map(<[u8]>::to_vec)
+        .collect();
+    tree::join(&parts)
+}
+
+/// Opens every volume and assembles the guest's mount tree.
+pub fn assemble(image: OpenedImage, image_name: &str, layout: Layout) -> Guest {
+    let mut notes = Vec::new();
+    let mut volumes: Vec<VolumeState> = layout
+        .volumes
+        .iter()
+        .map(|volume| {
+            let (fs, not_scanned, incomplete) = match open_filesystem(volume) {
+                Ok(fs) => (Some(fs), None, false),
+                Err((reason, incomplete)) => (None, Some(reason), incomplete),
+            };
+            VolumeState {
+                volume: volume.clone(),
+                fs,
+                mount_point: None,
+                not_scanned,
+                incomplete,
+            }
+        })
+        .collect();
+
+    // The OS root is the filesystem that looks most like one; the first wins a tie, and a
+    // disk with no OS at all still shows its first readable filesystem at `/`.
+    let root_volume = volumes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| s.fs.as_ref().map(|fs| (i, root_score(fs))))
+        .max_by(|(ia, sa), (ib, sb)| sa.cmp(sb).then(ib.cmp(ia)))
+        .map(|(i, _)| i);
+
+    let mut mounts = Vec::new();
+    let mut os = None;
+    if let Some(root) = root_volume {
+        if let Some(state) = volumes.get_mut(root) {
+            state.mount_point = Some(b"/".to_vec());
+        }
+        let root_fs = volumes.get(root).and_then(|s| s.fs.clone());
+        if let Some(fs) = root_fs {
+            mounts.push(Mount {
+                path: b"/".to_vec(),
+                volume: root,
+                fs: Arc::clone(&fs),
+            });
+            let fstab_text = read_small_file(&fs, b"/etc/fstab").unwrap_or_default();
+            for entry in fstab::parse(&fstab_text) {
+                mount_fstab_entry(&entry, &layout, &mut volumes, &mut mounts, &mut notes);
+            }
+        }
+    }
+    let tree = Tree::new(mounts);
+    if root_volume.is_some() {
+        os = read_text(&tree, b"/etc/os-release")
+            .ok()
+            .flatten()
+            .or_else(|| read_text(&tree, b"/usr/lib/os-release").ok().flatten())
+            .map(|text| os_release::parse(&text));
+    }
+    Guest {
+        image,
+        image_name: image_name.to_string(),
+        layout,
+        volumes,
+        tree,
+        os,
+        root_volume,
+        notes,
+    }
+}
+
+fn mount_fstab_entry(
+    entry: &FstabEntry,
+    layout: &Layout,
+    volumes: &mut [VolumeState],
+    mounts: &mut Vec<Mount>,
+    notes: &mut Vec<Note>,
+) {
+    if !entry.is_disk_mount() {
+        return;
+    }
+    let path = normalise_mount_point(&entry.mount_point);
+    if path == b"/" {
+        return;
+    }
+    let Some(index) = match_device(entry, volumes, layout) else {
+        let optional = entry.optional();
+        notes.push(Note {
+            message: format!(
+                "/etc/fstab line {}: {} for {} is not a volume of this image{}",
+                entry.line,
+                entry.raw_device,
+                entry.mount_point,
+                if optional {
+                    " (the entry is nofail/noauto)"
+                } else {
+                    "; that part of the guest tree is not scanned"
+                }
+            ),
+            incomplete: !optional,
+        });
+        return;
+    };
+    if mounts.iter().any(|m| m.path == path) {
+        notes.push(Note {
+            message: format!(
+                "/etc/fstab line {}: {} is mounted twice; the first entry is used",
+                entry.line, entry.mount_point
+            ),
+            incomplete: false,
+        });
+        return;
+    }
+    let Some(state) = volumes.get_mut(index) else {
+        return;
+    };
+    match (&state.fs, &state.mount_point) {
+        (Some(fs), None) => {
+            mounts.push(Mount {
+                path: path.clone(),
+                volume: index,
+                fs: Arc::clone(fs),
+            });
+            state.mount_point = Some(path);
+        }
+        (Some(_), Some(_)) => notes.push(Note {
+            message: format!(
+                "/etc/fstab line {}: volume {} is already mounted; {} is not mounted again",
+                entry.line, state.volume.id, entry.mount_point
+            ),
+            incomplete: false,
+        }),
+        (None, _) => {
+            state.mount_point = Some(path);
+            notes.push(Note {
+                message: format!(
+                    "/etc/fstab line {}: {} should hold volume {}, which is not scanned: {}",
+                    entry.line,
+                    entry.mount_point,
+                    state.volume.id,
+                    state.not_scanned.as_deref().unwrap_or("unreadable")
+                ),
+                incomplete: true,
+            });
+        }
+    }
+}

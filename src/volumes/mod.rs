@@ -1,0 +1,215 @@
+//! Volumes: the partition table of a disk and what each partition holds.
+//!
+//! Owns GPT and MBR decoding and volume identification by magic bytes. Every partition is
+//! considered, whatever its type or name; volumes that cannot be used are kept with the
+//! reason. Knows nothing of filesystems' internals or of the guest's mount tree.
+
+mod gpt;
+mod mbr;
+pub mod probe;
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::image::{BlockSource, Window};
+pub use probe::{Content, Identity};
+
+/// How the disk is partitioned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheme {
+    Gpt,
+    Mbr,
+    /// A filesystem written straight onto the disk.
+    None,
+}
+
+impl fmt::Display for Scheme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Gpt => "gpt",
+            Self::Mbr => "mbr",
+            Self::None => "none",
+        })
+    }
+}
+
+/// A partition table that could not be read, naming the structure and its byte offset.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{structure} at byte {offset}: {detail}")]
+pub struct TableError {
+    pub structure: String,
+    pub offset: u64,
+    pub detail: String,
+}
+
+impl TableError {
+    pub fn new(structure: &str, offset: u64, detail: impl Into<String>) -> Self {
+        Self {
+            structure: structure.to_string(),
+            offset,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// One entry of a partition table, before its contents are looked at.
+#[derive(Debug, Clone)]
+pub struct PartitionEntry {
+    pub number: u32,
+    pub offset: u64,
+    pub size: u64,
+    /// GPT type GUID, or the MBR type byte as `0xNN`.
+    pub type_id: String,
+    /// GPT partition name.
+    pub name: Option<String>,
+    /// The PARTUUID a Linux guest would see.
+    pub part_uuid: Option<String>,
+    /// Why the partition cannot be read, if it cannot.
+    pub problem: Option<String>,
+}
+
+/// A volume of the disk: a partition, or the whole disk when there is no table.
+#[derive(Debug, Clone)]
+pub struct Volume {
+    /// Stable identifier: `p<N>` for partition N, `disk` for an unpartitioned disk.
+    pub id: String,
+    pub scheme: Scheme,
+    pub partition: Option<u32>,
+    pub type_id: Option<String>,
+    pub name: Option<String>,
+    pub part_uuid: Option<String>,
+    /// Byte offset of the volume within the disk.
+    pub offset: u64,
+    pub size: u64,
+    pub identity: Identity,
+    /// The volume's bytes, when it lies inside the disk.
+    pub source: Option<Arc<dyn BlockSource>>,
+    /// Why this volume cannot be read (set by discovery or later when mounting fails).
+    pub problem: Option<String>,
+}
+
+/// The disk's partition layout.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub scheme: Scheme,
+    /// Sector size the partition table uses.
+    pub sector_size: u64,
+    /// A GPT disk whose MBR also lists ordinary partitions.
+    pub hybrid_mbr: bool,
+    pub volumes: Vec<Volume>,
+}
+
+/// Finds the partition table (GPT first, as Linux does, then MBR, else a bare volume) and
+/// identifies every volume.
+pub fn discover(disk: &Arc<dyn BlockSource>) -> Result<Layout, TableError> {
+    let header = mbr::read_header(disk);
+    if let Some(sector) = gpt::detect_sector_size(disk.as_ref()) {
+        let entries = gpt::read(disk, sector)?;
+        let hybrid_mbr = header.as_ref().is_some_and(|h| {
+            mbr::is_protective(h) && h.iter().any(|(_, e)| e.is_used() && e.sys != 0xee)
+        });
+        return Ok(Layout {
+            scheme: Scheme::Gpt,
+            sector_size: sector,
+            hybrid_mbr,
+            volumes: volumes_from(disk, Scheme::Gpt, entries),
+        });
+    }
+    // A bare filesystem's boot sector can end in 0x55AA too (vfat does), so a filesystem
+    // recognised at byte 0 wins over a partition table that would be a guess.
+    let whole = probe::identify(disk.as_ref());
+    let bare = match whole.content {
+        Content::Unknown => false,
+        Content::Vfat => looks_like_bare_fat(disk.as_ref()),
+        _ => true,
+    };
+    let header = header.filter(|h| mbr::has_partitions(h) && !mbr::is_protective(h));
+    if let (false, Some(header)) = (bare, header) {
+        let entries = mbr::read(disk, &header)?;
+        return Ok(Layout {
+            scheme: Scheme::Mbr,
+            sector_size: 512,
+            hybrid_mbr: false,
+            volumes: volumes_from(disk, Scheme::Mbr, entries),
+        });
+    }
+    Ok(Layout {
+        scheme: Scheme::None,
+        sector_size: 512,
+        hybrid_mbr: false,
+        volumes: vec![Volume {
+            id: "disk".into(),
+            scheme: Scheme::None,
+            partition: None,
+            type_id: None,
+            name: None,
+            part_uuid: None,
+            offset: 0,
+            size: disk.len(),
+            problem: (whole.content == Content::Unknown)
+                .then(|| "no partition table and no recognised filesystem".to_string()),
+            identity: whole,
+            source: Some(Arc::clone(disk)),
+        }],
+    })
+}
+
+/// A FAT boot sector that also validates as an MBR: trust the FAT reading when its total
+/// sector count matches the disk.
+fn looks_like_bare_fat(disk: &dyn BlockSource) -> bool {
+    let mut boot = [0u8; 40];
+    if disk.read_exact_at(0, &mut boot).is_err() {
+        return false;
+    }
+    let small = boot
+        .get(19..21)
+        .and_then(|b| b.try_into().ok())
+        .map(u16::from_le_bytes);
+    let large = boot
+        .get(32..36)
+        .and_then(|b| b.try_into().ok())
+        .map(u32::from_le_bytes);
+    let sectors = match (small, large) {
+        (Some(0), Some(large)) => u64::from(large),
+        (Some(small), _) => u64::from(small),
+        _ => return false,
+    };
+    sectors > 0 && sectors.saturating_mul(512) <= disk.len()
+}
+
+fn volumes_from(
+    disk: &Arc<dyn BlockSource>,
+    scheme: Scheme,
+    entries: Vec<PartitionEntry>,
+) -> Vec<Volume> {
+    entries
+        .into_iter()
+        .map(|entry| {
+            let source = if entry.problem.is_none() {
+                Window::new(Arc::clone(disk), entry.offset, entry.size)
+                    .map(|w| Arc::new(w) as Arc<dyn BlockSource>)
+            } else {
+                None
+            };
+            let identity = source.as_deref().map(probe::identify).unwrap_or(Identity {
+                content: Content::Unknown,
+                label: None,
+                uuid: None,
+            });
+            Volume {
+                id: format!("p{}", entry.number),
+                scheme,
+                partition: Some(entry.number),
+                type_id: Some(entry.type_id),
+                name: entry.name,
+                part_uuid: entry.part_uuid,
+                offset: entry.offset,
+                size: entry.size,
+                identity,
+                source,
+                problem: entry.problem,
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,262 @@
+//! Identifies what a volume holds from its magic bytes, with its label and UUID as blkid
+//! reports them. Reads a few small headers; never parses a filesystem beyond them.
+
+use crate::image::BlockSource;
+
+/// What a volume holds, named as blkid names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Content {
+    #[serde(rename = "ext2")]
+    Ext2,
+    #[serde(rename = "ext3")]
+    Ext3,
+    #[serde(rename = "ext4")]
+    Ext4,
+    #[serde(rename = "xfs")]
+    Xfs,
+    #[serde(rename = "vfat")]
+    Vfat,
+    #[serde(rename = "btrfs")]
+    Btrfs,
+    #[serde(rename = "swap")]
+    Swap,
+    #[serde(rename = "LVM2_member")]
+    Lvm2Member,
+    #[serde(rename = "crypto_LUKS")]
+    CryptoLuks,
+    #[serde(rename = "iso9660")]
+    Iso9660,
+    #[serde(rename = "unknown")]
+    Unknown,
+}
+
+impl Content {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ext2 => "ext2",
+            Self::Ext3 => "ext3",
+            Self::Ext4 => "ext4",
+            Self::Xfs => "xfs",
+            Self::Vfat => "vfat",
+            Self::Btrfs => "btrfs",
+            Self::Swap => "swap",
+            Self::Lvm2Member => "LVM2_member",
+            Self::CryptoLuks => "crypto_LUKS",
+            Self::Iso9660 => "iso9660",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+/// A volume's content type and identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub content: Content,
+    pub label: Option<String>,
+    pub uuid: Option<String>,
+}
+
+impl Identity {
+    fn unknown() -> Self {
+        Self {
+            content: Content::Unknown,
+            label: None,
+            uuid: None,
+        }
+    }
+}
+
+/// Reads `N` bytes at `offset`, or `None` when the volume is too short or unreadable.
+fn bytes_at<const N: usize>(source: &dyn BlockSource, offset: u64) -> Option<[u8; N]> {
+    let mut buf = [0u8; N];
+    source.read_exact_at(offset, &mut buf).ok()?;
+    Some(buf)
+}
+
+fn le_u32(bytes: &[u8], at: usize) -> u32 {
+    bytes
+        .get(at..at.saturating_add(4))
+        .and_then(|b| b.try_into().ok())
+        .map(u32::from_le_bytes)
+        .unwrap_or(0)
+}
+
+/// The standard 8-4-4-4-12 rendering of 16 bytes, as stored (big-endian fields).
+pub fn uuid_string(bytes: &[u8; 16]) -> String {
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        hex.get(0..8).unwrap_or_default(),
+        hex.get(8..12).unwrap_or_default(),
+        hex.get(12..16).unwrap_or_default(),
+        hex.get(16..20).unwrap_or_default(),
+        hex.get(20..32).unwrap_or_default()
+    )
+}
+
+/// A NUL-padded label field; `None` when empty.
+fn label_from(bytes: &[u8]) -> Option<String> {
+    let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
+    let text = String::from_utf8_lossy(bytes.get(..end).unwrap_or_default())
+        .trim_end()
+        .to_string();
+    (!text.is_empty()).then_some(text)
+}
+
+/// Identifies the volume; anything not recognised is `Unknown`, never an error.
+pub fn identify(source: &dyn BlockSource) -> Identity {
+    probe_luks(source)
+        .or_else(|| probe_xfs(source))
+        .or_else(|| probe_ext(source))
+        .or_else(|| probe_btrfs(source))
+        .or_else(|| probe_lvm2(source))
+        .or_else(|| probe_swap(source))
+        .or_else(|| probe_iso9660(source))
+        .or_else(|| probe_vfat(source))
+        .unwrap_or_else(Identity::unknown)
+}
+
+fn probe_ext(source: &dyn BlockSource) -> Option<Identity> {
+    let sb: [u8; 256] = bytes_at(source, 1024)?;
+    if sb.get(0x38..0x3a)? != [0x53, 0xef] {
+        return None;
+    }
+    let compat = le_u32(&sb, 0x5c);
+    let incompat = le_u32(&sb, 0x60);
+    let ro_compat = le_u32(&sb, 0x64);
+    // blkid's rule: anything ext3 cannot mount makes it ext4; a journal alone makes ext3.
+    const EXT3_INCOMPAT: u32 = 0x0002 | 0x0004 | 0x0010; // filetype, recover, meta_bg
+    const EXT3_RO_COMPAT: u32 = 0x0001 | 0x0002 | 0x0004; // sparse_super, large_file, btree_dir
+    const HAS_JOURNAL: u32 = 0x0004;
+    let content = if incompat & !EXT3_INCOMPAT != 0 || ro_compat & !EXT3_RO_COMPAT != 0 {
+        Content::Ext4
+    } else if compat & HAS_JOURNAL != 0 {
+        Content::Ext3
+    } else {
+        Content::Ext2
+    };
+    let uuid: [u8; 16] = sb.get(0x68..0x78)?.try_into().ok()?;
+    Some(Identity {
+        content,
+        label: label_from(sb.get(0x78..0x88)?),
+        uuid: Some(uuid_string(&uuid)),
+    })
+}
+
+fn probe_xfs(source: &dyn BlockSource) -> Option<Identity> {
+    let sb: [u8; 120] = bytes_at(source, 0)?;
+    if sb.get(0..4)? != b"XFSB" {
+        return None;
+    }
+    let uuid: [u8; 16] = sb.get(32..48)?.try_into().ok()?;
+    Some(Identity {
+        content: Content::Xfs,
+        label: label_from(sb.get(108..120)?),
+        uuid: Some(uuid_string(&uuid)),
+    })
+}
+
+fn probe_btrfs(source: &dyn BlockSource) -> Option<Identity> {
+    let sb: [u8; 0x22b] = bytes_at(source, 0x10000)?;
+    if sb.get(0x40..0x48)? != b"_BHRfS_M" {
+        return None;
+    }
+    let uuid: [u8; 16] = sb.get(0x20..0x30)?.try_into().ok()?;
+    Some(Identity {
+        content: Content::Btrfs,
+        label: label_from(sb.get(0x12b..0x22b)?),
+        uuid: Some(uuid_string(&uuid)),
+    })
+}
+
+fn probe_swap(source: &dyn BlockSource) -> Option<Identity> {
+    // The signature sits at the end of the first page; 4 KiB pages cover real images.
+    let magic: [u8; 10] = bytes_at(source, 4096 - 10)?;
+    if &magic != b"SWAPSPACE2" && &magic != b"SWAP-SPACE" {
+        return None;
+    }
+    let header: [u8; 64] = bytes_at(source, 1024)?;
+    let uuid: [u8; 16] = header.get(12..28)?.try_into().ok()?;
+    Some(Identity {
+        content: Content::Swap,
+        label: label_from(header.get(28..44)?),
+        uuid: Some(uuid_string(&uuid)),
+    })
+}
+
+fn probe_luks(source: &dyn BlockSource) -> Option<Identity> {
+    let header: [u8; 512] = bytes_at(source, 0)?;
+    if header.get(0..6)? != b"LUKS\xba\xbe" {
+        return None;
+    }
+    Some(Identity {
+        content: Content::CryptoLuks,
+        label: None,
+        uuid: label_from(header.get(168..208)?),
+    })
+}
+
+fn probe_lvm2(source: &dyn BlockSource) -> Option<Identity> {
+    // The label may sit in any of the first four sectors.
+    for sector in 0..4u64 {
+        let label: [u8; 512] = bytes_at(source, sector * 512)?;
+        if label.get(0..8)? != b"LABELONE" || label.get(24..32)? != b"LVM2 001" {
+            continue;
+        }
+        let header_at = usize::try_from(le_u32(&label, 20)).ok()?;
+        let raw = label.get(header_at..header_at.checked_add(32)?)?;
+        let id = String::from_utf8_lossy(raw).to_string();
+        // blkid shows the PV UUID as 6-4-4-4-4-4-6 groups.
+        let groups = [6, 4, 4, 4, 4, 4, 6];
+        let mut parts = Vec::new();
+        let mut at = 0usize;
+        for len in groups {
+            parts.push(id.get(at..at + len).unwrap_or_default().to_string());
+            at += len;
+        }
+        return Some(Identity {
+            content: Content::Lvm2Member,
+            label: None,
+            uuid: Some(parts.join("-")),
+        });
+    }
+    None
+}
+
+fn probe_iso9660(source: &dyn BlockSource) -> Option<Identity> {
+    let descriptor: [u8; 72] = bytes_at(source, 0x8000)?;
+    if descriptor.get(1..6)? != b"CD001" {
+        return None;
+    }
+    Some(Identity {
+        content: Content::Iso9660,
+        label: label_from(descriptor.get(40..72)?),
+        uuid: None,
+    })
+}
+
+fn probe_vfat(source: &dyn BlockSource) -> Option<Identity> {
+    let boot: [u8; 512] = bytes_at(source, 0)?;
+    if boot.get(510..512)? != [0x55, 0xaa] {
+        return None;
+    }
+    let bytes_per_sector = u16::from_le_bytes(boot.get(11..13)?.try_into().ok()?);
+    let sectors_per_cluster = *boot.get(13)?;
+    let fat_count = *boot.get(16)?;
+    let sane = matches!(bytes_per_sector, 512 | 1024 | 2048 | 4096)
+        && sectors_per_cluster.is_power_of_two()
+        && (1..=4).contains(&fat_count);
+    if !sane {
+        return None;
+    }
+    // FAT32 keeps the 16-bit FAT size zero and its extended BPB further on.
+    let fat32 = u16::from_le_bytes(boot.get(22..24)?.try_into().ok()?) == 0;
+    let (id_at, label_at) = if fat32 { (0x43, 0x47) } else { (0x27, 0x2b) };
+    let serial = le_u32(&boot, id_at);
+    let label = label_from(boot.get(label_at..label_at + 11)?).filter(|l| l != "NO NAME");
+    Some(Identity {
+        content: Content::Vfat,
+        label,
+        uuid: Some(format!("{:04X}-{:04X}", serial >> 16, serial & 0xffff)),
+    })
+}

@@ -1,0 +1,204 @@
+//! The parallel inventory walk: every node of a mount tree, with metadata and, on request,
+//! content hashes. Directories are read and files hashed on all cores (rayon); the result
+//! is sorted by path, so it is the same at any thread count.
+
+use std::io::Read;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+
+use crate::filesystems::{FileKind, Filesystem, Metadata, NodeId};
+use crate::guest::tree::{display_path, Tree};
+
+/// Deeper trees than this are reported, not followed: real systems stay far below it, and
+/// a crafted one must not exhaust the stack.
+pub const MAX_DEPTH: usize = 1000;
+const READ_CHUNK: usize = 256 * 1024;
+
+/// What to collect besides metadata.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WalkOptions {
+    pub sha256: bool,
+}
+
+/// One node of the tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Guest path (absolute).
+    pub path: Vec<u8>,
+    /// Index of the volume the node lives on.
+    pub volume: usize,
+    pub meta: Metadata,
+    /// Symlink target, as stored.
+    pub target: Option<Vec<u8>>,
+    pub sha256: Option<[u8; 32]>,
+}
+
+/// A node or directory that could not be read; the walk goes on without it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalkError {
+    pub path: Vec<u8>,
+    pub volume: usize,
+    pub message: String,
+}
+
+/// Everything one walk found.
+#[derive(Debug, Default)]
+pub struct Inventory {
+    pub entries: Vec<Entry>,
+    pub errors: Vec<WalkError>,
+    pub bytes_read: u64,
+}
+
+struct Walker<'a> {
+    tree: &'a Tree,
+    options: WalkOptions,
+    bytes_read: AtomicU64,
+}
+
+type Found = (Vec<Entry>, Vec<WalkError>);
+
+fn child_path(parent: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut path = Vec::with_capacity(parent.len() + name.len() + 1);
+    path.extend_from_slice(parent);
+    if parent != b"/" {
+        path.push(b'/');
+    }
+    path.extend_from_slice(name);
+    path
+}
+
+fn merge(mut a: Found, b: Found) -> Found {
+    a.0.extend(b.0);
+    a.1.extend(b.1);
+    a
+}
+
+impl Walker<'_> {
+    fn error(&self, path: &[u8], volume: usize, message: String) -> WalkError {
+        WalkError {
+            path: path.to_vec(),
+            volume,
+            message,
+        }
+    }
+
+    fn hash(&self, fs: &dyn Filesystem, node: NodeId) -> Result<[u8; 32], String> {
+        let mut reader = fs.open(node).map_err(|e| e.to_string())?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; READ_CHUNK];
+        loop {
+            let n = reader.read(&mut buf).map_err(|e| e.to_string())?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(buf.get(..n).unwrap_or_default());
+            self.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        Ok(hasher.finalize().into())
+    }
+
+    /// Describes one node and, for a directory, everything below it.
+    fn visit(&self, mount: usize, node: NodeId, path: Vec<u8>, ancestors: &[NodeId]) -> Found {
+        let Some(fs) = self.tree.mount(mount).map(|m| m.fs.as_ref()) else {
+            return (Vec::new(), Vec::new());
+        };
+        let volume = self.tree.mount(mount).map(|m| m.volume).unwrap_or(0);
+        let meta = match fs.metadata(node) {
+            Ok(meta) => meta,
+            Err(e) => return (Vec::new(), vec![self.error(&path, volume, e.to_string())]),
+        };
+        let mut entry = Entry {
+            path,
+            volume,
+            meta,
+            target: None,
+            sha256: None,
+        };
+        let mut errors = Vec::new();
+        match entry.meta.kind {
+            FileKind::Symlink => match fs.read_link(node) {
+                Ok(target) => entry.target = Some(target),
+                Err(e) => errors.push(self.error(&entry.path, volume, e.to_string())),
+            },
+            FileKind::File if self.options.sha256 => match self.hash(fs, node) {
+                Ok(digest) => entry.sha256 = Some(digest),
+                Err(e) => errors.push(self.error(&entry.path, volume, e)),
+            },
+            FileKind::Dir => {
+                let below = self.visit_children(mount, node, &entry.path, ancestors);
+                let mut found = merge((vec![entry], errors), below);
+                found.0.shrink_to_fit();
+                return found;
+            }
+            _ => {}
+        }
+        (vec![entry], errors)
+    }
+
+    fn visit_children(
+        &self,
+        mount: usize,
+        dir: NodeId,
+        path: &[u8],
+        ancestors: &[NodeId],
+    ) -> Found {
+        let volume = self.tree.mount(mount).map(|m| m.volume).unwrap_or(0);
+        if ancestors.contains(&dir) {
+            let message = "directory loop: a directory contains one of its ancestors".to_string();
+            return (Vec::new(), vec![self.error(path, volume, message)]);
+        }
+        if ancestors.len() >= MAX_DEPTH {
+            let message = format!("deeper than {MAX_DEPTH} levels; not walked further");
+            return (Vec::new(), vec![self.error(path, volume, message)]);
+        }
+        let Some(fs) = self.tree.mount(mount).map(|m| m.fs.as_ref()) else {
+            return (Vec::new(), Vec::new());
+        };
+        let children = match fs.read_dir(dir) {
+            Ok(children) => children,
+            Err(e) => return (Vec::new(), vec![self.error(path, volume, e.to_string())]),
+        };
+        let mut ancestors = ancestors.to_vec();
+        ancestors.push(dir);
+        children
+            .into_par_iter()
+            .map(|child| {
+                let child_path = child_path(path, &child.name);
+                // A mount point shows the mounted filesystem, walked on its own.
+                if self.tree.mount_at(&child_path).is_some() {
+                    return (Vec::new(), Vec::new());
+                }
+                self.visit(mount, child.node, child_path, &ancestors)
+            })
+            .reduce(|| (Vec::new(), Vec::new()), merge)
+    }
+}
+
+/// Walks every mount of the tree; the result is sorted by path.
+pub fn walk(tree: &Tree, options: WalkOptions) -> Inventory {
+    let walker = Walker {
+        tree,
+        options,
+        bytes_read: AtomicU64::new(0),
+    };
+    let (mut entries, mut errors) = tree
+        .mounts()
+        .par_iter()
+        .enumerate()
+        .map(|(index, mount)| walker.visit(index, mount.fs.root(), mount.path.clone(), &[]))
+        .reduce(|| (Vec::new(), Vec::new()), merge);
+    entries.par_sort_unstable_by(|a, b| a.path.cmp(&b.path).then(a.volume.cmp(&b.volume)));
+    errors.sort_by(|a, b| a.path.cmp(&b.path).then(a.message.cmp(&b.message)));
+    Inventory {
+        entries,
+        errors,
+        bytes_read: walker.bytes_read.load(Ordering::Relaxed),
+    }
+}
+
+/// A walk error as one line for stderr.
+pub fn describe_error(error: &WalkError) -> String {
+    format!("{}: {}", display_path(&error.path), error.message)
+}
