@@ -1,0 +1,58 @@
+//! Criterion benchmarks of the inventory walk over a 100 000-file ext4 image.
+//!
+//! Build the image first: `benches/make-walk-image.sh` (or point AMISCAN_BENCH_IMAGE at
+//! another image). Figures and how to compare them live in docs/performance.md.
+
+use std::path::PathBuf;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+
+use amiscan::commands::open_guest;
+use amiscan::walk::{walk, WalkOptions};
+
+fn image_path() -> Option<PathBuf> {
+    let path = std::env::var_os("AMISCAN_BENCH_IMAGE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target/bench-images/walk.img"));
+    path.exists().then_some(path)
+}
+
+fn bench_walk(c: &mut Criterion) {
+    let Some(path) = image_path() else {
+        eprintln!("benchmark image missing: run benches/make-walk-image.sh first");
+        return;
+    };
+    let mut group = c.benchmark_group("walk-100k");
+    group.sample_size(10);
+    for threads in [1usize, 2] {
+        let pool = match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
+            Ok(pool) => pool,
+            Err(e) => {
+                eprintln!("cannot build a {threads}-thread pool: {e}");
+                return;
+            }
+        };
+        group.bench_function(format!("metadata/{threads}-threads"), |b| {
+            b.iter(|| {
+                pool.install(|| {
+                    let guest = open_guest(&path).map_err(|e| e.to_string());
+                    let guest = guest.unwrap_or_else(|e| panic!("{e}"));
+                    walk(&guest.tree, WalkOptions { sha256: false }).entries.len()
+                })
+            })
+        });
+        group.bench_function(format!("sha256/{threads}-threads"), |b| {
+            b.iter(|| {
+                pool.install(|| {
+                    let guest = open_guest(&path).map_err(|e| e.to_string());
+                    let guest = guest.unwrap_or_else(|e| panic!("{e}"));
+                    walk(&guest.tree, WalkOptions { sha256: true }).bytes_read
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_walk);
+criterion_main!(benches);
