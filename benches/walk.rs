@@ -37,7 +37,9 @@ fn bench_walk(c: &mut Criterion) {
                 pool.install(|| {
                     let guest = open_guest(&path).map_err(|e| e.to_string());
                     let guest = guest.unwrap_or_else(|e| panic!("{e}"));
-                    walk(&guest.tree, WalkOptions { sha256: false }).entries.len()
+                    walk(&guest.tree, WalkOptions { sha256: false })
+                        .entries
+                        .len()
                 })
             })
         });

@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod commands;
 pub mod filesystems;
+pub mod fuzzing;
 pub mod guest;
 pub mod image;
 pub mod names;

@@ -84,8 +84,8 @@ impl Walker<'_> {
         }
     }
 
-    fn hash(&self, fs: &dyn Filesystem, node: NodeId) -> Result<[u8; 32], String> {
-        let mut reader = fs.open(node).map_err(|e| e.to_string())?;
+    fn hash(&self, fs: &dyn Filesystem, node: NodeId, base: u64) -> Result<[u8; 32], String> {
+        let mut reader = fs.open(node).map_err(|e| e.rebase(base).to_string())?;
         let mut hasher = Sha256::new();
         let mut buf = vec![0u8; READ_CHUNK];
         loop {
@@ -105,9 +105,15 @@ impl Walker<'_> {
             return (Vec::new(), Vec::new());
         };
         let volume = self.tree.mount(mount).map(|m| m.volume).unwrap_or(0);
+        let base = self.tree.mount(mount).map(|m| m.offset).unwrap_or(0);
         let meta = match fs.metadata(node) {
             Ok(meta) => meta,
-            Err(e) => return (Vec::new(), vec![self.error(&path, volume, e.to_string())]),
+            Err(e) => {
+                return (
+                    Vec::new(),
+                    vec![self.error(&path, volume, e.rebase(base).to_string())],
+                )
+            }
         };
         let mut entry = Entry {
             path,
@@ -120,9 +126,9 @@ impl Walker<'_> {
         match entry.meta.kind {
             FileKind::Symlink => match fs.read_link(node) {
                 Ok(target) => entry.target = Some(target),
-                Err(e) => errors.push(self.error(&entry.path, volume, e.to_string())),
+                Err(e) => errors.push(self.error(&entry.path, volume, e.rebase(base).to_string())),
             },
-            FileKind::File if self.options.sha256 => match self.hash(fs, node) {
+            FileKind::File if self.options.sha256 => match self.hash(fs, node, base) {
                 Ok(digest) => entry.sha256 = Some(digest),
                 Err(e) => errors.push(self.error(&entry.path, volume, e)),
             },
@@ -156,9 +162,15 @@ impl Walker<'_> {
         let Some(fs) = self.tree.mount(mount).map(|m| m.fs.as_ref()) else {
             return (Vec::new(), Vec::new());
         };
+        let base = self.tree.mount(mount).map(|m| m.offset).unwrap_or(0);
         let children = match fs.read_dir(dir) {
             Ok(children) => children,
-            Err(e) => return (Vec::new(), vec![self.error(path, volume, e.to_string())]),
+            Err(e) => {
+                return (
+                    Vec::new(),
+                    vec![self.error(path, volume, e.rebase(base).to_string())],
+                )
+            }
         };
         let mut ancestors = ancestors.to_vec();
         ancestors.push(dir);

@@ -24,9 +24,13 @@ struct Listed {
 
 /// The children of a directory, with mount points showing the mounted filesystem's root.
 fn children(tree: &Tree, mount: usize, dir: NodeId, path: &[u8]) -> Result<Vec<Listed>, String> {
-    let fs = &tree.mount(mount).ok_or("mount vanished")?.fs;
+    let parent = tree.mount(mount).ok_or("mount vanished")?;
     let mut listed = Vec::new();
-    for entry in fs.read_dir(dir).map_err(|e| e.to_string())? {
+    let entries = parent
+        .fs
+        .read_dir(dir)
+        .map_err(|e| e.rebase(parent.offset).to_string())?;
+    for entry in entries {
         let mut child_path = path.to_vec();
         if child_path != b"/" {
             child_path.push(b'/');
@@ -36,10 +40,11 @@ fn children(tree: &Tree, mount: usize, dir: NodeId, path: &[u8]) -> Result<Vec<L
             Some(m) => (m, tree.mount(m).map(|m| m.fs.root()).unwrap_or(entry.node)),
             None => (mount, entry.node),
         };
-        let fs = &tree.mount(mount).ok_or("mount vanished")?.fs;
+        let owner = tree.mount(mount).ok_or("mount vanished")?;
+        let fs = &owner.fs;
         let meta = fs
             .metadata(node)
-            .map_err(|e| format!("{}: {e}", display_path(&child_path)))?;
+            .map_err(|e| format!("{}: {}", display_path(&child_path), e.rebase(owner.offset)))?;
         let target = if meta.kind == FileKind::Symlink {
             fs.read_link(node).ok()
         } else {
@@ -94,13 +99,16 @@ pub fn run(
     let located = tree
         .resolve(path, true)
         .map_err(|e| CommandError::Usage(e.to_string()))?;
-    let fs = &tree
+    let owner = tree
         .mount(located.mount)
-        .ok_or_else(|| CommandError::Usage(format!("{}: not found", display_path(path))))?
-        .fs;
-    let meta = fs
-        .metadata(located.node)
-        .map_err(|e| CommandError::Image(format!("{}: {e}", display_path(path))))?;
+        .ok_or_else(|| CommandError::Usage(format!("{}: not found", display_path(path))))?;
+    let meta = owner.fs.metadata(located.node).map_err(|e| {
+        CommandError::Image(format!(
+            "{}: {}",
+            display_path(path),
+            e.rebase(owner.offset)
+        ))
+    })?;
     if meta.kind != FileKind::Dir {
         let item = Listed {
             name: path.to_vec(),

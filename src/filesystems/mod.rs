@@ -125,6 +125,32 @@ impl FsError {
         }
     }
 
+    /// The same error with its offset moved by `base`: a volume-relative offset becomes an
+    /// image offset when `base` is the volume's start.
+    pub fn rebase(self, base: u64) -> Self {
+        match self {
+            Self::Corrupt {
+                structure,
+                offset,
+                detail,
+            } => Self::Corrupt {
+                structure,
+                offset: offset.saturating_add(base),
+                detail,
+            },
+            Self::Io {
+                structure,
+                offset,
+                source,
+            } => Self::Io {
+                structure,
+                offset: offset.saturating_add(base),
+                source,
+            },
+            other => other,
+        }
+    }
+
     /// The volume-relative byte offset the error concerns, if it has one.
     pub fn offset(&self) -> Option<u64> {
         match self {

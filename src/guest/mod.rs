@@ -74,11 +74,7 @@ impl Guest {
             .enumerate()
             .find(|(_, v)| v.volume.id == id)?;
         let fs = state.fs.clone()?;
-        Some(Tree::new(vec![Mount {
-            path: b"/".to_vec(),
-            volume: index,
-            fs,
-        }]))
+        Some(Tree::single(fs, index, state.volume.offset))
     }
 }
 
@@ -128,12 +124,9 @@ fn open_filesystem(volume: &Volume) -> Result<Arc<dyn Filesystem>, (String, bool
 
 /// Reads a small text file from one filesystem, by path, without following mounts.
 fn read_small_file(fs: &Arc<dyn Filesystem>, path: &[u8]) -> Option<String> {
-    let tree = Tree::new(vec![Mount {
-        path: b"/".to_vec(),
-        volume: 0,
-        fs: Arc::clone(fs),
-    }]);
-    read_text(&tree, path).ok().flatten()
+    read_text(&Tree::single(Arc::clone(fs), 0, 0), path)
+        .ok()
+        .flatten()
 }
 
 /// Reads a regular file of at most 1 MiB from a tree, following symlinks inside it.
@@ -147,10 +140,10 @@ pub fn read_text(tree: &Tree, path: &[u8]) -> Result<Option<String>, ResolveErro
     let Some(mount) = tree.mount(located.mount) else {
         return Ok(None);
     };
-    let fs_error = |source| ResolveError::Fs {
+    let fs_error = |source: crate::filesystems::FsError| ResolveError::Fs {
         path: display_path(path),
         volume: mount.volume,
-        source,
+        source: source.rebase(mount.offset),
     };
     let meta = mount.fs.metadata(located.node).map_err(fs_error)?;
     if meta.kind != FileKind::File {
@@ -170,12 +163,8 @@ pub fn read_text(tree: &Tree, path: &[u8]) -> Result<Option<String>, ResolveErro
 }
 
 fn has_entry(fs: &Arc<dyn Filesystem>, dir: &[u8], name: &[u8]) -> bool {
-    let tree = Tree::new(vec![Mount {
-        path: b"/".to_vec(),
-        volume: 0,
-        fs: Arc::clone(fs),
-    }]);
-    tree.resolve(dir, true)
+    Tree::single(Arc::clone(fs), 0, 0)
+        .resolve(dir, true)
         .ok()
         .and_then(|dir| fs.lookup(dir.node, name).ok().flatten())
         .is_some()
@@ -273,6 +262,7 @@ pub fn assemble(image: OpenedImage, image_name: &str, layout: Layout) -> Guest {
             mounts.push(Mount {
                 path: b"/".to_vec(),
                 volume: root,
+                offset: volumes.get(root).map(|s| s.volume.offset).unwrap_or(0),
                 fs: Arc::clone(&fs),
             });
             let fstab_text = read_small_file(&fs, b"/etc/fstab").unwrap_or_default();
@@ -351,6 +341,7 @@ fn mount_fstab_entry(
             mounts.push(Mount {
                 path: path.clone(),
                 volume: index,
+                offset: state.volume.offset,
                 fs: Arc::clone(fs),
             });
             state.mount_point = Some(path);

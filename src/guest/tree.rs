@@ -20,6 +20,8 @@ pub struct Mount {
     pub path: Vec<u8>,
     /// Index of the volume in the disk layout.
     pub volume: usize,
+    /// Byte offset of the volume in the disk, to turn filesystem offsets into image offsets.
+    pub offset: u64,
     pub fs: Arc<dyn Filesystem>,
 }
 
@@ -92,6 +94,16 @@ impl Tree {
         Self { mounts, by_path }
     }
 
+    /// A tree holding one filesystem at `/`.
+    pub fn single(fs: Arc<dyn Filesystem>, volume: usize, offset: u64) -> Self {
+        Self::new(vec![Mount {
+            path: b"/".to_vec(),
+            volume,
+            offset,
+            fs,
+        }])
+    }
+
     pub fn mounts(&self) -> &[Mount] {
         &self.mounts
     }
@@ -119,10 +131,11 @@ impl Tree {
     }
 
     fn fs_error(&self, path: &[Vec<u8>], mount: usize, source: FsError) -> ResolveError {
+        let mount = self.mounts.get(mount);
         ResolveError::Fs {
             path: display_path(&join(path)),
-            volume: self.mounts.get(mount).map(|m| m.volume).unwrap_or(0),
-            source,
+            volume: mount.map(|m| m.volume).unwrap_or(0),
+            source: source.rebase(mount.map(|m| m.offset).unwrap_or(0)),
         }
     }
 

@@ -5,6 +5,7 @@
 //! tables or filesystems.
 
 mod cursor;
+mod memory;
 mod raw;
 mod window;
 
@@ -14,6 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use cursor::SourceCursor;
+pub use memory::MemoryImage;
 pub use raw::RawImage;
 pub use window::Window;
 
@@ -36,11 +38,12 @@ pub trait BlockSource: Send + Sync + fmt::Debug {
 /// Reads `len` bytes at `offset` into a new buffer, refusing ranges that leave the source
 /// before allocating, so a crafted size cannot cause a huge allocation.
 pub fn read_vec(source: &dyn BlockSource, offset: u64, len: usize) -> io::Result<Vec<u8>> {
-    let end = offset
+    let fits = offset
         .checked_add(len as u64)
-        .filter(|end| *end <= source.len())
-        .ok_or_else(|| past_end(offset, len as u64, source.len()))?;
-    let _ = end;
+        .is_some_and(|end| end <= source.len());
+    if !fits {
+        return Err(past_end(offset, len as u64, source.len()));
+    }
     let mut buf = vec![0u8; len];
     source.read_exact_at(offset, &mut buf)?;
     Ok(buf)

@@ -37,7 +37,8 @@ printf 'Nov 22 10:00:00 ip-10-0-12-34 sshd[1]: Server listening on 0.0.0.0 port 
 printf 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleExampleExampleExampleExampleExample builder@ci\n' > "$home/admin/.ssh/authorized_keys"
 chmod 0700 "$home/admin/.ssh"
 printf 'ls\ncat /etc/shadow\n' > "$home/admin/.bash_history"
-touch -d '2026-11-01 12:00:00' $(find "$root" "$home" -depth -not -type l)
+if [ "$(id -u)" = 0 ]; then chown -R 1000:1000 "$home/admin"; fi
+find "$root" "$home" -depth -exec touch -h -d '2026-11-01 12:00:00' {} +
 
 mkfs.ext4 -q -F -b 1024 -L rootfs -U 0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0 -N 64 -O ^has_journal -E hash_seed=5e1f0c3a-2b4d-4e6f-8a9b-0c1d2e3f4a5b \
   -E root_owner=0:0 -d "$root" "$work/root.fs" 384K
