@@ -81,7 +81,9 @@ impl Geometry {
             return Err(FsError::corrupt(
                 STRUCTURE,
                 11,
-                format!("bytes per sector is {bytes_per_sector}, not a power of two from 512 to 4096"),
+                format!(
+                    "bytes per sector is {bytes_per_sector}, not a power of two from 512 to 4096"
+                ),
             ));
         }
         let sectors_per_cluster = u64::from(byte(13));
@@ -94,7 +96,11 @@ impl Geometry {
         }
         let reserved = u64::from(le16(b, 14));
         if reserved == 0 {
-            return Err(FsError::corrupt(STRUCTURE, 14, "no reserved sectors (the boot sector is one)"));
+            return Err(FsError::corrupt(
+                STRUCTURE,
+                14,
+                "no reserved sectors (the boot sector is one)",
+            ));
         }
         let fat_count = u64::from(byte(16));
         if fat_count == 0 {
@@ -119,7 +125,11 @@ impl Geometry {
             (u64::from(le16(b, 22)), 22)
         };
         if fat_sectors == 0 {
-            return Err(FsError::corrupt(STRUCTURE, fat_size_at, "FAT size is 0 sectors"));
+            return Err(FsError::corrupt(
+                STRUCTURE,
+                fat_size_at,
+                "FAT size is 0 sectors",
+            ));
         }
         if fat32_layout && root_entries != 0 {
             return Err(FsError::corrupt(

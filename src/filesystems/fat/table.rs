@@ -17,7 +17,10 @@ const WINDOW: u64 = 4096;
 enum Position {
     /// Nothing yielded yet; `origin` is the byte offset of whatever named `cluster` (a
     /// directory entry, or the boot sector's root-cluster field).
-    Start { cluster: u32, origin: u64 },
+    Start {
+        cluster: u32,
+        origin: u64,
+    },
     /// `cluster` was the last one yielded.
     At(u32),
     Done,
@@ -110,19 +113,17 @@ impl<'a> Chain<'a> {
     /// The FAT entry of `cluster`: `Some(next)`, or `None` at the end of the chain.
     fn link(&mut self, cluster: u32) -> Result<Option<u32>, FsError> {
         let geometry = self.geometry;
-        let index = u64::from(cluster);
-        let (relative, width) = match geometry.fat_type {
-            FatType::Fat12 => (index + index / 2, 2),
-            FatType::Fat16 => (index * 2, 2),
-            FatType::Fat32 => (index * 4, 4),
-        };
-        let offset = geometry.fat_offset + relative;
+        let (offset, width) = self.entry_position(cluster);
         let bytes = self.table_bytes(offset, width)?;
         let (raw, bad, end) = match geometry.fat_type {
             FatType::Fat12 => {
                 let pair = le16(bytes, 0);
                 // Two 12-bit entries share three bytes; an odd cluster has the high 12 bits.
-                let raw = if cluster % 2 == 1 { pair >> 4 } else { pair & 0x0FFF };
+                let raw = if cluster % 2 == 1 {
+                    pair >> 4
+                } else {
+                    pair & 0x0FFF
+                };
                 (u32::from(raw), 0xFF7, 0xFF8)
             }
             FatType::Fat16 => (u32::from(le16(bytes, 0)), 0xFFF7, 0xFFF8),
@@ -159,24 +160,42 @@ impl<'a> Chain<'a> {
         Ok(Some(raw))
     }
 
+    /// Byte offset and width of `cluster`'s FAT entry.
+    fn entry_position(&self, cluster: u32) -> (u64, u64) {
+        let index = u64::from(cluster);
+        let (relative, width) = match self.geometry.fat_type {
+            FatType::Fat12 => (index + index / 2, 2),
+            FatType::Fat16 => (index * 2, 2),
+            FatType::Fat32 => (index * 4, 4),
+        };
+        (self.geometry.fat_offset + relative, width)
+    }
+
     /// Records `cluster` as part of the chain; an error if it already was.
     fn visit(&mut self, cluster: u32) -> Result<(), FsError> {
-        if matches!(self.position, Position::Start { .. }) {
-            self.first = cluster;
-            return Ok(());
-        }
+        let previous = match self.position {
+            Position::At(previous) => previous,
+            Position::Start { .. } | Position::Done => {
+                self.first = cluster;
+                return Ok(());
+            }
+        };
         if self.visited.is_empty() {
             let words = usize::try_from(self.geometry.cluster_end().div_ceil(64)).unwrap_or(0);
             self.visited = vec![0; words];
             set_bit(&mut self.visited, self.first);
         }
         if set_bit(&mut self.visited, cluster) {
-            let offset = self.geometry.fat_offset;
+            let (offset, _) = self.entry_position(previous);
             self.position = Position::Done;
             return Err(FsError::corrupt(
                 STRUCTURE,
                 offset,
-                format!("cluster chain starting at cluster {} loops back to cluster {cluster}", self.first),
+                format!(
+                    "the chain starting at cluster {} loops: cluster {previous} links back to \
+                     cluster {cluster}",
+                    self.first
+                ),
             ));
         }
         Ok(())
@@ -190,20 +209,25 @@ impl<'a> Chain<'a> {
             let table_end = self.geometry.fat_offset + self.geometry.fat_len;
             let len = WINDOW.min(table_end.saturating_sub(offset));
             if len < width {
-                return Err(FsError::corrupt(STRUCTURE, offset, "entry lies past the end of the FAT"));
+                return Err(FsError::corrupt(
+                    STRUCTURE,
+                    offset,
+                    "entry lies past the end of the FAT",
+                ));
             }
             // `len` is at most WINDOW, so this allocation is small whatever the disk says.
             self.window.resize(usize::try_from(len).unwrap_or(0), 0);
-            self.source
-                .read_exact_at(offset, &mut self.window)
-                .map_err(|e| FsError::io(STRUCTURE, offset, e))?;
+            if let Err(e) = self.source.read_exact_at(offset, &mut self.window) {
+                self.window.clear();
+                return Err(FsError::io(STRUCTURE, offset, e));
+            }
             self.window_start = offset;
         }
         let start = usize::try_from(offset - self.window_start).unwrap_or(usize::MAX);
         let end = start.saturating_add(usize::try_from(width).unwrap_or(usize::MAX));
-        self.window
-            .get(start..end)
-            .ok_or_else(|| FsError::corrupt(STRUCTURE, offset, "entry lies past the end of the FAT"))
+        self.window.get(start..end).ok_or_else(|| {
+            FsError::corrupt(STRUCTURE, offset, "entry lies past the end of the FAT")
+        })
     }
 }
 
