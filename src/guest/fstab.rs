@@ -222,7 +222,7 @@ mod tests {
     fn parses_every_device_spelling() {
         let text = "# comment\n\
             UUID=1234-ABCD /boot/efi vfat umask=0077 0 1\n\
-            LABEL=\"data disk\" /data ext4 defaults,nofail 0 2\n\
+            LABEL=data\\040disk /data ext4 defaults,nofail 0 2\n\
             PARTUUID=abc-01 /var ext4 defaults 0 2\n\
             /dev/disk/by-label/my\\x2fhome /home ext4 defaults 0 2\n\
             /dev/nvme0n1p3 /srv ext4 defaults 0 2\n\

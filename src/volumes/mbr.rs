@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use super::{PartitionEntry, TableError};
-use crate::image::{BlockSource, SourceCursor};
+use crate::image::{BlockSource, SourceCursor, Window};
 
 /// Linux numbers logical partitions from 5; no real disk chains more than this many.
 const MAX_LOGICAL: usize = 256;
@@ -105,9 +105,12 @@ fn read_logical(
     for number in 5u32.. {
         let ebr_lba = extended_start.saturating_add(relative);
         let ebr_at = ebr_lba.saturating_mul(512);
-        let mut cursor = SourceCursor::new(Arc::clone(disk));
-        std::io::Seek::seek(&mut cursor, std::io::SeekFrom::Start(ebr_at))
-            .map_err(|e| TableError::new("EBR", ebr_at, e.to_string()))?;
+        // `MBRHeader::read_from` always reads from position 0, so give it a window that
+        // starts at this EBR.
+        let sector = Window::new(Arc::clone(disk), ebr_at, 512).ok_or_else(|| {
+            TableError::new("EBR", ebr_at, "lies past the end of the disk".to_string())
+        })?;
+        let mut cursor = SourceCursor::new(Arc::new(sector));
         let ebr = match mbrman::MBRHeader::read_from(&mut cursor) {
             Ok(ebr) => ebr,
             // An empty extended partition need not hold an EBR at all.

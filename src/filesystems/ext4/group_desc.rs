@@ -41,7 +41,14 @@ pub(super) fn read_table(disk: &Disk, sb: &Superblock) -> Result<Vec<GroupDesc>,
     while block_index < desc_blocks {
         let first_group = block_index * per_block;
         let count = (groups - first_group).min(per_block);
-        read_descs(disk, sb, descriptor_block(sb, block_index), first_group, count, &mut table)?;
+        read_descs(
+            disk,
+            sb,
+            descriptor_block(sb, block_index),
+            first_group,
+            count,
+            &mut table,
+        )?;
         block_index += 1;
     }
     Ok(table)
@@ -74,9 +81,13 @@ fn read_descs(
     table: &mut Vec<GroupDesc>,
 ) -> Result<(), FsError> {
     let what = What::fs("ext4 group descriptor table");
-    let offset = sb
-        .block_offset(block)
-        .ok_or_else(|| FsError::corrupt(what.to_string(), 0, format!("block {block} is past any volume")))?;
+    let offset = sb.block_offset(block).ok_or_else(|| {
+        FsError::corrupt(
+            what.to_string(),
+            super::superblock::SUPERBLOCK_OFFSET,
+            format!("block {block} is past any volume"),
+        )
+    })?;
     let len = count.saturating_mul(sb.desc_size);
     let raw = disk.read_vec(what, offset, len)?;
     let desc_size = usize::try_from(sb.desc_size).unwrap_or(usize::MAX);
@@ -89,9 +100,14 @@ fn read_descs(
 
 fn parse(sb: &Superblock, desc: &[u8], offset: u64, group: u64) -> Result<GroupDesc, FsError> {
     let lo = u64::from(le32(desc, 0x8));
-    let hi = if sb.desc_size >= 64 { u64::from(le32(desc, 0x28)) } else { 0 };
+    let hi = if sb.desc_size >= 64 {
+        u64::from(le32(desc, 0x28))
+    } else {
+        0
+    };
     let bg_inode_table = lo | (hi << 32);
-    let inode_table_blocks = (u64::from(sb.s_inodes_per_group) * sb.inode_size).div_ceil(sb.block_size);
+    let inode_table_blocks =
+        (u64::from(sb.s_inodes_per_group) * sb.inode_size).div_ceil(sb.block_size);
     if !sb.block_in_range(bg_inode_table, inode_table_blocks) {
         return Err(FsError::corrupt(
             format!("ext4 group descriptor {group}"),
@@ -106,7 +122,11 @@ fn parse(sb: &Superblock, desc: &[u8], offset: u64, group: u64) -> Result<GroupD
     if sb.has_group_desc_csum() {
         let bg_flags = le16(desc, 0x12);
         let lo = u32::from(le16(desc, 0x1C));
-        let hi = if sb.desc_size >= 64 { u32::from(le16(desc, 0x32)) } else { 0 };
+        let hi = if sb.desc_size >= 64 {
+            u32::from(le16(desc, 0x32))
+        } else {
+            0
+        };
         let bg_itable_unused = lo | (hi << 16);
         first_unused_index = if bg_flags & EXT4_BG_INODE_UNINIT != 0 {
             0

@@ -56,19 +56,35 @@ pub(super) enum DataLayout {
 
 impl Inode {
     /// Parses a record of `inode_size` bytes (at least 128, checked by the superblock).
-    pub(super) fn parse(ino: u64, offset: u64, raw: Vec<u8>, sb: &Superblock) -> Result<Self, FsError> {
+    pub(super) fn parse(
+        ino: u64,
+        offset: u64,
+        raw: Vec<u8>,
+        sb: &Superblock,
+    ) -> Result<Self, FsError> {
         let what = What::inode(ino);
         let old_size = usize::from(EXT4_GOOD_OLD_INODE_SIZE);
         if raw.len() < old_size {
-            return Err(FsError::corrupt(what.to_string(), offset, "inode record shorter than 128 bytes"));
+            return Err(FsError::corrupt(
+                what.to_string(),
+                offset,
+                "inode record shorter than 128 bytes",
+            ));
         }
-        let i_extra_isize = if raw.len() > old_size { le16(&raw, 0x80) } else { 0 };
+        let i_extra_isize = if raw.len() > old_size {
+            le16(&raw, 0x80)
+        } else {
+            0
+        };
         let extra_end = old_size + usize::from(i_extra_isize);
         if extra_end > raw.len() || i_extra_isize % 4 != 0 {
             return Err(FsError::corrupt(
                 what.to_string(),
                 offset + 0x80,
-                format!("i_extra_isize {i_extra_isize} is not a multiple of 4 within the {}-byte inode", raw.len()),
+                format!(
+                    "i_extra_isize {i_extra_isize} is not a multiple of 4 within the {}-byte inode",
+                    raw.len()
+                ),
             ));
         }
         let i_mode = le16(&raw, 0x0);
@@ -128,14 +144,18 @@ impl Inode {
             FsError::corrupt(
                 What::inode(self.ino).to_string(),
                 self.offset,
-                format!("i_mode {:#o} has no valid file type (inode not in use?)", self.i_mode),
+                format!(
+                    "i_mode {:#o} has no valid file type (inode not in use?)",
+                    self.i_mode
+                ),
             )
         })
     }
 
     pub(super) fn metadata(&self) -> Result<Metadata, FsError> {
         let kind = self.kind()?;
-        let rdev = matches!(kind, FileKind::CharDevice | FileKind::BlockDevice).then(|| self.rdev());
+        let rdev =
+            matches!(kind, FileKind::CharDevice | FileKind::BlockDevice).then(|| self.rdev());
         Ok(Metadata {
             kind,
             permissions: u32::from(self.i_mode) & 0o7777,
@@ -158,7 +178,10 @@ impl Inode {
             ((dev >> 8) & 0xFF, dev & 0xFF)
         } else {
             let dev = le32(&self.i_block, 4);
-            ((dev & 0xF_FF00) >> 8, (dev & 0xFF) | ((dev >> 12) & 0xF_FF00))
+            (
+                (dev & 0xF_FF00) >> 8,
+                (dev & 0xFF) | ((dev >> 12) & 0xF_FF00),
+            )
         }
     }
 
@@ -176,13 +199,17 @@ impl Inode {
         let inline = self.i_flags & EXT4_INLINE_DATA_FL != 0;
         let extents = self.i_flags & EXT4_EXTENTS_FL != 0;
         let corrupt = |detail: &str| {
-            FsError::corrupt(What::inode(self.ino).to_string(), self.offset + 0x20, detail)
+            FsError::corrupt(
+                What::inode(self.ino).to_string(),
+                self.offset + 0x20,
+                detail,
+            )
         };
         match (inline, extents) {
             (true, true) => Err(corrupt("i_flags has both INLINE_DATA and EXTENTS")),
-            (true, false) if !sb.has_incompat(INCOMPAT_INLINE_DATA) => {
-                Err(corrupt("i_flags has INLINE_DATA but the filesystem lacks the inline_data feature"))
-            }
+            (true, false) if !sb.has_incompat(INCOMPAT_INLINE_DATA) => Err(corrupt(
+                "i_flags has INLINE_DATA but the filesystem lacks the inline_data feature",
+            )),
             (true, false) => Ok(DataLayout::Inline),
             (false, true) => Ok(DataLayout::Extents),
             (false, false) => Ok(DataLayout::BlockMap),
@@ -198,7 +225,11 @@ impl Inode {
         if self.i_flags & EXT4_INLINE_DATA_FL != 0 {
             return false;
         }
-        let ea_blocks = if self.i_file_acl != 0 { sb.cluster_size >> 9 } else { 0 };
+        let ea_blocks = if self.i_file_acl != 0 {
+            sb.cluster_size >> 9
+        } else {
+            0
+        };
         self.i_blocks == ea_blocks
     }
 

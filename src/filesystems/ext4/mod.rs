@@ -1,42 +1,573 @@
-//! ext2, ext3 and ext4, read directly from the volume's bytes.
+//! ext2, ext3 and ext4, read directly from the volume's bytes, addressed by inode number.
+//!
+//! Owns the filesystem-wide state (superblock, group descriptors, journal overlay) and
+//! the `Filesystem` operations; each on-disk structure is parsed in its own submodule.
+//! Nothing here resolves paths: every operation starts from an inode number.
 
+mod block_map;
+mod dir;
+mod extent;
+mod group_desc;
+mod inode;
+mod journal;
+mod reader;
+mod superblock;
+mod xattr;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::io::Cursor;
 use std::sync::Arc;
 
-use super::{DirEntry, FileReader, Filesystem, FsError, Metadata, NodeId};
+use super::{DirEntry, FileKind, FileReader, Filesystem, FsError, Metadata, NodeId};
 use crate::image::BlockSource;
+use block_map::BlockMap;
+use dir::DirFormat;
+use group_desc::GroupDesc;
+use inode::{DataLayout, Inode, EXT4_N_BLOCKS_BYTES, I_BLOCK_OFFSET};
+use reader::{FileData, Mapper};
+use superblock::{
+    Superblock, INCOMPAT_FILETYPE, INCOMPAT_RECOVER, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE,
+};
 
-/// An ext2/3/4 filesystem.
+/// ext4 logical block numbers are 32 bits wide.
+const MAX_LOGICAL_BLOCKS: u64 = 1 << 32;
+/// Largest directory this reader lists. Without largedir the kernel's htree caps
+/// directories near this size; the bound keeps a crafted i_size (or extents pointing many
+/// times at the same blocks) from turning one read_dir into an unbounded allocation.
+const MAX_DIR_BYTES: u64 = 1 << 30;
+/// PATH_MAX: the kernel never stores a longer symlink target.
+const MAX_SYMLINK_LEN: u64 = 4096;
+/// Largest single positional read for file data and directory blocks.
+const READ_CHUNK: usize = 256 * 1024;
+const ROOT_INO: u64 = 2;
+
+/// Little-endian u16 at `at`; 0 past the end (callers size their buffers first).
+fn le16(buf: &[u8], at: usize) -> u16 {
+    buf.get(at..)
+        .and_then(|b| b.get(..2))
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u16::from_le_bytes)
+}
+
+/// Little-endian u32 at `at`; 0 past the end (callers size their buffers first).
+fn le32(buf: &[u8], at: usize) -> u32 {
+    buf.get(at..)
+        .and_then(|b| b.get(..4))
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u32::from_le_bytes)
+}
+
+/// Names a structure for error messages without formatting until an error happens.
+#[derive(Debug, Clone, Copy)]
+struct What {
+    structure: &'static str,
+    ino: u64,
+    form: WhatForm,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WhatForm {
+    /// A filesystem-wide structure: "ext4 superblock".
+    Fs,
+    /// An inode record itself: "ext4 inode 12".
+    Inode,
+    /// A structure belonging to an inode: "ext4 extent tree of inode 12".
+    OfInode,
+}
+
+impl What {
+    fn fs(structure: &'static str) -> Self {
+        Self {
+            structure,
+            ino: 0,
+            form: WhatForm::Fs,
+        }
+    }
+
+    fn inode(ino: u64) -> Self {
+        Self {
+            structure: "ext4 inode",
+            ino,
+            form: WhatForm::Inode,
+        }
+    }
+
+    fn of_inode(structure: &'static str, ino: u64) -> Self {
+        Self {
+            structure,
+            ino,
+            form: WhatForm::OfInode,
+        }
+    }
+}
+
+impl fmt::Display for What {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.form {
+            WhatForm::Fs => f.write_str(self.structure),
+            WhatForm::Inode => write!(f, "{} {}", self.structure, self.ino),
+            WhatForm::OfInode => write!(f, "{} of inode {}", self.structure, self.ino),
+        }
+    }
+}
+
+/// A run of logical blocks starting at `logical`, backed by consecutive physical blocks
+/// from `physical`, or reading as zeros (hole or uninitialised extent) when `None`.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    logical: u64,
+    len: u64,
+    physical: Option<u64>,
+}
+
+/// The volume, seen through the journal overlay when one was replayed.
 #[derive(Debug)]
+struct Disk {
+    source: Arc<dyn BlockSource>,
+    overlay: journal::Overlay,
+    block_size: u64,
+}
+
+impl Disk {
+    fn read_at(&self, what: What, offset: u64, buf: &mut [u8]) -> Result<(), FsError> {
+        self.source
+            .read_exact_at(offset, buf)
+            .map_err(|e| FsError::io(what.to_string(), offset, e))?;
+        if self.overlay.is_empty() || buf.is_empty() {
+            return Ok(());
+        }
+        let end = offset.saturating_add(buf.len() as u64);
+        let first = offset / self.block_size;
+        let last = (end - 1) / self.block_size;
+        for (block, replacement) in self.overlay.range(first, last) {
+            let block_start = block * self.block_size;
+            let from = block_start.max(offset);
+            let to = (block_start + self.block_size).min(end);
+            let dst_start = usize::try_from(from - offset).unwrap_or(usize::MAX);
+            let dst_end = usize::try_from(to - offset).unwrap_or(usize::MAX);
+            if let Some(dst) = buf.get_mut(dst_start..dst_end) {
+                let src = replacement.offset + (from - block_start);
+                self.source
+                    .read_exact_at(src, dst)
+                    .map_err(|e| FsError::io(what.to_string(), src, e))?;
+            }
+            if replacement.escaped {
+                for (i, magic) in journal::Replacement::MAGIC.iter().enumerate() {
+                    let at = block_start + i as u64;
+                    if (from..to).contains(&at) {
+                        let index = usize::try_from(at - offset).unwrap_or(usize::MAX);
+                        if let Some(byte) = buf.get_mut(index) {
+                            *byte = *magic;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads `len` bytes into a new buffer, refusing before allocating if the range
+    /// leaves the volume, so a crafted length cannot force a huge allocation.
+    fn read_vec(&self, what: What, offset: u64, len: u64) -> Result<Vec<u8>, FsError> {
+        let volume = self.source.len();
+        if offset.checked_add(len).is_none_or(|end| end > volume) {
+            return Err(FsError::io(
+                what.to_string(),
+                offset,
+                crate::image::past_end(offset, len, volume),
+            ));
+        }
+        let len = usize::try_from(len).map_err(|_| {
+            FsError::corrupt(
+                what.to_string(),
+                offset,
+                format!("{len} bytes do not fit in memory"),
+            )
+        })?;
+        let mut buf = vec![0u8; len];
+        self.read_at(what, offset, &mut buf)?;
+        Ok(buf)
+    }
+}
+
+/// Inline data: the 60 bytes of i_block and the system.data value that continues them,
+/// each with its byte offset in the volume.
+struct InlineParts<'i> {
+    head: &'i [u8],
+    head_offset: u64,
+    tail: &'i [u8],
+    tail_offset: u64,
+}
+
+/// An ext2/3/4 filesystem, shared read-only between threads.
 pub struct Ext4Fs {
-    _source: Arc<dyn BlockSource>,
+    disk: Disk,
+    sb: Superblock,
+    groups: Vec<GroupDesc>,
+    type_name: &'static str,
+}
+
+impl fmt::Debug for Ext4Fs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ext4Fs")
+            .field("type", &self.type_name)
+            .field("block_size", &self.sb.block_size)
+            .field("blocks", &self.sb.s_blocks_count)
+            .field("inodes", &self.sb.s_inodes_count)
+            .field("groups", &self.groups.len())
+            .field("journal_blocks_replayed", &self.disk.overlay.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Ext4Fs {
+    /// Reads and checks the superblock and group descriptors; refuses features it cannot
+    /// read faithfully.
     pub fn open(source: Arc<dyn BlockSource>) -> Result<Self, FsError> {
-        let _ = source;
-        Err(FsError::Unsupported {
-            feature: "ext4 (reader not written yet)".into(),
+        let what = What::fs("ext4 superblock");
+        let mut raw = vec![0u8; SUPERBLOCK_SIZE];
+        source
+            .read_exact_at(SUPERBLOCK_OFFSET, &mut raw)
+            .map_err(|e| FsError::io(what.to_string(), SUPERBLOCK_OFFSET, e))?;
+        let sb = Superblock::parse(&raw, source.len())?;
+        sb.check_features()?;
+        let disk = Disk {
+            source,
+            overlay: journal::Overlay::default(),
+            block_size: sb.block_size,
+        };
+        let groups = group_desc::read_table(&disk, &sb)?;
+        let fs = Self {
+            disk,
+            type_name: sb.type_name(),
+            sb,
+            groups,
+        };
+        if !fs.sb.has_incompat(INCOMPAT_RECOVER) {
+            return Ok(fs);
+        }
+        // Unclean shutdown: committed transactions in the journal are newer than the
+        // blocks they replace, superblock and descriptors included, so read everything
+        // again through the replayed overlay.
+        let overlay = journal::replay(&fs)?;
+        if overlay.is_empty() {
+            return Ok(fs);
+        }
+        let Self { mut disk, .. } = fs;
+        disk.overlay = overlay;
+        disk.read_at(what, SUPERBLOCK_OFFSET, &mut raw)?;
+        let sb = Superblock::parse(&raw, disk.source.len())?;
+        sb.check_features()?;
+        if sb.block_size != disk.block_size {
+            return Err(FsError::corrupt(
+                what.to_string(),
+                SUPERBLOCK_OFFSET + 0x18,
+                "the journal's copy of the superblock changes the block size",
+            ));
+        }
+        let groups = group_desc::read_table(&disk, &sb)?;
+        Ok(Self {
+            disk,
+            type_name: sb.type_name(),
+            sb,
+            groups,
         })
+    }
+
+    /// Reads inode `node` with one positional read of s_inode_size bytes.
+    fn inode(&self, node: NodeId) -> Result<Inode, FsError> {
+        let what = What::inode(node);
+        if node == 0 || node > u64::from(self.sb.s_inodes_count) {
+            return Err(FsError::corrupt(
+                what.to_string(),
+                SUPERBLOCK_OFFSET,
+                format!(
+                    "inode number {node} is outside 1..={}",
+                    self.sb.s_inodes_count
+                ),
+            ));
+        }
+        let ipg = u64::from(self.sb.s_inodes_per_group);
+        let group = (node - 1) / ipg;
+        let index = (node - 1) % ipg;
+        let desc = usize::try_from(group)
+            .ok()
+            .and_then(|g| self.groups.get(g))
+            .ok_or_else(|| {
+                FsError::corrupt(
+                    what.to_string(),
+                    SUPERBLOCK_OFFSET,
+                    format!("block group {group} does not exist"),
+                )
+            })?;
+        let offset = self
+            .sb
+            .block_offset(desc.bg_inode_table)
+            .and_then(|table| table.checked_add(index * self.sb.inode_size))
+            .ok_or_else(|| {
+                FsError::corrupt(
+                    what.to_string(),
+                    SUPERBLOCK_OFFSET,
+                    "inode table past any volume",
+                )
+            })?;
+        if index >= u64::from(desc.first_unused_index) {
+            return Err(FsError::corrupt(
+                what.to_string(),
+                offset,
+                format!("inode is in the unused part of block group {group}'s inode table (never allocated)"),
+            ));
+        }
+        let raw = self.disk.read_vec(what, offset, self.sb.inode_size)?;
+        Inode::parse(node, offset, raw, &self.sb)
+    }
+
+    /// Refuses an i_size the inode's mapping scheme cannot address.
+    fn check_size(&self, inode: &Inode, layout: DataLayout) -> Result<(), FsError> {
+        let max_blocks = match layout {
+            DataLayout::Inline => return Ok(()),
+            DataLayout::Extents => MAX_LOGICAL_BLOCKS,
+            DataLayout::BlockMap => BlockMap::max_blocks(&self.sb),
+        };
+        let max = max_blocks.saturating_mul(self.sb.block_size);
+        if inode.i_size > max {
+            return Err(FsError::corrupt(
+                What::inode(inode.ino).to_string(),
+                inode.offset + 0x4,
+                format!(
+                    "i_size {} exceeds the {max} bytes its block mapping can address",
+                    inode.i_size
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// An inline inode's i_block part and its system.data value.
+    fn inline_parts<'i>(&self, inode: &'i Inode) -> Result<InlineParts<'i>, FsError> {
+        let (area, area_offset) = inode.xattr_area();
+        let (tail, tail_offset) =
+            xattr::find_system_data(area, area_offset, inode.ino)?.unwrap_or((&[], 0));
+        Ok(InlineParts {
+            head: &inode.i_block,
+            head_offset: inode.offset + I_BLOCK_OFFSET,
+            tail,
+            tail_offset,
+        })
+    }
+
+    /// The whole contents of an inline-data file or symlink (at most one inode's size).
+    fn inline_data(&self, inode: &Inode) -> Result<Vec<u8>, FsError> {
+        let InlineParts { head, tail, .. } = self.inline_parts(inode)?;
+        let capacity = (head.len() + tail.len()) as u64;
+        if inode.i_size > capacity {
+            return Err(FsError::corrupt(
+                What::of_inode("ext4 inline data", inode.ino).to_string(),
+                inode.offset + 0x4,
+                format!(
+                    "i_size {} exceeds the {capacity} bytes of inline data",
+                    inode.i_size
+                ),
+            ));
+        }
+        let size = usize::try_from(inode.i_size).unwrap_or(0);
+        let mut data = Vec::with_capacity(size);
+        data.extend(head.iter().chain(tail.iter()).take(size));
+        Ok(data)
+    }
+
+    fn dir_format(&self) -> DirFormat {
+        DirFormat {
+            filetype: self.sb.has_incompat(INCOMPAT_FILETYPE),
+            block_size: self.sb.block_size,
+            inodes_count: self.sb.s_inodes_count,
+        }
+    }
+
+    fn read_inline_dir(&self, inode: &Inode) -> Result<Vec<DirEntry>, FsError> {
+        let InlineParts {
+            head,
+            head_offset,
+            tail,
+            tail_offset,
+        } = self.inline_parts(inode)?;
+        let format = self.dir_format();
+        let mut entries = Vec::new();
+        // i_block opens with the parent's inode number (the inline form of `..`).
+        let regions = head.get(4..).unwrap_or(&[]);
+        dir::parse_block(regions, head_offset + 4, inode.ino, format, &mut entries)?;
+        if !tail.is_empty() {
+            dir::parse_block(tail, tail_offset, inode.ino, format, &mut entries)?;
+        }
+        Ok(entries)
+    }
+
+    fn read_block_dir(&self, inode: &Inode, layout: DataLayout) -> Result<Vec<DirEntry>, FsError> {
+        let bs = self.sb.block_size;
+        let limit = MAX_DIR_BYTES.min(self.disk.source.len());
+        if inode.i_size > limit {
+            return Err(FsError::corrupt(
+                What::inode(inode.ino).to_string(),
+                inode.offset + 0x4,
+                format!(
+                    "directory i_size {} exceeds the {limit} bytes this reader lists",
+                    inode.i_size
+                ),
+            ));
+        }
+        self.check_size(inode, layout)?;
+        let blocks = inode.i_size.div_ceil(bs);
+        let format = self.dir_format();
+        let what = What::of_inode("ext4 directory block", inode.ino);
+        let mut mapper = Mapper::new(inode, layout, &self.sb)?;
+        let chunk_blocks = (READ_CHUNK as u64 / bs).max(1);
+        let mut entries = Vec::new();
+        let mut buf = Vec::new();
+        let mut logical = 0u64;
+        // Each pass consumes at least one block of the `blocks` the directory has.
+        while logical < blocks {
+            let run = mapper.map(&self.disk, &self.sb, logical)?;
+            let count = run.len.clamp(1, blocks - logical);
+            if let Some(first) = run.physical {
+                let mut done = 0u64;
+                while done < count {
+                    let n = (count - done).min(chunk_blocks);
+                    let offset = self.sb.block_offset(first + done).ok_or_else(|| {
+                        FsError::corrupt(
+                            what.to_string(),
+                            inode.offset + I_BLOCK_OFFSET,
+                            "block past any volume",
+                        )
+                    })?;
+                    buf.resize(usize::try_from(n * bs).unwrap_or(0), 0);
+                    self.disk.read_at(what, offset, &mut buf)?;
+                    for (i, block) in buf
+                        .chunks_exact(usize::try_from(bs).unwrap_or(1))
+                        .enumerate()
+                    {
+                        dir::parse_block(
+                            block,
+                            offset + i as u64 * bs,
+                            inode.ino,
+                            format,
+                            &mut entries,
+                        )?;
+                    }
+                    done += n;
+                }
+            }
+            logical += count;
+        }
+        Ok(entries)
+    }
+
+    fn read_slow_symlink(&self, inode: &Inode, layout: DataLayout) -> Result<Vec<u8>, FsError> {
+        let what = What::of_inode("ext4 symlink", inode.ino);
+        if inode.i_size > self.sb.block_size {
+            return Err(FsError::corrupt(
+                what.to_string(),
+                inode.offset + 0x4,
+                format!("slow symlink size {} exceeds one block", inode.i_size),
+            ));
+        }
+        let mut mapper = Mapper::new(inode, layout, &self.sb)?;
+        let run = mapper.map(&self.disk, &self.sb, 0)?;
+        let Some(block) = run.physical else {
+            return Err(FsError::corrupt(
+                what.to_string(),
+                inode.offset + I_BLOCK_OFFSET,
+                "symlink has no data block",
+            ));
+        };
+        let offset = self.sb.block_offset(block).ok_or_else(|| {
+            FsError::corrupt(
+                what.to_string(),
+                inode.offset + I_BLOCK_OFFSET,
+                "block past any volume",
+            )
+        })?;
+        self.disk.read_vec(what, offset, inode.i_size)
     }
 }
 
 impl Filesystem for Ext4Fs {
     fn type_name(&self) -> &'static str {
-        "ext4"
+        self.type_name
     }
+
     fn root(&self) -> NodeId {
-        2
+        ROOT_INO
     }
-    fn metadata(&self, _node: NodeId) -> Result<Metadata, FsError> {
-        Err(FsError::NotAFile)
+
+    fn metadata(&self, node: NodeId) -> Result<Metadata, FsError> {
+        self.inode(node)?.metadata()
     }
-    fn read_dir(&self, _dir: NodeId) -> Result<Vec<DirEntry>, FsError> {
-        Err(FsError::NotADirectory)
+
+    fn read_dir(&self, dir: NodeId) -> Result<Vec<DirEntry>, FsError> {
+        let inode = self.inode(dir)?;
+        if inode.kind()? != FileKind::Dir {
+            return Err(FsError::NotADirectory);
+        }
+        inode.check_readable()?;
+        match inode.layout(&self.sb)? {
+            DataLayout::Inline => self.read_inline_dir(&inode),
+            layout => self.read_block_dir(&inode, layout),
+        }
     }
-    fn read_link(&self, _node: NodeId) -> Result<Vec<u8>, FsError> {
-        Err(FsError::NotASymlink)
+
+    fn read_link(&self, node: NodeId) -> Result<Vec<u8>, FsError> {
+        let inode = self.inode(node)?;
+        if inode.kind()? != FileKind::Symlink {
+            return Err(FsError::NotASymlink);
+        }
+        inode.check_readable()?;
+        if inode.i_size > MAX_SYMLINK_LEN {
+            return Err(FsError::corrupt(
+                What::of_inode("ext4 symlink", node).to_string(),
+                inode.offset + 0x4,
+                format!(
+                    "target length {} exceeds PATH_MAX ({MAX_SYMLINK_LEN})",
+                    inode.i_size
+                ),
+            ));
+        }
+        let layout = inode.layout(&self.sb)?;
+        if layout == DataLayout::Inline {
+            return self.inline_data(&inode);
+        }
+        if inode.is_fast_symlink(&self.sb) {
+            let size = usize::try_from(inode.i_size).unwrap_or(usize::MAX);
+            return inode.i_block.get(..size).map(<[u8]>::to_vec).ok_or_else(|| {
+                FsError::corrupt(
+                    What::of_inode("ext4 symlink", node).to_string(),
+                    inode.offset + 0x4,
+                    format!("fast symlink of {size} bytes does not fit in the {EXT4_N_BLOCKS_BYTES}-byte i_block"),
+                )
+            });
+        }
+        self.read_slow_symlink(&inode, layout)
     }
-    fn open(&self, _node: NodeId) -> Result<FileReader<'_>, FsError> {
-        Err(FsError::NotAFile)
+
+    fn open(&self, node: NodeId) -> Result<FileReader<'_>, FsError> {
+        let inode = self.inode(node)?;
+        if inode.kind()? != FileKind::File {
+            return Err(FsError::NotAFile);
+        }
+        inode.check_readable()?;
+        let layout = inode.layout(&self.sb)?;
+        if layout == DataLayout::Inline {
+            return Ok(Box::new(Cursor::new(self.inline_data(&inode)?)));
+        }
+        if inode.i_size == 0 {
+            return Ok(Box::new(std::io::empty()));
+        }
+        self.check_size(&inode, layout)?;
+        let mapper = Mapper::new(&inode, layout, &self.sb)?;
+        Ok(Box::new(FileData::new(
+            &self.disk, &self.sb, &inode, mapper,
+        )))
     }
 }

@@ -65,7 +65,8 @@ const INCOMPAT_SUPPORTED: u32 = INCOMPAT_FILETYPE
     | INCOMPAT_CASEFOLD;
 
 /// blkid's notion of what ext3 may carry; anything beyond makes the volume "ext4".
-const EXT3_RO_COMPAT_SUPP: u32 = RO_COMPAT_SPARSE_SUPER | RO_COMPAT_LARGE_FILE | RO_COMPAT_BTREE_DIR;
+const EXT3_RO_COMPAT_SUPP: u32 =
+    RO_COMPAT_SPARSE_SUPER | RO_COMPAT_LARGE_FILE | RO_COMPAT_BTREE_DIR;
 const EXT3_INCOMPAT_SUPP: u32 = INCOMPAT_FILETYPE | INCOMPAT_RECOVER | INCOMPAT_META_BG;
 
 /// The superblock fields this reader uses, plus the geometry derived from them.
@@ -106,7 +107,10 @@ impl Superblock {
         }
         let s_magic = le16(raw, 0x38);
         if s_magic != EXT4_SUPER_MAGIC {
-            return Err(corrupt(0x38, format!("magic is {s_magic:#06x}, not 0xef53")));
+            return Err(corrupt(
+                0x38,
+                format!("magic is {s_magic:#06x}, not 0xef53"),
+            ));
         }
         let s_inodes_count = le32(raw, 0x0);
         let s_blocks_count_lo = le32(raw, 0x4);
@@ -192,9 +196,14 @@ impl Superblock {
                 format!("s_first_data_block {s_first_data_block} is not below s_blocks_count {s_blocks_count}"),
             ));
         }
-        let groups = (s_blocks_count - u64::from(s_first_data_block)).div_ceil(u64::from(s_blocks_per_group));
-        let group_count = u32::try_from(groups)
-            .map_err(|_| corrupt(0x4, format!("s_blocks_count {s_blocks_count} gives {groups} block groups")))?;
+        let groups = (s_blocks_count - u64::from(s_first_data_block))
+            .div_ceil(u64::from(s_blocks_per_group));
+        let group_count = u32::try_from(groups).map_err(|_| {
+            corrupt(
+                0x4,
+                format!("s_blocks_count {s_blocks_count} gives {groups} block groups"),
+            )
+        })?;
         if u64::from(s_inodes_count) > groups * u64::from(s_inodes_per_group) {
             return Err(corrupt(
                 0x0,
@@ -217,12 +226,14 @@ impl Superblock {
             ));
         }
         if first_ino < EXT4_GOOD_OLD_FIRST_INO {
-            return Err(corrupt(0x54, format!("s_first_ino {first_ino} is below 11")));
+            return Err(corrupt(
+                0x54,
+                format!("s_first_ino {first_ino} is below 11"),
+            ));
         }
 
         let desc_size = if is_64bit {
-            if s_desc_size < EXT4_MIN_DESC_SIZE_64BIT
-                || s_desc_size > EXT4_MAX_DESC_SIZE
+            if !(EXT4_MIN_DESC_SIZE_64BIT..=EXT4_MAX_DESC_SIZE).contains(&s_desc_size)
                 || !s_desc_size.is_power_of_two()
                 || u64::from(s_desc_size) > block_size
             {
@@ -274,7 +285,10 @@ impl Superblock {
         }
         let name = [
             (INCOMPAT_COMPRESSION, "compression"),
-            (INCOMPAT_JOURNAL_DEV, "journal_dev (external journal device, not a filesystem)"),
+            (
+                INCOMPAT_JOURNAL_DEV,
+                "journal_dev (external journal device, not a filesystem)",
+            ),
             (INCOMPAT_DIRDATA, "dirdata"),
         ]
         .iter()
