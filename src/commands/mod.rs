@@ -78,6 +78,53 @@ fn pick_tree(guest: &Guest, volume: Option<&str>) -> Result<Tree, CommandError> 
     }
 }
 
+/// True when `ancestor` is `path` or one of its parent directories.
+fn is_within(path: &[u8], ancestor: &[u8]) -> bool {
+    ancestor == b"/"
+        || path == ancestor
+        || (path.starts_with(ancestor) && path.get(ancestor.len()) == Some(&b'/'))
+}
+
+/// Warns about guest mounts that amiscan could not read and that a command's answer for
+/// `path` depends on: a mount at or above it, or (for recursive listings) below it.
+/// Returns whether any was found, which makes the answer incomplete.
+fn warn_unscanned(
+    guest: &Guest,
+    path: &[u8],
+    include_below: bool,
+    err: &mut dyn Write,
+) -> std::io::Result<bool> {
+    let mut found = false;
+    for (mount, reason) in guest.unscanned_mount_points() {
+        if is_within(path, mount) || (include_below && is_within(mount, path)) {
+            found = true;
+            writeln!(
+                err,
+                "amiscan: {}: {} is not scanned ({reason}); what is shown there comes from the filesystem below it",
+                guest.image_name,
+                guest::display_path(mount)
+            )?;
+        }
+    }
+    Ok(found)
+}
+
+/// The guest path a command argument names, with `.`, `..` and repeated slashes folded
+/// lexically (symlinks are resolved later, inside the guest).
+fn lexical_path(path: &[u8]) -> Vec<u8> {
+    let mut parts: Vec<Vec<u8>> = Vec::new();
+    for part in path.split(|b| *b == b'/') {
+        match part {
+            b"" | b"." => {}
+            b".." => {
+                parts.pop();
+            }
+            name => parts.push(name.to_vec()),
+        }
+    }
+    guest::tree::join(&parts)
+}
+
 /// Runs the parsed command line, writing results to `out` and diagnostics to `err`.
 pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome, CommandError> {
     match cli.command {
@@ -94,13 +141,24 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome
         } => {
             let guest = open_guest(&image)?;
             let tree = pick_tree(&guest, volume.as_deref())?;
-            ls::run(
+            let shadowed = volume.is_none()
+                && warn_unscanned(&guest, &lexical_path(path.as_bytes()), recursive, err)?;
+            let listed = ls::run(
                 &tree,
                 path.as_bytes(),
                 ls::Style { long, recursive },
                 out,
                 err,
-            )
+            );
+            match listed {
+                // The path may well exist on the volume that was not read.
+                Err(CommandError::Usage(message)) if shadowed => {
+                    writeln!(err, "amiscan: {message}")?;
+                    Ok(Outcome::Incomplete)
+                }
+                Ok(_) if shadowed => Ok(Outcome::Incomplete),
+                other => other,
+            }
         }
         Command::Cat {
             image,
@@ -109,6 +167,11 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome
         } => {
             let guest = open_guest(&image)?;
             let tree = pick_tree(&guest, volume.as_deref())?;
+            if volume.is_none()
+                && warn_unscanned(&guest, &lexical_path(path.as_bytes()), false, err)?
+            {
+                return Ok(Outcome::Incomplete);
+            }
             cat::run(&tree, path.as_bytes(), out)
         }
         Command::Files {

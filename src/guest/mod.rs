@@ -43,6 +43,8 @@ pub struct VolumeState {
 pub struct Note {
     pub message: String,
     pub incomplete: bool,
+    /// The guest path left unscanned, when the note is about a mount.
+    pub mount_point: Option<Vec<u8>>,
 }
 
 /// The assembled guest.
@@ -63,6 +65,24 @@ impl Guest {
     /// True when some volume or mount could not be read, so a clean result proves nothing.
     pub fn incomplete(&self) -> bool {
         self.volumes.iter().any(|v| v.incomplete) || self.notes.iter().any(|n| n.incomplete)
+    }
+
+    /// Guest paths where the guest mounts something amiscan could not read, with why.
+    pub fn unscanned_mount_points(&self) -> Vec<(&[u8], &str)> {
+        let volumes = self
+            .volumes
+            .iter()
+            .filter(|v| v.fs.is_none())
+            .filter_map(|v| {
+                let path = v.mount_point.as_deref()?;
+                Some((path, v.not_scanned.as_deref().unwrap_or("unreadable")))
+            });
+        let missing = self
+            .notes
+            .iter()
+            .filter(|n| n.incomplete)
+            .filter_map(|n| Some((n.mount_point.as_deref()?, n.message.as_str())));
+        volumes.chain(missing).collect()
     }
 
     /// A tree holding only one volume at `/`, for looking inside volumes the guest does not
@@ -320,6 +340,7 @@ fn mount_fstab_entry(
                 }
             ),
             incomplete: !optional,
+            mount_point: Some(path),
         });
         return;
     };
@@ -330,6 +351,7 @@ fn mount_fstab_entry(
                 entry.line, entry.mount_point
             ),
             incomplete: false,
+            mount_point: None,
         });
         return;
     }
@@ -352,6 +374,7 @@ fn mount_fstab_entry(
                 entry.line, state.volume.id, entry.mount_point
             ),
             incomplete: false,
+            mount_point: None,
         }),
         (None, _) => {
             state.mount_point = Some(path);
@@ -364,6 +387,7 @@ fn mount_fstab_entry(
                     state.not_scanned.as_deref().unwrap_or("unreadable")
                 ),
                 incomplete: true,
+                mount_point: None,
             });
         }
     }

@@ -1,0 +1,811 @@
+//! Helpers for the image tests: building the images once, running the binary, reading its
+//! `files` inventory, and describing a source tree the way the inventory should.
+//!
+//! The images and the trees they were made from come from `testdata/build-images.sh`;
+//! every test calls [`image`] or [`tree`], which run that script under `flock` (once per
+//! process; the script's stamp makes every later run, in any process, return at once —
+//! cargo-nextest runs each test in a process of its own, so a process-local guard alone
+//! would not do).
+
+#![allow(dead_code, clippy::unwrap_used, clippy::indexing_slicing)]
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ffi::OsStr;
+use std::fs;
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+
+use base64::Engine;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+pub fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn build_dir() -> PathBuf {
+    manifest_dir().join("testdata").join("build")
+}
+
+/// Builds the images (once per process; instant when the stamp says they are current).
+pub fn ensure_images() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let build = build_dir();
+        fs::create_dir_all(&build).unwrap();
+        let script = manifest_dir().join("testdata").join("build-images.sh");
+        let output = Command::new("flock")
+            .arg(build.join(".lock"))
+            .arg("bash")
+            .arg(&script)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run flock/bash for {}: {e}", script.display()));
+        assert!(
+            output.status.success(),
+            "{} failed ({}):\n{}{}",
+            script.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    });
+}
+
+/// The path of a built image, e.g. `image("debian-gpt.img")`.
+pub fn image(name: &str) -> PathBuf {
+    ensure_images();
+    let path = build_dir().join(name);
+    assert!(path.is_file(), "{} was not built", path.display());
+    path
+}
+
+/// The path of a built source tree, e.g. `tree("basic")`.
+pub fn tree(name: &str) -> PathBuf {
+    ensure_images();
+    let path = build_dir().join("trees").join(name);
+    assert!(path.is_dir(), "{} was not built", path.display());
+    path
+}
+
+/// Every image the build script makes.
+pub const ALL_IMAGES: &[&str] = &[
+    "bare-ext4.img",
+    "ext2.img",
+    "ext3.img",
+    "ext4-1k.img",
+    "ext4-no64.img",
+    "ext4-inline.img",
+    "debian-gpt.img",
+    "mbr-logical.img",
+    "split-gpt.img",
+    "gpt-4k.img",
+    "bigdir.img",
+    "incomplete.img",
+    "corrupt-gpt.img",
+];
+
+// ---------------------------------------------------------------------------------------
+// Running the binary.
+// ---------------------------------------------------------------------------------------
+
+/// What one run of `amiscan` did.
+pub struct Run {
+    pub args: Vec<String>,
+    pub code: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8(self.stdout.clone())
+            .unwrap_or_else(|_| panic!("{}: stdout is not UTF-8", self.describe()))
+    }
+
+    pub fn describe(&self) -> String {
+        format!("amiscan {}", self.args.join(" "))
+    }
+
+    /// Panics, showing stderr, unless the exit code is `code`.
+    pub fn expect_code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code,
+            code,
+            "{} exited {} (expected {code}); stderr:\n{}",
+            self.describe(),
+            self.code,
+            self.stderr
+        );
+        self
+    }
+}
+
+/// Runs the binary with arguments (paths are passed as given).
+pub fn amiscan<I, S>(args: I) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+    let output = Command::new(env!("CARGO_BIN_EXE_amiscan"))
+        .args(&args)
+        .output()
+        .expect("cannot run the amiscan binary");
+    let code = output
+        .status
+        .code()
+        .unwrap_or_else(|| panic!("amiscan {args:?} was killed by a signal: {}", output.status));
+    Run {
+        args: args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
+        code,
+        stdout: output.stdout,
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// `amiscan inspect --format json IMAGE`, parsed.
+pub fn inspect_json(image_path: &Path) -> (Run, serde_json::Value) {
+    let run = amiscan([
+        OsStr::new("inspect"),
+        OsStr::new("--format"),
+        OsStr::new("json"),
+        image_path.as_os_str(),
+    ]);
+    let value = serde_json::from_slice(&run.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{}: stdout is not JSON ({e}); exit {}, stderr:\n{}",
+            run.describe(),
+            run.code,
+            run.stderr
+        )
+    });
+    (run, value)
+}
+
+/// The volume with this id in an inspect report.
+pub fn volume<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    report["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["id"] == id)
+        .unwrap_or_else(|| panic!("no volume {id} in {report:#}"))
+}
+
+// ---------------------------------------------------------------------------------------
+// The `files` inventory.
+// ---------------------------------------------------------------------------------------
+
+/// One line of `files --format jsonl`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Record {
+    pub path: String,
+    pub path_base64: Option<String>,
+    pub volume: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub mode: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+    pub mtime: i64,
+    pub inode: u64,
+    pub nlink: u32,
+    pub sha256: Option<String>,
+    pub target: Option<String>,
+    pub target_base64: Option<String>,
+    pub rdev: Option<[u32; 2]>,
+}
+
+pub fn decode_base64(text: &str) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .unwrap_or_else(|e| panic!("bad base64 {text:?}: {e}"))
+}
+
+impl Record {
+    /// The exact path bytes: `path_base64` when the name is not UTF-8, else `path`.
+    pub fn path_bytes(&self) -> Vec<u8> {
+        match &self.path_base64 {
+            Some(raw) => decode_base64(raw),
+            None => self.path.as_bytes().to_vec(),
+        }
+    }
+
+    pub fn target_bytes(&self) -> Option<Vec<u8>> {
+        match (&self.target_base64, &self.target) {
+            (Some(raw), _) => Some(decode_base64(raw)),
+            (None, Some(text)) => Some(text.as_bytes().to_vec()),
+            (None, None) => None,
+        }
+    }
+}
+
+/// Parses JSONL output; every non-empty line must be a record.
+pub fn parse_inventory(stdout: &[u8]) -> Vec<Record> {
+    let text = std::str::from_utf8(stdout).expect("files output is not UTF-8");
+    text.lines()
+        .filter(|l| !l.is_empty())
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("bad record {line:?}: {e}"))
+        })
+        .collect()
+}
+
+/// `amiscan files --hash sha256 IMAGE`, parsed.
+pub fn files(image_path: &Path) -> (Run, Vec<Record>) {
+    let run = amiscan([
+        OsStr::new("files"),
+        OsStr::new("--hash"),
+        OsStr::new("sha256"),
+        image_path.as_os_str(),
+    ]);
+    let records = parse_inventory(&run.stdout);
+    (run, records)
+}
+
+// ---------------------------------------------------------------------------------------
+// Source trees, described as the inventory should describe them.
+// ---------------------------------------------------------------------------------------
+
+/// How a volume's filesystem shows a source file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fs {
+    /// ext2/3/4: mke2fs -d copies type, permission bits, owner, size and mtime seconds.
+    Ext,
+    /// vfat, as Linux's driver shows it under default mount options: owner root, 0755,
+    /// directories of size 0, one link, DOS times (two-second steps; the build writes them
+    /// as UTC and gives every source file an even mtime).
+    Vfat,
+}
+
+/// A source tree and where it appears in the guest.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub tree: PathBuf,
+    /// Guest path of the tree's root (its mount point), `/` for the root volume.
+    pub guest: &'static str,
+    /// Volume id the inventory must report, e.g. `p1` or `disk`.
+    pub volume: &'static str,
+    pub fs: Fs,
+}
+
+pub fn source(tree_name: &str, guest: &'static str, volume: &'static str, fs: Fs) -> Source {
+    Source {
+        tree: tree(tree_name),
+        guest,
+        volume,
+        fs,
+    }
+}
+
+/// What the inventory must say about one node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expected {
+    pub volume: String,
+    pub kind: &'static str,
+    pub mode: String,
+    pub uid: u32,
+    pub gid: u32,
+    /// `None` for ext directories: their size is the filesystem's block allocation, which
+    /// the source tree (on whatever filesystem the build ran) says nothing about.
+    pub size: Option<u64>,
+    pub mtime: i64,
+    pub nlink: u32,
+    pub sha256: Option<String>,
+    pub target: Option<Vec<u8>>,
+    /// The source's (device, inode), to check that hard links (and only they) share an
+    /// inode in the image.
+    pub source_inode: (u64, u64),
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A file's identity for the hash cache: device, inode, size, mtime.
+type FileKey = (u64, u64, u64, i64);
+
+/// sha256 of a file, cached by identity so trees shared by several tests hash once.
+pub fn sha256_file(path: &Path) -> String {
+    static CACHE: OnceLock<Mutex<HashMap<FileKey, String>>> = OnceLock::new();
+    let meta = fs::metadata(path).unwrap();
+    let key = (meta.dev(), meta.ino(), meta.size(), meta.mtime());
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(hit) = cache.lock().unwrap().get(&key) {
+        return hit.clone();
+    }
+    let mut file = fs::File::open(path).unwrap();
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    let digest = hex(&hasher.finalize());
+    cache.lock().unwrap().insert(key, digest.clone());
+    digest
+}
+
+pub fn kind_of(file_type: fs::FileType) -> &'static str {
+    if file_type.is_symlink() {
+        "symlink"
+    } else if file_type.is_dir() {
+        "dir"
+    } else if file_type.is_file() {
+        "file"
+    } else if file_type.is_fifo() {
+        "fifo"
+    } else if file_type.is_socket() {
+        "socket"
+    } else if file_type.is_char_device() {
+        "char"
+    } else if file_type.is_block_device() {
+        "block"
+    } else {
+        "unknown"
+    }
+}
+
+/// `parent` joined with `name` as a guest path.
+pub fn guest_join(parent: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut out = parent.to_vec();
+    if out != b"/" {
+        out.push(b'/');
+    }
+    out.extend_from_slice(name);
+    out
+}
+
+fn describe_source(src: &Source, out: &mut BTreeMap<Vec<u8>, Expected>) {
+    fn walk(src: &Source, dir: &Path, guest: &[u8], out: &mut BTreeMap<Vec<u8>, Expected>) {
+        let mut names: Vec<_> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        for name in names {
+            let path = dir.join(&name);
+            let meta = fs::symlink_metadata(&path).unwrap();
+            let guest_path = guest_join(guest, name.as_bytes());
+            let kind = kind_of(meta.file_type());
+            let subdirs = || {
+                fs::read_dir(&path)
+                    .unwrap()
+                    .filter(|e| e.as_ref().unwrap().file_type().unwrap().is_dir())
+                    .count() as u32
+            };
+            let expected = match src.fs {
+                Fs::Ext => Expected {
+                    volume: src.volume.to_string(),
+                    kind,
+                    mode: format!("{:04o}", meta.mode() & 0o7777),
+                    uid: meta.uid(),
+                    gid: meta.gid(),
+                    size: (kind != "dir").then_some(meta.size()),
+                    mtime: meta.mtime(),
+                    // A directory's links: its own entry, its `.`, and each child's `..`.
+                    nlink: if kind == "dir" {
+                        2 + subdirs()
+                    } else {
+                        meta.nlink() as u32
+                    },
+                    sha256: (kind == "file").then(|| sha256_file(&path)),
+                    target: (kind == "symlink").then(|| {
+                        fs::read_link(&path)
+                            .unwrap()
+                            .as_os_str()
+                            .as_bytes()
+                            .to_vec()
+                    }),
+                    source_inode: (meta.dev(), meta.ino()),
+                },
+                Fs::Vfat => {
+                    assert!(
+                        kind == "file" || kind == "dir",
+                        "{} cannot be put on FAT",
+                        path.display()
+                    );
+                    assert_eq!(meta.mtime() % 2, 0, "{}: odd mtime", path.display());
+                    Expected {
+                        volume: src.volume.to_string(),
+                        kind,
+                        mode: "0755".to_string(),
+                        uid: 0,
+                        gid: 0,
+                        size: Some(if kind == "dir" { 0 } else { meta.size() }),
+                        mtime: meta.mtime(),
+                        nlink: 1,
+                        sha256: (kind == "file").then(|| sha256_file(&path)),
+                        target: None,
+                        source_inode: (meta.dev(), meta.ino()),
+                    }
+                }
+            };
+            out.insert(guest_path.clone(), expected);
+            if kind == "dir" {
+                walk(src, &path, &guest_path, out);
+            }
+        }
+    }
+    walk(src, &src.tree, src.guest.as_bytes(), out);
+}
+
+/// Everything the sources put in the guest, by guest path (mount points excluded: each is
+/// the root directory of its filesystem, made by mkfs rather than copied from the tree).
+pub fn expected_inventory(sources: &[Source]) -> BTreeMap<Vec<u8>, Expected> {
+    let mut out = BTreeMap::new();
+    for src in sources {
+        describe_source(src, &mut out);
+    }
+    for src in sources {
+        out.remove(src.guest.as_bytes());
+    }
+    out
+}
+
+/// A guest path for messages (lossy, with control characters escaped).
+pub fn shown(path: &[u8]) -> String {
+    escape_for_terminal(path)
+}
+
+fn field_diffs(expected: &Expected, actual: &Record) -> Vec<String> {
+    let mut diffs = Vec::new();
+    let mut check = |name: &str, want: String, got: String| {
+        if want != got {
+            diffs.push(format!("{name}: expected {want}, got {got}"));
+        }
+    };
+    check("volume", expected.volume.clone(), actual.volume.clone());
+    check("type", expected.kind.to_string(), actual.kind.clone());
+    check("mode", expected.mode.clone(), actual.mode.clone());
+    check("uid", expected.uid.to_string(), actual.uid.to_string());
+    check("gid", expected.gid.to_string(), actual.gid.to_string());
+    if let Some(size) = expected.size {
+        check("size", size.to_string(), actual.size.to_string());
+    }
+    check(
+        "mtime",
+        expected.mtime.to_string(),
+        actual.mtime.to_string(),
+    );
+    check(
+        "nlink",
+        expected.nlink.to_string(),
+        actual.nlink.to_string(),
+    );
+    check(
+        "sha256",
+        format!("{:?}", expected.sha256),
+        format!("{:?}", actual.sha256),
+    );
+    check(
+        "target",
+        format!("{:?}", expected.target.as_deref().map(escape_for_terminal)),
+        format!(
+            "{:?}",
+            actual.target_bytes().as_deref().map(escape_for_terminal)
+        ),
+    );
+    diffs
+}
+
+/// Lost+found directories mkfs made that the sources do not have.
+fn lost_and_found(sources: &[Source]) -> BTreeSet<Vec<u8>> {
+    sources
+        .iter()
+        .filter(|s| s.fs == Fs::Ext && !s.tree.join("lost+found").exists())
+        .map(|s| guest_join(s.guest.as_bytes(), b"lost+found"))
+        .collect()
+}
+
+/// The central check: the image's `files --hash sha256` inventory equals the sources,
+/// mapped to their guest paths, exactly: every path, type, permission bits, owner, size,
+/// sha256, symlink target, link count and mtime. The only exclusions are `lost+found`
+/// (made by mke2fs, not in the sources) and the mount points themselves (filesystem roots
+/// made by mkfs: only their presence, type and volume are checked). Hard links must share
+/// one inode, and nothing else may.
+///
+/// `code` is the exit status `files` must end with (3 for images that are partly unreadable).
+pub fn assert_inventory_matches(image_name: &str, sources: &[Source], code: i32) -> Vec<Record> {
+    let (run, records) = files(&image(image_name));
+    run.expect_code(code);
+    let mut problems: Vec<String> = Vec::new();
+
+    let mut actual: BTreeMap<Vec<u8>, &Record> = BTreeMap::new();
+    for record in &records {
+        if actual.insert(record.path_bytes(), record).is_some() {
+            problems.push(format!("{}: listed twice", shown(&record.path_bytes())));
+        }
+    }
+
+    for src in sources {
+        match actual.get(src.guest.as_bytes()) {
+            Some(r) if r.kind == "dir" && r.volume == src.volume => {}
+            Some(r) => problems.push(format!(
+                "{} (mount point): expected the root directory of volume {}, got {} of volume {}",
+                src.guest, src.volume, r.kind, r.volume
+            )),
+            None => problems.push(format!(
+                "{} (mount point of volume {}): missing",
+                src.guest, src.volume
+            )),
+        }
+    }
+
+    let expected = expected_inventory(sources);
+    let excluded = lost_and_found(sources);
+    let mount_points: BTreeSet<Vec<u8>> = sources
+        .iter()
+        .map(|s| s.guest.as_bytes().to_vec())
+        .collect();
+    for (path, want) in &expected {
+        match actual.get(path) {
+            None => problems.push(format!("{}: missing from the inventory", shown(path))),
+            Some(got) => {
+                let diffs = field_diffs(want, got);
+                if !diffs.is_empty() {
+                    problems.push(format!("{}: {}", shown(path), diffs.join("; ")));
+                }
+            }
+        }
+    }
+    for (path, got) in &actual {
+        if !expected.contains_key(path) && !excluded.contains(path) && !mount_points.contains(path)
+        {
+            problems.push(format!(
+                "{}: in the inventory (volume {}, {}) but not in the source",
+                shown(path),
+                got.volume,
+                got.kind
+            ));
+        }
+    }
+
+    // Hard links: source inodes and image inodes must correspond one to one.
+    let mut by_source: BTreeMap<(u64, u64), BTreeSet<(String, u64)>> = BTreeMap::new();
+    let mut by_image: BTreeMap<(String, u64), BTreeSet<(u64, u64)>> = BTreeMap::new();
+    for (path, want) in &expected {
+        if let Some(got) = actual.get(path) {
+            by_source
+                .entry(want.source_inode)
+                .or_default()
+                .insert((got.volume.clone(), got.inode));
+            by_image
+                .entry((got.volume.clone(), got.inode))
+                .or_default()
+                .insert(want.source_inode);
+        }
+    }
+    let names_of = |inode: &(u64, u64)| -> String {
+        expected
+            .iter()
+            .filter(|(_, e)| e.source_inode == *inode)
+            .map(|(p, _)| shown(p))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for (source_inode, image_inodes) in &by_source {
+        if image_inodes.len() > 1 {
+            problems.push(format!(
+                "hard links {} have different inodes in the image: {image_inodes:?}",
+                names_of(source_inode)
+            ));
+        }
+    }
+    for ((volume, inode), source_inodes) in &by_image {
+        if source_inodes.len() > 1 {
+            let names: Vec<String> = source_inodes.iter().map(names_of).collect();
+            problems.push(format!(
+                "distinct files share inode {inode} of volume {volume}: {}",
+                names.join(" / ")
+            ));
+        }
+    }
+
+    if !problems.is_empty() {
+        const SHOWN: usize = 12;
+        let mut message = format!(
+            "{image_name}: the inventory differs from the source trees in {} ways \
+             ({} records, {} expected); first {}:\n",
+            problems.len(),
+            records.len(),
+            expected.len(),
+            problems.len().min(SHOWN)
+        );
+        for p in problems.iter().take(SHOWN) {
+            message.push_str("  ");
+            message.push_str(p);
+            message.push('\n');
+        }
+        if !run.stderr.is_empty() {
+            message.push_str("stderr:\n");
+            message.push_str(&run.stderr);
+        }
+        panic!("{message}");
+    }
+    records
+}
+
+// ---------------------------------------------------------------------------------------
+// Renderings the commands use, reimplemented to build expected output.
+// ---------------------------------------------------------------------------------------
+
+/// Terminal escaping of names: backslash, control characters and invalid UTF-8 bytes.
+pub fn escape_for_terminal(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\t' => out.push_str("\\t"),
+                '\r' => out.push_str("\\r"),
+                c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+                c => out.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
+/// `ls -l`'s mode column for a source node.
+pub fn mode_string(meta: &fs::Metadata) -> String {
+    let kind = match kind_of(meta.file_type()) {
+        "dir" => 'd',
+        "symlink" => 'l',
+        "fifo" => 'p',
+        "socket" => 's',
+        "char" => 'c',
+        "block" => 'b',
+        _ => '-',
+    };
+    let p = meta.mode();
+    let mut s = String::from(kind);
+    let triplets = [
+        (0o400, 0o200, 0o100, 0o4000, 's'),
+        (0o40, 0o20, 0o10, 0o2000, 's'),
+        (0o4, 0o2, 0o1, 0o1000, 't'),
+    ];
+    for (r, w, x, special, letter) in triplets {
+        s.push(if p & r != 0 { 'r' } else { '-' });
+        s.push(if p & w != 0 { 'w' } else { '-' });
+        s.push(match (p & x != 0, p & special != 0) {
+            (true, true) => letter,
+            (false, true) => letter.to_ascii_uppercase(),
+            (true, false) => 'x',
+            (false, false) => '-',
+        });
+    }
+    s
+}
+
+/// Seconds since the epoch as `YYYY-MM-DD HH:MM:SS` UTC, computed by counting days.
+pub fn utc_time(seconds: i64) -> String {
+    let mut days = seconds.div_euclid(86_400);
+    let secs = seconds.rem_euclid(86_400);
+    let leap = |y: i64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let mut year = 1970;
+    loop {
+        let len = if leap(year) { 366 } else { 365 };
+        if days < 0 {
+            year -= 1;
+            days += if leap(year) { 366 } else { 365 };
+        } else if days >= len {
+            days -= len;
+            year += 1;
+        } else {
+            break;
+        }
+    }
+    let months = [
+        31,
+        if leap(year) { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    let mut month = 0;
+    while days >= months[month] {
+        days -= months[month];
+        month += 1;
+    }
+    format!(
+        "{year:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        month + 1,
+        days + 1,
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+/// The source's children of `dir`, sorted by name bytes.
+pub fn sorted_names(dir: &Path) -> Vec<Vec<u8>> {
+    let mut names: Vec<Vec<u8>> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().as_bytes().to_vec())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Partitions as `sfdisk --json` reads them (512-byte sectors): number → (start, size) in bytes.
+pub fn sfdisk_partitions(image_path: &Path) -> BTreeMap<u32, (u64, u64)> {
+    let output = Command::new("sfdisk")
+        .arg("--json")
+        .arg(image_path)
+        .output()
+        .or_else(|_| {
+            Command::new("/usr/sbin/sfdisk")
+                .arg("--json")
+                .arg(image_path)
+                .output()
+        })
+        .expect("cannot run sfdisk");
+    assert!(output.status.success(), "sfdisk --json failed");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let table = &json["partitiontable"];
+    let device = table["device"].as_str().unwrap();
+    let sector = table["sectorsize"].as_u64().unwrap_or(512);
+    table["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let node = p["node"].as_str().unwrap();
+            let number = node[device.len()..]
+                .trim_start_matches('p')
+                .parse()
+                .unwrap();
+            (
+                number,
+                (
+                    p["start"].as_u64().unwrap() * sector,
+                    p["size"].as_u64().unwrap() * sector,
+                ),
+            )
+        })
+        .collect()
+}
+
+/// sha256 and mtime (ns) of a file, for proving it was not written.
+pub fn fingerprint(path: &Path) -> (String, i64, i64) {
+    let output = Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("cannot run sha256sum");
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    let digest = text.split_whitespace().next().unwrap().to_string();
+    let meta = fs::metadata(path).unwrap();
+    (digest, meta.mtime(), meta.mtime_nsec())
+}
+
+#[test]
+fn utc_time_counts_days() {
+    assert_eq!(utc_time(0), "1970-01-01 00:00:00");
+    assert_eq!(utc_time(951_782_400), "2000-02-29 00:00:00");
+    assert_eq!(utc_time(-31_536_000), "1969-01-01 00:00:00");
+    assert_eq!(utc_time(1_700_000_000), "2023-11-14 22:13:20");
+}
