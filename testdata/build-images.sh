@@ -25,6 +25,8 @@
 #                    sector 2048, no filesystem); p15 EFI system partition (EF00, FAT16,
 #                    trees/efi); p1 ext4 root labelled `rootfs` after them (trees/debian-root:
 #                    basic plus an fstab mounting p1 at / and p15 at /boot/efi by PARTUUID)
+#   hybrid-gpt.img   debian-gpt.img with a hybrid MBR (sgdisk -h 15: a protective 0xEE entry
+#                    plus an MBR entry for the ESP, as some BIOS-and-UEFI images carry)
 #   mbr-logical.img  MBR: p1 primary ext4 root (trees/mbr-root), p2 extended, p5 logical ext4
 #                    /var (trees/mbr-var), p6 logical ext2 /srv (trees/mbr-srv); the fstab
 #                    names them /dev/sda1, /dev/xvda5 and /dev/nvme0n1p6
@@ -379,6 +381,8 @@ mcopy -s -p -m -i "$tmp/esp.fs" "$trees/efi/EFI" ::/
 place "$disk" 14 "$tmp/core.img"
 place "$disk" 15 "$tmp/esp.fs"
 place "$disk" 1 "$tmp/deb-root.fs"
+cp "$disk" "$img/hybrid-gpt.img"
+sgdisk -h 15 "$img/hybrid-gpt.img" >/dev/null
 
 # 4. mbr-logical.img: p1 root, p2 extended holding p5 (/var, ext4) and p6 (/srv, ext2).
 disk="$img/mbr-logical.img"

@@ -85,6 +85,25 @@ fn debian_gpt_inventory_matches_root_and_esp() {
         .any(|r| r.path == "/boot/efi/EFI/debian/Boot Manager Settings.Json"));
 }
 
+/// A hybrid MBR lists the ESP in the MBR too; the GPT must still be the table used.
+#[test]
+fn hybrid_mbr_disk_is_read_through_its_gpt() {
+    let img = image("hybrid-gpt.img");
+    let (run, report) = inspect_json(&img);
+    run.expect_code(0);
+    assert_eq!(report["partition_table"]["scheme"], "gpt");
+    assert_eq!(report["partition_table"]["hybrid_mbr"], true);
+    assert_eq!(volume(&report, "p15")["mount_point"], "/boot/efi");
+    assert_inventory_matches(
+        "hybrid-gpt.img",
+        &[
+            source("debian-root", "/", "p1", Fs::Ext),
+            source("efi", "/boot/efi", "p15", Fs::Vfat),
+        ],
+        0,
+    );
+}
+
 #[test]
 fn mbr_logical_inventory_matches_root_var_and_srv() {
     assert_inventory_matches(

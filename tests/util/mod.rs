@@ -73,6 +73,7 @@ pub fn tree(name: &str) -> PathBuf {
 
 /// Every image the build script makes.
 pub const ALL_IMAGES: &[&str] = &[
+    "hybrid-gpt.img",
     "bare-ext4.img",
     "ext2.img",
     "ext3.img",
