@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use criterion::{criterion_group, criterion_main, Criterion};
 
 use amiscan::commands::open_guest;
-use amiscan::walk::{walk, WalkOptions};
+use amiscan::walk::{walk, WalkOptions, DEFAULT_HASH_LIMIT};
 
 fn image_path() -> Option<PathBuf> {
     let path = std::env::var_os("AMISCAN_BENCH_IMAGE")
@@ -37,7 +37,7 @@ fn bench_walk(c: &mut Criterion) {
                 pool.install(|| {
                     let guest = open_guest(&path).map_err(|e| e.to_string());
                     let guest = guest.unwrap_or_else(|e| panic!("{e}"));
-                    walk(&guest.tree, WalkOptions { sha256: false })
+                    walk(&guest.tree, WalkOptions { sha256_up_to: None })
                         .entries
                         .len()
                 })
@@ -48,7 +48,13 @@ fn bench_walk(c: &mut Criterion) {
                 pool.install(|| {
                     let guest = open_guest(&path).map_err(|e| e.to_string());
                     let guest = guest.unwrap_or_else(|e| panic!("{e}"));
-                    walk(&guest.tree, WalkOptions { sha256: true }).bytes_read
+                    walk(
+                        &guest.tree,
+                        WalkOptions {
+                            sha256_up_to: Some(DEFAULT_HASH_LIMIT),
+                        },
+                    )
+                    .bytes_read
                 })
             })
         });

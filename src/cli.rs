@@ -62,6 +62,10 @@ pub enum Command {
         /// Add a content hash of every regular file.
         #[arg(long, value_enum)]
         hash: Option<HashAlgorithm>,
+        /// Do not hash files larger than this many bytes (they get `"hash_skipped": true`).
+        /// Sparse files are read in full, holes included.
+        #[arg(long, value_name = "BYTES", default_value_t = crate::walk::DEFAULT_HASH_LIMIT)]
+        hash_max_size: u64,
         #[arg(long, value_enum, default_value_t = ListFormat::Jsonl)]
         format: ListFormat,
         /// Worker threads (default: one per core).

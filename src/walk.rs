@@ -19,8 +19,14 @@ const READ_CHUNK: usize = 256 * 1024;
 /// What to collect besides metadata.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WalkOptions {
-    pub sha256: bool,
+    /// Hash regular files no larger than this many bytes; `None` hashes nothing. The bound
+    /// exists because a sparse file may claim terabytes (lastlog with large UIDs does), and
+    /// hashing reads every byte, holes included.
+    pub sha256_up_to: Option<u64>,
 }
+
+/// The default bound on the size of a file `files --hash` reads.
+pub const DEFAULT_HASH_LIMIT: u64 = 16 << 30;
 
 /// One node of the tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +39,8 @@ pub struct Entry {
     /// Symlink target, as stored.
     pub target: Option<Vec<u8>>,
     pub sha256: Option<[u8; 32]>,
+    /// The file was larger than the hash bound and was not read.
+    pub hash_skipped: bool,
 }
 
 /// A node or directory that could not be read; the walk goes on without it.
@@ -121,6 +129,7 @@ impl Walker<'_> {
             meta,
             target: None,
             sha256: None,
+            hash_skipped: false,
         };
         let mut errors = Vec::new();
         match entry.meta.kind {
@@ -128,9 +137,13 @@ impl Walker<'_> {
                 Ok(target) => entry.target = Some(target),
                 Err(e) => errors.push(self.error(&entry.path, volume, e.rebase(base).to_string())),
             },
-            FileKind::File if self.options.sha256 => match self.hash(fs, node, base) {
-                Ok(digest) => entry.sha256 = Some(digest),
-                Err(e) => errors.push(self.error(&entry.path, volume, e)),
+            FileKind::File => match self.options.sha256_up_to {
+                Some(limit) if entry.meta.size > limit => entry.hash_skipped = true,
+                Some(_) => match self.hash(fs, node, base) {
+                    Ok(digest) => entry.sha256 = Some(digest),
+                    Err(e) => errors.push(self.error(&entry.path, volume, e)),
+                },
+                None => {}
             },
             FileKind::Dir => {
                 let below = self.visit_children(mount, node, &entry.path, ancestors);

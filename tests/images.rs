@@ -846,3 +846,54 @@ fn missing_image_exits_2_naming_it() {
         assert!(out.stdout.is_empty(), "{command} wrote to stdout");
     }
 }
+
+/// `--hash-max-size` bounds what `files --hash` reads: larger files are marked, not hashed,
+/// and files at or under the bound still carry their hash.
+#[test]
+fn hash_max_size_marks_larger_files_unhashed() {
+    let img = image("bare-ext4.img");
+    let run = run(
+        &img,
+        ["files", "--hash", "sha256", "--hash-max-size", "4096"],
+    );
+    run.expect_code(0);
+    let (mut hashed, mut skipped) = (0, 0);
+    for line in run.stdout_text().lines() {
+        let record: serde_json::Value = serde_json::from_str(line).unwrap();
+        if record["type"] != "file" {
+            assert!(record.get("hash_skipped").is_none(), "{line}");
+            continue;
+        }
+        let size = record["size"].as_u64().unwrap();
+        if size > 4096 {
+            assert_eq!(record["hash_skipped"], true, "{line}");
+            assert!(record.get("sha256").is_none(), "{line}");
+            skipped += 1;
+        } else {
+            assert!(record["sha256"].is_string(), "{line}");
+            assert!(record.get("hash_skipped").is_none(), "{line}");
+            hashed += 1;
+        }
+    }
+    assert!(
+        hashed > 5 && skipped >= 3,
+        "hashed {hashed}, skipped {skipped}"
+    );
+}
+
+/// An empty file is not a disk: refused as unreadable (exit 2), naming it.
+#[test]
+fn empty_file_is_not_an_image() {
+    let dir = std::env::temp_dir().join(format!("amiscan-empty-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let empty = dir.join("empty.img");
+    fs::write(&empty, b"").unwrap();
+    let run = run(&empty, ["inspect"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("empty.img") && run.stderr.contains("empty"),
+        "{}",
+        run.stderr
+    );
+    fs::remove_dir_all(&dir).unwrap();
+}

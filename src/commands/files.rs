@@ -32,6 +32,8 @@ struct Record<'a> {
     nlink: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     sha256: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    hash_skipped: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     target: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -66,6 +68,7 @@ fn record<'a>(entry: &Entry, volume: &'a str) -> Record<'a> {
         inode: entry.meta.inode,
         nlink: entry.meta.nlink,
         sha256: entry.sha256.as_ref().map(|d| hex(d)),
+        hash_skipped: entry.hash_skipped,
         target,
         target_base64,
         rdev: entry.meta.rdev.map(|(major, minor)| [major, minor]),
@@ -92,12 +95,13 @@ fn inventory(guest: &Guest, options: WalkOptions) -> Inventory {
 
 pub fn run(
     guest: &Guest,
-    sha256: bool,
+    options: WalkOptions,
     format: ListFormat,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<Outcome, CommandError> {
-    let found = inventory(guest, WalkOptions { sha256 });
+    let found = inventory(guest, options);
+    let sha256 = options.sha256_up_to.is_some();
     let volume_id = |index: usize| {
         guest
             .volumes
@@ -137,7 +141,12 @@ pub fn run(
                     path,
                 ];
                 if sha256 {
-                    row.push(entry.sha256.as_ref().map(|d| hex(d)).unwrap_or_default());
+                    let digest = match (&entry.sha256, entry.hash_skipped) {
+                        (Some(d), _) => hex(d),
+                        (None, true) => "(not hashed: too large)".to_string(),
+                        (None, false) => String::new(),
+                    };
+                    row.push(digest);
                 }
                 table.add_row(row);
             }

@@ -177,11 +177,15 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome
         Command::Files {
             image,
             hash,
+            hash_max_size,
             format,
             threads: _,
         } => {
             let guest = open_guest(&image)?;
-            files::run(&guest, hash.is_some(), format, out, err)
+            let options = crate::walk::WalkOptions {
+                sha256_up_to: hash.map(|_| hash_max_size),
+            };
+            files::run(&guest, options, format, out, err)
         }
     }
 }

@@ -98,6 +98,8 @@ pub enum OpenError {
     Io { path: String, source: io::Error },
     #[error("{path}: is a directory, not an image file")]
     IsDirectory { path: String },
+    #[error("{path}: is empty (0 bytes), not a disk image")]
+    Empty { path: String },
     #[error("{path}: {format} images are recognised (magic bytes at byte {magic_offset}) but not yet readable")]
     UnsupportedContainer {
         path: String,
@@ -119,6 +121,9 @@ pub fn open_image(path: &Path) -> Result<OpenedImage, OpenError> {
         path: shown.clone(),
         source,
     })?;
+    if raw.is_empty() {
+        return Err(OpenError::Empty { path: shown });
+    }
     if let Some((format, magic_offset)) = detect_container(&raw) {
         return Err(OpenError::UnsupportedContainer {
             path: shown,
