@@ -642,26 +642,9 @@ pub fn assert_inventory_matches(image_name: &str, sources: &[Source], code: i32)
 // Renderings the commands use, reimplemented to build expected output.
 // ---------------------------------------------------------------------------------------
 
-/// Terminal escaping of names: backslash, control characters and invalid UTF-8 bytes.
-pub fn escape_for_terminal(bytes: &[u8]) -> String {
-    let mut out = String::new();
-    for chunk in bytes.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            match c {
-                '\\' => out.push_str("\\\\"),
-                '\n' => out.push_str("\\n"),
-                '\t' => out.push_str("\\t"),
-                '\r' => out.push_str("\\r"),
-                c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
-                c => out.push(c),
-            }
-        }
-        for b in chunk.invalid() {
-            out.push_str(&format!("\\x{b:02x}"));
-        }
-    }
-    out
-}
+/// Terminal escaping of names is unit-tested with literal cases in `amiscan::names`; the
+/// integration tests reuse it to build expected `ls` output.
+pub use amiscan::names::escape_for_terminal;
 
 /// `ls -l`'s mode column for a source node.
 pub fn mode_string(meta: &fs::Metadata) -> String {
