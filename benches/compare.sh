@@ -34,3 +34,5 @@ measure "walk metadata, 2 threads" $bin files "$img" --threads 2
 measure "files --hash sha256, 1 thread" $bin files "$img" --hash sha256 --threads 1
 measure "files --hash sha256, 2 threads" $bin files "$img" --hash sha256 --threads 2
 measure "sha256sum over the extracted tree" sh -c "cd $tree && find . -type f -print0 | xargs -0 sha256sum"
+measure "sha256sum, 2 processes (xargs -P2)" sh -c "cd $tree && find . -type f -print0 | xargs -0 -P2 -n 5000 sha256sum"
+measure "cat of the extracted tree (read only)" sh -c "cd $tree && find . -type f -print0 | xargs -0 cat"

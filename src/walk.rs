@@ -16,6 +16,10 @@ use crate::guest::tree::{display_path, Tree};
 pub const MAX_DEPTH: usize = 1000;
 const READ_CHUNK: usize = 256 * 1024;
 
+thread_local! {
+    static READ_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// What to collect besides metadata.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WalkOptions {
@@ -65,7 +69,16 @@ struct Walker<'a> {
     bytes_read: AtomicU64,
 }
 
-type Found = (Vec<Entry>, Vec<WalkError>);
+/// Entries in batches (one per worker task) so that merging moves batch headers rather
+/// than copying entries; they are copied once, when the walk is flattened and sorted.
+type Found = (Vec<Vec<Entry>>, Vec<WalkError>);
+
+fn push_entry(found: &mut Found, entry: Entry) {
+    match found.0.last_mut() {
+        Some(batch) => batch.push(entry),
+        None => found.0.push(vec![entry]),
+    }
+}
 
 fn child_path(parent: &[u8], name: &[u8]) -> Vec<u8> {
     let mut path = Vec::with_capacity(parent.len() + name.len() + 1);
@@ -95,32 +108,42 @@ impl Walker<'_> {
     fn hash(&self, fs: &dyn Filesystem, node: NodeId, base: u64) -> Result<[u8; 32], String> {
         let mut reader = fs.open(node).map_err(|e| e.rebase(base).to_string())?;
         let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; READ_CHUNK];
-        loop {
-            let n = reader.read(&mut buf).map_err(|e| e.to_string())?;
-            if n == 0 {
-                break;
+        // One buffer per worker: a fresh 256 KiB allocation per file costs more than
+        // hashing a small file.
+        READ_BUFFER.with_borrow_mut(|buf| {
+            buf.resize(READ_CHUNK, 0);
+            loop {
+                let n = reader.read(buf).map_err(|e| e.to_string())?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(buf.get(..n).unwrap_or_default());
+                self.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
             }
-            hasher.update(buf.get(..n).unwrap_or_default());
-            self.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
-        }
-        Ok(hasher.finalize().into())
+            Ok(hasher.finalize().into())
+        })
     }
 
-    /// Describes one node and, for a directory, everything below it.
-    fn visit(&self, mount: usize, node: NodeId, path: Vec<u8>, ancestors: &[NodeId]) -> Found {
-        let Some(fs) = self.tree.mount(mount).map(|m| m.fs.as_ref()) else {
-            return (Vec::new(), Vec::new());
+    /// Adds one node and, for a directory, everything below it, to `found`.
+    fn visit(
+        &self,
+        found: &mut Found,
+        mount: usize,
+        node: NodeId,
+        path: Vec<u8>,
+        ancestors: &[NodeId],
+    ) {
+        let Some(owner) = self.tree.mount(mount) else {
+            return;
         };
-        let volume = self.tree.mount(mount).map(|m| m.volume).unwrap_or(0);
-        let base = self.tree.mount(mount).map(|m| m.offset).unwrap_or(0);
+        let (fs, volume, base) = (owner.fs.as_ref(), owner.volume, owner.offset);
         let meta = match fs.metadata(node) {
             Ok(meta) => meta,
             Err(e) => {
-                return (
-                    Vec::new(),
-                    vec![self.error(&path, volume, e.rebase(base).to_string())],
-                )
+                found
+                    .1
+                    .push(self.error(&path, volume, e.rebase(base).to_string()));
+                return;
             }
         };
         let mut entry = Entry {
@@ -131,29 +154,32 @@ impl Walker<'_> {
             sha256: None,
             hash_skipped: false,
         };
-        let mut errors = Vec::new();
         match entry.meta.kind {
             FileKind::Symlink => match fs.read_link(node) {
                 Ok(target) => entry.target = Some(target),
-                Err(e) => errors.push(self.error(&entry.path, volume, e.rebase(base).to_string())),
+                Err(e) => {
+                    let message = e.rebase(base).to_string();
+                    found.1.push(self.error(&entry.path, volume, message));
+                }
             },
             FileKind::File => match self.options.sha256_up_to {
                 Some(limit) if entry.meta.size > limit => entry.hash_skipped = true,
                 Some(_) => match self.hash(fs, node, base) {
                     Ok(digest) => entry.sha256 = Some(digest),
-                    Err(e) => errors.push(self.error(&entry.path, volume, e)),
+                    Err(e) => found.1.push(self.error(&entry.path, volume, e)),
                 },
                 None => {}
             },
             FileKind::Dir => {
                 let below = self.visit_children(mount, node, &entry.path, ancestors);
-                let mut found = merge((vec![entry], errors), below);
-                found.0.shrink_to_fit();
-                return found;
+                push_entry(found, entry);
+                found.0.extend(below.0);
+                found.1.extend(below.1);
+                return;
             }
             _ => {}
         }
-        (vec![entry], errors)
+        push_entry(found, entry);
     }
 
     fn visit_children(
@@ -163,7 +189,10 @@ impl Walker<'_> {
         path: &[u8],
         ancestors: &[NodeId],
     ) -> Found {
-        let volume = self.tree.mount(mount).map(|m| m.volume).unwrap_or(0);
+        let Some(owner) = self.tree.mount(mount) else {
+            return Found::default();
+        };
+        let (fs, volume, base) = (owner.fs.as_ref(), owner.volume, owner.offset);
         if ancestors.contains(&dir) {
             let message = "directory loop: a directory contains one of its ancestors".to_string();
             return (Vec::new(), vec![self.error(path, volume, message)]);
@@ -172,32 +201,27 @@ impl Walker<'_> {
             let message = format!("deeper than {MAX_DEPTH} levels; not walked further");
             return (Vec::new(), vec![self.error(path, volume, message)]);
         }
-        let Some(fs) = self.tree.mount(mount).map(|m| m.fs.as_ref()) else {
-            return (Vec::new(), Vec::new());
-        };
-        let base = self.tree.mount(mount).map(|m| m.offset).unwrap_or(0);
         let children = match fs.read_dir(dir) {
             Ok(children) => children,
             Err(e) => {
-                return (
-                    Vec::new(),
-                    vec![self.error(path, volume, e.rebase(base).to_string())],
-                )
+                let message = e.rebase(base).to_string();
+                return (Vec::new(), vec![self.error(path, volume, message)]);
             }
         };
         let mut ancestors = ancestors.to_vec();
         ancestors.push(dir);
+        // Each worker fills its own accumulator; only whole batches are merged.
         children
             .into_par_iter()
-            .map(|child| {
+            .fold(Found::default, |mut found, child| {
                 let child_path = child_path(path, &child.name);
                 // A mount point shows the mounted filesystem, walked on its own.
-                if self.tree.mount_at(&child_path).is_some() {
-                    return (Vec::new(), Vec::new());
+                if self.tree.mount_at(&child_path).is_none() {
+                    self.visit(&mut found, mount, child.node, child_path, &ancestors);
                 }
-                self.visit(mount, child.node, child_path, &ancestors)
+                found
             })
-            .reduce(|| (Vec::new(), Vec::new()), merge)
+            .reduce(Found::default, merge)
     }
 }
 
@@ -208,12 +232,19 @@ pub fn walk(tree: &Tree, options: WalkOptions) -> Inventory {
         options,
         bytes_read: AtomicU64::new(0),
     };
-    let (mut entries, mut errors) = tree
+    let (batches, mut errors) = tree
         .mounts()
         .par_iter()
         .enumerate()
-        .map(|(index, mount)| walker.visit(index, mount.fs.root(), mount.path.clone(), &[]))
-        .reduce(|| (Vec::new(), Vec::new()), merge);
+        .fold(Found::default, |mut found, (index, mount)| {
+            walker.visit(&mut found, index, mount.fs.root(), mount.path.clone(), &[]);
+            found
+        })
+        .reduce(Found::default, merge);
+    let mut entries = Vec::with_capacity(batches.iter().map(Vec::len).sum());
+    for batch in batches {
+        entries.extend(batch);
+    }
     entries.par_sort_unstable_by(|a, b| a.path.cmp(&b.path).then(a.volume.cmp(&b.volume)));
     errors.sort_by(|a, b| a.path.cmp(&b.path).then(a.message.cmp(&b.message)));
     Inventory {
