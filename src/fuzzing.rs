@@ -27,6 +27,7 @@ pub fn exercise_disk(bytes: &[u8]) -> usize {
         format: ContainerFormat::Raw,
         disk,
         allocated_size: None,
+        info: Default::default(),
     };
     let guest = guest::assemble(image, "fuzz", layout);
     let _ = guest.tree.resolve(b"/etc/../etc/./os-release", true);

@@ -9,13 +9,17 @@ use super::render::human_size;
 use super::{CommandError, Outcome};
 use crate::cli::TableOrJson;
 use crate::guest::{display_path, Guest, OsRelease};
+use crate::image::Snapshot;
 
 #[derive(Serialize)]
 struct ImageReport<'a> {
     path: &'a str,
     format: String,
+    subformat: Option<&'a str>,
     virtual_size: u64,
     allocated_size: Option<u64>,
+    backing_chain: &'a [String],
+    snapshots: &'a [Snapshot],
 }
 
 #[derive(Serialize)]
@@ -84,6 +88,9 @@ fn report(guest: &Guest) -> InspectReport<'_> {
             format: guest.image.format.to_string(),
             virtual_size: guest.image.disk.len(),
             allocated_size: guest.image.allocated_size,
+            subformat: guest.image.info.subformat.as_deref(),
+            backing_chain: &guest.image.info.backing_chain,
+            snapshots: &guest.image.info.snapshots,
         },
         partition_table: TableReport {
             scheme: guest.layout.scheme.to_string(),
@@ -116,7 +123,25 @@ pub fn run(
 fn write_table(report: &InspectReport<'_>, out: &mut dyn Write) -> std::io::Result<()> {
     let image = &report.image;
     writeln!(out, "Image:      {}", image.path)?;
-    writeln!(out, "Format:     {}", image.format)?;
+    match image.subformat {
+        Some(sub) => writeln!(out, "Format:     {} ({sub})", image.format)?,
+        None => writeln!(out, "Format:     {}", image.format)?,
+    }
+    for (depth, backing) in image.backing_chain.iter().enumerate() {
+        writeln!(out, "Backing:    {}{backing}", "  ".repeat(depth))?;
+    }
+    for snapshot in image.snapshots {
+        writeln!(
+            out,
+            "Snapshot:   {} {:?}{} (not scanned: the active layer is)",
+            snapshot.id,
+            snapshot.name,
+            snapshot
+                .date
+                .map(|d| format!(", taken {}", super::render::utc_time(d)))
+                .unwrap_or_default()
+        )?;
+    }
     let allocated = image
         .allocated_size
         .map(|a| format!(", {} allocated", human_size(a)))

@@ -4,9 +4,14 @@
 //! and byte windows over a source (a partition is a window). Knows nothing of partition
 //! tables or filesystems.
 
+mod container;
 mod cursor;
 mod memory;
+pub mod qcow2;
 mod raw;
+pub mod vhd;
+pub mod vhdx;
+pub mod vmdk;
 mod window;
 
 use std::fmt;
@@ -14,6 +19,7 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
+pub use container::{corrupt_read, ContainerError, ContainerInfo, Opened, Snapshot};
 pub use cursor::SourceCursor;
 pub use memory::MemoryImage;
 pub use raw::RawImage;
@@ -89,6 +95,8 @@ pub struct OpenedImage {
     pub disk: Arc<dyn BlockSource>,
     /// Bytes the image file occupies on the host (sparse regions excluded).
     pub allocated_size: Option<u64>,
+    /// What the container says about itself (subformat, backing chain, snapshots).
+    pub info: ContainerInfo,
 }
 
 /// Failure to open an image, naming the file.
@@ -100,12 +108,8 @@ pub enum OpenError {
     IsDirectory { path: String },
     #[error("{path}: is empty (0 bytes), not a disk image")]
     Empty { path: String },
-    #[error("{path}: {format} images are recognised (magic bytes at byte {magic_offset}) but not yet readable")]
-    UnsupportedContainer {
-        path: String,
-        format: ContainerFormat,
-        magic_offset: u64,
-    },
+    #[error(transparent)]
+    Container(#[from] ContainerError),
 }
 
 /// Opens an image file read-only and detects its container by magic bytes, never by name.
@@ -124,18 +128,24 @@ pub fn open_image(path: &Path) -> Result<OpenedImage, OpenError> {
     if raw.is_empty() {
         return Err(OpenError::Empty { path: shown });
     }
-    if let Some((format, magic_offset)) = detect_container(&raw) {
-        return Err(OpenError::UnsupportedContainer {
-            path: shown,
-            format,
-            magic_offset,
-        });
-    }
     let allocated_size = raw.allocated_size();
+    let detected = detect_container(&raw);
+    let format = detected.map_or(ContainerFormat::Raw, |(format, _)| format);
+    let opened = match detected {
+        None | Some((ContainerFormat::Raw, _)) => Opened {
+            disk: Arc::new(raw),
+            info: ContainerInfo::default(),
+        },
+        Some((ContainerFormat::Qcow2, _)) => qcow2::open(path)?,
+        Some((ContainerFormat::Vmdk, _)) => vmdk::open(path)?,
+        Some((ContainerFormat::Vhd, footer_at)) => vhd::open(path, footer_at)?,
+        Some((ContainerFormat::Vhdx, _)) => vhdx::open(path)?,
+    };
     Ok(OpenedImage {
-        format: ContainerFormat::Raw,
-        disk: Arc::new(raw),
-        allocated_size,
+        format,
+        disk: opened.disk,
+        allocated_size: opened.info.allocated_size.or(allocated_size),
+        info: opened.info,
     })
 }
 

@@ -1,0 +1,14 @@
+//! qcow2 containers (not readable yet).
+
+use std::path::Path;
+
+use super::{ContainerError, Opened};
+
+/// Opens a qcow2 image read-only.
+pub fn open(path: &Path) -> Result<Opened, ContainerError> {
+    Err(ContainerError::Unsupported {
+        path: path.display().to_string(),
+        feature: "the qcow2 container".into(),
+        detail: "not readable yet".into(),
+    })
+}

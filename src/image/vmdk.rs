@@ -1,0 +1,14 @@
+//! vmdk containers (not readable yet).
+
+use std::path::Path;
+
+use super::{ContainerError, Opened};
+
+/// Opens a vmdk image read-only.
+pub fn open(path: &Path) -> Result<Opened, ContainerError> {
+    Err(ContainerError::Unsupported {
+        path: path.display().to_string(),
+        feature: "the vmdk container".into(),
+        detail: "not readable yet".into(),
+    })
+}
