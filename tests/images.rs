@@ -897,3 +897,84 @@ fn empty_file_is_not_an_image() {
     );
     fs::remove_dir_all(&dir).unwrap();
 }
+
+/// What blkid says a byte range of an image holds: (TYPE, LABEL, UUID), TYPE "unknown"
+/// when it finds nothing.
+fn blkid(image_path: &Path, offset: u64, size: u64) -> (String, Option<String>, Option<String>) {
+    let output = std::process::Command::new("blkid")
+        .args([
+            "-p",
+            "-o",
+            "export",
+            "-O",
+            &offset.to_string(),
+            "-S",
+            &size.to_string(),
+        ])
+        .arg(image_path)
+        .output()
+        .expect("blkid (util-linux) must be installed");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let field = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .map(str::to_string)
+    };
+    (
+        field("TYPE").unwrap_or_else(|| "unknown".into()),
+        field("LABEL"),
+        field("UUID"),
+    )
+}
+
+/// Every volume's filesystem type, label and UUID are what blkid reports for the same
+/// bytes: ext2/3/4, vfat, swap, btrfs, iso9660, LUKS, xfs and unrecognised data.
+#[test]
+fn volume_identity_matches_blkid() {
+    util::ensure_built("build-volume-kinds.sh", ".lock-kinds");
+    let mut kinds = std::collections::BTreeSet::new();
+    for name in [
+        "volume-kinds.img",
+        "debian-gpt.img",
+        "split-gpt.img",
+        "mbr-logical.img",
+        "incomplete.img",
+        "ext2.img",
+        "ext3.img",
+        "bare-ext4.img",
+    ] {
+        let img = if name == "volume-kinds.img" {
+            util::build_dir().join(name)
+        } else {
+            image(name)
+        };
+        let (_, report) = inspect_json(&img);
+        for v in report["volumes"].as_array().unwrap() {
+            let (offset, size) = (v["offset"].as_u64().unwrap(), v["size"].as_u64().unwrap());
+            let (kind, label, uuid) = blkid(&img, offset, size);
+            let at = format!("{name} {}", v["id"]);
+            assert_eq!(v["filesystem"], kind.as_str(), "{at}: filesystem");
+            assert_eq!(v["label"].as_str(), label.as_deref(), "{at}: label");
+            assert_eq!(v["uuid"].as_str(), uuid.as_deref(), "{at}: uuid");
+            kinds.insert(kind);
+        }
+    }
+    let want = [
+        "btrfs",
+        "crypto_LUKS",
+        "ext2",
+        "ext3",
+        "ext4",
+        "iso9660",
+        "swap",
+        "unknown",
+        "vfat",
+        "xfs",
+    ];
+    for kind in want {
+        assert!(
+            kinds.contains(kind),
+            "no {kind} volume was compared: {kinds:?}"
+        );
+    }
+}

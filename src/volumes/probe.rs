@@ -224,14 +224,35 @@ fn probe_lvm2(source: &dyn BlockSource) -> Option<Identity> {
 }
 
 fn probe_iso9660(source: &dyn BlockSource) -> Option<Identity> {
-    let descriptor: [u8; 72] = bytes_at(source, 0x8000)?;
+    let descriptor: [u8; 848] = bytes_at(source, 0x8000)?;
     if descriptor.get(1..6)? != b"CD001" {
         return None;
     }
+    // blkid's UUID for iso9660 is a volume date (modification, else creation), written
+    // YYYY-MM-DD-HH-MM-SS-CC from the 16 digits the descriptor stores.
+    let date = |at: usize| {
+        descriptor
+            .get(at..at + 16)
+            .filter(|d| d.iter().all(u8::is_ascii_digit) && d.iter().any(|b| *b != b'0'))
+            .map(|d| {
+                let d = String::from_utf8_lossy(d);
+                let part = |r: std::ops::Range<usize>| d.get(r).unwrap_or_default().to_string();
+                [
+                    part(0..4),
+                    part(4..6),
+                    part(6..8),
+                    part(8..10),
+                    part(10..12),
+                    part(12..14),
+                    part(14..16),
+                ]
+                .join("-")
+            })
+    };
     Some(Identity {
         content: Content::Iso9660,
         label: label_from(descriptor.get(40..72)?),
-        uuid: None,
+        uuid: date(830).or_else(|| date(813)),
     })
 }
 

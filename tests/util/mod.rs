@@ -33,26 +33,37 @@ pub fn build_dir() -> PathBuf {
 
 /// Builds the images (once per process; instant when the stamp says they are current).
 pub fn ensure_images() {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let build = build_dir();
-        fs::create_dir_all(&build).unwrap();
-        let script = manifest_dir().join("testdata").join("build-images.sh");
-        let output = Command::new("flock")
-            .arg(build.join(".lock"))
-            .arg("bash")
-            .arg(&script)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run flock/bash for {}: {e}", script.display()));
-        assert!(
-            output.status.success(),
-            "{} failed ({}):\n{}{}",
-            script.display(),
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    });
+    ensure_built("build-images.sh", ".lock");
+}
+
+/// Runs a `testdata/` build script under `flock` on `build/<lock>`, once per process. The
+/// scripts keep a stamp, so a run after the first is instant; the lock keeps parallel test
+/// processes (cargo-nextest runs one per test) from building at the same time.
+pub fn ensure_built(script_name: &str, lock: &str) {
+    static BUILT: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
+    let done = BUILT.get_or_init(|| Mutex::new(Vec::new()));
+    let mut done = done.lock().unwrap_or_else(|e| e.into_inner());
+    if done.iter().any(|s| s == script_name) {
+        return;
+    }
+    let build = build_dir();
+    fs::create_dir_all(&build).unwrap();
+    let script = manifest_dir().join("testdata").join(script_name);
+    let output = Command::new("flock")
+        .arg(build.join(lock))
+        .arg("bash")
+        .arg(&script)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run flock/bash for {}: {e}", script.display()));
+    assert!(
+        output.status.success(),
+        "{} failed ({}):\n{}{}",
+        script.display(),
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    done.push(script_name.to_string());
 }
 
 /// The path of a built image, e.g. `image("debian-gpt.img")`.
