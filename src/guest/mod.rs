@@ -142,13 +142,6 @@ fn open_filesystem(volume: &Volume) -> Result<Arc<dyn Filesystem>, (String, bool
     })
 }
 
-/// Reads a small text file from one filesystem, by path, without following mounts.
-fn read_small_file(fs: &Arc<dyn Filesystem>, path: &[u8]) -> Option<String> {
-    read_text(&Tree::single(Arc::clone(fs), 0, 0), path)
-        .ok()
-        .flatten()
-}
-
 /// Reads a regular file of at most 1 MiB from a tree, following symlinks inside it.
 /// `Ok(None)` when the path does not lead to a regular file.
 pub fn read_text(tree: &Tree, path: &[u8]) -> Result<Option<String>, ResolveError> {
@@ -285,7 +278,22 @@ pub fn assemble(image: OpenedImage, image_name: &str, layout: Layout) -> Guest {
                 offset: volumes.get(root).map(|s| s.volume.offset).unwrap_or(0),
                 fs: Arc::clone(&fs),
             });
-            let fstab_text = read_small_file(&fs, b"/etc/fstab").unwrap_or_default();
+            let root_offset = volumes.get(root).map_or(0, |s| s.volume.offset);
+            let root_only = Tree::single(Arc::clone(&fs), root, root_offset);
+            let fstab_text = match read_text(&root_only, b"/etc/fstab") {
+                Ok(text) => text.unwrap_or_default(),
+                // Without the fstab the other volumes cannot be placed: say so, fail closed.
+                Err(e) => {
+                    notes.push(Note {
+                        message: format!(
+                            "/etc/fstab cannot be read ({e}); other volumes are not mounted"
+                        ),
+                        incomplete: true,
+                        mount_point: None,
+                    });
+                    String::new()
+                }
+            };
             for entry in fstab::parse(&fstab_text) {
                 mount_fstab_entry(&entry, &layout, &mut volumes, &mut mounts, &mut notes);
             }

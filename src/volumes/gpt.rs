@@ -13,12 +13,21 @@ use crate::image::{BlockSource, SourceCursor};
 const MAX_ENTRIES: u32 = 16_384;
 const ENTRY_SIZE: u32 = 128;
 
-/// The sector size of a disk whose LBA 1 holds a GPT header, trying 512 then 4096.
-pub fn detect_sector_size(disk: &dyn BlockSource) -> Option<u64> {
-    [512u64, 4096].into_iter().find(|size| {
+/// The sector size of a disk whose LBA 1 holds a GPT header, trying 512 then 4096. A read
+/// that fails inside the disk is an error, never "no GPT".
+pub fn detect_sector_size(disk: &dyn BlockSource) -> Result<Option<u64>, TableError> {
+    for size in [512u64, 4096] {
+        if size.saturating_add(8) > disk.len() {
+            continue;
+        }
         let mut signature = [0u8; 8];
-        disk.read_exact_at(*size, &mut signature).is_ok() && &signature == b"EFI PART"
-    })
+        disk.read_exact_at(size, &mut signature)
+            .map_err(|e| TableError::new("GPT header", size, format!("cannot be read: {e}")))?;
+        if &signature == b"EFI PART" {
+            return Ok(Some(size));
+        }
+    }
+    Ok(None)
 }
 
 /// Checks the fields the `gpt` crate would trust, in both headers that carry a signature.

@@ -6,16 +6,23 @@
 use std::sync::Arc;
 
 use super::{PartitionEntry, TableError};
-use crate::image::{BlockSource, SourceCursor, Window};
+use crate::image::{BlockSource, MemoryImage, SourceCursor, Window};
 
 /// Linux numbers logical partitions from 5; no real disk chains more than this many.
 const MAX_LOGICAL: usize = 256;
 const PROTECTIVE: u8 = 0xee;
 
-/// The decoded primary table, or `None` when sector 0 holds no MBR signature.
-pub fn read_header(disk: &Arc<dyn BlockSource>) -> Option<mbrman::MBRHeader> {
-    let mut cursor = SourceCursor::new(Arc::clone(disk));
-    mbrman::MBRHeader::read_from(&mut cursor).ok()
+/// The decoded primary table, or `None` when sector 0 holds no MBR signature. A sector 0
+/// that cannot be read is an error, never "no MBR".
+pub fn read_header(disk: &Arc<dyn BlockSource>) -> Result<Option<mbrman::MBRHeader>, TableError> {
+    if disk.len() < 512 {
+        return Ok(None);
+    }
+    let mut sector = [0u8; 512];
+    disk.read_exact_at(0, &mut sector)
+        .map_err(|e| TableError::new("MBR", 0, format!("cannot be read: {e}")))?;
+    let mut cursor = SourceCursor::new(Arc::new(MemoryImage::new(sector.to_vec())));
+    Ok(mbrman::MBRHeader::read_from(&mut cursor).ok())
 }
 
 /// True when the table marks the disk as GPT (a protective or hybrid MBR).

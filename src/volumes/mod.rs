@@ -103,8 +103,8 @@ pub struct Layout {
 /// Finds the partition table (GPT first, as Linux does, then MBR, else a bare volume) and
 /// identifies every volume.
 pub fn discover(disk: &Arc<dyn BlockSource>) -> Result<Layout, TableError> {
-    let header = mbr::read_header(disk);
-    if let Some(sector) = gpt::detect_sector_size(disk.as_ref()) {
+    let header = mbr::read_header(disk)?;
+    if let Some(sector) = gpt::detect_sector_size(disk.as_ref())? {
         let entries = gpt::read(disk, sector)?;
         let hybrid_mbr = header.as_ref().is_some_and(|h| {
             mbr::is_protective(h) && h.iter().any(|(_, e)| e.is_used() && e.sys != 0xee)
@@ -118,7 +118,10 @@ pub fn discover(disk: &Arc<dyn BlockSource>) -> Result<Layout, TableError> {
     }
     // A bare filesystem's boot sector can end in 0x55AA too (vfat does), so a filesystem
     // recognised at byte 0 wins over a partition table that would be a guess.
-    let whole = probe::identify(disk.as_ref());
+    let (whole, unreadable) = match probe::identify(disk.as_ref()) {
+        Ok(identity) => (identity, None),
+        Err(failure) => (Identity::unknown(), Some(failure)),
+    };
     let bare = match whole.content {
         Content::Unknown => false,
         Content::Vfat => looks_like_bare_fat(disk.as_ref()),
@@ -147,8 +150,10 @@ pub fn discover(disk: &Arc<dyn BlockSource>) -> Result<Layout, TableError> {
             part_uuid: None,
             offset: 0,
             size: disk.len(),
-            problem: (whole.content == Content::Unknown)
-                .then(|| "no partition table and no recognised filesystem".to_string()),
+            problem: unreadable.or_else(|| {
+                (whole.content == Content::Unknown)
+                    .then(|| "no partition table and no recognised filesystem".to_string())
+            }),
             identity: whole,
             source: Some(Arc::clone(disk)),
         }],
@@ -192,11 +197,11 @@ fn volumes_from(
             } else {
                 None
             };
-            let identity = source.as_deref().map(probe::identify).unwrap_or(Identity {
-                content: Content::Unknown,
-                label: None,
-                uuid: None,
-            });
+            let (identity, unreadable) = match source.as_deref().map(probe::identify) {
+                Some(Ok(identity)) => (identity, None),
+                Some(Err(failure)) => (Identity::unknown(), Some(failure)),
+                None => (Identity::unknown(), None),
+            };
             Volume {
                 id: format!("p{}", entry.number),
                 scheme,
@@ -208,7 +213,7 @@ fn volumes_from(
                 size: entry.size,
                 identity,
                 source,
-                problem: entry.problem,
+                problem: entry.problem.or(unreadable),
             }
         })
         .collect()

@@ -1,6 +1,8 @@
 //! Identifies what a volume holds from its magic bytes, with its label and UUID as blkid
 //! reports them. Reads a few small headers; never parses a filesystem beyond them.
 
+use std::cell::RefCell;
+
 use crate::image::BlockSource;
 
 /// What a volume holds, named as blkid names it.
@@ -57,7 +59,7 @@ pub struct Identity {
 }
 
 impl Identity {
-    fn unknown() -> Self {
+    pub fn unknown() -> Self {
         Self {
             content: Content::Unknown,
             label: None,
@@ -66,11 +68,33 @@ impl Identity {
     }
 }
 
-/// Reads `N` bytes at `offset`, or `None` when the volume is too short or unreadable.
-fn bytes_at<const N: usize>(source: &dyn BlockSource, offset: u64) -> Option<[u8; N]> {
-    let mut buf = [0u8; N];
-    source.read_exact_at(offset, &mut buf).ok()?;
-    Some(buf)
+/// Reads small headers for the probes. A range past the end of the volume just means
+/// "not this kind"; a read that fails inside the volume (a corrupt container, an I/O
+/// error) is remembered, so that the volume is reported unreadable rather than unknown.
+struct Reader<'a> {
+    source: &'a dyn BlockSource,
+    failure: RefCell<Option<String>>,
+}
+
+impl Reader<'_> {
+    fn at<const N: usize>(&self, offset: u64) -> Option<[u8; N]> {
+        let inside = offset
+            .checked_add(N as u64)
+            .is_some_and(|end| end <= self.source.len());
+        if !inside {
+            return None;
+        }
+        let mut buf = [0u8; N];
+        match self.source.read_exact_at(offset, &mut buf) {
+            Ok(()) => Some(buf),
+            Err(e) => {
+                self.failure
+                    .borrow_mut()
+                    .get_or_insert_with(|| format!("reading byte {offset} of the volume: {e}"));
+                None
+            }
+        }
+    }
 }
 
 fn le_u32(bytes: &[u8], at: usize) -> u32 {
@@ -103,21 +127,30 @@ fn label_from(bytes: &[u8]) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 
-/// Identifies the volume; anything not recognised is `Unknown`, never an error.
-pub fn identify(source: &dyn BlockSource) -> Identity {
-    probe_luks(source)
-        .or_else(|| probe_xfs(source))
-        .or_else(|| probe_ext(source))
-        .or_else(|| probe_btrfs(source))
-        .or_else(|| probe_lvm2(source))
-        .or_else(|| probe_swap(source))
-        .or_else(|| probe_iso9660(source))
-        .or_else(|| probe_vfat(source))
-        .unwrap_or_else(Identity::unknown)
+/// Identifies the volume: anything not recognised is `Unknown`; an error only when a
+/// header could not be read, so nothing unreadable passes for "no filesystem".
+pub fn identify(source: &dyn BlockSource) -> Result<Identity, String> {
+    let r = Reader {
+        source,
+        failure: RefCell::new(None),
+    };
+    let found = probe_luks(&r)
+        .or_else(|| probe_xfs(&r))
+        .or_else(|| probe_ext(&r))
+        .or_else(|| probe_btrfs(&r))
+        .or_else(|| probe_lvm2(&r))
+        .or_else(|| probe_swap(&r))
+        .or_else(|| probe_iso9660(&r))
+        .or_else(|| probe_vfat(&r));
+    match (found, r.failure.into_inner()) {
+        (Some(identity), _) => Ok(identity),
+        (None, Some(failure)) => Err(failure),
+        (None, None) => Ok(Identity::unknown()),
+    }
 }
 
-fn probe_ext(source: &dyn BlockSource) -> Option<Identity> {
-    let sb: [u8; 256] = bytes_at(source, 1024)?;
+fn probe_ext(r: &Reader<'_>) -> Option<Identity> {
+    let sb: [u8; 256] = r.at(1024)?;
     if sb.get(0x38..0x3a)? != [0x53, 0xef] {
         return None;
     }
@@ -143,8 +176,8 @@ fn probe_ext(source: &dyn BlockSource) -> Option<Identity> {
     })
 }
 
-fn probe_xfs(source: &dyn BlockSource) -> Option<Identity> {
-    let sb: [u8; 120] = bytes_at(source, 0)?;
+fn probe_xfs(r: &Reader<'_>) -> Option<Identity> {
+    let sb: [u8; 120] = r.at(0)?;
     if sb.get(0..4)? != b"XFSB" {
         return None;
     }
@@ -156,8 +189,8 @@ fn probe_xfs(source: &dyn BlockSource) -> Option<Identity> {
     })
 }
 
-fn probe_btrfs(source: &dyn BlockSource) -> Option<Identity> {
-    let sb: [u8; 0x22b] = bytes_at(source, 0x10000)?;
+fn probe_btrfs(r: &Reader<'_>) -> Option<Identity> {
+    let sb: [u8; 0x22b] = r.at(0x10000)?;
     if sb.get(0x40..0x48)? != b"_BHRfS_M" {
         return None;
     }
@@ -169,13 +202,13 @@ fn probe_btrfs(source: &dyn BlockSource) -> Option<Identity> {
     })
 }
 
-fn probe_swap(source: &dyn BlockSource) -> Option<Identity> {
+fn probe_swap(r: &Reader<'_>) -> Option<Identity> {
     // The signature sits at the end of the first page; 4 KiB pages cover real images.
-    let magic: [u8; 10] = bytes_at(source, 4096 - 10)?;
+    let magic: [u8; 10] = r.at(4096 - 10)?;
     if &magic != b"SWAPSPACE2" && &magic != b"SWAP-SPACE" {
         return None;
     }
-    let header: [u8; 64] = bytes_at(source, 1024)?;
+    let header: [u8; 64] = r.at(1024)?;
     let uuid: [u8; 16] = header.get(12..28)?.try_into().ok()?;
     Some(Identity {
         content: Content::Swap,
@@ -184,8 +217,8 @@ fn probe_swap(source: &dyn BlockSource) -> Option<Identity> {
     })
 }
 
-fn probe_luks(source: &dyn BlockSource) -> Option<Identity> {
-    let header: [u8; 512] = bytes_at(source, 0)?;
+fn probe_luks(r: &Reader<'_>) -> Option<Identity> {
+    let header: [u8; 512] = r.at(0)?;
     if header.get(0..6)? != b"LUKS\xba\xbe" {
         return None;
     }
@@ -196,10 +229,10 @@ fn probe_luks(source: &dyn BlockSource) -> Option<Identity> {
     })
 }
 
-fn probe_lvm2(source: &dyn BlockSource) -> Option<Identity> {
+fn probe_lvm2(r: &Reader<'_>) -> Option<Identity> {
     // The label may sit in any of the first four sectors.
     for sector in 0..4u64 {
-        let label: [u8; 512] = bytes_at(source, sector * 512)?;
+        let label: [u8; 512] = r.at(sector * 512)?;
         if label.get(0..8)? != b"LABELONE" || label.get(24..32)? != b"LVM2 001" {
             continue;
         }
@@ -223,8 +256,8 @@ fn probe_lvm2(source: &dyn BlockSource) -> Option<Identity> {
     None
 }
 
-fn probe_iso9660(source: &dyn BlockSource) -> Option<Identity> {
-    let descriptor: [u8; 848] = bytes_at(source, 0x8000)?;
+fn probe_iso9660(r: &Reader<'_>) -> Option<Identity> {
+    let descriptor: [u8; 848] = r.at(0x8000)?;
     if descriptor.get(1..6)? != b"CD001" {
         return None;
     }
@@ -256,8 +289,8 @@ fn probe_iso9660(source: &dyn BlockSource) -> Option<Identity> {
     })
 }
 
-fn probe_vfat(source: &dyn BlockSource) -> Option<Identity> {
-    let boot: [u8; 512] = bytes_at(source, 0)?;
+fn probe_vfat(r: &Reader<'_>) -> Option<Identity> {
+    let boot: [u8; 512] = r.at(0)?;
     if boot.get(510..512)? != [0x55, 0xaa] {
         return None;
     }
