@@ -13,7 +13,7 @@ use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{mpsc, Arc, OnceLock};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -29,26 +29,8 @@ const DEADLINE: Duration = Duration::from_secs(60);
 // ---------------------------------------------------------------------------------------
 
 fn ensure_vmdk_images() {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        util::ensure_images();
-        let build = build_dir();
-        let script = manifest_dir().join("testdata").join("build-vmdk.sh");
-        let output = Command::new("flock")
-            .arg(build.join(".lock-vmdk"))
-            .arg("bash")
-            .arg(&script)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run flock/bash for {}: {e}", script.display()));
-        assert!(
-            output.status.success(),
-            "{} failed ({}):\n{}{}",
-            script.display(),
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    });
+    util::ensure_images();
+    util::ensure_built("build-vmdk.sh", ".lock-vmdk");
 }
 
 /// The path of a built VMDK, e.g. `vmdk("debian-gpt-streamOptimized.vmdk")`.

@@ -65,7 +65,7 @@ pub fn past_end(offset: u64, len: u64, source_len: u64) -> io::Error {
     )
 }
 
-/// The container formats amiscan recognises. Only `Raw` is readable so far.
+/// The container formats amiscan recognises and reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ContainerFormat {

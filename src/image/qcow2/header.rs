@@ -52,7 +52,6 @@ pub struct Header {
     pub version: u32,
     pub cluster_bits: u32,
     pub size: u64,
-    pub l1_size: u64,
     pub l1_table_offset: u64,
     /// L1 entries that map some part of the virtual disk (at most `l1_size`).
     pub l1_used: u64,
@@ -67,10 +66,6 @@ pub struct Header {
 }
 
 impl Header {
-    pub fn cluster_size(&self) -> u64 {
-        1 << self.cluster_bits
-    }
-
     /// log2 of the entries in one L2 table.
     pub fn l2_bits(&self) -> u32 {
         if self.extended_l2 {
@@ -99,11 +94,20 @@ pub struct Errors<'a> {
 }
 
 impl Errors<'_> {
-    pub fn corrupt(&self, structure: &str, offset: u64, detail: impl Into<String>) -> ContainerError {
+    pub fn corrupt(
+        &self,
+        structure: &str,
+        offset: u64,
+        detail: impl Into<String>,
+    ) -> ContainerError {
         ContainerError::corrupt(self.name, structure, offset, detail)
     }
 
-    pub fn unsupported(&self, feature: impl Into<String>, detail: impl Into<String>) -> ContainerError {
+    pub fn unsupported(
+        &self,
+        feature: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> ContainerError {
         ContainerError::Unsupported {
             path: self.name.to_string(),
             feature: feature.into(),
@@ -121,7 +125,6 @@ impl Errors<'_> {
 
 /// The raw fields, before any check.
 struct Fields {
-    version: u32,
     backing_file_offset: u64,
     backing_file_size: u32,
     cluster_bits: u32,
@@ -178,12 +181,10 @@ pub fn parse(file: &dyn BlockSource, name: &str) -> Result<Header, ContainerErro
     let version = u32_at(4);
     match version {
         2 | 3 => {}
-        1 => {
-            return Err(err.unsupported(
-                "qcow (version 1)",
-                "only qcow2 (versions 2 and 3) is readable; convert with `qemu-img convert -O qcow2`",
-            ))
-        }
+        1 => return Err(err.unsupported(
+            "qcow (version 1)",
+            "only qcow2 (versions 2 and 3) is readable; convert with `qemu-img convert -O qcow2`",
+        )),
         other => {
             return Err(err.unsupported(
                 format!("qcow2 version {other}"),
@@ -192,7 +193,6 @@ pub fn parse(file: &dyn BlockSource, name: &str) -> Result<Header, ContainerErro
         }
     }
     let mut fields = Fields {
-        version,
         backing_file_offset: u64_at(8),
         backing_file_size: u32_at(16),
         cluster_bits: u32_at(20),
@@ -279,7 +279,10 @@ pub fn parse(file: &dyn BlockSource, name: &str) -> Result<Header, ContainerErro
         ));
     }
 
-    let compression = match (fields.compression_type, fields.incompatible & INCOMPAT_COMPRESSION != 0) {
+    let compression = match (
+        fields.compression_type,
+        fields.incompatible & INCOMPAT_COMPRESSION != 0,
+    ) {
         (0, false) => Compression::Deflate,
         (1, true) => Compression::Zstd,
         (0, true) => {
@@ -391,7 +394,6 @@ pub fn parse(file: &dyn BlockSource, name: &str) -> Result<Header, ContainerErro
         version,
         cluster_bits: fields.cluster_bits,
         size: fields.size,
-        l1_size,
         l1_table_offset: fields.l1_table_offset,
         l1_used,
         nb_snapshots: fields.nb_snapshots,
@@ -529,9 +531,7 @@ fn read_extensions(
                 err.corrupt(
                     &format!("qcow2 header extension {kind:#010x}"),
                     at,
-                    format!(
-                        "its length {len} runs past the end of the header area at byte {end}"
-                    ),
+                    format!("its length {len} runs past the end of the header area at byte {end}"),
                 )
             })?;
         match kind {
@@ -547,8 +547,11 @@ fn read_extensions(
                         (entry.first(), entry.get(1), entry.get(2..))
                     {
                         let name = name.split(|&b| b == 0).next().unwrap_or_default();
-                        out.feature_names
-                            .push((kind, bit, String::from_utf8_lossy(name).into_owned()));
+                        out.feature_names.push((
+                            kind,
+                            bit,
+                            String::from_utf8_lossy(name).into_owned(),
+                        ));
                     }
                 }
             }
@@ -578,8 +581,8 @@ fn read_backing_name(
             format!("is {size}; a backing file name is at most {MAX_BACKING_NAME} bytes"),
         ));
     }
-    let end = offset + u64::from(size);
-    if end > cluster_size || end > file.len() {
+    let end = offset.checked_add(u64::from(size));
+    if end.is_none_or(|end| end > cluster_size || end > file.len()) {
         return Err(err.corrupt(
             "qcow2 backing file name",
             offset,
