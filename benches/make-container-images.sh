@@ -12,6 +12,7 @@ convert() { # name, qemu-img convert arguments...
   local name=$1; shift
   [ -f "$dir/$name" ] || qemu-img convert "$@" "$src" "$dir/$name"
 }
+ln -sfn ../walk.img "$dir/walk.raw"
 convert walk.qcow2 -O qcow2
 convert walk-deflate.qcow2 -O qcow2 -c
 convert walk-zstd.qcow2 -O qcow2 -c -o compression_type=zstd
