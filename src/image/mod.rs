@@ -4,6 +4,7 @@
 //! and byte windows over a source (a partition is a window). Knows nothing of partition
 //! tables or filesystems.
 
+mod cache;
 mod container;
 mod cursor;
 mod memory;

@@ -12,7 +12,6 @@
 //! (by magic or the backing format extension) another container amiscan reads; chains are
 //! limited to [`MAX_BACKING_DEPTH`] files and cycles are refused.
 
-mod cache;
 mod compressed;
 mod header;
 mod snapshot;
@@ -29,10 +28,11 @@ use super::{
     corrupt_read, open_image, past_end, BlockSource, ContainerError, ContainerFormat,
     ContainerInfo, OpenError, Opened, RawImage,
 };
-use cache::L2Cache;
+use crate::image::cache::ShardedCache;
 use header::{Compression, Errors, Header};
 
-pub use cache::CACHE_BYTES as L2_CACHE_BYTES;
+/// Bytes of L2 table slices kept in memory, across all threads.
+pub const L2_CACHE_BYTES: usize = 32 << 20;
 pub use header::{MAX_BACKING_NAME, MAX_CLUSTER_BITS, MAX_L1_ENTRIES, MIN_CLUSTER_BITS};
 pub use snapshot::{MAX_SNAPSHOTS, MAX_SNAPSHOT_EXTRA, MAX_SNAPSHOT_TABLE_BYTES};
 
@@ -296,7 +296,7 @@ pub struct Qcow2 {
     l1_offset: u64,
     slice_entries: u64,
     slices_per_table: u64,
-    cache: L2Cache,
+    cache: ShardedCache<[u64]>,
     backing: Option<Arc<dyn BlockSource>>,
 }
 
@@ -375,7 +375,9 @@ impl Qcow2 {
             l1_offset: header.l1_table_offset,
             slice_entries,
             slices_per_table: entries / slice_entries,
-            cache: L2Cache::new((slice_entries * 8 * entry_words) as usize),
+            cache: ShardedCache::new(
+                (L2_CACHE_BYTES / ((slice_entries * 8 * entry_words) as usize).max(1)).max(16),
+            ),
             backing,
             name,
         })

@@ -10,7 +10,6 @@
 //! other than SPARSE, FLAT, ZERO, VMFS and hosted-sparse VMFSSPARSE, extent "files" that
 //! are not regular files (devices, FIFOs), and anything past the limits below.
 
-mod cache;
 mod descriptor;
 mod header;
 mod sparse;

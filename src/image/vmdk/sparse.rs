@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use flate2::{Decompress, FlushDecompress, Status};
 
-use super::cache::ShardedCache;
 use super::header::{self, inside, le_u32, le_u64, marker_type_name, Layout, SECTOR};
+use crate::image::cache::ShardedCache;
 use crate::image::{corrupt_read, read_vec, BlockSource, ContainerError};
 
 /// Grain tables kept per extent, in bytes (1024 tables of the usual 2 KiB: 32 GiB mapped).

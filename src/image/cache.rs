@@ -1,4 +1,5 @@
-//! A small bounded cache shared by reader threads: grain tables and inflated grains.
+//! A small bounded cache shared by reader threads, for the containers' tables (qcow2 L2
+//! slices, VMDK grain tables) and decompressed grains.
 //!
 //! Keys are spread over a few shards, each a short vector behind its own mutex; a lock is
 //! held only to look an entry up or to insert one, never while reading or inflating.
@@ -11,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 /// Most shards a cache is split into; two reader threads rarely meet on one.
 const MAX_SHARDS: usize = 16;
 
-pub(super) struct ShardedCache<T: ?Sized> {
+pub(crate) struct ShardedCache<T: ?Sized> {
     shards: Box<[Mutex<Shard<T>>]>,
     per_shard: usize,
 }
@@ -24,7 +25,7 @@ struct Shard<T: ?Sized> {
 
 impl<T: ?Sized> ShardedCache<T> {
     /// A cache holding at most `capacity` entries (at least one per shard).
-    pub(super) fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         let capacity = capacity.max(1);
         let shard_count = capacity.clamp(1, MAX_SHARDS);
         let per_shard = capacity.div_ceil(shard_count);
@@ -47,7 +48,7 @@ impl<T: ?Sized> ShardedCache<T> {
         Some(shard.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    pub(super) fn get(&self, key: u64) -> Option<Arc<T>> {
+    pub(crate) fn get(&self, key: u64) -> Option<Arc<T>> {
         let shard = self.shard(key)?;
         shard
             .entries
@@ -56,7 +57,7 @@ impl<T: ?Sized> ShardedCache<T> {
             .map(|(_, value)| Arc::clone(value))
     }
 
-    pub(super) fn insert(&self, key: u64, value: Arc<T>) {
+    pub(crate) fn insert(&self, key: u64, value: Arc<T>) {
         let per_shard = self.per_shard;
         let Some(mut shard) = self.shard(key) else {
             return;
