@@ -45,15 +45,53 @@ pub trait BlockSource: Send + Sync + fmt::Debug {
 /// Reads `len` bytes at `offset` into a new buffer, refusing ranges that leave the source
 /// before allocating, so a crafted size cannot cause a huge allocation.
 pub fn read_vec(source: &dyn BlockSource, offset: u64, len: usize) -> io::Result<Vec<u8>> {
-    let fits = offset
-        .checked_add(len as u64)
-        .is_some_and(|end| end <= source.len());
-    if !fits {
-        return Err(past_end(offset, len as u64, source.len()));
-    }
+    check_range(offset, len, source.len())?;
     let mut buf = vec![0u8; len];
     source.read_exact_at(offset, &mut buf)?;
     Ok(buf)
+}
+
+/// Refuses a read of `len` bytes at `offset` from a disk of `size` bytes that would leave it.
+pub fn check_range(offset: u64, len: usize, size: u64) -> io::Result<()> {
+    let inside = offset
+        .checked_add(len as u64)
+        .is_some_and(|end| end <= size);
+    if inside {
+        Ok(())
+    } else {
+        Err(past_end(offset, len as u64, size))
+    }
+}
+
+/// Splits a read at `offset` into pieces that each stay inside one `unit`-byte block (a
+/// container's cluster, grain or block) and hands them over in order as
+/// `(block number, offset within the block, piece)`.
+pub fn for_each_block(
+    offset: u64,
+    buf: &mut [u8],
+    unit: u64,
+    mut piece: impl FnMut(u64, u64, &mut [u8]) -> io::Result<()>,
+) -> io::Result<()> {
+    if unit == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "zero block size",
+        ));
+    }
+    let mut rest = buf;
+    let mut position = offset;
+    // Each turn consumes at least one byte, so this ends.
+    while !rest.is_empty() {
+        let within = position % unit;
+        let take = usize::try_from(unit - within)
+            .unwrap_or(usize::MAX)
+            .min(rest.len());
+        let (now, later) = rest.split_at_mut(take);
+        piece(position / unit, within, now)?;
+        rest = later;
+        position = position.saturating_add(take as u64);
+    }
+    Ok(())
 }
 
 /// The error for a read that would leave the source.
@@ -181,4 +219,31 @@ fn detect_container(source: &dyn BlockSource) -> Option<(ContainerFormat, u64)> 
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_split_at_block_boundaries() {
+        let mut buf = [0u8; 10];
+        let mut pieces = Vec::new();
+        for_each_block(3, &mut buf, 4, |block, within, piece| {
+            pieces.push((block, within, piece.len()));
+            piece.fill(block as u8 + 1);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(pieces, [(0, 3, 1), (1, 0, 4), (2, 0, 4), (3, 0, 1)]);
+        assert_eq!(buf, [1, 2, 2, 2, 2, 3, 3, 3, 3, 4]);
+        assert!(for_each_block(0, &mut buf, 0, |_, _, _| Ok(())).is_err());
+    }
+
+    #[test]
+    fn ranges_past_the_end_are_refused() {
+        assert!(check_range(0, 10, 10).is_ok());
+        assert!(check_range(1, 10, 10).is_err());
+        assert!(check_range(u64::MAX, 1, u64::MAX).is_err());
+    }
 }

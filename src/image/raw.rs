@@ -5,7 +5,7 @@ use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
 
-use super::{past_end, BlockSource};
+use super::{check_range, BlockSource};
 
 /// A raw image file opened read-only; positional reads only, so it is shared freely.
 #[derive(Debug)]
@@ -39,12 +39,7 @@ impl BlockSource for RawImage {
     }
 
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        let fits = offset
-            .checked_add(buf.len() as u64)
-            .is_some_and(|end| end <= self.len);
-        if !fits {
-            return Err(past_end(offset, buf.len() as u64, self.len));
-        }
+        check_range(offset, buf.len(), self.len)?;
         self.file.read_exact_at(buf, offset)
     }
 }

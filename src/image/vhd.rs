@@ -19,7 +19,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 use super::{
-    corrupt_read, past_end, read_vec, BlockSource, ContainerError, ContainerInfo, Opened, RawImage,
+    check_range, corrupt_read, for_each_block, read_vec, BlockSource, ContainerError,
+    ContainerInfo, Opened, RawImage,
 };
 
 const SECTOR: u64 = 512;
@@ -386,12 +387,7 @@ impl BlockSource for FixedDisk {
     }
 
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        let fits = offset
-            .checked_add(buf.len() as u64)
-            .is_some_and(|end| end <= self.len);
-        if !fits {
-            return Err(past_end(offset, buf.len() as u64, self.len));
-        }
+        check_range(offset, buf.len(), self.len)?;
         self.file
             .read_exact_at(offset, buf)
             .map_err(|e| read_error(&self.name, "VHD fixed disk data", offset, &e))
@@ -554,28 +550,11 @@ impl BlockSource for DynamicDisk {
     }
 
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        let fits = offset
-            .checked_add(buf.len() as u64)
-            .is_some_and(|end| end <= self.size);
-        if !fits {
-            return Err(past_end(offset, buf.len() as u64, self.size));
-        }
-        let mut rest = buf;
-        let mut position = offset;
-        // Each turn consumes at least one byte, so this ends.
-        while !rest.is_empty() {
-            let index = usize::try_from(position / self.block_size)
-                .map_err(|_| self.no_entry(usize::MAX))?;
-            let within = position % self.block_size;
-            let take = usize::try_from(self.block_size - within)
-                .unwrap_or(usize::MAX)
-                .min(rest.len());
-            let (now, later) = rest.split_at_mut(take);
-            self.read_in_block(index, within, now)?;
-            rest = later;
-            position += take as u64;
-        }
-        Ok(())
+        check_range(offset, buf.len(), self.size)?;
+        for_each_block(offset, buf, self.block_size, |block, within, now| {
+            let index = usize::try_from(block).map_err(|_| self.no_entry(usize::MAX))?;
+            self.read_in_block(index, within, now)
+        })
     }
 }
 

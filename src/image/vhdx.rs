@@ -19,7 +19,10 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{past_end, read_vec, BlockSource, ContainerError, ContainerInfo, Opened, RawImage};
+use super::{
+    check_range, for_each_block, read_vec, BlockSource, ContainerError, ContainerInfo, Opened,
+    RawImage,
+};
 
 const KIB: u64 = 1 << 10;
 const MIB: u64 = 1 << 20;
@@ -805,22 +808,8 @@ impl BlockSource for VhdxDisk {
     }
 
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        let fits = offset
-            .checked_add(buf.len() as u64)
-            .is_some_and(|end| end <= self.size);
-        if !fits {
-            return Err(past_end(offset, buf.len() as u64, self.size));
-        }
-        let mut rest = buf;
-        let mut position = offset;
-        // Each turn consumes at least one byte, so this ends.
-        while !rest.is_empty() {
-            let block = position / self.block_size;
-            let within = position % self.block_size;
-            let take = usize::try_from(self.block_size - within)
-                .unwrap_or(usize::MAX)
-                .min(rest.len());
-            let (now, later) = rest.split_at_mut(take);
+        check_range(offset, buf.len(), self.size)?;
+        for_each_block(offset, buf, self.block_size, |block, within, now| {
             let start = usize::try_from(block)
                 .ok()
                 .and_then(|b| self.blocks.get(b))
@@ -835,23 +824,20 @@ impl BlockSource for VhdxDisk {
                 })?;
             if start == 0 {
                 now.fill(0);
-            } else {
-                // Checked when the file was opened: the block lies inside the file.
-                let at = start + within;
-                self.file.read_exact_at(at, now).map_err(|e| {
-                    io::Error::new(
-                        e.kind(),
-                        format!(
-                            "{}: VHDX payload block {block} at byte {at}: {e}",
-                            self.name
-                        ),
-                    )
-                })?;
+                return Ok(());
             }
-            rest = later;
-            position += take as u64;
-        }
-        Ok(())
+            // Checked when the file was opened: the block lies inside the file.
+            let at = start + within;
+            self.file.read_exact_at(at, now).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "{}: VHDX payload block {block} at byte {at}: {e}",
+                        self.name
+                    ),
+                )
+            })
+        })
     }
 }
 

@@ -3,7 +3,7 @@
 use std::io;
 use std::sync::Arc;
 
-use super::{past_end, BlockSource};
+use super::{check_range, BlockSource};
 
 /// `len` bytes of `parent` starting at `start`; offsets are relative to `start`.
 #[derive(Debug, Clone)]
@@ -32,12 +32,7 @@ impl BlockSource for Window {
     }
 
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        let inside = offset
-            .checked_add(buf.len() as u64)
-            .is_some_and(|end| end <= self.len);
-        if !inside {
-            return Err(past_end(offset, buf.len() as u64, self.len));
-        }
+        check_range(offset, buf.len(), self.len)?;
         // Cannot overflow: start + offset + len <= start + self.len <= parent.len().
         self.parent.read_exact_at(self.start + offset, buf)
     }
