@@ -9,7 +9,7 @@ mod util;
 use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -373,55 +373,16 @@ fn inspect_reports_format_subformat_size_chain_and_snapshots() {
 // Damaged and hostile images.
 // ---------------------------------------------------------------------------------------
 
-/// Runs amiscan with a deadline: (exit code, stderr). A signal or a hang fails the test.
-fn run_with_deadline(args: &[&OsStr], dir: &Path) -> (i32, String) {
-    let stderr_path = dir.join(format!(
-        "stderr-{:?}-{}",
-        std::thread::current().id(),
-        Instant::now().elapsed().as_nanos()
-    ));
-    let stderr_file = fs::File::create(&stderr_path).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_amiscan"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(stderr_file)
-        .spawn()
-        .expect("cannot run amiscan");
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("amiscan {args:?} did not finish within {DEADLINE:?} (hang?)");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let stderr = fs::read_to_string(&stderr_path).unwrap_or_default();
-    let _ = fs::remove_file(&stderr_path);
-    let code = status
-        .code()
-        .unwrap_or_else(|| panic!("amiscan {args:?} was killed by {status}; stderr:\n{stderr}"));
-    assert!(
-        !stderr.contains("panicked"),
-        "amiscan {args:?} panicked:\n{stderr}"
-    );
-    (code, stderr)
-}
-
 /// `files --hash sha256` on a damaged copy: exit 0, 2 or 3, and when not 0, a message
 /// naming the file. Returns the exit code.
-fn files_on_damaged(path: &Path, dir: &Path) -> i32 {
+fn files_on_damaged(path: &Path) -> i32 {
     let args = [
         OsStr::new("files"),
         OsStr::new("--hash"),
         OsStr::new("sha256"),
         path.as_os_str(),
     ];
-    let (code, stderr) = run_with_deadline(&args, dir);
+    let (code, stderr) = util::run_with_deadline(&args, false);
     assert!(
         [0, 2, 3].contains(&code),
         "{}: exit {code}; stderr:\n{stderr}",
@@ -440,9 +401,8 @@ fn files_on_damaged(path: &Path, dir: &Path) -> i32 {
 
 /// `inspect` must refuse `path` (exit 2) with a message containing each of `needles`.
 fn assert_refused(path: &Path, needles: &[&str]) -> String {
-    let dir = path.parent().unwrap();
     let args = [OsStr::new("inspect"), path.as_os_str()];
-    let (code, stderr) = run_with_deadline(&args, dir);
+    let (code, stderr) = util::run_with_deadline(&args, false);
     assert_eq!(
         code,
         2,
@@ -469,7 +429,7 @@ fn truncated_copies_fail_cleanly() {
         for cut in cuts {
             let copy = dir.join(format!("cut-{cut}-{name}"));
             fs::write(&copy, &bytes[..cut]).unwrap();
-            let code = files_on_damaged(&copy, &dir);
+            let code = files_on_damaged(&copy);
             assert_ne!(code, 0, "{name} cut at {cut} bytes read without error");
             fs::remove_file(&copy).unwrap();
         }
@@ -520,7 +480,7 @@ fn bit_flipped_copies_fail_cleanly() {
             }
             let copy = dir.join(format!("flip-{round}-{name}"));
             fs::write(&copy, &bytes).unwrap();
-            let code = files_on_damaged(&copy, &dir);
+            let code = files_on_damaged(&copy);
             fs::remove_file(&copy).unwrap();
             code
         })

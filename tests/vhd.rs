@@ -11,10 +11,9 @@ mod util;
 
 use std::ffi::OsStr;
 use std::fs::{self, File};
-use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -313,51 +312,20 @@ fn inspect_reports_format_and_subformat() {
 // Damaged images, through the binary: clear errors, never a panic or a hang.
 // ---------------------------------------------------------------------------------------
 
-/// Runs `amiscan ARGS` with a deadline; returns the exit code and stderr. A signal (a
-/// panic aborting, a crash) or a run past the deadline fails the test.
-fn run_with_deadline(args: &[&OsStr]) -> (i32, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_amiscan"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cannot run the amiscan binary");
-    let mut stderr = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let text = reader.join().unwrap();
-            let Some(code) = status.code() else {
-                panic!("amiscan {args:?} was killed by a signal ({status}); stderr:\n{text}");
-            };
-            return (code, text);
-        }
-        if started.elapsed() > DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("amiscan {args:?} did not finish within {DEADLINE:?} (hang?)");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 fn files_run(path: &Path) -> (i32, String) {
-    run_with_deadline(&[
-        OsStr::new("files"),
-        OsStr::new("--hash"),
-        OsStr::new("sha256"),
-        path.as_os_str(),
-    ])
+    util::run_with_deadline(
+        &[
+            OsStr::new("files"),
+            OsStr::new("--hash"),
+            OsStr::new("sha256"),
+            path.as_os_str(),
+        ],
+        false,
+    )
 }
 
 fn inspect_run(path: &Path) -> (i32, String) {
-    run_with_deadline(&[OsStr::new("inspect"), path.as_os_str()])
+    util::run_with_deadline(&[OsStr::new("inspect"), path.as_os_str()], false)
 }
 
 /// Exit 2 or 3, and stderr names the file.

@@ -12,7 +12,7 @@ use std::fs;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
@@ -380,49 +380,8 @@ struct Outcome {
 
 /// Runs amiscan with a deadline; a signal (a crash or an abort) or the deadline fails the
 /// test. stdout is discarded, stderr goes to a file so that a full pipe cannot stall it.
-fn run_deadline(args: &[&std::ffi::OsStr], limit_memory: bool, scratch: &Scratch) -> Outcome {
-    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let stderr_path = scratch.path(&format!("stderr-{run}"));
-    let stderr = fs::File::create(&stderr_path).unwrap();
-    let binary = env!("CARGO_BIN_EXE_amiscan");
-    let mut command = if limit_memory {
-        // 2 GiB of address space: a 4 GiB allocation fails (and aborts) instead of
-        // quietly succeeding on a machine with enough memory.
-        let mut c = Command::new("bash");
-        c.arg("-c")
-            .arg("ulimit -v 2097152; exec \"$0\" \"$@\"")
-            .arg(binary);
-        c
-    } else {
-        Command::new(binary)
-    };
-    let mut child = command
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("amiscan {args:?} did not finish within {DEADLINE:?} (hang?)");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let stderr = fs::read_to_string(&stderr_path).unwrap_or_default();
-    let code = status
-        .code()
-        .unwrap_or_else(|| panic!("amiscan {args:?} was killed by a signal ({status}):\n{stderr}"));
-    assert!(
-        code != 101 && !stderr.contains("panicked"),
-        "amiscan {args:?} panicked:\n{stderr}"
-    );
+fn run_deadline(args: &[&std::ffi::OsStr], limit_memory: bool, _scratch: &Scratch) -> Outcome {
+    let (code, stderr) = util::run_with_deadline(args, limit_memory);
     Outcome { code, stderr }
 }
 

@@ -804,3 +804,63 @@ fn utc_time_counts_days() {
     assert_eq!(utc_time(-31_536_000), "1969-01-01 00:00:00");
     assert_eq!(utc_time(1_700_000_000), "2023-11-14 22:13:20");
 }
+
+// ---------------------------------------------------------------------------------------
+// Runs on damaged images.
+// ---------------------------------------------------------------------------------------
+
+/// How long one run on a damaged image may take: generous for a debug build on a loaded
+/// two-core machine, while a hang would run forever.
+pub const DAMAGED_RUN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Runs `amiscan ARGS` with a deadline and returns (exit code, stderr). A signal (a crash,
+/// an abort), a panic or a run past the deadline fails the test. With `limit_memory` the
+/// run gets 2 GiB of address space, so an allocation sized from a crafted field fails
+/// loudly instead of quietly succeeding on a machine with enough memory.
+pub fn run_with_deadline(args: &[&OsStr], limit_memory: bool) -> (i32, String) {
+    use std::io::Read as _;
+    use std::process::Stdio;
+    let binary = env!("CARGO_BIN_EXE_amiscan");
+    let mut command = if limit_memory {
+        let mut c = Command::new("bash");
+        c.arg("-c")
+            .arg("ulimit -v 2097152; exec \"$0\" \"$@\"")
+            .arg(binary);
+        c
+    } else {
+        Command::new(binary)
+    };
+    let mut child = command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot run the amiscan binary");
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let text = reader.join().unwrap();
+            let Some(code) = status.code() else {
+                panic!("amiscan {args:?} was killed by a signal ({status}); stderr:\n{text}");
+            };
+            assert!(
+                code != 101 && !text.contains("panicked"),
+                "amiscan {args:?} panicked:\n{text}"
+            );
+            return (code, text);
+        }
+        if started.elapsed() > DAMAGED_RUN_DEADLINE {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("amiscan {args:?} did not finish within {DAMAGED_RUN_DEADLINE:?} (hang?)");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
