@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod crc32c;
 pub mod filesystems;
 pub mod fuzzing;
 pub mod guest;

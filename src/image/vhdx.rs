@@ -745,36 +745,9 @@ fn le64(bytes: &[u8], at: usize) -> u64 {
         .map_or(0, u64::from_le_bytes)
 }
 
-/// CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), as VHDX checksums use.
+/// CRC-32C, as VHDX checksums use it.
 pub(crate) fn crc32c(bytes: &[u8]) -> u32 {
-    // Evaluated at compile time: an index out of range would fail the build, not panic.
-    #[allow(clippy::indexing_slicing)]
-    const TABLE: [u32; 256] = {
-        let mut table = [0u32; 256];
-        let mut n = 0;
-        while n < 256 {
-            let mut crc = n as u32;
-            let mut bit = 0;
-            while bit < 8 {
-                crc = if crc & 1 != 0 {
-                    (crc >> 1) ^ 0x82F6_3B78
-                } else {
-                    crc >> 1
-                };
-                bit += 1;
-            }
-            table[n] = crc;
-            n += 1;
-        }
-        table
-    };
-    !bytes.iter().fold(!0u32, |crc, &b| {
-        let slot = TABLE
-            .get(usize::from((crc as u8) ^ b))
-            .copied()
-            .unwrap_or(0);
-        (crc >> 8) ^ slot
-    })
+    crate::crc32c::checksum(bytes)
 }
 
 // ---------------------------------------------------------------------------------------

@@ -427,37 +427,9 @@ const CRC32_BE_TABLE: [u32; 256] = {
 };
 
 /// crc32c (Castagnoli), without the final inversion, as jbd2_chksum computes it.
-fn crc32c(mut crc: u32, data: &[u8]) -> u32 {
-    for byte in data {
-        let index = usize::from((crc as u8) ^ byte);
-        crc = (crc >> 8) ^ CRC32C_TABLE.get(index).copied().unwrap_or(0);
-    }
-    crc
+fn crc32c(crc: u32, data: &[u8]) -> u32 {
+    crate::crc32c::update(crc, data)
 }
-
-#[allow(
-    clippy::indexing_slicing,
-    reason = "evaluated at compile time, where a bad index fails the build"
-)]
-const CRC32C_TABLE: [u32; 256] = {
-    let mut table = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut crc = i as u32;
-        let mut bit = 0;
-        while bit < 8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0x82F6_3B78
-            } else {
-                crc >> 1
-            };
-            bit += 1;
-        }
-        table[i] = crc;
-        i += 1;
-    }
-    table
-};
 
 /// Walks the log from s_start while blocks carry the expected transaction ID, keeping
 /// only transactions whose commit block was found. With checksums (v2/v3), as in jbd2,
