@@ -233,6 +233,11 @@ fn check_image(name: &str, create_type: &str, reference: Reference, extra_files:
         .map(|f| dir.join(f).display().to_string())
         .collect();
     assert_eq!(opened.info.extra_files, want, "{name}: extra files");
+    assert_eq!(
+        report["image"]["extra_files"],
+        serde_json::json!(want),
+        "{name}: inspect's extra files"
+    );
     // Host allocation of every file: the image's own plus its extents'.
     let mut allocated = 0;
     for file in std::iter::once(path.clone()).chain(extra_files.iter().map(|f| dir.join(f))) {

@@ -20,6 +20,8 @@ struct ImageReport<'a> {
     allocated_size: Option<u64>,
     backing_chain: &'a [String],
     snapshots: &'a [Snapshot],
+    /// Extent or data files read besides the image file itself.
+    extra_files: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -91,6 +93,7 @@ fn report(guest: &Guest) -> InspectReport<'_> {
             subformat: guest.image.info.subformat.as_deref(),
             backing_chain: &guest.image.info.backing_chain,
             snapshots: &guest.image.info.snapshots,
+            extra_files: &guest.image.info.extra_files,
         },
         partition_table: TableReport {
             scheme: guest.layout.scheme.to_string(),
@@ -126,6 +129,9 @@ fn write_table(report: &InspectReport<'_>, out: &mut dyn Write) -> std::io::Resu
     match image.subformat {
         Some(sub) => writeln!(out, "Format:     {} ({sub})", image.format)?,
         None => writeln!(out, "Format:     {}", image.format)?,
+    }
+    for file in image.extra_files {
+        writeln!(out, "Also reads: {file}")?;
     }
     for (depth, backing) in image.backing_chain.iter().enumerate() {
         writeln!(out, "Backing:    {}{backing}", "  ".repeat(depth))?;
