@@ -4,6 +4,7 @@
 //! identification) → `filesystems` (ext2/3/4, vfat) → `guest` (the assembled mount tree)
 //! → `walk` (parallel inventory) → `commands` (what the user asked for).
 
+pub mod bytes;
 pub mod cli;
 pub mod commands;
 pub mod crc32c;

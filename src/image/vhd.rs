@@ -12,6 +12,7 @@
 //! size, and the memory it takes, is bounded by the file's), and every allocated block must
 //! lie inside the file too, which is how a truncated image is recognised when it is opened.
 
+use crate::bytes::{be32, be64};
 use std::fmt;
 use std::io;
 use std::path::Path;
@@ -571,20 +572,6 @@ fn checksum(bytes: &[u8], field: usize) -> u32 {
         .filter(|(at, _)| !(field..field + 4).contains(at))
         .fold(0u32, |sum, (_, &b)| sum.wrapping_add(u32::from(b)));
     !sum
-}
-
-fn be32(bytes: &[u8], at: usize) -> u32 {
-    bytes
-        .get(at..at + 4)
-        .and_then(|b| b.try_into().ok())
-        .map_or(0, u32::from_be_bytes)
-}
-
-fn be64(bytes: &[u8], at: usize) -> u64 {
-    bytes
-        .get(at..at + 8)
-        .and_then(|b| b.try_into().ok())
-        .map_or(0, u64::from_be_bytes)
 }
 
 fn io_error(name: &str, source: io::Error) -> ContainerError {

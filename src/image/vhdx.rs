@@ -14,6 +14,7 @@
 //! Every offset is checked against the file's length before use, and every present block
 //! is checked when the file is opened, which is how a truncated image is recognised.
 
+use crate::bytes::{le16, le32, le64};
 use std::fmt;
 use std::io;
 use std::path::Path;
@@ -722,27 +723,6 @@ fn guid_at(bytes: &[u8], at: usize) -> Guid {
         .get(at..at + 16)
         .and_then(|b| b.try_into().ok())
         .unwrap_or([0; 16])
-}
-
-fn le16(bytes: &[u8], at: usize) -> u16 {
-    bytes
-        .get(at..at + 2)
-        .and_then(|b| b.try_into().ok())
-        .map_or(0, u16::from_le_bytes)
-}
-
-fn le32(bytes: &[u8], at: usize) -> u32 {
-    bytes
-        .get(at..at + 4)
-        .and_then(|b| b.try_into().ok())
-        .map_or(0, u32::from_le_bytes)
-}
-
-fn le64(bytes: &[u8], at: usize) -> u64 {
-    bytes
-        .get(at..at + 8)
-        .and_then(|b| b.try_into().ok())
-        .map_or(0, u64::from_le_bytes)
 }
 
 /// CRC-32C, as VHDX checksums use it.

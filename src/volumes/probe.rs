@@ -1,6 +1,7 @@
 //! Identifies what a volume holds from its magic bytes, with its label and UUID as blkid
 //! reports them. Reads a few small headers; never parses a filesystem beyond them.
 
+use crate::bytes::le32;
 use std::cell::RefCell;
 
 use crate::image::BlockSource;
@@ -97,14 +98,6 @@ impl Reader<'_> {
     }
 }
 
-fn le_u32(bytes: &[u8], at: usize) -> u32 {
-    bytes
-        .get(at..at.saturating_add(4))
-        .and_then(|b| b.try_into().ok())
-        .map(u32::from_le_bytes)
-        .unwrap_or(0)
-}
-
 /// The standard 8-4-4-4-12 rendering of 16 bytes, as stored (big-endian fields).
 pub fn uuid_string(bytes: &[u8; 16]) -> String {
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
@@ -154,9 +147,9 @@ fn probe_ext(r: &Reader<'_>) -> Option<Identity> {
     if sb.get(0x38..0x3a)? != [0x53, 0xef] {
         return None;
     }
-    let compat = le_u32(&sb, 0x5c);
-    let incompat = le_u32(&sb, 0x60);
-    let ro_compat = le_u32(&sb, 0x64);
+    let compat = le32(&sb, 0x5c);
+    let incompat = le32(&sb, 0x60);
+    let ro_compat = le32(&sb, 0x64);
     // blkid's rule: anything ext3 cannot mount makes it ext4; a journal alone makes ext3.
     const EXT3_INCOMPAT: u32 = 0x0002 | 0x0004 | 0x0010; // filetype, recover, meta_bg
     const EXT3_RO_COMPAT: u32 = 0x0001 | 0x0002 | 0x0004; // sparse_super, large_file, btree_dir
@@ -236,7 +229,7 @@ fn probe_lvm2(r: &Reader<'_>) -> Option<Identity> {
         if label.get(0..8)? != b"LABELONE" || label.get(24..32)? != b"LVM2 001" {
             continue;
         }
-        let header_at = usize::try_from(le_u32(&label, 20)).ok()?;
+        let header_at = usize::try_from(le32(&label, 20)).ok()?;
         let raw = label.get(header_at..header_at.checked_add(32)?)?;
         let id = String::from_utf8_lossy(raw).to_string();
         // blkid shows the PV UUID as 6-4-4-4-4-4-6 groups.
@@ -306,7 +299,7 @@ fn probe_vfat(r: &Reader<'_>) -> Option<Identity> {
     // FAT32 keeps the 16-bit FAT size zero and its extended BPB further on.
     let fat32 = u16::from_le_bytes(boot.get(22..24)?.try_into().ok()?) == 0;
     let (id_at, label_at) = if fat32 { (0x43, 0x47) } else { (0x27, 0x2b) };
-    let serial = le_u32(&boot, id_at);
+    let serial = le32(&boot, id_at);
     let label = label_from(boot.get(label_at..label_at + 11)?).filter(|l| l != "NO NAME");
     Some(Identity {
         content: Content::Vfat,

@@ -2,6 +2,7 @@
 //! transactions in memory, as an overlay of replacement blocks, when the filesystem was
 //! not unmounted cleanly. The volume itself is never written.
 
+use crate::bytes::be32;
 use std::collections::{BTreeMap, HashMap};
 
 use super::inode::{DataLayout, I_BLOCK_OFFSET};
@@ -85,13 +86,6 @@ impl Overlay {
     ) -> impl Iterator<Item = (u64, Replacement)> + '_ {
         self.blocks.range(first..=last).map(|(b, r)| (*b, *r))
     }
-}
-
-fn be32(buf: &[u8], at: usize) -> u32 {
-    buf.get(at..)
-        .and_then(|b| b.get(..4))
-        .and_then(|b| b.try_into().ok())
-        .map_or(0, u32::from_be_bytes)
 }
 
 /// journal_superblock_t, the fields replay needs.

@@ -4,6 +4,7 @@
 //! the `Filesystem` operations; each on-disk structure is parsed in its own submodule.
 //! Nothing here resolves paths: every operation starts from an inode number.
 
+use crate::bytes::{le16, le32};
 mod block_map;
 mod dir;
 mod extent;
@@ -43,22 +44,6 @@ const MAX_SYMLINK_LEN: u64 = 4096;
 /// Largest single positional read for file data and directory blocks.
 const READ_CHUNK: usize = 256 * 1024;
 const ROOT_INO: u64 = 2;
-
-/// Little-endian u16 at `at`; 0 past the end (callers size their buffers first).
-fn le16(buf: &[u8], at: usize) -> u16 {
-    buf.get(at..)
-        .and_then(|b| b.get(..2))
-        .and_then(|b| b.try_into().ok())
-        .map_or(0, u16::from_le_bytes)
-}
-
-/// Little-endian u32 at `at`; 0 past the end (callers size their buffers first).
-fn le32(buf: &[u8], at: usize) -> u32 {
-    buf.get(at..)
-        .and_then(|b| b.get(..4))
-        .and_then(|b| b.try_into().ok())
-        .map_or(0, u32::from_le_bytes)
-}
 
 /// Names a structure for error messages without formatting until an error happens.
 #[derive(Debug, Clone, Copy)]

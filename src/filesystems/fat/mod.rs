@@ -21,6 +21,7 @@
 //! resolution; the root has no entry and reports time 0. Sizes come from the entry (0 for
 //! directories) and `nlink` is 1.
 
+use crate::bytes::{le16, le32};
 mod boot_sector;
 mod dir;
 mod table;
@@ -361,21 +362,4 @@ fn into_io(error: FsError) -> io::Error {
         _ => io::ErrorKind::InvalidData,
     };
     io::Error::new(kind, error)
-}
-
-/// A little-endian u16 at `at`; 0 when `bytes` is too short (callers pass fixed-size
-/// buffers, so that never happens, but a missing byte must not panic).
-fn le16(bytes: &[u8], at: usize) -> u16 {
-    match bytes.get(at..at.saturating_add(2)) {
-        Some(&[a, b]) => u16::from_le_bytes([a, b]),
-        _ => 0,
-    }
-}
-
-/// A little-endian u32 at `at`; 0 when `bytes` is too short.
-fn le32(bytes: &[u8], at: usize) -> u32 {
-    match bytes.get(at..at.saturating_add(4)) {
-        Some(&[a, b, c, d]) => u32::from_le_bytes([a, b, c, d]),
-        _ => 0,
-    }
 }

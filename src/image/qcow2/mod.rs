@@ -53,19 +53,18 @@ const L2_ZERO: u64 = 1;
 
 /// Big-endian fields of a byte slice; `None` past its end.
 mod be {
+    use crate::bytes::array;
+
     pub fn u16_at(bytes: &[u8], at: usize) -> Option<u16> {
-        let field = bytes.get(at..at.checked_add(2)?)?;
-        Some(u16::from_be_bytes(field.try_into().ok()?))
+        array(bytes, at).map(u16::from_be_bytes)
     }
 
     pub fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
-        let field = bytes.get(at..at.checked_add(4)?)?;
-        Some(u32::from_be_bytes(field.try_into().ok()?))
+        array(bytes, at).map(u32::from_be_bytes)
     }
 
     pub fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
-        let field = bytes.get(at..at.checked_add(8)?)?;
-        Some(u64::from_be_bytes(field.try_into().ok()?))
+        array(bytes, at).map(u64::from_be_bytes)
     }
 }
 

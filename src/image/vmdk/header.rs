@@ -1,6 +1,7 @@
 //! The hosted sparse extent header ("KDMV"), its footer copy in stream-optimized extents,
 //! and the checks every field passes before it is used.
 
+use crate::bytes::{le16, le32, le64};
 use crate::image::{BlockSource, ContainerError};
 
 pub(super) const SECTOR: u64 = 512;
@@ -53,27 +54,6 @@ pub(super) struct RawHeader {
     pub compress_algorithm: u16,
 }
 
-pub(super) fn le_u16(bytes: &[u8], at: usize) -> u16 {
-    bytes
-        .get(at..at.saturating_add(2))
-        .and_then(|b| b.try_into().ok())
-        .map_or(0, u16::from_le_bytes)
-}
-
-pub(super) fn le_u32(bytes: &[u8], at: usize) -> u32 {
-    bytes
-        .get(at..at.saturating_add(4))
-        .and_then(|b| b.try_into().ok())
-        .map_or(0, u32::from_le_bytes)
-}
-
-pub(super) fn le_u64(bytes: &[u8], at: usize) -> u64 {
-    bytes
-        .get(at..at.saturating_add(8))
-        .and_then(|b| b.try_into().ok())
-        .map_or(0, u64::from_le_bytes)
-}
-
 impl RawHeader {
     pub(super) fn parse(bytes: &[u8; 512]) -> Self {
         let mut magic = [0u8; 4];
@@ -86,18 +66,18 @@ impl RawHeader {
         }
         Self {
             magic,
-            version: le_u32(bytes, 4),
-            flags: le_u32(bytes, 8),
-            capacity: le_u64(bytes, 12),
-            grain_size: le_u64(bytes, 20),
-            descriptor_offset: le_u64(bytes, 28),
-            descriptor_size: le_u64(bytes, 36),
-            num_gtes_per_gt: le_u32(bytes, 44),
+            version: le32(bytes, 4),
+            flags: le32(bytes, 8),
+            capacity: le64(bytes, 12),
+            grain_size: le64(bytes, 20),
+            descriptor_offset: le64(bytes, 28),
+            descriptor_size: le64(bytes, 36),
+            num_gtes_per_gt: le32(bytes, 44),
             // 48: rgdOffset, the redundant directory, is never read.
-            gd_offset: le_u64(bytes, 56),
+            gd_offset: le64(bytes, 56),
             // 64: overHead; 72: uncleanShutdown.
             newline_test,
-            compress_algorithm: le_u16(bytes, 77),
+            compress_algorithm: le16(bytes, 77),
         }
     }
 }
@@ -267,7 +247,7 @@ fn read_footer(source: &dyn BlockSource, path: &str) -> Result<RawHeader, Contai
     source.read_exact_at(at, &mut bytes).map_err(|e| {
         ContainerError::corrupt(path, "VMDK footer", at, format!("cannot read: {e}"))
     })?;
-    let (marker_size, marker_type) = (le_u32(&bytes, 8), le_u32(&bytes, 12));
+    let (marker_size, marker_type) = (le32(&bytes, 8), le32(&bytes, 12));
     if marker_size != 0 || marker_type != 3 {
         return Err(ContainerError::corrupt(
             path,
@@ -279,11 +259,8 @@ fn read_footer(source: &dyn BlockSource, path: &str) -> Result<RawHeader, Contai
         ));
     }
     let eos_at = at + 2 * SECTOR;
-    let (eos_val, eos_size, eos_type) = (
-        le_u64(&bytes, 1024),
-        le_u32(&bytes, 1032),
-        le_u32(&bytes, 1036),
-    );
+    let (eos_val, eos_size, eos_type) =
+        (le64(&bytes, 1024), le32(&bytes, 1032), le32(&bytes, 1036));
     if eos_val != 0 || eos_size != 0 || eos_type != 0 {
         return Err(ContainerError::corrupt(
             path,

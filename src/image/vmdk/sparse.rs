@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use flate2::{Decompress, FlushDecompress, Status};
 
-use super::header::{self, inside, le_u32, le_u64, marker_type_name, Layout, SECTOR};
+use super::header::{self, inside, marker_type_name, Layout, SECTOR};
+use crate::bytes::{le32, le64};
 use crate::image::cache::ShardedCache;
 use crate::image::{corrupt_read, read_vec, BlockSource, ContainerError};
 
@@ -64,7 +65,7 @@ impl SparseExtent {
         })?;
         let grain_directory = raw
             .chunks_exact(4)
-            .map(|e| le_u32(e, 0))
+            .map(|e| le32(e, 0))
             .collect::<Box<[u32]>>();
         let gt_bytes = u64::from(layout.gtes_per_gt) * 4;
         let tables = ShardedCache::new(cache_entries(GT_CACHE_BYTES, gt_bytes, 16, 1024));
@@ -137,7 +138,7 @@ impl SparseExtent {
         // At most 32 KiB (MAX_GTES_PER_GT entries).
         let mut raw = vec![0u8; len as usize];
         self.read_file(at, &mut raw, &format!("VMDK grain table {gt}"))?;
-        let table: Arc<[u32]> = raw.chunks_exact(4).map(|e| le_u32(e, 0)).collect();
+        let table: Arc<[u32]> = raw.chunks_exact(4).map(|e| le32(e, 0)).collect();
         self.tables.insert(gt, Arc::clone(&table));
         Ok(table)
     }
@@ -282,9 +283,9 @@ impl SparseExtent {
             12
         };
         self.read_file(at, head.get_mut(..head_len).unwrap_or_default(), &structure)?;
-        let (lba, size) = (le_u64(&head, 0), le_u32(&head, 8));
+        let (lba, size) = (le64(&head, 0), le32(&head, 8));
         if size == 0 {
-            let kind = le_u32(&head, 12);
+            let kind = le32(&head, 12);
             return Err(fail(format!(
                 "the grain table points at a {} marker (type {kind}), not at a grain",
                 marker_type_name(kind)
