@@ -1045,3 +1045,33 @@ fn throughput_against_qemu_img() {
         );
     }
 }
+
+/// qemu-img's descriptor padding is sometimes not clean: bytes after the first NUL are
+/// padding to every hypervisor, and must not make the image unreadable.
+#[test]
+fn bytes_after_the_descriptors_nul_padding_are_ignored() {
+    let scratch = Scratch::new("nul-padding");
+    let descriptor = copy_set(
+        &scratch,
+        &[
+            "debian-gpt-twoGbMaxExtentSparse.vmdk",
+            "debian-gpt-twoGbMaxExtentSparse-s001.vmdk",
+        ],
+    );
+    let mut bytes = fs::read(&descriptor).unwrap();
+    let nul = bytes
+        .iter()
+        .position(|b| *b == 0)
+        .expect("qemu-img pads with NULs");
+    bytes[nul + 1] = b'\n';
+    bytes[nul + 3] = b'x';
+    fs::write(&descriptor, &bytes).unwrap();
+    let clean = open_image(&vmdk("debian-gpt-twoGbMaxExtentSparse.vmdk")).unwrap();
+    let padded = open_image(&descriptor).unwrap();
+    assert_eq!(padded.disk.len(), clean.disk.len());
+    let mut a = vec![0u8; 1 << 20];
+    let mut b = vec![0u8; 1 << 20];
+    clean.disk.read_exact_at(0, &mut a).unwrap();
+    padded.disk.read_exact_at(0, &mut b).unwrap();
+    assert!(a == b, "the padded descriptor reads a different disk");
+}

@@ -214,18 +214,11 @@ fn read_descriptor_file(source: &dyn BlockSource, name: &str) -> Result<Vec<u8>,
             "neither a \"KDMV\" sparse header nor a \"# Disk DescriptorFile\" text descriptor",
         ));
     }
-    // Writers pad descriptor files with NULs (qemu-img to 512 bytes); text after the
-    // padding would be hidden from a reader that stops there, as VMware's does.
+    // Writers pad descriptor files with NULs, and qemu-img's padding is not always clean
+    // (stray bytes after the first NUL have been seen in its output). VMware and QEMU both
+    // stop reading at the first NUL, so amiscan does too: what follows is not descriptor.
     let mut text = text;
     if let Some(nul) = text.iter().position(|b| *b == 0) {
-        if let Some(hidden) = text.iter().skip(nul).position(|b| *b != 0) {
-            return Err(ContainerError::corrupt(
-                name,
-                "VMDK descriptor",
-                (nul + hidden) as u64,
-                format!("text follows the NUL byte at byte {nul}"),
-            ));
-        }
         text.truncate(nul);
     }
     Ok(text)
