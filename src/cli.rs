@@ -10,8 +10,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// without root and without booting it, finds its partitions and filesystems, assembles
 /// the guest's file tree from its /etc/fstab, and lets you inspect it.
 ///
-/// Exit codes: 0 success, 2 usage error or unreadable image, 3 partly read (the output
-/// says what was skipped).
+/// Exit codes: 0 success (for `scan`: no failing rule at or above --fail-on), 1 failing
+/// rules, 2 usage error or unreadable image, 3 partly read (the output says what was
+/// skipped; for `scan`, nothing failed but a clean result is not proven).
 #[derive(Debug, Parser)]
 #[command(name = "amiscan", version, max_term_width = 100)]
 pub struct Cli {
@@ -21,6 +22,16 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Judge the image against the rule pack: leftovers from the build, weak defaults.
+    ///
+    /// Exit codes: 0 no failing rule at or above --fail-on, 1 failing rules, 2 usage error
+    /// or unreadable image, 3 nothing failed but something could not be read.
+    Scan(ScanArgs),
+    /// List, explain and validate rules.
+    Rules {
+        #[command(subcommand)]
+        action: RulesCommand,
+    },
     /// Describe the image: container, partitions, filesystems, mount points and the OS.
     Inspect {
         /// The disk image to read (opened read-only).
@@ -72,6 +83,74 @@ pub enum Command {
         #[arg(long)]
         threads: Option<usize>,
     },
+}
+
+/// Rule selection shared by `scan` and `rules`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RuleArgs {
+    /// Add the rules of a pack file, or of every *.yaml file in a directory; a rule with an
+    /// id already loaded replaces it. Repeatable.
+    #[arg(long = "rules", value_name = "FILE|DIR")]
+    pub packs: Vec<PathBuf>,
+    /// Run only these rules: ids, id globs (`sshd.*`) or tags, comma-separated or repeated.
+    #[arg(long, value_name = "IDS|TAGS")]
+    pub select: Vec<String>,
+    /// Do not run these rules: ids, id globs or tags.
+    #[arg(long, value_name = "IDS|TAGS")]
+    pub ignore: Vec<String>,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ScanArgs {
+    /// The disk image to scan (opened read-only).
+    pub image: PathBuf,
+    #[arg(long, value_enum, default_value_t = TableOrJson::Table)]
+    pub format: TableOrJson,
+    /// Exit 1 when a rule fails at this severity or above (`never`: only report).
+    #[arg(long, value_name = "SEVERITY", default_value = "medium",
+          value_parser = ["critical", "high", "medium", "low", "info", "never"])]
+    pub fail_on: String,
+    #[command(flatten)]
+    pub rules: RuleArgs,
+    /// Require every sshd_config occurrence of a keyword to conform, not only the value
+    /// sshd uses (SCAP Security Guide parity; stricter than sshd itself).
+    #[arg(long)]
+    pub sshd_strict: bool,
+    /// Judge dates (end of life) as of this day, YYYY-MM-DD, instead of today.
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<String>,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// List the rules: id, severity, check kind, title.
+    List {
+        #[arg(long, value_enum, default_value_t = RulesFormat::Table)]
+        format: RulesFormat,
+        #[command(flatten)]
+        rules: RuleArgs,
+    },
+    /// Show everything about one rule: why it matters, how to fix it, what it checks.
+    Explain {
+        id: String,
+        #[command(flatten)]
+        rules: RuleArgs,
+    },
+    /// Validate rule pack files; problems are reported as FILE:LINE:COLUMN.
+    Check {
+        #[arg(required = true, value_name = "FILE|DIR")]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RulesFormat {
+    Table,
+    Json,
+    Markdown,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

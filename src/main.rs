@@ -21,6 +21,7 @@ fn main() -> ExitCode {
     };
     let threads = match &cli.command {
         Command::Files { threads, .. } => *threads,
+        Command::Scan(args) => args.threads,
         _ => None,
     };
     let pool = rayon::ThreadPoolBuilder::new()

@@ -6,6 +6,8 @@ mod files;
 mod inspect;
 mod ls;
 pub mod render;
+mod rules;
+mod scan;
 
 use std::io::Write;
 use std::path::Path;
@@ -22,6 +24,9 @@ pub enum Outcome {
     Complete,
     /// Something could not be read; the output says what. Exit code 3.
     Incomplete,
+    /// The command's answer is "no": `scan` found failing rules, `rules check` found
+    /// problems. Exit code 1.
+    Failed,
 }
 
 impl Outcome {
@@ -37,6 +42,7 @@ impl Outcome {
         match self {
             Self::Complete => 0,
             Self::Incomplete => 3,
+            Self::Failed => 1,
         }
     }
 }
@@ -128,6 +134,8 @@ fn lexical_path(path: &[u8]) -> Vec<u8> {
 /// Runs the parsed command line, writing results to `out` and diagnostics to `err`.
 pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome, CommandError> {
     match cli.command {
+        Command::Scan(args) => scan::run(&args, out, err),
+        Command::Rules { action } => rules::run(action, out, err),
         Command::Inspect { image, format } => {
             let guest = open_guest(&image)?;
             inspect::run(&guest, format, out)

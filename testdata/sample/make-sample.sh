@@ -12,7 +12,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 root=$work/root home=$work/home
-mkdir -p "$root"/{etc/ssh,root,tmp,var/log,home,boot} "$home"/admin/.ssh
+mkdir -p "$root"/{etc/ssh,root,tmp,var/log,home,boot,usr/sbin} "$home"/admin/.ssh
 cat > "$root/etc/os-release" <<'OS'
 PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
 NAME="Debian GNU/Linux"
@@ -30,6 +30,9 @@ printf 'root:x:0:0:root:/root:/bin/bash\nadmin:x:1000:1000:Admin:/home/admin:/bi
 printf 'root:*:19700:0:99999:7:::\nadmin:$6$salt$hash:19700:0:99999:7:::\n' > "$root/etc/shadow"
 chmod 0640 "$root/etc/shadow"
 printf 'Include /etc/ssh/sshd_config.d/*.conf\nPermitRootLogin yes\nPasswordAuthentication yes\n' > "$root/etc/ssh/sshd_config"
+# Stands in for the sshd binary: amiscan judges sshd's configuration when sshd is installed.
+printf '#!/bin/sh\n# placeholder for OpenSSH sshd in this sample image\n' > "$root/usr/sbin/sshd"
+chmod 0755 "$root/usr/sbin/sshd"
 echo "0123456789abcdef0123456789abcdef" > "$root/etc/machine-id"
 printf 'sudo apt-get update\naws configure\n' > "$root/root/.bash_history"
 ln -s ../usr/lib/os-release "$root/etc/os-release-link"

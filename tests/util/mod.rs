@@ -82,6 +82,24 @@ pub fn tree(name: &str) -> PathBuf {
     path
 }
 
+/// An image of `testdata/build-rule-images.sh`: `rule_image("leaky")` (built once; instant
+/// when its stamp is current).
+pub fn rule_image(case: &str) -> PathBuf {
+    ensure_built("build-rule-images.sh", ".lock-rules");
+    let path = build_dir().join("rules").join(format!("{case}.img"));
+    assert!(path.is_file(), "{} was not built", path.display());
+    path
+}
+
+/// The tree `rule_image(case)` was made from, after the build-time steps (generated keys,
+/// fake hashes filled in, enablement symlinks).
+pub fn rule_tree(case: &str) -> PathBuf {
+    ensure_built("build-rule-images.sh", ".lock-rules");
+    let path = build_dir().join("rules").join(case).join("tree");
+    assert!(path.is_dir(), "{} was not built", path.display());
+    path
+}
+
 /// Every image the build script makes.
 pub const ALL_IMAGES: &[&str] = &[
     "hybrid-gpt.img",
@@ -142,9 +160,19 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
+    amiscan_env(args, &[])
+}
+
+/// Runs the binary with arguments and extra environment variables (`RAYON_NUM_THREADS`…).
+pub fn amiscan_env<I, S>(args: I, env: &[(&str, &str)]) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
     let args: Vec<std::ffi::OsString> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
     let output = Command::new(env!("CARGO_BIN_EXE_amiscan"))
         .args(&args)
+        .envs(env.iter().copied())
         .output()
         .expect("cannot run the amiscan binary");
     let code = output

@@ -67,7 +67,7 @@ pub(super) fn parse_block(
         } else {
             u64::from(le16(header, 6))
         };
-        if rec_len < EXT4_DIR_REC_LEN_MIN || rec_len % 4 != 0 {
+        if rec_len < EXT4_DIR_REC_LEN_MIN || !rec_len.is_multiple_of(4) {
             return Err(corrupt(format!(
                 "rec_len {rec_len} is below 12 or not a multiple of 4"
             )));

@@ -77,7 +77,7 @@ impl FatFs {
             RootDir::Chain { .. } => false,
         };
         let in_data = node >= self.geometry.data_offset && node < self.geometry.data_end();
-        if node % SLOT as u64 != 0 || !(in_root || in_data) {
+        if !node.is_multiple_of(SLOT as u64) || !(in_root || in_data) {
             return Err(FsError::corrupt(
                 ENTRY,
                 node,

@@ -729,7 +729,11 @@ fn random_byte_flips_never_panic_or_hang() {
                 for _ in 0..=rng.below(8) {
                     // Half the flips land in the window's first 4 KiB, where the boot
                     // sector, the used part of the FAT and the first directories are dense.
-                    let span = if rng.next() % 2 == 0 { 4096 } else { len };
+                    let span = if rng.next().is_multiple_of(2) {
+                        4096
+                    } else {
+                        len
+                    };
                     let i = rng.below(span as u64) as usize;
                     patch[i] = rng.next() as u8;
                 }

@@ -421,7 +421,7 @@ fn check_table(
     if len == 0 {
         return Ok(());
     }
-    if offset % cluster_size != 0 {
+    if !offset.is_multiple_of(cluster_size) {
         return Err(err.corrupt(
             structure,
             field_at,

@@ -440,7 +440,7 @@ impl Qcow2 {
             ext.len = (table_end - guest).min(to_end);
             return Ok(self.normalise(ext));
         }
-        if l2_offset % cs != 0 {
+        if !l2_offset.is_multiple_of(cs) {
             return Err(corrupt_read(
                 &self.name,
                 &l1_structure(),
@@ -516,7 +516,7 @@ impl Qcow2 {
             ));
         }
         let host = entry & OFFSET_MASK;
-        if host % cs != 0 {
+        if !host.is_multiple_of(cs) {
             return Err(self.entry_error(
                 &ext,
                 ext.entry_at,

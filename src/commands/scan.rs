@@ -1,0 +1,149 @@
+//! `amiscan scan`: open the image, walk the guest, evaluate the selected rules, report,
+//! and turn the verdict into an exit code.
+
+use std::io::Write;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use super::{open_guest, CommandError, Outcome};
+use crate::cli::{RuleArgs, ScanArgs, TableOrJson};
+use crate::report::{self, FailOn, ScanReport, Stats, Verdict};
+use crate::rules::checks::os_eol::parse_date;
+use crate::rules::context::BlindSpot;
+use crate::rules::{self, select, Pack, ScanContext, ScanOptions, Severity};
+use crate::walk::{self, WalkOptions};
+
+/// The built-in pack plus the user's `--rules` packs.
+pub fn load_pack(args: &RuleArgs) -> Result<Pack, CommandError> {
+    let mut pack = Pack::builtin().map_err(|errors| {
+        CommandError::Usage(format!(
+            "the built-in rule pack is invalid: {}",
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        ))
+    })?;
+    for path in &args.packs {
+        pack.load(path).map_err(|errors| {
+            CommandError::Usage(
+                errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            )
+        })?;
+    }
+    Ok(pack)
+}
+
+/// Today's date in UTC as (year, month, day).
+pub fn today_utc() -> (i32, u32, u32) {
+    let days = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() / 86_400)
+        .unwrap_or(0);
+    civil_from_days(i64::try_from(days).unwrap_or(0))
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i32, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (
+        i32::try_from(year).unwrap_or(i32::MAX),
+        u32::try_from(month).unwrap_or(1),
+        u32::try_from(day).unwrap_or(1),
+    )
+}
+
+fn fail_on(text: &str) -> Result<FailOn, CommandError> {
+    if text == "never" {
+        return Ok(FailOn::Never);
+    }
+    Severity::parse(text)
+        .map(FailOn::At)
+        .ok_or_else(|| CommandError::Usage(format!("--fail-on: unknown severity `{text}`")))
+}
+
+pub fn run(
+    args: &ScanArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<Outcome, CommandError> {
+    let started = Instant::now();
+    let pack = load_pack(&args.rules)?;
+    let selected = select::select(&pack, &args.rules.select, &args.rules.ignore)
+        .map_err(CommandError::Usage)?;
+    let today = match &args.as_of {
+        Some(date) => parse_date(date).ok_or_else(|| {
+            CommandError::Usage(format!("--as-of: `{date}` is not a YYYY-MM-DD date"))
+        })?,
+        None => today_utc(),
+    };
+    let fail_on = fail_on(&args.fail_on)?;
+
+    let guest = open_guest(&args.image)?;
+    let inventory = walk::walk(&guest.tree, WalkOptions::default());
+    let blind_spots = guest
+        .unscanned_mount_points()
+        .into_iter()
+        .map(|(path, reason)| BlindSpot {
+            path: path.to_vec(),
+            reason: reason.to_string(),
+        })
+        .collect();
+    let options = ScanOptions {
+        sshd_strict: args.sshd_strict,
+        today,
+    };
+    let ctx = ScanContext::new(
+        &guest.tree,
+        &inventory,
+        guest.os.as_ref(),
+        options,
+        blind_spots,
+    );
+    let results = rules::evaluate(&selected, &ctx);
+    let stats = Stats {
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        files: inventory.entries.len(),
+        bytes_read: ctx.bytes_read(),
+    };
+    let report = ScanReport::new(&guest, &results, fail_on, stats);
+    match args.format {
+        TableOrJson::Json => {
+            for note in &report.notes {
+                writeln!(err, "amiscan: {}: {note}", guest.image_name)?;
+            }
+            serde_json::to_writer_pretty(&mut *out, &report).map_err(std::io::Error::from)?;
+            writeln!(out)?;
+        }
+        TableOrJson::Table => report::table::write(&report, out)?,
+    }
+    Ok(match report.summary.verdict {
+        Verdict::Pass => Outcome::Complete,
+        Verdict::Fail => Outcome::Failed,
+        Verdict::Incomplete => Outcome::Incomplete,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::civil_from_days;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(civil_from_days(20_414), (2025, 11, 22));
+    }
+}

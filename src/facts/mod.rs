@@ -1,0 +1,197 @@
+//! Facts about the guest's configuration, read from its files: effective sshd settings,
+//! accounts, services enabled at boot, installed packages, home directories.
+//!
+//! Fact readers see the guest only through [`GuestFiles`], so the same parser runs on an
+//! image's mount tree and, in tests, on the directory the image was built from (where the
+//! real tools — `sshd -T`, `systemctl --root` — act as oracles). They never decide pass or
+//! fail; that is the rules' job.
+
+pub mod accounts;
+pub mod host;
+pub mod packages;
+pub mod rpmdb;
+pub mod services;
+pub mod sqlite;
+pub mod sshd;
+
+use crate::filesystems::FileKind;
+use crate::guest::{display_path, ResolveError, Tree};
+use std::io::Read;
+
+/// Configuration files larger than this are not read whole (no real one comes close).
+pub const MAX_CONFIG_BYTES: u64 = 4 << 20;
+
+/// Where a fact came from: a guest path and a 1-based line.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Origin {
+    pub path: String,
+    pub line: usize,
+}
+
+/// A file the fact depended on could not be read; rules that need it report `error`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct FactError {
+    pub path: String,
+    pub message: String,
+}
+
+impl FactError {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// One directory entry, as `lstat` sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirItem {
+    pub name: Vec<u8>,
+    pub kind: FileKind,
+}
+
+/// Read access to the guest's files by absolute guest path. Symlinks resolve inside the
+/// guest root only.
+pub trait GuestFiles: Sync {
+    /// A regular file's contents (symlinks followed), at most `limit` bytes. `Ok(None)` when
+    /// the path does not exist or is not a regular file.
+    fn read(&self, path: &str, limit: u64) -> Result<Option<Vec<u8>>, FactError>;
+
+    /// A directory's entries (symlinks in `path` followed), in no particular order.
+    /// `Ok(None)` when the path does not exist or is not a directory.
+    fn list(&self, path: &str) -> Result<Option<Vec<DirItem>>, FactError>;
+
+    /// The target of the symlink at `path` (not followed). `Ok(None)` when the path does not
+    /// exist or is not a symlink.
+    fn read_link(&self, path: &str) -> Result<Option<Vec<u8>>, FactError>;
+
+    /// The kind of node at `path` without following a final symlink; `Ok(None)` if absent.
+    fn kind(&self, path: &str) -> Result<Option<FileKind>, FactError>;
+
+    /// A text file (lossy UTF-8), at most [`MAX_CONFIG_BYTES`].
+    fn read_text(&self, path: &str) -> Result<Option<String>, FactError> {
+        Ok(self
+            .read(path, MAX_CONFIG_BYTES)?
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
+    }
+}
+
+fn resolve_error(
+    path: &str,
+    error: ResolveError,
+) -> Result<Option<crate::guest::Located>, FactError> {
+    match error {
+        ResolveError::NotFound { .. } | ResolveError::NotADirectory { .. } => Ok(None),
+        other => Err(FactError::new(path, other.to_string())),
+    }
+}
+
+impl Tree {
+    fn locate(&self, path: &str, follow: bool) -> Result<Option<crate::guest::Located>, FactError> {
+        match self.resolve(path.as_bytes(), follow) {
+            Ok(located) => Ok(Some(located)),
+            Err(e) => resolve_error(path, e),
+        }
+    }
+}
+
+impl GuestFiles for Tree {
+    fn read(&self, path: &str, limit: u64) -> Result<Option<Vec<u8>>, FactError> {
+        let Some(located) = self.locate(path, true)? else {
+            return Ok(None);
+        };
+        let Some(mount) = self.mount(located.mount) else {
+            return Ok(None);
+        };
+        let fail = |e: crate::filesystems::FsError| {
+            FactError::new(path, e.rebase(mount.offset).to_string())
+        };
+        let meta = mount.fs.metadata(located.node).map_err(fail)?;
+        if meta.kind != FileKind::File {
+            return Ok(None);
+        }
+        let reader = mount.fs.open(located.node).map_err(fail)?;
+        let mut bytes = Vec::new();
+        reader
+            .take(limit)
+            .read_to_end(&mut bytes)
+            .map_err(|e| FactError::new(path, format!("reading the file: {e}")))?;
+        Ok(Some(bytes))
+    }
+
+    fn list(&self, path: &str) -> Result<Option<Vec<DirItem>>, FactError> {
+        let Some(located) = self.locate(path, true)? else {
+            return Ok(None);
+        };
+        let Some(mount) = self.mount(located.mount) else {
+            return Ok(None);
+        };
+        let fail = |e: crate::filesystems::FsError| {
+            FactError::new(path, e.rebase(mount.offset).to_string())
+        };
+        let meta = mount.fs.metadata(located.node).map_err(fail)?;
+        if meta.kind != FileKind::Dir {
+            return Ok(None);
+        }
+        let mut items = Vec::new();
+        for entry in mount.fs.read_dir(located.node).map_err(fail)? {
+            // A mount point shows the mounted filesystem's root, as the kernel does.
+            let child = format!(
+                "{}/{}",
+                path.trim_end_matches('/'),
+                display_path(&entry.name)
+            );
+            let kind = match self.mount_at(child.as_bytes()) {
+                Some(_) => FileKind::Dir,
+                None => mount.fs.metadata(entry.node).map_err(fail)?.kind,
+            };
+            items.push(DirItem {
+                name: entry.name,
+                kind,
+            });
+        }
+        Ok(Some(items))
+    }
+
+    fn read_link(&self, path: &str) -> Result<Option<Vec<u8>>, FactError> {
+        let Some(located) = self.locate(path, false)? else {
+            return Ok(None);
+        };
+        let Some(mount) = self.mount(located.mount) else {
+            return Ok(None);
+        };
+        let fail = |e: crate::filesystems::FsError| {
+            FactError::new(path, e.rebase(mount.offset).to_string())
+        };
+        let meta = mount.fs.metadata(located.node).map_err(fail)?;
+        if meta.kind != FileKind::Symlink {
+            return Ok(None);
+        }
+        mount.fs.read_link(located.node).map(Some).map_err(fail)
+    }
+
+    fn kind(&self, path: &str) -> Result<Option<FileKind>, FactError> {
+        let Some(located) = self.locate(path, false)? else {
+            return Ok(None);
+        };
+        let Some(mount) = self.mount(located.mount) else {
+            return Ok(None);
+        };
+        mount
+            .fs
+            .metadata(located.node)
+            .map(|meta| Some(meta.kind))
+            .map_err(|e| FactError::new(path, e.rebase(mount.offset).to_string()))
+    }
+}
+
+/// Joins a directory and a name into a guest path.
+pub fn child_path(dir: &str, name: &[u8]) -> String {
+    format!(
+        "{}/{}",
+        dir.trim_end_matches('/'),
+        String::from_utf8_lossy(name)
+    )
+}

@@ -1,0 +1,207 @@
+//! `kind: content` — files selected by glob whose contents match a regular expression.
+//! Findings name the pattern and the line of its first match, never the matched text:
+//! what these rules look for is usually secret.
+
+use regex::bytes::Regex;
+use serde::{Deserialize, Serialize};
+
+use super::{validate_patterns, CheckReport};
+use crate::filesystems::FileKind;
+use crate::guest::display_path;
+use crate::rules::context::ScanContext;
+use crate::rules::engine::Finding;
+use crate::rules::globs::PathMatcher;
+
+/// Files are read up to this many bytes unless a rule says otherwise.
+pub const DEFAULT_MAX_SIZE: u64 = 1 << 20;
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamedPattern {
+    /// What a match is, in findings ("OpenSSH private key").
+    pub name: String,
+    pub regex: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// Globs of guest paths; `~/` means every home directory.
+    pub paths: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
+    /// Regular expressions (Rust regex syntax, matched against bytes; `(?m)` for line
+    /// anchors).
+    pub patterns: Vec<NamedPattern>,
+    /// Only the first this-many bytes of each file are read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_size: Option<u64>,
+    /// Also read the files sshd's AuthorizedKeysFile names, for every account.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sshd_authorized_keys: bool,
+    /// What a finding says (the pattern name and line are added).
+    pub message: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    spec: Spec,
+    patterns: Vec<(String, Regex)>,
+}
+
+impl Spec {
+    pub fn compile(&self) -> Result<Compiled, String> {
+        if self.paths.is_empty() && !self.sshd_authorized_keys {
+            return Err("`paths` must name at least one pattern".into());
+        }
+        if self.patterns.is_empty() {
+            return Err("`patterns` must hold at least one regex".into());
+        }
+        validate_patterns(&self.paths, "paths")?;
+        validate_patterns(&self.exclude, "exclude")?;
+        let patterns = self
+            .patterns
+            .iter()
+            .map(|p| {
+                Regex::new(&p.regex)
+                    .map(|regex| (p.name.clone(), regex))
+                    .map_err(|e| format!("pattern `{}`: {e}", p.name))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Compiled {
+            spec: self.clone(),
+            patterns,
+        })
+    }
+}
+
+impl Compiled {
+    pub fn evaluate(&self, ctx: &ScanContext<'_>) -> CheckReport {
+        let spec = &self.spec;
+        let mut report = CheckReport::default();
+        let mut paths = spec.paths.clone();
+        if spec.sshd_authorized_keys {
+            match authorized_keys_paths(ctx) {
+                Ok(extra) => paths.extend(extra),
+                Err(e) => report.unknown.push(e),
+            }
+        }
+        let matcher = match PathMatcher::new(&paths, &spec.exclude, ctx.homes()) {
+            Ok(matcher) => matcher,
+            Err(e) => return CheckReport::unknown(e),
+        };
+        let limit = spec.max_size.unwrap_or(DEFAULT_MAX_SIZE);
+        for entry in matcher.entries(ctx) {
+            if !matches!(entry.meta.kind, FileKind::File | FileKind::Symlink) {
+                continue;
+            }
+            let path = display_path(&entry.path);
+            let bytes = match ctx.files().read(&path, limit) {
+                Ok(Some(bytes)) => {
+                    ctx.count_read(bytes.len());
+                    bytes
+                }
+                Ok(None) => continue,
+                Err(e) => {
+                    report.unknown.push(e.to_string());
+                    continue;
+                }
+            };
+            for (name, regex) in &self.patterns {
+                if let Some(found) = regex.find(&bytes) {
+                    let line = line_of(&bytes, found.start());
+                    report.findings.push(
+                        Finding::at(path.clone(), format!("{} ({name})", spec.message))
+                            .line(line)
+                            .subject(name.clone()),
+                    );
+                }
+            }
+        }
+        report.note_blind_spots(&matcher.blind_spots(ctx));
+        report
+    }
+}
+
+/// 1-based line number of a byte offset.
+pub fn line_of(bytes: &[u8], offset: usize) -> usize {
+    bytes
+        .get(..offset)
+        .unwrap_or(bytes)
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// Glob patterns (escaped literals) for every account's AuthorizedKeysFile entries, with
+/// sshd's tokens expanded: `%h` home, `%u` user, `%U` uid, `%%` a percent sign; relative
+/// paths are relative to the home directory.
+fn authorized_keys_paths(ctx: &ScanContext<'_>) -> Result<Vec<String>, String> {
+    let config = match ctx.sshd() {
+        Ok(Some(config)) => config,
+        Ok(None) => return Ok(Vec::new()),
+        Err(e) => return Err(e.to_string()),
+    };
+    let accounts = match ctx.accounts() {
+        Ok(Some(accounts)) => accounts,
+        Ok(None) => return Ok(Vec::new()),
+        Err(e) => return Err(e.to_string()),
+    };
+    let mut out = Vec::new();
+    for file in config.authorized_keys_files() {
+        if file.eq_ignore_ascii_case("none") {
+            continue;
+        }
+        for account in &accounts.passwd {
+            let expanded = expand_tokens(&file, account);
+            let absolute = if expanded.starts_with('/') {
+                expanded
+            } else {
+                format!("{}/{expanded}", account.home.trim_end_matches('/'))
+            };
+            if absolute.starts_with('/') {
+                out.push(globset::escape(&absolute));
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+fn expand_tokens(template: &str, account: &crate::facts::accounts::PasswdEntry) -> String {
+    let mut out = String::new();
+    let mut chars = template.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('h') => out.push_str(&account.home),
+            Some('u') => out.push_str(&account.name),
+            Some('U') => out.push_str(&account.uid.map(|u| u.to_string()).unwrap_or_default()),
+            Some('%') => out.push('%'),
+            Some(other) => {
+                out.push('%');
+                out.push(other);
+            }
+            None => out.push('%'),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_count_from_one() {
+        assert_eq!(line_of(b"a\nb\nc", 0), 1);
+        assert_eq!(line_of(b"a\nb\nc", 2), 2);
+        assert_eq!(line_of(b"a\nb\nc", 4), 3);
+        assert_eq!(line_of(b"a", 99), 1);
+    }
+}

@@ -1,0 +1,146 @@
+//! `kind: path` — files, directories or links that must not be in the image: matched by
+//! glob, optionally only when non-empty, of certain types, or above a size.
+
+use serde::{Deserialize, Serialize};
+
+use super::{validate_patterns, CheckReport, NodeType};
+use crate::filesystems::FileKind;
+use crate::guest::display_path;
+use crate::rules::context::ScanContext;
+use crate::rules::engine::Finding;
+use crate::rules::globs::PathMatcher;
+use crate::walk::Entry;
+
+/// When a matched path counts as a finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Condition {
+    /// It exists at all.
+    #[default]
+    Exists,
+    /// A file with at least one byte, a directory with at least one entry, or a symlink
+    /// whose target is one of those.
+    NonEmpty,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// Globs of guest paths; `~/` means every home directory.
+    pub paths: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
+    #[serde(default)]
+    pub condition: Condition,
+    /// Node types that count (all when empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub types: Vec<NodeType>,
+    /// Only files at least this large count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_size: Option<u64>,
+    /// What a finding says (the path, type and size are added).
+    pub message: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    spec: Spec,
+}
+
+impl Spec {
+    pub fn compile(&self) -> Result<Compiled, String> {
+        if self.paths.is_empty() {
+            return Err("`paths` must name at least one pattern".into());
+        }
+        validate_patterns(&self.paths, "paths")?;
+        validate_patterns(&self.exclude, "exclude")?;
+        Ok(Compiled { spec: self.clone() })
+    }
+}
+
+impl Compiled {
+    pub fn evaluate(&self, ctx: &ScanContext<'_>) -> CheckReport {
+        let spec = &self.spec;
+        let matcher = match PathMatcher::new(&spec.paths, &spec.exclude, ctx.homes()) {
+            Ok(matcher) => matcher,
+            Err(e) => return CheckReport::unknown(e),
+        };
+        let mut report = CheckReport::default();
+        for entry in matcher.entries(ctx) {
+            let node_type = NodeType::of(entry.meta.kind);
+            if !spec.types.is_empty() && !spec.types.contains(&node_type) {
+                continue;
+            }
+            if spec.min_size.is_some_and(|min| entry.meta.size < min) {
+                continue;
+            }
+            let description = match spec.condition {
+                Condition::Exists => Some(describe(ctx, entry)),
+                Condition::NonEmpty => match non_empty(ctx, entry) {
+                    Ok(true) => Some(describe(ctx, entry)),
+                    Ok(false) => None,
+                    Err(e) => {
+                        report.unknown.push(e);
+                        None
+                    }
+                },
+            };
+            if let Some(description) = description {
+                report.findings.push(Finding::at(
+                    display_path(&entry.path),
+                    format!("{} ({description})", spec.message),
+                ));
+            }
+        }
+        report.note_blind_spots(&matcher.blind_spots(ctx));
+        report
+    }
+}
+
+/// "file, 411 bytes", "directory, 3 entries", "symlink to …".
+pub fn describe(ctx: &ScanContext<'_>, entry: &Entry) -> String {
+    match entry.meta.kind {
+        FileKind::File => format!("file, {} bytes", entry.meta.size),
+        FileKind::Dir => {
+            let count = children(ctx, &entry.path);
+            format!("directory, {count} entries")
+        }
+        FileKind::Symlink => format!(
+            "symlink to {}",
+            entry
+                .target
+                .as_deref()
+                .map(display_path)
+                .unwrap_or_default()
+        ),
+        other => other.as_str().to_string(),
+    }
+}
+
+/// Entries anywhere below a directory.
+fn children(ctx: &ScanContext<'_>, dir: &[u8]) -> usize {
+    let mut prefix = dir.to_vec();
+    if prefix.last() != Some(&b'/') {
+        prefix.push(b'/');
+    }
+    ctx.entries_under(&prefix).len()
+}
+
+fn non_empty(ctx: &ScanContext<'_>, entry: &Entry) -> Result<bool, String> {
+    match entry.meta.kind {
+        FileKind::File => Ok(entry.meta.size > 0),
+        FileKind::Dir => Ok(children(ctx, &entry.path) > 0),
+        FileKind::Symlink => {
+            let path = display_path(&entry.path);
+            let files = ctx.files();
+            if let Some(bytes) = files.read(&path, 1).map_err(|e| e.to_string())? {
+                return Ok(!bytes.is_empty());
+            }
+            Ok(files
+                .list(&path)
+                .map_err(|e| e.to_string())?
+                .is_some_and(|items| !items.is_empty()))
+        }
+        _ => Ok(true),
+    }
+}

@@ -1,0 +1,418 @@
+//! Rule packs: YAML files of rules, the built-in pack embedded in the binary, user packs
+//! added with `--rules`, and validation that reports every problem with file, line and
+//! column.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::checks::{Check, CheckSpec};
+use super::Severity;
+
+/// The built-in pack, one file per theme, in the order docs list them.
+pub const BUILTIN_FILES: &[(&str, &str)] = &[
+    ("rules/ssh.yaml", include_str!("../../rules/ssh.yaml")),
+    ("rules/sshd.yaml", include_str!("../../rules/sshd.yaml")),
+    (
+        "rules/accounts.yaml",
+        include_str!("../../rules/accounts.yaml"),
+    ),
+    (
+        "rules/history.yaml",
+        include_str!("../../rules/history.yaml"),
+    ),
+    (
+        "rules/services.yaml",
+        include_str!("../../rules/services.yaml"),
+    ),
+    (
+        "rules/cleanup.yaml",
+        include_str!("../../rules/cleanup.yaml"),
+    ),
+    ("rules/system.yaml", include_str!("../../rules/system.yaml")),
+];
+
+/// Pack files larger than this are refused (a pack is text written by people).
+const MAX_PACK_BYTES: u64 = 4 << 20;
+
+/// One rule, validated and compiled.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub id: String,
+    pub title: String,
+    pub severity: Severity,
+    pub description: String,
+    pub remediation: String,
+    pub references: Vec<String>,
+    pub tags: Vec<String>,
+    /// The checks as written; the rule fails when any of them finds something.
+    pub specs: Vec<CheckSpec>,
+    pub checks: Vec<Check>,
+    /// The pack file the rule came from (`rules/ssh.yaml` for built-in rules).
+    pub source: String,
+    pub line: u64,
+}
+
+/// A problem in a pack, where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackError {
+    pub file: String,
+    pub line: u64,
+    pub column: u64,
+    pub message: String,
+}
+
+impl fmt::Display for PackError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.column, self.message
+        )
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PackFile {
+    rules: Vec<RuleSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleSpec {
+    id: Spanned<String>,
+    title: String,
+    severity: Severity,
+    description: String,
+    remediation: String,
+    #[serde(default)]
+    references: Vec<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    /// One check, or (`checks`) several whose findings add up.
+    #[serde(default)]
+    check: Option<Spanned<CheckSpec>>,
+    #[serde(default)]
+    checks: Option<Spanned<Vec<CheckSpec>>>,
+}
+
+/// Rule ids: dotted, lower-case words with hyphens (`sshd.password-authentication`).
+pub fn valid_id(id: &str) -> bool {
+    let word = |w: &str| {
+        !w.is_empty()
+            && !w.starts_with('-')
+            && !w.ends_with('-')
+            && w.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    id.split('.').count() >= 2 && id.split('.').all(word)
+}
+
+/// Parses one pack file's text into rules, collecting every problem.
+pub fn parse(file: &str, text: &str) -> Result<Vec<Rule>, Vec<PackError>> {
+    let pack: PackFile = serde_saphyr::from_str(text).map_err(|e| {
+        let (line, column) = e
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((0, 0));
+        let message = first_line(&e.to_string());
+        let (line, column) = refine_unknown_field(text, &message, line).unwrap_or((line, column));
+        vec![PackError {
+            file: file.to_string(),
+            line,
+            column,
+            message,
+        }]
+    })?;
+    let mut rules = Vec::new();
+    let mut errors = Vec::new();
+    let mut seen: BTreeMap<String, u64> = BTreeMap::new();
+    for spec in pack.rules {
+        let at = |span: &Spanned<String>, message: String| PackError {
+            file: file.to_string(),
+            line: span.referenced.line(),
+            column: span.referenced.column(),
+            message,
+        };
+        let id = spec.id.value.clone();
+        if !valid_id(&id) {
+            errors.push(at(
+                &spec.id,
+                format!("rule id `{id}` must be dotted lower-case words, like `ssh.host-keys`"),
+            ));
+        }
+        if let Some(line) = seen.insert(id.clone(), spec.id.referenced.line()) {
+            errors.push(at(
+                &spec.id,
+                format!("rule `{id}` is defined twice in this file (first at line {line})"),
+            ));
+        }
+        for (field, value) in [
+            ("title", &spec.title),
+            ("description", &spec.description),
+            ("remediation", &spec.remediation),
+        ] {
+            if value.trim().is_empty() {
+                errors.push(at(&spec.id, format!("rule `{id}`: `{field}` is empty")));
+            }
+        }
+        let (specs, check_at) = match (spec.check, spec.checks) {
+            (Some(one), None) => (vec![one.value], one.referenced),
+            (None, Some(many)) if !many.value.is_empty() => (many.value, many.referenced),
+            _ => {
+                errors.push(at(
+                    &spec.id,
+                    format!("rule `{id}` needs exactly one of `check` and a non-empty `checks`"),
+                ));
+                continue;
+            }
+        };
+        let mut checks = Vec::new();
+        for check in &specs {
+            match check.compile() {
+                Ok(compiled) => checks.push(compiled),
+                Err(message) => errors.push(PackError {
+                    file: file.to_string(),
+                    line: check_at.line(),
+                    column: check_at.column(),
+                    message: format!("rule `{id}`: check `{}`: {message}", check.kind()),
+                }),
+            }
+        }
+        if checks.len() == specs.len() {
+            rules.push(Rule {
+                id: id.clone(),
+                title: spec.title.trim().to_string(),
+                severity: spec.severity,
+                description: spec.description.trim().to_string(),
+                remediation: spec.remediation.trim_end().to_string(),
+                references: spec.references,
+                tags: spec.tags,
+                specs,
+                checks,
+                source: file.to_string(),
+                line: spec.id.referenced.line(),
+            });
+        }
+    }
+    if errors.is_empty() {
+        Ok(rules)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Checks are internally tagged by `kind`, so serde reports an unknown field inside one at
+/// the check's start; this finds the field's own line (the first `field:` key at or after
+/// that line).
+fn refine_unknown_field(text: &str, message: &str, from_line: u64) -> Option<(u64, u64)> {
+    let field = message.strip_prefix("unknown field `")?.split('`').next()?;
+    let skip = usize::try_from(from_line.saturating_sub(1)).ok()?;
+    text.lines()
+        .enumerate()
+        .skip(skip)
+        .find_map(|(index, line)| {
+            let indent = line.len() - line.trim_start().len();
+            let rest = line
+                .trim_start()
+                .strip_prefix("- ")
+                .unwrap_or(line.trim_start());
+            let key = rest.strip_prefix(field)?;
+            key.trim_start().starts_with(':').then(|| {
+                let column = indent + (line.trim_start().len() - rest.len()) + 1;
+                (index as u64 + 1, column as u64)
+            })
+        })
+}
+
+/// The parser's message without the position it repeats (`error: line 3 column 5: `),
+/// which the report already gives as FILE:LINE:COLUMN.
+fn first_line(text: &str) -> String {
+    let line = text.lines().next().unwrap_or(text).trim();
+    let line = line.strip_prefix("error: ").unwrap_or(line);
+    match line.split_once(": ") {
+        Some((position, rest))
+            if position.starts_with("line ") && position.contains(" column ") =>
+        {
+            rest.to_string()
+        }
+        _ => line.to_string(),
+    }
+}
+
+/// A set of rules keyed by id.
+#[derive(Debug, Clone, Default)]
+pub struct Pack {
+    rules: BTreeMap<String, Arc<Rule>>,
+}
+
+impl Pack {
+    /// The rules shipped inside amiscan.
+    pub fn builtin() -> Result<Self, Vec<PackError>> {
+        let mut pack = Pack::default();
+        let mut errors = Vec::new();
+        for (file, text) in BUILTIN_FILES {
+            match parse(file, text) {
+                Ok(rules) => {
+                    for rule in rules {
+                        if pack.rules.contains_key(&rule.id) {
+                            errors.push(PackError {
+                                file: file.to_string(),
+                                line: rule.line,
+                                column: 1,
+                                message: format!(
+                                    "rule `{}` is defined in two built-in files",
+                                    rule.id
+                                ),
+                            });
+                        }
+                        pack.add(rule);
+                    }
+                }
+                Err(mut e) => errors.append(&mut e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(pack)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Adds a rule, replacing one with the same id.
+    pub fn add(&mut self, rule: Rule) {
+        self.rules.insert(rule.id.clone(), Arc::new(rule));
+    }
+
+    /// Adds the rules of a pack file, or of every `*.yaml`/`*.yml` file in a directory (in
+    /// name order).
+    /// Every file is checked even after one fails, so all problems are reported at once.
+    pub fn load(&mut self, path: &Path) -> Result<(), Vec<PackError>> {
+        let mut errors = Vec::new();
+        for file in pack_files(path)? {
+            let name = file.display().to_string();
+            let text = match read_pack(&file) {
+                Ok(text) => text,
+                Err(message) => {
+                    errors.push(PackError {
+                        file: name,
+                        line: 0,
+                        column: 0,
+                        message,
+                    });
+                    continue;
+                }
+            };
+            match parse(&name, &text) {
+                Ok(rules) => rules.into_iter().for_each(|rule| self.add(rule)),
+                Err(mut problems) => errors.append(&mut problems),
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    pub fn rules(&self) -> impl Iterator<Item = &Arc<Rule>> {
+        self.rules.values()
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Arc<Rule>> {
+        self.rules.get(id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+}
+
+/// The pack files a `--rules` argument names.
+pub fn pack_files(path: &Path) -> Result<Vec<PathBuf>, Vec<PackError>> {
+    let fail = |message: String| {
+        vec![PackError {
+            file: path.display().to_string(),
+            line: 0,
+            column: 0,
+            message,
+        }]
+    };
+    let meta = std::fs::metadata(path).map_err(|e| fail(e.to_string()))?;
+    if !meta.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(|e| fail(e.to_string()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|ext| ext == "yaml" || ext == "yml")
+        })
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(fail(
+            "no *.yaml or *.yml rule files in this directory".into(),
+        ));
+    }
+    Ok(files)
+}
+
+fn read_pack(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    file.take(MAX_PACK_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| e.to_string())?;
+    if text.len() as u64 > MAX_PACK_BYTES {
+        return Err(format!(
+            "larger than {MAX_PACK_BYTES} bytes; not a rule pack"
+        ));
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_dotted_lower_case_words() {
+        assert!(valid_id("ssh.host-keys"));
+        assert!(valid_id("a.b.c2"));
+        assert!(!valid_id("ssh"));
+        assert!(!valid_id("SSH.keys"));
+        assert!(!valid_id("ssh..keys"));
+        assert!(!valid_id("ssh.-keys"));
+        assert!(!valid_id("ssh.keys_x"));
+    }
+
+    #[test]
+    fn the_builtin_pack_loads() {
+        let pack = Pack::builtin().unwrap();
+        assert!(pack.len() >= 21);
+    }
+
+    #[test]
+    fn errors_carry_line_and_column() {
+        let text = "rules:\n  - id: a.b\n    title: t\n    severity: high\n    description: d\n    remediation: r\n    check:\n      kind: path\n      paths: [\"relative\"]\n      message: m\n";
+        let errors = parse("x.yaml", text).unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].line, 8, "{errors:?}");
+        assert!(errors[0].message.contains("absolute"), "{errors:?}");
+        let errors = parse("x.yaml", "rules:\n  - id: a.b\n    titel: t\n").unwrap_err();
+        assert_eq!(errors[0].line, 3, "{errors:?}");
+        assert!(errors[0].message.contains("titel"), "{errors:?}");
+    }
+}

@@ -1,0 +1,2 @@
+# ~/.profile: executed by Bourne-compatible login shells.
+mesg n 2> /dev/null || true

@@ -1,0 +1,2 @@
+make test
+./run-integration.sh --env staging
