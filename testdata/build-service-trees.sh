@@ -62,7 +62,9 @@ export UPDATE_INETD_FAKE_IT=1
 export SYSTEMCTL_SKIP_SYSV=1
 export PATH="$PATH:/usr/sbin:/sbin"
 
-script="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
+# Physical paths: systemctl --root resolves drop-in paths and refuses those that leave the
+# root as spelled, so a root reached through a symlink makes units look broken.
+script="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)/$(basename "${BASH_SOURCE[0]}")"
 out="$(dirname "$script")/build/services"
 stamp="$out/.complete"
 want="$(sha256sum "$script" | cut -d' ' -f1)"
@@ -77,6 +79,7 @@ done
 
 started=$SECONDS
 mkdir -p "$out/debs"
+out="$(cd "$out" && pwd -P)"
 rm -rf "$out"/.tmp.*
 tmp="$(mktemp -d "$out/.tmp.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
@@ -241,20 +244,11 @@ configure_systemd() {
 # Records systemctl's view of every unit file in the tree ($1) as oracle/$2.*.
 record_states() {
     local t="$1" name="$2" try
-    # Once in a while systemctl --root fails to load units that have drop-in directories
-    # ("bad", ECHRNG) on this machine, and the same command a moment later does not; an
-    # oracle with such units would be wrong, so it is retaken.
-    for try in 1 2 3 4 5; do
-        systemctl --root="$t" list-unit-files --no-legend --no-pager --full 2>/dev/null |
-            awk '{print $1, $2}' | sort >"$oracle/$name.list-unit-files"
-        grep -q ' bad$' "$oracle/$name.list-unit-files" || break
-        echo "build-service-trees.sh: systemctl reported bad units in $name (try $try)" >&2
-        env > /tmp/svc-debug.env
-        SYSTEMD_LOG_LEVEL=debug systemctl --root="$t" list-unit-files --no-legend --no-pager --full > /tmp/svc-debug.log 2>&1 || true
-        sleep 1
-    done
-    if grep -q ' bad$' "$oracle/$name.list-unit-files"; then
-        echo "build-service-trees.sh: systemctl keeps reporting bad units in $name" >&2
+    systemctl --root="$t" list-unit-files --no-legend --no-pager --full 2>/dev/null |
+        awk '{print $1, $2}' | sort >"$oracle/$name.list-unit-files"
+    # A unit systemctl cannot load ("bad") means the oracle is broken, not the tree.
+    if grep ' bad$' "$oracle/$name.list-unit-files" >&2; then
+        echo "build-service-trees.sh: systemctl --root=$t could not load the units above" >&2
         exit 1
     fi
     local units
@@ -276,21 +270,15 @@ links_of() {
 
 # Applies presets to a copy of tree $1 and records the links that appeared as oracle/$2.
 record_presets() {
-    local t="$1" name="$2" copy="$tmp/preset-copy" try
+    local t="$1" name="$2" copy="$tmp/preset-copy"
     links_of "$t" >"$tmp/before"
-    for try in 1 2 3 4 5; do
-        rm -rf "$copy"
-        cp -a "$t" "$copy"
-        # Like the manager at first boot, preset-all goes on past units it cannot enable
-        # (two units claiming one alias) and then exits non-zero; its log is kept.
-        systemctl --root="$copy" preset-all --preset-mode=enable-only >/dev/null 2>"$tmp/preset.log" || true
-        # The same intermittent failure as in record_states aborts preset-all early.
-        grep -q 'Channel number out of range' "$tmp/preset.log" || break
-        echo "build-service-trees.sh: preset-all failed spuriously on $name (try $try)" >&2
-        sleep 1
-    done
-    if grep -q 'Channel number out of range' "$tmp/preset.log"; then
-        cat "$tmp/preset.log" >&2
+    rm -rf "$copy"
+    cp -a "$t" "$copy"
+    # Like the manager at first boot, preset-all goes on past units it cannot enable (two
+    # units claiming one alias) and then exits non-zero; its log is kept beside the links.
+    systemctl --root="$copy" preset-all --preset-mode=enable-only >/dev/null 2>"$tmp/preset.log" || true
+    if grep 'Failed to discover\|Channel number out of range' "$tmp/preset.log" >&2; then
+        echo "build-service-trees.sh: preset-all could not load units in $name" >&2
         exit 1
     fi
     sed "s|$copy||g" "$tmp/preset.log" | grep -v '^Created symlink' >"$oracle/$name.preset-log" || true

@@ -63,7 +63,11 @@ fn compare_with_systemctl(tree: &str) {
     let s = read_tree(tree);
     let oracle = states(&format!("{tree}.is-enabled"));
     let listed = states(&format!("{tree}.list-unit-files"));
-    assert!(oracle.len() > 150, "{tree}: only {} units in the oracle", oracle.len());
+    assert!(
+        oracle.len() > 150,
+        "{tree}: only {} units in the oracle",
+        oracle.len()
+    );
 
     // Masked: exactly what systemctl calls masked.
     let masked: BTreeSet<&String> = oracle
@@ -81,7 +85,12 @@ fn compare_with_systemctl(tree: &str) {
     for file in &s.unit_files {
         let state = &listed[&file.name];
         assert_eq!(file.masked, state == "masked", "{tree}: {}", file.name);
-        assert_eq!(file.alias_of.is_some(), state == "alias", "{tree}: {} ({state})", file.name);
+        assert_eq!(
+            file.alias_of.is_some(),
+            state == "alias",
+            "{tree}: {} ({state})",
+            file.name
+        );
     }
 
     // What enables a unit in /etc: every unit systemctl calls enabled is reached by one of
@@ -94,7 +103,9 @@ fn compare_with_systemctl(tree: &str) {
         }
         let found = ours_etc.iter().any(|e| {
             let real = e.unit.as_deref().unwrap();
-            real == unit || template_of(real).as_deref() == Some(unit) || e.alias.as_deref() == Some(unit)
+            real == unit
+                || template_of(real).as_deref() == Some(unit)
+                || e.alias.as_deref() == Some(unit)
         });
         assert!(found, "{tree}: systemctl says {unit} is enabled; we do not");
     }
@@ -115,7 +126,11 @@ fn compare_with_systemctl(tree: &str) {
     }
     // Vendor links: systemctl never calls these enabled (it ignores links outside /etc for
     // non-instances), but the manager starts the units; they must at least exist.
-    for e in s.enabled.iter().filter(|e| matches!(e.mechanism, Mechanism::Vendor(_))) {
+    for e in s
+        .enabled
+        .iter()
+        .filter(|e| matches!(e.mechanism, Mechanism::Vendor(_)))
+    {
         let real = e.unit.as_deref().unwrap();
         let state = oracle
             .get(real)
@@ -174,7 +189,11 @@ fn systemd_details_in_both_layouts() {
         // Instances: named as started, defined by the template.
         let getty = find(&s, "getty@tty2.service", wants);
         assert_eq!(getty.name, "getty@tty2");
-        assert!(getty.unit_file.as_deref().unwrap().ends_with("/getty@.service"));
+        assert!(getty
+            .unit_file
+            .as_deref()
+            .unwrap()
+            .ends_with("/getty@.service"));
         assert_eq!(getty.program.as_deref(), Some("agetty"));
         let worker = find(&s, "worker@main.service", wants);
         assert_eq!(worker.program.as_deref(), Some("worker"));
@@ -182,7 +201,10 @@ fn systemd_details_in_both_layouts() {
         let needed = find(&s, "needed.service", Mechanism::Systemd(Link::Requires));
         assert_eq!(needed.program.as_deref(), Some("needed-daemon"));
         let linked = find(&s, "linked.service", wants);
-        assert_eq!(linked.unit_file.as_deref(), Some("/opt/linked/linked.service"));
+        assert_eq!(
+            linked.unit_file.as_deref(),
+            Some("/opt/linked/linked.service")
+        );
 
         // A link named by a vendor alias starts the real unit.
         let via_alias = s
@@ -219,7 +241,10 @@ fn systemd_details_in_both_layouts() {
         assert!(s.masked.contains(&"cups.service".to_string()));
         assert!(s.masked.contains(&"rpcbind.service".to_string()));
         // The unit list tells installed from enabled.
-        assert!(s.unit_files.iter().any(|u| u.name == "avahi-daemon.service" && !u.masked));
+        assert!(s
+            .unit_files
+            .iter()
+            .any(|u| u.name == "avahi-daemon.service" && !u.masked));
     }
 }
 
@@ -248,7 +273,10 @@ fn inetd_lines_as_update_inetd_leaves_them() {
     let conf = std::fs::read_to_string(build().join("trees/systemd-split/etc/inetd.conf")).unwrap();
     let line = |n: usize| conf.lines().nth(n - 1).unwrap();
     assert!(line(inetd["telnet"].1).starts_with("telnet\t"));
-    assert!(conf.contains("#<off># login"), "update-inetd's disabled form");
+    assert!(
+        conf.contains("#<off># login"),
+        "update-inetd's disabled form"
+    );
 }
 
 #[test]
@@ -285,7 +313,12 @@ fn sysv_start_links() {
         })
         .collect();
     let want: BTreeSet<(String, u8)> = (2..=5)
-        .flat_map(|rl| [("openbsd-inetd".to_string(), rl), ("tftpd-hpa".to_string(), rl)])
+        .flat_map(|rl| {
+            [
+                ("openbsd-inetd".to_string(), rl),
+                ("tftpd-hpa".to_string(), rl),
+            ]
+        })
         .collect();
     assert_eq!(sysv, want);
     assert_eq!(names_with(&s, Mechanism::SysV { runlevel: 2 }).len(), 2);
@@ -296,7 +329,8 @@ fn sysv_start_links() {
 fn compare_presets(tree: &str) {
     let s = read_tree(tree);
     assert!(s.first_boot, "{tree}: machine-id says first boot");
-    let text = std::fs::read_to_string(build().join(format!("oracle/{tree}.preset-links"))).unwrap();
+    let text =
+        std::fs::read_to_string(build().join(format!("oracle/{tree}.preset-links"))).unwrap();
     let oracle: BTreeMap<&str, &str> = text.lines().filter_map(|l| l.split_once(' ')).collect();
     let log = std::fs::read_to_string(build().join(format!("oracle/{tree}.preset-log"))).unwrap();
     let ours: BTreeMap<String, &EnabledService> = s
@@ -313,7 +347,11 @@ fn compare_presets(tree: &str) {
         if log.contains(&format!("\"{path}\" already exists")) {
             continue;
         }
-        assert_eq!(Some(oracle[path.as_str()]), e.unit_file.as_deref(), "{tree}: {path}");
+        assert_eq!(
+            Some(oracle[path.as_str()]),
+            e.unit_file.as_deref(),
+            "{tree}: {path}"
+        );
     }
 }
 
@@ -321,8 +359,15 @@ fn compare_presets(tree: &str) {
 fn presets_custom_policy_match_systemctl() {
     compare_presets("preset-custom");
     let s = read_tree("preset-custom");
-    let getty = find(&s, "getty@tty3.service", Mechanism::PresetFirstBoot(Link::Wants));
-    assert!(getty.origin.path.ends_with("/etc/systemd/system-preset/00-local.preset"));
+    let getty = find(
+        &s,
+        "getty@tty3.service",
+        Mechanism::PresetFirstBoot(Link::Wants),
+    );
+    assert!(getty
+        .origin
+        .path
+        .ends_with("/etc/systemd/system-preset/00-local.preset"));
     assert_eq!(getty.origin.line, 2);
     // Enabled through Also= although its own rule says disable.
     find(&s, "cups.socket", Mechanism::PresetFirstBoot(Link::Wants));
@@ -330,7 +375,8 @@ fn presets_custom_policy_match_systemctl() {
     assert!(!s
         .enabled
         .iter()
-        .any(|e| e.unit.as_deref() == Some("ssh.service") && matches!(e.mechanism, Mechanism::PresetFirstBoot(_))));
+        .any(|e| e.unit.as_deref() == Some("ssh.service")
+            && matches!(e.mechanism, Mechanism::PresetFirstBoot(_))));
 }
 
 #[test]
@@ -342,7 +388,11 @@ fn presets_debian_default_match_systemctl() {
 fn presets_with_no_preset_files_enable_everything_like_systemctl() {
     compare_presets("preset-none");
     let s = read_tree("preset-none");
-    let vsftpd = find(&s, "vsftpd.service", Mechanism::PresetFirstBoot(Link::Wants));
+    let vsftpd = find(
+        &s,
+        "vsftpd.service",
+        Mechanism::PresetFirstBoot(Link::Wants),
+    );
     assert_eq!(vsftpd.origin.line, 0, "no rule: systemd's default");
 }
 
@@ -354,7 +404,10 @@ fn first_boot_follows_machine_id_semantics() {
     let files = HostDir::new(&dir);
     assert!(services::first_boot(&files).unwrap(), "missing");
     std::fs::write(etc.join("machine-id"), "").unwrap();
-    assert!(!services::first_boot(&files).unwrap(), "empty is not a first boot");
+    assert!(
+        !services::first_boot(&files).unwrap(),
+        "empty is not a first boot"
+    );
     std::fs::write(etc.join("machine-id"), "uninitialized\n").unwrap();
     assert!(services::first_boot(&files).unwrap());
     std::fs::write(etc.join("machine-id"), "3d1219c7c4c5404aaa1f6d2a48adfda4\n").unwrap();

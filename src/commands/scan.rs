@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use super::render::civil_from_days;
 use super::{open_guest, CommandError, Outcome};
 use crate::cli::{RuleArgs, ScanArgs, TableOrJson};
 use crate::report::{self, FailOn, ScanReport, Stats, Verdict};
@@ -44,25 +45,8 @@ pub fn today_utc() -> (i32, u32, u32) {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() / 86_400)
         .unwrap_or(0);
-    civil_from_days(i64::try_from(days).unwrap_or(0))
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i32, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (
-        i32::try_from(year).unwrap_or(i32::MAX),
-        u32::try_from(month).unwrap_or(1),
-        u32::try_from(day).unwrap_or(1),
-    )
+    let (year, month, day) = civil_from_days(i64::try_from(days).unwrap_or(0));
+    (i32::try_from(year).unwrap_or(i32::MAX), month, day)
 }
 
 fn fail_on(text: &str) -> Result<FailOn, CommandError> {
@@ -134,16 +118,4 @@ pub fn run(
         Verdict::Fail => Outcome::Failed,
         Verdict::Incomplete => Outcome::Incomplete,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::civil_from_days;
-
-    #[test]
-    fn civil_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-        assert_eq!(civil_from_days(20_414), (2025, 11, 22));
-    }
 }

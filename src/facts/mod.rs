@@ -15,7 +15,7 @@ pub mod sqlite;
 pub mod sshd;
 
 use crate::filesystems::FileKind;
-use crate::guest::{display_path, ResolveError, Tree};
+use crate::guest::{ResolveError, Tree};
 use std::io::Read;
 
 /// Configuration files larger than this are not read whole (no real one comes close).
@@ -78,41 +78,48 @@ pub trait GuestFiles: Sync {
     }
 }
 
-fn resolve_error(
-    path: &str,
-    error: ResolveError,
-) -> Result<Option<crate::guest::Located>, FactError> {
-    match error {
-        ResolveError::NotFound { .. } | ResolveError::NotADirectory { .. } => Ok(None),
-        other => Err(FactError::new(path, other.to_string())),
-    }
+/// A resolved node: its mount, where it is, and its metadata.
+struct Node<'t> {
+    mount: &'t crate::guest::Mount,
+    located: crate::guest::Located,
+    meta: crate::filesystems::Metadata,
 }
 
-impl Tree {
-    fn locate(&self, path: &str, follow: bool) -> Result<Option<crate::guest::Located>, FactError> {
-        match self.resolve(path.as_bytes(), follow) {
-            Ok(located) => Ok(Some(located)),
-            Err(e) => resolve_error(path, e),
-        }
-    }
+fn fs_failure(path: &str, offset: u64) -> impl Fn(crate::filesystems::FsError) -> FactError + '_ {
+    move |e| FactError::new(path, e.rebase(offset).to_string())
+}
+
+/// Resolves a guest path; `Ok(None)` when it does not exist.
+fn node<'t>(tree: &'t Tree, path: &str, follow: bool) -> Result<Option<Node<'t>>, FactError> {
+    let located = match tree.resolve(path.as_bytes(), follow) {
+        Ok(located) => located,
+        Err(ResolveError::NotFound { .. } | ResolveError::NotADirectory { .. }) => return Ok(None),
+        Err(other) => return Err(FactError::new(path, other.to_string())),
+    };
+    let Some(mount) = tree.mount(located.mount) else {
+        return Ok(None);
+    };
+    let meta = mount
+        .fs
+        .metadata(located.node)
+        .map_err(fs_failure(path, mount.offset))?;
+    Ok(Some(Node {
+        mount,
+        located,
+        meta,
+    }))
 }
 
 impl GuestFiles for Tree {
     fn read(&self, path: &str, limit: u64) -> Result<Option<Vec<u8>>, FactError> {
-        let Some(located) = self.locate(path, true)? else {
+        let Some(found) = node(self, path, true)?.filter(|n| n.meta.kind == FileKind::File) else {
             return Ok(None);
         };
-        let Some(mount) = self.mount(located.mount) else {
-            return Ok(None);
-        };
-        let fail = |e: crate::filesystems::FsError| {
-            FactError::new(path, e.rebase(mount.offset).to_string())
-        };
-        let meta = mount.fs.metadata(located.node).map_err(fail)?;
-        if meta.kind != FileKind::File {
-            return Ok(None);
-        }
-        let reader = mount.fs.open(located.node).map_err(fail)?;
+        let reader = found
+            .mount
+            .fs
+            .open(found.located.node)
+            .map_err(fs_failure(path, found.mount.offset))?;
         let mut bytes = Vec::new();
         reader
             .take(limit)
@@ -122,30 +129,22 @@ impl GuestFiles for Tree {
     }
 
     fn list(&self, path: &str) -> Result<Option<Vec<DirItem>>, FactError> {
-        let Some(located) = self.locate(path, true)? else {
+        let Some(found) = node(self, path, true)?.filter(|n| n.meta.kind == FileKind::Dir) else {
             return Ok(None);
         };
-        let Some(mount) = self.mount(located.mount) else {
-            return Ok(None);
-        };
-        let fail = |e: crate::filesystems::FsError| {
-            FactError::new(path, e.rebase(mount.offset).to_string())
-        };
-        let meta = mount.fs.metadata(located.node).map_err(fail)?;
-        if meta.kind != FileKind::Dir {
-            return Ok(None);
-        }
+        let fail = fs_failure(path, found.mount.offset);
+        let fs = &found.mount.fs;
         let mut items = Vec::new();
-        for entry in mount.fs.read_dir(located.node).map_err(fail)? {
+        for entry in fs.read_dir(found.located.node).map_err(&fail)? {
             // A mount point shows the mounted filesystem's root, as the kernel does.
-            let child = format!(
-                "{}/{}",
-                path.trim_end_matches('/'),
-                display_path(&entry.name)
-            );
-            let kind = match self.mount_at(child.as_bytes()) {
+            let mut child = found.located.canonical.clone();
+            if child.last() != Some(&b'/') {
+                child.push(b'/');
+            }
+            child.extend_from_slice(&entry.name);
+            let kind = match self.mount_at(&child) {
                 Some(_) => FileKind::Dir,
-                None => mount.fs.metadata(entry.node).map_err(fail)?.kind,
+                None => fs.metadata(entry.node).map_err(&fail)?.kind,
             };
             items.push(DirItem {
                 name: entry.name,
@@ -156,34 +155,20 @@ impl GuestFiles for Tree {
     }
 
     fn read_link(&self, path: &str) -> Result<Option<Vec<u8>>, FactError> {
-        let Some(located) = self.locate(path, false)? else {
+        let Some(found) = node(self, path, false)?.filter(|n| n.meta.kind == FileKind::Symlink)
+        else {
             return Ok(None);
         };
-        let Some(mount) = self.mount(located.mount) else {
-            return Ok(None);
-        };
-        let fail = |e: crate::filesystems::FsError| {
-            FactError::new(path, e.rebase(mount.offset).to_string())
-        };
-        let meta = mount.fs.metadata(located.node).map_err(fail)?;
-        if meta.kind != FileKind::Symlink {
-            return Ok(None);
-        }
-        mount.fs.read_link(located.node).map(Some).map_err(fail)
+        found
+            .mount
+            .fs
+            .read_link(found.located.node)
+            .map(Some)
+            .map_err(fs_failure(path, found.mount.offset))
     }
 
     fn kind(&self, path: &str) -> Result<Option<FileKind>, FactError> {
-        let Some(located) = self.locate(path, false)? else {
-            return Ok(None);
-        };
-        let Some(mount) = self.mount(located.mount) else {
-            return Ok(None);
-        };
-        mount
-            .fs
-            .metadata(located.node)
-            .map(|meta| Some(meta.kind))
-            .map_err(|e| FactError::new(path, e.rebase(mount.offset).to_string()))
+        Ok(node(self, path, false)?.map(|n| n.meta.kind))
     }
 }
 

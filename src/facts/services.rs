@@ -1494,10 +1494,8 @@ fn parse_xinetd(text: &str, path: &str, config: &mut XConfig, includes: &mut Vec
                         "id" => service.id = values.first().cloned(),
                         "server" => service.server = values.first().cloned(),
                         "type" => service.internal = values.iter().any(|v| v == "INTERNAL"),
-                        "flags" => {
-                            if values.iter().any(|v| v == "DISABLE") && op != "-=" {
-                                service.disabled = true;
-                            }
+                        "flags" if values.iter().any(|v| v == "DISABLE") && op != "-=" => {
+                            service.disabled = true;
                         }
                         _ => {}
                     },
@@ -1590,14 +1588,8 @@ mod tests {
         assert!(!fnmatch("[!a-c]x", "bx"));
         assert!(fnmatch("a\\b", "a\\b"));
         assert!(fnmatch("[x", "[x"));
-        assert!(fnmatch(
-            "*a*a*a*a*a*b",
-            &"a".repeat(40)
-                .replace("aa", "aa")
-                .chars()
-                .chain("b".chars())
-                .collect::<String>()
-        ));
+        // Many stars against a long name that fails late: must stay fast.
+        assert!(fnmatch("*a*a*a*a*a*b", &format!("{}b", "a".repeat(40))));
         assert!(!fnmatch("*a*a*a*a*a*b", &"a".repeat(200)));
     }
 

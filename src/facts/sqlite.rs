@@ -51,6 +51,9 @@ impl SqliteError {
     }
 }
 
+/// Called with each row's rowid and record payload; an error stops the scan.
+pub type RowVisitor<'v> = dyn FnMut(i64, &[u8]) -> Result<(), SqliteError> + 'v;
+
 /// One column value of a record. Text is kept as bytes: the file's encoding is checked to
 /// be UTF-8 when the database is opened, but a hostile file may still hold invalid bytes.
 #[derive(Debug, Clone, PartialEq)]
@@ -204,11 +207,7 @@ impl<'a> Database<'a> {
 
     /// Calls `visit` with the rowid and the whole record payload of every row of the table
     /// b-tree rooted at `root`, in rowid order. Stops at the first error `visit` returns.
-    pub fn scan_table(
-        &self,
-        root: u32,
-        visit: &mut dyn FnMut(i64, &[u8]) -> Result<(), SqliteError>,
-    ) -> Result<(), SqliteError> {
+    pub fn scan_table(&self, root: u32, visit: &mut RowVisitor<'_>) -> Result<(), SqliteError> {
         let mut seen = vec![
             false;
             usize::try_from(self.page_count)
