@@ -468,3 +468,35 @@ fn mutated_deep_sqlite_never_panics_or_hangs() {
         });
     }
 }
+
+/// Inputs in the fuzz corpus (seeds and anything the fuzzer found) replay on stable.
+#[test]
+fn rpmdb_fuzz_corpus_replays() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/rpmdb");
+    let mut inputs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    inputs.sort();
+    assert!(
+        inputs.len() >= 2,
+        "seed corpus missing in {}",
+        dir.display()
+    );
+    for path in inputs {
+        let bytes = std::fs::read(&path).unwrap();
+        let seed = path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("seed-");
+        if seed {
+            assert!(
+                rpmdb::exercise(&bytes) > 0,
+                "{}: a valid seed",
+                path.display()
+            );
+        }
+        must_return(path.display().to_string(), bytes, rpmdb::exercise);
+    }
+}

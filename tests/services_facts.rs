@@ -403,6 +403,12 @@ fn first_boot_follows_machine_id_semantics() {
     std::fs::create_dir_all(&etc).unwrap();
     let files = HostDir::new(&dir);
     assert!(services::first_boot(&files).unwrap(), "missing");
+    std::os::unix::fs::symlink("/var/lib/dbus/machine-id", etc.join("machine-id")).unwrap();
+    assert!(
+        services::first_boot(&files).unwrap(),
+        "a dangling link reads as missing"
+    );
+    std::fs::remove_file(etc.join("machine-id")).unwrap();
     std::fs::write(etc.join("machine-id"), "").unwrap();
     assert!(
         !services::first_boot(&files).unwrap(),

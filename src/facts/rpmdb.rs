@@ -370,13 +370,21 @@ pub fn read_bdb(file: &[u8]) -> Result<Vec<RpmHeader>, String> {
 }
 
 /// Drives both readers from arbitrary bytes, for the fuzz target and the mutation tests:
-/// the input is tried as an SQLite database (also with its own tail as a log) and as a
-/// Berkeley DB file. Returns the number of headers found.
+/// the input is tried as an SQLite database — split at the first write-ahead-log magic,
+/// if there is one, into the database and its log — as a Berkeley DB file, and as one
+/// header blob. Returns the number of headers found.
 pub fn exercise(bytes: &[u8]) -> usize {
-    let mut found = read_sqlite(bytes, None).map_or(0, |h| h.len());
+    let log_at = bytes
+        .windows(4)
+        .position(|w| w == [0x37, 0x7f, 0x06, 0x82] || w == [0x37, 0x7f, 0x06, 0x83]);
+    let (file, wal) = match log_at {
+        Some(at) => (bytes.get(..at).unwrap_or_default(), bytes.get(at..)),
+        None => (bytes, None),
+    };
+    let mut found = read_sqlite(file, wal).map_or(0, |h| h.len());
     found += read_bdb(bytes).map_or(0, |h| h.len());
-    if let Ok(blob) = parse_header(bytes) {
-        found += usize::from(!blob.name.is_empty());
+    if let Ok(header) = parse_header(bytes) {
+        found += usize::from(!header.name.is_empty());
     }
     found
 }

@@ -208,14 +208,15 @@ pub fn read(files: &dyn GuestFiles) -> Result<Services, FactError> {
     Ok(out)
 }
 
-/// machine-id(5), "First boot semantics": a first boot when /etc/machine-id is missing or
-/// holds `uninitialized`; an empty file is *not* a first boot. (The kernel command line
-/// can override this; an image at rest has none.)
+/// machine-id(5), "First boot semantics": a first boot when /etc/machine-id cannot be read
+/// (missing, a dangling link, not a file: PID 1 treats every read error alike) or its
+/// first line is exactly `uninitialized`; an empty file is *not* a first boot. (The
+/// kernel command line can override this; an image at rest has none.)
 pub fn first_boot(files: &dyn GuestFiles) -> Result<bool, FactError> {
-    match files.read_text("/etc/machine-id")? {
-        None => Ok(files.kind("/etc/machine-id")?.is_none()),
-        Some(text) => Ok(text.lines().next().map(str::trim_end) == Some("uninitialized")),
-    }
+    Ok(match files.read_text("/etc/machine-id")? {
+        None => true,
+        Some(text) => text.lines().next() == Some("uninitialized"),
+    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -928,14 +929,17 @@ impl<'a> Systemd<'a> {
     /// Only links that do not exist yet are reported.
     fn presets(&mut self, out: &mut Services) -> Result<(), FactError> {
         let rules = read_presets(self.files)?;
+        // In search-path order, each name once (the order only decides which of two units
+        // claiming one alias gets it, which systemd leaves to directory order anyway).
         let mut names: Vec<String> = Vec::new();
+        let mut seen: BTreeSet<String> = BTreeSet::new();
         let dirs: Vec<&'static str> = self.dirs.iter().map(|d| d.path).collect();
         for dir in dirs {
             for item in self.list(dir)? {
                 let name = String::from_utf8_lossy(&item.name).into_owned();
                 if matches!(item.kind, FileKind::File | FileKind::Symlink)
                     && unit_name_kind(&name).is_some()
-                    && !names.contains(&name)
+                    && seen.insert(name.clone())
                 {
                     names.push(name);
                 }
