@@ -51,3 +51,66 @@ fn walk_one(fs: Arc<dyn Filesystem>) -> usize {
     let tree = guest::Tree::single(fs, 0, 0);
     walk(&tree, FUZZ_WALK).entries.len()
 }
+
+/// Guest configuration files that fuzzing fills from one input, split at `\0\0` markers,
+/// in this order.
+const CONFIG_PATHS: [&str; 12] = [
+    "/etc/ssh/sshd_config",
+    "/etc/ssh/sshd_config.d/10-a.conf",
+    "/etc/ssh/sshd_config.d/20-b.conf",
+    "/etc/passwd",
+    "/etc/shadow",
+    "/etc/inetd.conf",
+    "/etc/xinetd.conf",
+    "/etc/xinetd.d/svc",
+    "/var/lib/dpkg/status",
+    "/lib/apk/db/installed",
+    "/etc/systemd/system-preset/50-x.preset",
+    "/etc/os-release",
+];
+
+/// Splits `bytes` into guest configuration files and runs every fact reader on them; the
+/// whole input is also read as a rule pack.
+pub fn exercise_configs(bytes: &[u8]) -> usize {
+    let mut files = crate::facts::memory::MemoryFiles::default();
+    files.add("/usr/sbin/sshd", b"");
+    for (path, content) in CONFIG_PATHS.iter().zip(split_files(bytes)) {
+        files.add(path, content);
+    }
+    let mut found = 0;
+    if let Ok(Some(config)) = crate::facts::sshd::read(&files) {
+        found += config.occurrences.len() + config.authorized_keys_files().len();
+        let _ = config.effective("passwordauthentication");
+    }
+    if let Ok(Some(accounts)) = crate::facts::accounts::read(&files) {
+        found += accounts.passwords().len();
+    }
+    if let Ok(services) = crate::facts::services::read(&files) {
+        found += services.enabled.len();
+    }
+    if let Ok(packages) = crate::facts::packages::read(&files) {
+        found += packages.installed.len();
+    }
+    found + exercise_rule_pack(bytes)
+}
+
+/// The pieces of `bytes` between `\0\0` markers.
+fn split_files(bytes: &[u8]) -> Vec<&[u8]> {
+    let mut pieces = Vec::new();
+    let mut rest = bytes;
+    while let Some(at) = rest.windows(2).position(|w| w == b"\0\0") {
+        pieces.push(rest.get(..at).unwrap_or_default());
+        rest = rest.get(at.saturating_add(2)..).unwrap_or_default();
+    }
+    pieces.push(rest);
+    pieces
+}
+
+/// Reads `bytes` as a YAML rule pack.
+pub fn exercise_rule_pack(bytes: &[u8]) -> usize {
+    let text = String::from_utf8_lossy(bytes);
+    match crate::rules::pack::parse("fuzz.yaml", &text) {
+        Ok(rules) => rules.len(),
+        Err(errors) => errors.len(),
+    }
+}

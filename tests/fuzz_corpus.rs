@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use amiscan::fuzzing::{exercise_disk, exercise_filesystem};
+use amiscan::fuzzing::{exercise_configs, exercise_disk, exercise_filesystem};
 
 /// Generous for a debug build on a loaded 2-core machine; a hang runs forever.
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -179,4 +179,26 @@ fn mutated_sample_image_never_panics_or_hangs() {
         let mutated = mutate(&original, &mut rng);
         must_return(&format!("sample.img round {round}"), mutated, exercise_disk);
     }
+}
+
+/// Guest configuration files and rule packs: the committed corpus, each seed's facts
+/// really read (not rejected), and seeded mutations of every seed.
+#[test]
+fn configs_corpus_replays_and_mutations_return() {
+    let inputs = corpus("configs");
+    assert!(inputs.len() >= 10, "configs seed corpus missing");
+    for (path, bytes) in &inputs {
+        must_return(&path.display().to_string(), bytes.clone(), exercise_configs);
+    }
+    for (path, bytes) in seeds("configs").into_iter().filter(|(p, _)| {
+        p.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("seed-leaky"))
+    }) {
+        assert!(
+            exercise_configs(&bytes) > 10,
+            "{}: the fact readers found nothing in a valid seed",
+            path.display()
+        );
+    }
+    mutation_run("configs", exercise_configs, 40);
 }

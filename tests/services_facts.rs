@@ -433,3 +433,39 @@ fn results_are_sorted_and_stable() {
     sorted.sort();
     assert_eq!(sorted, a.enabled);
 }
+
+#[test]
+fn xinetd_include_loops_and_defaults_enabled_list() {
+    let dir = std::env::temp_dir().join(format!("amiscan-xinetd-{}", std::process::id()));
+    let d = dir.join("etc/xinetd.d");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(
+        dir.join("etc/xinetd.conf"),
+        "defaults\n{\n\tenabled = ftp-id telnet\n}\ninclude /etc/xinetd.conf\nincludedir /etc/xinetd.d\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("ftp"),
+        "service ftp\n{\n\tid = ftp-id\n\tserver = /usr/sbin/in.ftpd\n}\nincludedir /etc/xinetd.d\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("telnet"),
+        "service telnet\n{\n\tserver = /usr/sbin/in.telnetd\n\tdisable = yes\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("shell"),
+        "service shell\n{\n\tserver = /usr/sbin/in.rshd\n}\n",
+    )
+    .unwrap();
+    let s = services::read(&HostDir::new(&dir)).unwrap();
+    let names: Vec<(&str, Option<&str>)> = s
+        .enabled
+        .iter()
+        .map(|e| (e.name.as_str(), e.program.as_deref()))
+        .collect();
+    // Only ids listed in `enabled` run, and `disable = yes` still wins.
+    assert_eq!(names, vec![("ftp", Some("in.ftpd"))]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod host;
+pub mod memory;
 pub mod packages;
 pub mod rpmdb;
 pub mod services;

@@ -23,8 +23,12 @@ const MAX_DIR_ENTRIES: usize = 100_000;
 /// `Also=` chains and alias chains longer than this are cycles or hostile.
 const MAX_CHAIN: usize = 32;
 
-/// Files read by `include`/`includedir` in xinetd configuration.
+/// Files read by `include`/`includedir` in xinetd configuration, or in /etc/inetd.d.
 const MAX_INCLUDES: usize = 10_000;
+
+/// Preset rules: every rule may be matched against every unit name, so a hostile image
+/// must not be able to make that product huge. Real systems have a few hundred.
+const MAX_PRESET_RULES: usize = 10_000;
 
 /// Unit search path of the system manager, highest priority first, as systemd 252 built
 /// for Debian lists it without the `/run` directories (empty in an image at rest).
@@ -1187,6 +1191,12 @@ fn read_presets(files: &dyn GuestFiles) -> Result<Vec<PresetRule>, FactError> {
             {
                 continue;
             }
+            if rules.len() >= MAX_PRESET_RULES {
+                return Err(FactError::new(
+                    &path,
+                    format!("more than {MAX_PRESET_RULES} preset rules; not read"),
+                ));
+            }
             rules.push(PresetRule {
                 action,
                 pattern: pattern.to_string(),
@@ -1250,8 +1260,14 @@ fn query_presets(rules: &[PresetRule], name: &str) -> Option<(Origin, Vec<String
 fn inetd(files: &dyn GuestFiles, out: &mut Services) -> Result<(), FactError> {
     let mut paths = vec!["/etc/inetd.conf".to_string()];
     if let Some(mut items) = files.list("/etc/inetd.d")? {
+        if items.len() > MAX_INCLUDES {
+            return Err(FactError::new(
+                "/etc/inetd.d",
+                format!("{} entries; not read", items.len()),
+            ));
+        }
         items.sort_by(|a, b| a.name.cmp(&b.name));
-        for item in items.into_iter().take(MAX_INCLUDES) {
+        for item in items {
             let name = String::from_utf8_lossy(&item.name).into_owned();
             if name.starts_with('.') || name.ends_with('~') || name.contains(".dpkg-") {
                 continue;
@@ -1332,10 +1348,13 @@ struct XConfig {
 fn xinetd(files: &dyn GuestFiles, out: &mut Services) -> Result<(), FactError> {
     let mut config = XConfig::default();
     let mut queue = vec!["/etc/xinetd.conf".to_string()];
-    let mut read_files = 0usize;
+    let mut read_files: BTreeSet<String> = BTreeSet::new();
     while let Some(path) = queue.pop() {
-        read_files += 1;
-        if read_files > MAX_INCLUDES {
+        // A file that includes itself (or a loop of them) is read once.
+        if !read_files.insert(path.clone()) {
+            continue;
+        }
+        if read_files.len() > MAX_INCLUDES {
             return Err(FactError::new(path, "too many xinetd include files"));
         }
         let Some(text) = files.read_text(&path)? else {

@@ -173,6 +173,45 @@ impl NodeType {
     }
 }
 
+/// The inventory entries a path-based check looks at: matched by its patterns (homes
+/// expanded), of the wanted node types (`default_types` when the pack names none), plus
+/// the unreadable places where a match could hide, already noted in the report.
+fn select_entries<'a>(
+    ctx: &ScanContext<'a>,
+    paths: &[String],
+    exclude: &[String],
+    types: &[NodeType],
+    default_types: &[NodeType],
+    report: &mut CheckReport,
+) -> Vec<&'a crate::walk::Entry> {
+    let matcher = match super::globs::PathMatcher::new(paths, exclude, ctx.homes()) {
+        Ok(matcher) => matcher,
+        Err(e) => {
+            report.unknown.push(e);
+            return Vec::new();
+        }
+    };
+    report.note_blind_spots(&matcher.blind_spots(ctx));
+    let wanted = if types.is_empty() {
+        default_types
+    } else {
+        types
+    };
+    matcher
+        .entries(ctx)
+        .into_iter()
+        .filter(|entry| wanted.contains(&NodeType::of(entry.meta.kind)))
+        .collect()
+}
+
+/// Every node type, for checks that look at all of them by default.
+const ALL_TYPES: [NodeType; 4] = [
+    NodeType::File,
+    NodeType::Dir,
+    NodeType::Symlink,
+    NodeType::Other,
+];
+
 /// Checks a list of path patterns from a pack.
 fn validate_patterns(patterns: &[String], what: &str) -> Result<(), String> {
     for pattern in patterns {

@@ -3,12 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{validate_patterns, CheckReport, NodeType};
+use super::{select_entries, validate_patterns, CheckReport, NodeType, ALL_TYPES};
 use crate::filesystems::FileKind;
 use crate::guest::display_path;
 use crate::rules::context::ScanContext;
 use crate::rules::engine::Finding;
-use crate::rules::globs::PathMatcher;
 use crate::walk::Entry;
 
 /// When a matched path counts as a finding.
@@ -61,16 +60,16 @@ impl Spec {
 impl Compiled {
     pub fn evaluate(&self, ctx: &ScanContext<'_>) -> CheckReport {
         let spec = &self.spec;
-        let matcher = match PathMatcher::new(&spec.paths, &spec.exclude, ctx.homes()) {
-            Ok(matcher) => matcher,
-            Err(e) => return CheckReport::unknown(e),
-        };
         let mut report = CheckReport::default();
-        for entry in matcher.entries(ctx) {
-            let node_type = NodeType::of(entry.meta.kind);
-            if !spec.types.is_empty() && !spec.types.contains(&node_type) {
-                continue;
-            }
+        let entries = select_entries(
+            ctx,
+            &spec.paths,
+            &spec.exclude,
+            &spec.types,
+            &ALL_TYPES,
+            &mut report,
+        );
+        for entry in entries {
             if spec.min_size.is_some_and(|min| entry.meta.size < min) {
                 continue;
             }
@@ -92,7 +91,6 @@ impl Compiled {
                 ));
             }
         }
-        report.note_blind_spots(&matcher.blind_spots(ctx));
         report
     }
 }

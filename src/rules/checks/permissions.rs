@@ -3,11 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{validate_patterns, CheckReport, NodeType};
+use super::{select_entries, validate_patterns, CheckReport, NodeType};
 use crate::guest::display_path;
 use crate::rules::context::ScanContext;
 use crate::rules::engine::Finding;
-use crate::rules::globs::PathMatcher;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -67,21 +66,17 @@ impl Spec {
 impl Compiled {
     pub fn evaluate(&self, ctx: &ScanContext<'_>) -> CheckReport {
         let spec = &self.spec;
-        let matcher = match PathMatcher::new(&spec.paths, &spec.exclude, ctx.homes()) {
-            Ok(matcher) => matcher,
-            Err(e) => return CheckReport::unknown(e),
-        };
         let mut report = CheckReport::default();
-        for entry in matcher.entries(ctx) {
-            let node_type = NodeType::of(entry.meta.kind);
-            let wanted = if spec.types.is_empty() {
-                node_type != NodeType::Symlink
-            } else {
-                spec.types.contains(&node_type)
-            };
-            if !wanted {
-                continue;
-            }
+        // A symlink's mode means nothing, so links count only when the pack asks.
+        let entries = select_entries(
+            ctx,
+            &spec.paths,
+            &spec.exclude,
+            &spec.types,
+            &[NodeType::File, NodeType::Dir, NodeType::Other],
+            &mut report,
+        );
+        for entry in entries {
             let mode = entry.meta.permissions;
             let bad_bits = mode & self.any_bits != 0 && mode & self.unless_bits == 0;
             let bad_owner = spec
@@ -102,7 +97,6 @@ impl Compiled {
                 ));
             }
         }
-        report.note_blind_spots(&matcher.blind_spots(ctx));
         report
     }
 }
