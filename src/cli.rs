@@ -122,6 +122,10 @@ pub struct ScanArgs {
     /// Worker threads (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Also report on stderr what was not judged and why: matches an allowlist removed
+    /// (kind, place and fingerprint — never the value), files only partly scanned.
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Subcommand)]

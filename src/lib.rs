@@ -16,5 +16,6 @@ pub mod image;
 pub mod names;
 pub mod report;
 pub mod rules;
+pub mod secrets;
 pub mod volumes;
 pub mod walk;

@@ -54,7 +54,7 @@ if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     exit 0
 fi
 
-for tool in ssh-keygen systemctl mke2fs sgdisk python3 sha256sum truncate dd; do
+for tool in ssh-keygen openssl systemctl mke2fs sgdisk python3 sha256sum truncate dd; do
     command -v "$tool" >/dev/null || { echo "build-rule-images.sh: $tool is required" >&2; exit 1; }
 done
 
@@ -205,6 +205,27 @@ rm -f "$tmp/builder" "$tmp/builder.pub"
 mkdir -p "$t/home/admin/.ssh"
 chmod 700 "$t/home/admin/.ssh"
 keypair "$t/home/admin/.ssh/deploy.txt" "deploy@ci"   # a private key under a harmless name
+# Credentials (creds.*), generated now so no secret is ever committed: an AWS key pair,
+# a GitHub token in an environment file, a .netrc password and a TLS key outside ~/.ssh.
+python3 - "$t" <<'PY'
+import os, secrets, string, sys
+root = sys.argv[1]
+b32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+alnum = string.ascii_letters + string.digits
+key_id = "AKIA" + "".join(secrets.choice(b32) for _ in range(16))
+secret = "".join(secrets.choice(alnum + "+/") for _ in range(40))
+token = "ghp_" + "".join(secrets.choice(alnum) for _ in range(36))
+os.makedirs(f"{root}/root/.aws", exist_ok=True)
+with open(f"{root}/root/.aws/credentials", "w") as f:
+    f.write(f"[default]\naws_access_key_id = {key_id}\naws_secret_access_key = {secret}\n")
+os.makedirs(f"{root}/opt/app", exist_ok=True)
+with open(f"{root}/opt/app/deploy.env", "w") as f:
+    f.write(f"GITHUB_TOKEN={token}\n")
+with open(f"{root}/home/admin/.netrc", "w") as f:
+    f.write("machine git.internal.example login deploy password " + "".join(secrets.choice(alnum) for _ in range(20)) + "\n")
+PY
+mkdir -p "$t/etc/ssl/private"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$t/etc/ssl/private/leaky.key" 2>/dev/null
 quiet systemctl --root="$t" enable vsftpd.service rpcbind.service
 ln -s "instances/i-0a1b2c3d4e5f60718" "$t/var/lib/cloud/instance"
 if [[ $is_root == 1 ]]; then

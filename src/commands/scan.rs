@@ -97,10 +97,23 @@ pub fn run(
         blind_spots,
     );
     let results = rules::evaluate(&selected, &ctx);
+    let secrets = ctx.secrets_pass();
+    if args.verbose {
+        if let Some(pass) = secrets {
+            for line in pass.allowlisted.iter().chain(&pass.notes) {
+                writeln!(
+                    err,
+                    "amiscan: secrets: {}",
+                    crate::names::escape_for_terminal(line.as_bytes())
+                )?;
+            }
+        }
+    }
     let stats = Stats {
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         files: inventory.entries.len(),
-        bytes_read: ctx.bytes_read(),
+        bytes_read: ctx.bytes_read() + secrets.map_or(0, |p| p.stats.bytes_scanned),
+        secrets: secrets.map(|p| p.stats.clone()),
     };
     let report = ScanReport::new(&guest, &results, fail_on, stats);
     match args.format {

@@ -7,6 +7,7 @@
 //! fail; that is the rules' job.
 
 pub mod accounts;
+pub mod dpkg_files;
 pub mod host;
 pub mod memory;
 pub mod packages;

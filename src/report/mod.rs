@@ -69,6 +69,8 @@ pub struct FindingInfo {
     pub message: String,
     pub line: Option<u64>,
     pub severity: Severity,
+    /// For secrets: the first characters and a short hash, never the secret.
+    pub fingerprint: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -132,6 +134,8 @@ pub struct Stats {
     pub duration_ms: u64,
     pub files: usize,
     pub bytes_read: u64,
+    /// The secrets pass, when a secrets rule ran.
+    pub secrets: Option<crate::rules::checks::secrets::SecretStats>,
 }
 
 /// A scan of one image: the JSON contract.
@@ -207,6 +211,7 @@ impl ScanReport {
                             message: f.message.clone(),
                             line: f.line,
                             severity: f.severity.unwrap_or(result.rule.severity),
+                            fingerprint: f.fingerprint.clone(),
                         })
                         .collect(),
                 }

@@ -68,7 +68,16 @@ pub fn write(report: &ScanReport, out: &mut dyn Write) -> std::io::Result<()> {
             } else {
                 String::new()
             };
-            writeln!(out, "  {place}{severity}  {}", clean(&finding.message))?;
+            let fingerprint = finding
+                .fingerprint
+                .as_deref()
+                .map(|f| format!("  [{}]", clean(f)))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "  {place}{severity}  {}{fingerprint}",
+                clean(&finding.message)
+            )?;
         }
         if let Some(reason) = &result.reason {
             writeln!(out, "  could not decide everything: {}", clean(reason))?;

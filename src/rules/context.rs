@@ -35,6 +35,7 @@ pub struct ScanContext<'a> {
     sshd: OnceLock<Result<Option<facts::sshd::SshdConfig>, FactError>>,
     services: OnceLock<Result<facts::services::Services, FactError>>,
     packages: OnceLock<Result<facts::packages::Packages, FactError>>,
+    secrets: OnceLock<super::checks::secrets::SecretsPass>,
 }
 
 /// A guest path whose contents are unknown, and why.
@@ -73,6 +74,7 @@ impl<'a> ScanContext<'a> {
             sshd: OnceLock::new(),
             services: OnceLock::new(),
             packages: OnceLock::new(),
+            secrets: OnceLock::new(),
         }
     }
 
@@ -106,6 +108,29 @@ impl<'a> ScanContext<'a> {
             .iter()
             .filter(|spot| spot.path.starts_with(prefix) || prefix.starts_with(&spot.path))
             .collect()
+    }
+
+    /// A regular file's contents as a stream (no symlink is followed: callers pass paths
+    /// the walk listed as regular files).
+    pub fn open_file(&self, path: &[u8]) -> Result<crate::filesystems::FileReader<'a>, String> {
+        let located = self.tree.resolve(path, false).map_err(|e| e.to_string())?;
+        let mount = self
+            .tree
+            .mount(located.mount)
+            .ok_or_else(|| format!("{}: no such mount", display_path(path)))?;
+        mount
+            .fs
+            .open(located.node)
+            .map_err(|e| format!("{}: {}", display_path(path), e.rebase(mount.offset)))
+    }
+
+    /// The results of the shared secrets pass, once the engine has run it.
+    pub fn secrets_pass(&self) -> Option<&super::checks::secrets::SecretsPass> {
+        self.secrets.get()
+    }
+
+    pub fn set_secrets_pass(&self, pass: super::checks::secrets::SecretsPass) {
+        let _ = self.secrets.set(pass);
     }
 
     pub fn accounts(&self) -> &Result<Option<facts::accounts::Accounts>, FactError> {

@@ -22,6 +22,8 @@ pub struct Finding {
     pub message: String,
     /// When not the rule's own severity (an installed-but-disabled service, say).
     pub severity: Option<Severity>,
+    /// A secret's short, non-reversible fingerprint (never the secret).
+    pub fingerprint: Option<String>,
 }
 
 impl Finding {
@@ -32,6 +34,7 @@ impl Finding {
             subject: None,
             message: message.into(),
             severity: None,
+            fingerprint: None,
         }
     }
 
@@ -124,6 +127,18 @@ impl RuleResult {
 
 /// Evaluates every rule (in parallel) and returns results in rule-id order.
 pub fn evaluate(rules: &[Arc<Rule>], ctx: &ScanContext<'_>) -> Vec<RuleResult> {
+    // Every secrets check shares one pass over the files, run before the rules.
+    let secret_checks: Vec<&super::checks::secrets::Compiled> = rules
+        .iter()
+        .flat_map(|rule| rule.checks.iter())
+        .filter_map(|check| match check {
+            super::checks::Check::Secrets(check) => Some(check),
+            _ => None,
+        })
+        .collect();
+    if !secret_checks.is_empty() && ctx.no_root.is_none() {
+        ctx.set_secrets_pass(super::checks::secrets::run_pass(&secret_checks, ctx));
+    }
     let mut results: Vec<RuleResult> = rules
         .par_iter()
         .map(|rule| {

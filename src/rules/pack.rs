@@ -34,6 +34,7 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
         include_str!("../../rules/cleanup.yaml"),
     ),
     ("rules/system.yaml", include_str!("../../rules/system.yaml")),
+    ("rules/creds.yaml", include_str!("../../rules/creds.yaml")),
 ];
 
 /// Pack files larger than this are refused (a pack is text written by people).

@@ -21,6 +21,9 @@ pub struct NamedPattern {
     /// What a match is, in findings ("OpenSSH private key").
     pub name: String,
     pub regex: String,
+    /// Regexes over the `secret` group that mark a placeholder, not a credential.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_regexes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -31,7 +34,8 @@ pub struct Spec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exclude: Vec<String>,
     /// Regular expressions (Rust regex syntax, matched against bytes; `(?m)` for line
-    /// anchors).
+    /// anchors). A group named `secret` marks a credential: findings then carry its
+    /// fingerprint and line.
     pub patterns: Vec<NamedPattern>,
     /// Only the first this-many bytes of each file are read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -46,7 +50,14 @@ pub struct Spec {
 #[derive(Debug, Clone)]
 pub struct Compiled {
     spec: Spec,
-    patterns: Vec<(String, Regex)>,
+    patterns: Vec<CompiledPattern>,
+}
+
+#[derive(Debug, Clone)]
+struct CompiledPattern {
+    name: String,
+    regex: Regex,
+    allow: Vec<Regex>,
 }
 
 impl Spec {
@@ -59,15 +70,24 @@ impl Spec {
         }
         validate_patterns(&self.paths, "paths")?;
         validate_patterns(&self.exclude, "exclude")?;
+        let compile = |name: &str, regex: &str| {
+            Regex::new(regex).map_err(|e| format!("pattern `{name}`: {e}"))
+        };
         let patterns = self
             .patterns
             .iter()
             .map(|p| {
-                Regex::new(&p.regex)
-                    .map(|regex| (p.name.clone(), regex))
-                    .map_err(|e| format!("pattern `{}`: {e}", p.name))
+                Ok(CompiledPattern {
+                    name: p.name.clone(),
+                    regex: compile(&p.name, &p.regex)?,
+                    allow: p
+                        .allow_regexes
+                        .iter()
+                        .map(|a| compile(&p.name, a))
+                        .collect::<Result<_, String>>()?,
+                })
             })
-            .collect::<Result<_, _>>()?;
+            .collect::<Result<_, String>>()?;
         Ok(Compiled {
             spec: self.clone(),
             patterns,
@@ -107,15 +127,24 @@ impl Compiled {
                     continue;
                 }
             };
-            for (name, regex) in &self.patterns {
-                if let Some(found) = regex.find(&bytes) {
-                    let line = line_of(&bytes, found.start());
-                    report.findings.push(
-                        Finding::at(path.clone(), format!("{} ({name})", spec.message))
-                            .line(line)
-                            .subject(name.clone()),
-                    );
-                }
+            for CompiledPattern { name, regex, allow } in &self.patterns {
+                // A `secret` group is the credential itself: its place and fingerprint are
+                // reported, its bytes never are. Placeholders in it are skipped.
+                let Some(captures) = regex.captures_iter(&bytes).find(|c| {
+                    c.name("secret")
+                        .is_none_or(|s| !allow.iter().any(|a| a.is_match(s.as_bytes())))
+                }) else {
+                    continue;
+                };
+                let secret = captures.name("secret");
+                let Some(found) = secret.or_else(|| captures.get(0)) else {
+                    continue;
+                };
+                let mut finding = Finding::at(path.clone(), format!("{} ({name})", spec.message))
+                    .line(line_of(&bytes, found.start()))
+                    .subject(name.clone());
+                finding.fingerprint = secret.map(|s| crate::secrets::fingerprint(s.as_bytes()));
+                report.findings.push(finding);
             }
         }
         report.note_blind_spots(&matcher.blind_spots(ctx));

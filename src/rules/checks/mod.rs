@@ -8,6 +8,7 @@ pub mod os_eol;
 pub mod packages;
 pub mod path;
 pub mod permissions;
+pub mod secrets;
 pub mod services;
 pub mod sshd;
 
@@ -29,6 +30,7 @@ pub enum CheckSpec {
     Packages(packages::Spec),
     Permissions(permissions::Spec),
     OsEndOfLife(os_eol::Spec),
+    Secrets(secrets::Spec),
 }
 
 impl CheckSpec {
@@ -42,6 +44,7 @@ impl CheckSpec {
             CheckSpec::Packages(_) => "packages",
             CheckSpec::Permissions(_) => "permissions",
             CheckSpec::OsEndOfLife(_) => "os-end-of-life",
+            CheckSpec::Secrets(_) => "secrets",
         }
     }
 
@@ -56,6 +59,7 @@ impl CheckSpec {
             CheckSpec::Packages(spec) => Check::Packages(spec.compile()?),
             CheckSpec::Permissions(spec) => Check::Permissions(spec.compile()?),
             CheckSpec::OsEndOfLife(spec) => Check::OsEndOfLife(spec.compile()?),
+            CheckSpec::Secrets(spec) => Check::Secrets(spec.compile()?),
         })
     }
 }
@@ -71,6 +75,7 @@ pub enum Check {
     Packages(packages::Compiled),
     Permissions(permissions::Compiled),
     OsEndOfLife(os_eol::Compiled),
+    Secrets(secrets::Compiled),
 }
 
 impl Check {
@@ -84,6 +89,7 @@ impl Check {
             Check::Packages(check) => check.evaluate(ctx),
             Check::Permissions(check) => check.evaluate(ctx),
             Check::OsEndOfLife(check) => check.evaluate(ctx),
+            Check::Secrets(check) => check.evaluate(ctx),
         }
     }
 }

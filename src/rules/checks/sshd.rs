@@ -127,6 +127,7 @@ impl Compiled {
                         effective.keyword, effective.value
                     ),
                     severity: None,
+                    fingerprint: None,
                 },
             };
             findings.push(finding.subject(effective.keyword.clone()));

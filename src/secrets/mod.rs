@@ -1,0 +1,430 @@
+//! The secret scanner: one streaming pass over a file's bytes evaluates every detector
+//! together, and what it finds leaves this module only as a fingerprint.
+//!
+//! Owns: compiling detector specifications, the keyword prefilter, chunked reading with a
+//! carried overlap, decompression of gzip/xz/zstd content by magic bytes, binary skipping,
+//! allowlists and entropy checks, fingerprints. Does not own: which files are scanned, how
+//! findings are reported, or rule-pack parsing (`rules::checks::secrets` does that).
+//!
+//! How a file is scanned: an Aho-Corasick automaton over every detector's keywords (ASCII
+//! case-insensitive) runs over each chunk; only a keyword hit makes the detectors owning
+//! that keyword run their full regex, and only over the whole lines within ±4 KiB of the hit
+//! (the candidate region). Regions of one detector within a chunk are merged first, so a
+//! dense keyword costs at most one regex pass over the chunk, never one per hit.
+
+mod decompress;
+mod detectors;
+mod fingerprint;
+mod prefilter;
+mod stream;
+#[cfg(test)]
+mod tests;
+
+use std::io::{self, Read};
+use std::sync::OnceLock;
+
+use aho_corasick::AhoCorasick;
+use regex::bytes::Regex;
+use serde::{Deserialize, Serialize};
+
+pub use detectors::sample_detectors;
+pub use fingerprint::{fingerprint, shannon_entropy};
+
+use decompress::{Compression, Tracked};
+use prefilter::Prefilter;
+use stream::Geometry;
+
+/// Matches listed per file (hits and allowlisted together); more are counted in
+/// `FileScan::hits_dropped`. A crafted file full of keys must not grow a report (or the
+/// memory holding it) with its size.
+pub const MAX_HITS_PER_FILE: usize = 1000;
+
+/// Keywords longer than this are refused: the carried overlap between chunks holds the
+/// longest keyword, and nothing real needs more.
+pub const MAX_KEYWORD_LEN: usize = 256;
+
+/// One kind of secret.
+#[derive(Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectorSpec {
+    /// The kind shown in findings ("AWS access key ID").
+    pub name: String,
+    /// Rust regex over bytes; the secret is the group named `secret`, else group 1, else the
+    /// whole match (also when the chosen group did not take part in the match). A match must
+    /// lie within 4 KiB of one of its keywords.
+    pub regex: String,
+    /// Literals, at least one; a match must contain one (ASCII case-insensitive). They feed
+    /// the prefilter, so a common word makes the detector's regex run more often.
+    pub keywords: Vec<String>,
+    /// Shannon entropy (bits per byte) the secret must reach: for weak patterns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_entropy: Option<f64>,
+    /// Exact secrets never reported (documented example keys).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_values: Vec<String>,
+    /// Regexes over the secret that mark it as a placeholder (`^x+$`, `EXAMPLE`, …).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_regexes: Vec<String>,
+}
+
+// Hand-written so that an allowlisted value, which a user may have copied from a real
+// finding, never reaches a log through `{:?}`.
+impl std::fmt::Debug for DetectorSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DetectorSpec")
+            .field("name", &self.name)
+            .field("regex", &self.regex)
+            .field("keywords", &self.keywords)
+            .field("min_entropy", &self.min_entropy)
+            .field("allow_values", &format_args!("[{} redacted]", self.allow_values.len()))
+            .field("allow_regexes", &self.allow_regexes)
+            .finish()
+    }
+}
+
+/// What to read of one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Content bytes (after decompression) read at most; the rest is not read and the scan
+    /// says `truncated`.
+    pub max_bytes: u64,
+    /// Decompress gzip, xz and zstd content, recognised by its magic bytes (one level).
+    pub decompress: bool,
+}
+
+/// One match of a detector. Carries no part of the secret except through `fingerprint`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    /// Index into the slice given to `Scanner::new`.
+    pub detector: usize,
+    /// 1-based line of the match's first byte, in the (decompressed) content.
+    pub line: u64,
+    pub fingerprint: String,
+    /// Why an allowlist removed the match (`FileScan::allowlisted` only).
+    pub allow_reason: Option<String>,
+}
+
+/// The result of scanning one file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileScan {
+    /// In file order.
+    pub hits: Vec<Hit>,
+    /// Matches an allowlist or the entropy threshold removed, with the reason.
+    pub allowlisted: Vec<Hit>,
+    /// Matches beyond `MAX_HITS_PER_FILE` (hits and allowlisted together), not listed.
+    pub hits_dropped: u64,
+    /// A NUL byte in the first 8 KiB of (decompressed) content: skipped, no hits.
+    pub binary: bool,
+    /// Content beyond `max_bytes` was not read, or a compressed stream ended early or was
+    /// corrupt (the content before that point was scanned).
+    pub truncated: bool,
+    /// "gzip", "xz" or "zstd" when the content was decompressed.
+    pub compressed: Option<&'static str>,
+    /// Content bytes scanned.
+    pub bytes: u64,
+}
+
+/// Compiled detectors; build once, share between threads.
+pub struct Scanner {
+    detectors: Vec<Detector>,
+    prefilter: Prefilter,
+}
+
+impl std::fmt::Debug for Scanner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.detectors.iter().map(|d| d.name.as_str()).collect();
+        f.debug_struct("Scanner").field("detectors", &names).finish()
+    }
+}
+
+/// Which capture group holds the secret.
+#[derive(Debug, Clone, Copy)]
+enum SecretGroup {
+    Named(usize),
+    First,
+    Whole,
+}
+
+struct Detector {
+    name: String,
+    regex: Regex,
+    group: SecretGroup,
+    /// The detector's own keywords, to check that a match contains one.
+    keywords: AhoCorasick,
+    min_entropy: Option<f64>,
+    allow_values: Vec<Vec<u8>>,
+    allow_regexes: Vec<(String, Regex)>,
+}
+
+impl Scanner {
+    /// Compiles `detectors`; an error names the detector and what is wrong with it.
+    pub fn new(detectors: &[DetectorSpec]) -> Result<Self, String> {
+        let compiled = detectors
+            .iter()
+            .enumerate()
+            .map(|(index, spec)| {
+                Detector::compile(spec).map_err(|e| {
+                    format!("detector {index} ({:?}): {e}", spec.name)
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let prefilter = Prefilter::new(detectors)?;
+        Ok(Scanner {
+            detectors: compiled,
+            prefilter,
+        })
+    }
+
+    /// The number of detectors.
+    pub fn len(&self) -> usize {
+        self.detectors.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.detectors.is_empty()
+    }
+
+    /// Scans one file as a stream: reads at most `limits.max_bytes` bytes of content (after
+    /// decompression), in memory independent of the file's size. An error is a failed read
+    /// of `reader` itself; corrupt compressed content is not an error but a `truncated`
+    /// scan of what could be decompressed.
+    pub fn scan(&self, reader: &mut dyn Read, limits: &Limits) -> io::Result<FileScan> {
+        self.scan_with(reader, limits, Geometry::DEFAULT)
+    }
+
+    fn scan_with(
+        &self,
+        reader: &mut dyn Read,
+        limits: &Limits,
+        geometry: Geometry,
+    ) -> io::Result<FileScan> {
+        if !limits.decompress {
+            let outcome = stream::scan_content(self, reader, limits.max_bytes, geometry);
+            return outcome.into_scan(None);
+        }
+        let mut header = [0u8; decompress::MAGIC_LEN];
+        let got = read_up_to(reader, &mut header)?;
+        let header = header.get(..got).unwrap_or_default();
+        let mut tracked = Tracked::new(reader);
+        let kind = Compression::sniff(header);
+        let outcome = {
+            let raw = header.chain(&mut tracked);
+            match kind {
+                None => {
+                    let mut raw = raw;
+                    stream::scan_content(self, &mut raw, limits.max_bytes, geometry)
+                }
+                Some(kind) => match kind.decoder(raw) {
+                    Ok(mut content) => {
+                        stream::scan_content(self, &mut content, limits.max_bytes, geometry)
+                    }
+                    Err(e) => stream::Outcome::failed(e),
+                },
+            }
+        };
+        // A failed read of the file itself is an error whatever the decoder made of it;
+        // anything else a decoder reports means the compressed data is damaged.
+        if let Some(e) = tracked.take_error() {
+            return Err(e);
+        }
+        match kind {
+            None => outcome.into_scan(None),
+            Some(kind) => Ok(outcome.into_damaged_scan(kind.name())),
+        }
+    }
+}
+
+/// Reads until `buf` is full or the reader ends.
+fn read_up_to(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while let Some(rest) = buf.get_mut(got..) {
+        if rest.is_empty() {
+            break;
+        }
+        match reader.read(rest) {
+            Ok(0) => break,
+            Ok(n) => got += n.min(rest.len()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+impl Detector {
+    fn compile(spec: &DetectorSpec) -> Result<Self, String> {
+        if spec.name.trim().is_empty() {
+            return Err("`name` is empty".into());
+        }
+        if spec.keywords.is_empty() {
+            return Err("`keywords` must hold at least one literal".into());
+        }
+        for keyword in &spec.keywords {
+            if keyword.is_empty() {
+                return Err("a keyword is empty".into());
+            }
+            if keyword.len() > MAX_KEYWORD_LEN {
+                return Err(format!("a keyword is longer than {MAX_KEYWORD_LEN} bytes"));
+            }
+        }
+        let regex = Regex::new(&spec.regex).map_err(|e| format!("regex: {e}"))?;
+        let group = if let Some(index) = regex
+            .capture_names()
+            .position(|name| name == Some("secret"))
+        {
+            SecretGroup::Named(index)
+        } else if regex.captures_len() > 1 {
+            SecretGroup::First
+        } else {
+            SecretGroup::Whole
+        };
+        let keywords = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(&spec.keywords)
+            .map_err(|e| format!("keywords: {e}"))?;
+        if let Some(min) = spec.min_entropy {
+            if !(0.0..=8.0).contains(&min) {
+                return Err(format!(
+                    "`min_entropy` must be between 0 and 8 bits per byte, not {min}"
+                ));
+            }
+        }
+        // The values themselves stay out of messages: they may be real secrets.
+        if let Some(index) = spec.allow_values.iter().position(String::is_empty) {
+            return Err(format!("`allow_values` entry {index} is empty"));
+        }
+        let allow_regexes = spec
+            .allow_regexes
+            .iter()
+            .map(|pattern| {
+                Regex::new(pattern)
+                    .map(|regex| (pattern.clone(), regex))
+                    .map_err(|e| format!("allow_regexes: {e}"))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Detector {
+            name: spec.name.clone(),
+            regex,
+            group,
+            keywords,
+            min_entropy: spec.min_entropy,
+            allow_values: spec
+                .allow_values
+                .iter()
+                .map(|v| v.as_bytes().to_vec())
+                .collect(),
+            allow_regexes,
+        })
+    }
+
+    /// The bytes of a match that are the secret.
+    fn secret<'h>(&self, caps: &regex::bytes::Captures<'h>) -> Option<&'h [u8]> {
+        let chosen = match self.group {
+            SecretGroup::Named(index) => caps.get(index),
+            SecretGroup::First => caps.get(1),
+            SecretGroup::Whole => None,
+        };
+        chosen.or_else(|| caps.get(0)).map(|m| m.as_bytes())
+    }
+
+    /// Why a secret is not reported, if it is not.
+    fn allow_reason(&self, secret: &[u8]) -> Option<String> {
+        if self.allow_values.iter().any(|v| v.as_slice() == secret) {
+            return Some("listed in allow_values".into());
+        }
+        if let Some((pattern, _)) = self.allow_regexes.iter().find(|(_, r)| r.is_match(secret)) {
+            return Some(format!("matches allow_regexes `{pattern}`"));
+        }
+        if let Some(min) = self.min_entropy {
+            let entropy = shannon_entropy(secret);
+            if entropy < min {
+                return Some(format!(
+                    "entropy {entropy:.2} below min_entropy {min:.2} bits per byte"
+                ));
+            }
+        }
+        None
+    }
+}
+
+/// Scans `bytes` as file content with the sample detectors, twice (default geometry, and
+/// tiny chunks with reads of varying sizes so chunk boundaries fall everywhere): the entry
+/// point of the `secrets` fuzz target and its stable-toolchain corpus replay. Returns the
+/// number of matches found.
+pub fn exercise(bytes: &[u8]) -> usize {
+    static SCANNER: OnceLock<Option<Scanner>> = OnceLock::new();
+    let Some(scanner) = SCANNER
+        .get_or_init(|| Scanner::new(&sample_detectors()).ok())
+        .as_ref()
+    else {
+        return 0;
+    };
+    let limits = Limits {
+        max_bytes: 1 << 20,
+        decompress: true,
+    };
+    let mut found = 0;
+    let mut whole = bytes;
+    if let Ok(scan) = scanner.scan(&mut whole, &limits) {
+        check_invariants(&scan);
+        found += scan.hits.len() + scan.allowlisted.len();
+    }
+    let geometry = Geometry {
+        chunk: 61,
+        context: 4096,
+    };
+    let mut pieces = tests_support::Dribble::new(bytes);
+    if let Ok(scan) = scanner.scan_with(&mut pieces, &limits, geometry) {
+        check_invariants(&scan);
+        found += scan.hits.len() + scan.allowlisted.len();
+    }
+    found
+}
+
+/// What holds for every scan; a violation is a bug the fuzzer should report.
+fn check_invariants(scan: &FileScan) {
+    assert!(scan.hits.windows(2).all(|w| match w {
+        [a, b] => a.line <= b.line,
+        _ => true,
+    }));
+    assert!(scan.hits.iter().all(|h| h.line >= 1 && h.allow_reason.is_none()));
+    assert!(scan.allowlisted.iter().all(|h| h.allow_reason.is_some()));
+    assert!(scan.hits.len() + scan.allowlisted.len() <= MAX_HITS_PER_FILE);
+    assert!(!scan.binary || (scan.hits.is_empty() && scan.allowlisted.is_empty()));
+    assert!(scan.bytes <= 1 << 20);
+}
+
+/// Readers for the fuzz entry point and the tests.
+pub(crate) mod tests_support {
+    use std::io::{self, Read};
+
+    /// Hands out the bytes in pieces of 1 to 64 bytes, sizes taken from the content.
+    pub struct Dribble<'a> {
+        rest: &'a [u8],
+        turn: usize,
+    }
+
+    impl<'a> Dribble<'a> {
+        pub fn new(bytes: &'a [u8]) -> Self {
+            Dribble {
+                rest: bytes,
+                turn: 0,
+            }
+        }
+    }
+
+    impl Read for Dribble<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.turn = self.turn.wrapping_add(1);
+            let seed = self.rest.first().copied().unwrap_or(0) as usize;
+            let size = (seed ^ self.turn.wrapping_mul(37)) % 64 + 1;
+            let size = size.min(buf.len()).min(self.rest.len());
+            let (now, later) = self.rest.split_at(size);
+            buf.get_mut(..size)
+                .unwrap_or_default()
+                .copy_from_slice(now);
+            self.rest = later;
+            Ok(size)
+        }
+    }
+}

@@ -1,0 +1,464 @@
+//! One file's content as a stream of chunks through a fixed window: keyword search over
+//! each chunk, candidate regions around keyword hits, detector regexes over the regions,
+//! and line numbers counted across chunks.
+//!
+//! The window holds `context` bytes before the chunk being searched and `context` plus the
+//! longest keyword after it, so the region around any keyword hit (±`context`, cut to whole
+//! lines) lies inside the window whatever the chunk boundaries are. A match is reported
+//! once: per detector, matches starting before the end of the last one reported are
+//! skipped, which removes the copies found again from the overlap.
+
+use std::cell::RefCell;
+use std::io::{self, Read};
+
+use super::prefilter::lowercase_into;
+use super::{fingerprint, FileScan, Hit, Scanner, MAX_HITS_PER_FILE};
+
+/// A NUL byte this early means a binary file.
+pub const BINARY_PROBE: usize = 8 << 10;
+
+/// Chunk and region sizes.
+#[derive(Debug, Clone, Copy)]
+pub struct Geometry {
+    /// Bytes searched for keywords per step.
+    pub chunk: usize,
+    /// How far a candidate region reaches on either side of a keyword hit; also the
+    /// longest match found whole.
+    pub context: usize,
+}
+
+impl Geometry {
+    pub const DEFAULT: Geometry = Geometry {
+        chunk: 256 << 10,
+        context: 4 << 10,
+    };
+}
+
+/// What scanning the content produced.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    scan: FileScan,
+    /// The content reader failed; what was read before was scanned.
+    error: Option<io::Error>,
+}
+
+impl Outcome {
+    pub fn failed(error: io::Error) -> Self {
+        Outcome {
+            scan: FileScan::default(),
+            error: Some(error),
+        }
+    }
+
+    /// Plain content: a read error is the caller's.
+    pub fn into_scan(self, compressed: Option<&'static str>) -> io::Result<FileScan> {
+        match self.error {
+            Some(e) => Err(e),
+            None => Ok(FileScan {
+                compressed,
+                ..self.scan
+            }),
+        }
+    }
+
+    /// Decompressed content: a decoder error means damaged data, scanned up to there.
+    pub fn into_damaged_scan(self, compressed: &'static str) -> FileScan {
+        FileScan {
+            compressed: Some(compressed),
+            truncated: self.scan.truncated || self.error.is_some(),
+            ..self.scan
+        }
+    }
+}
+
+/// Buffers reused across the files one thread scans: a fresh 260 KiB window per file would
+/// cost more than scanning a small file.
+#[derive(Default)]
+struct Workspace {
+    window: Vec<u8>,
+    /// The window's searched span, ASCII-lowercased, at the same positions.
+    lowered: Vec<u8>,
+    /// Candidate regions per detector, for the chunk at hand.
+    regions: Vec<Vec<(usize, usize)>>,
+    found: Vec<Found>,
+}
+
+thread_local! {
+    static WORKSPACE: RefCell<Workspace> = RefCell::new(Workspace::default());
+}
+
+/// A match, before its line is known.
+#[derive(Debug)]
+struct Found {
+    /// Position in the window.
+    at: usize,
+    detector: usize,
+    fingerprint: String,
+    allow_reason: Option<String>,
+}
+
+pub fn scan_content(
+    scanner: &Scanner,
+    content: &mut dyn Read,
+    max_bytes: u64,
+    geometry: Geometry,
+) -> Outcome {
+    WORKSPACE.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut workspace) => run(scanner, content, max_bytes, geometry, &mut workspace),
+        Err(_) => run(scanner, content, max_bytes, geometry, &mut Workspace::default()),
+    })
+}
+
+/// Reading state of one file.
+struct Reader<'r> {
+    content: &'r mut dyn Read,
+    /// Content bytes that may still be read.
+    budget: u64,
+    bytes: u64,
+    ended: bool,
+    truncated: bool,
+    error: Option<io::Error>,
+}
+
+impl Reader<'_> {
+    /// Reads into `window[*len..want]` until it is full or the content ends.
+    fn fill(&mut self, window: &mut [u8], len: &mut usize, want: usize) {
+        while *len < want && !self.ended {
+            if self.budget == 0 {
+                // Only whether there is more matters: one byte says it.
+                let mut probe = [0u8; 1];
+                self.truncated = loop {
+                    match self.content.read(&mut probe) {
+                        Ok(n) => break n > 0,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        // The bytes within the budget were read; what follows is unread,
+                        // readable or not.
+                        Err(_) => break true,
+                    }
+                };
+                self.ended = true;
+                break;
+            }
+            let room = (want - *len).min(usize::try_from(self.budget).unwrap_or(usize::MAX));
+            let Some(target) = window.get_mut(*len..*len + room) else {
+                self.ended = true;
+                break;
+            };
+            match self.content.read(target) {
+                Ok(0) => self.ended = true,
+                Ok(n) => {
+                    let n = n.min(room);
+                    *len += n;
+                    self.budget -= n as u64;
+                    self.bytes += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.error = Some(e);
+                    self.ended = true;
+                }
+            }
+        }
+    }
+}
+
+/// Per-file matching state.
+struct Matches {
+    /// Per detector: absolute end of the last match reported.
+    done_until: Vec<u64>,
+    hits: Vec<(u64, Hit)>,
+    allowlisted: Vec<(u64, Hit)>,
+    dropped: u64,
+}
+
+fn run(
+    scanner: &Scanner,
+    content: &mut dyn Read,
+    max_bytes: u64,
+    geometry: Geometry,
+    workspace: &mut Workspace,
+) -> Outcome {
+    let context = geometry.context.max(1);
+    let chunk = geometry.chunk.max(1);
+    let longest = scanner.prefilter.longest();
+    let capacity = context + chunk + context + longest;
+    for buffer in [&mut workspace.window, &mut workspace.lowered] {
+        if buffer.len() < capacity {
+            buffer.resize(capacity, 0);
+        }
+    }
+    let Workspace {
+        window,
+        lowered,
+        regions,
+        found,
+    } = workspace;
+    let window = window.get_mut(..capacity).unwrap_or_default();
+    regions.iter_mut().for_each(Vec::clear);
+    regions.resize_with(scanner.detectors.len(), Vec::new);
+    found.clear();
+
+    let mut reader = Reader {
+        content,
+        budget: max_bytes,
+        bytes: 0,
+        ended: false,
+        truncated: false,
+        error: None,
+    };
+    let mut len = 0usize;
+    reader.fill(window, &mut len, BINARY_PROBE.min(capacity));
+    let probe = window.get(..len.min(BINARY_PROBE)).unwrap_or_default();
+    if memchr::memchr(0, probe).is_some() {
+        return Outcome {
+            scan: FileScan {
+                binary: true,
+                bytes: reader.bytes,
+                ..FileScan::default()
+            },
+            error: reader.error,
+        };
+    }
+
+    let mut matches = Matches {
+        done_until: vec![0; scanner.detectors.len()],
+        hits: Vec::new(),
+        allowlisted: Vec::new(),
+        dropped: 0,
+    };
+    // Absolute offset and line number of window[0]; bytes before `searched` were searched.
+    let mut base = 0u64;
+    let mut line_base = 1u64;
+    let mut searched = 0usize;
+    loop {
+        reader.fill(window, &mut len, capacity);
+        let haystack = window.get(..len).unwrap_or_default();
+        let limit = if reader.ended {
+            len
+        } else {
+            len.saturating_sub(context + longest)
+        };
+        let step = Step {
+            scanner,
+            haystack,
+            base,
+            context,
+            at_end: reader.ended,
+        };
+        step.search(searched, limit, lowered, regions);
+        step.evaluate(regions, found, &mut matches);
+        step.number_lines(found, line_base, &mut matches);
+        if reader.ended {
+            break;
+        }
+        // Keep `context` bytes before the next search position.
+        let keep_from = limit.saturating_sub(context);
+        line_base += count_newlines(haystack.get(..keep_from).unwrap_or_default());
+        window.copy_within(keep_from..len, 0);
+        len -= keep_from;
+        base += keep_from as u64;
+        searched = limit - keep_from;
+    }
+
+    let Matches {
+        mut hits,
+        mut allowlisted,
+        dropped,
+        ..
+    } = matches;
+    // File order; matches of different detectors may be found out of order across chunks.
+    hits.sort_by_key(|(at, hit)| (*at, hit.detector));
+    allowlisted.sort_by_key(|(at, hit)| (*at, hit.detector));
+    Outcome {
+        scan: FileScan {
+            hits: hits.into_iter().map(|(_, hit)| hit).collect(),
+            allowlisted: allowlisted.into_iter().map(|(_, hit)| hit).collect(),
+            hits_dropped: dropped,
+            binary: false,
+            truncated: reader.truncated,
+            compressed: None,
+            bytes: reader.bytes,
+        },
+        error: reader.error,
+    }
+}
+
+/// Newlines in `bytes`. Written as a plain count so the compiler vectorises it.
+fn count_newlines(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|&&b| b == b'\n').count() as u64
+}
+
+/// One chunk of one file.
+struct Step<'a> {
+    scanner: &'a Scanner,
+    haystack: &'a [u8],
+    /// Absolute offset of haystack[0].
+    base: u64,
+    context: usize,
+    /// The haystack ends where the content ends.
+    at_end: bool,
+}
+
+impl Step<'_> {
+    /// Finds keywords starting in `searched..limit` and records, per detector, the merged
+    /// candidate regions around them.
+    fn search(
+        &self,
+        searched: usize,
+        limit: usize,
+        lowered: &mut [u8],
+        regions: &mut [Vec<(usize, usize)>],
+    ) {
+        let longest = self.scanner.prefilter.longest();
+        let end = limit
+            .saturating_add(longest.saturating_sub(1))
+            .min(self.haystack.len());
+        if searched >= end {
+            return;
+        }
+        let (Some(source), Some(target)) = (
+            self.haystack.get(searched..end),
+            lowered.get_mut(searched..end),
+        ) else {
+            return;
+        };
+        lowercase_into(source, target);
+        let lowered = lowered.get(..end).unwrap_or_default();
+        for hit in self.scanner.prefilter.find(lowered, searched..end) {
+            if hit.start >= limit {
+                continue;
+            }
+            for &detector in self.scanner.prefilter.owners(hit.keyword) {
+                let Some(list) = regions.get_mut(detector) else {
+                    continue;
+                };
+                let hi = self.region_end(hit.end);
+                let reach = hit.start.saturating_sub(self.context);
+                match list.last_mut() {
+                    // Most hits of a common keyword fall inside the region before: extend
+                    // it without looking for the new region's start, which lies between.
+                    Some(last) if last.0 <= reach && reach <= last.1 => last.1 = last.1.max(hi),
+                    _ => list.push((self.region_start(hit.start), hi)),
+                }
+            }
+        }
+    }
+
+    /// The start of the candidate region for a hit at `start`: the first line start within
+    /// `context` bytes before it, or exactly `context` bytes before it inside a longer line.
+    fn region_start(&self, start: usize) -> usize {
+        let lo = start.saturating_sub(self.context);
+        if lo == 0 || self.haystack.get(lo - 1) == Some(&b'\n') {
+            return lo;
+        }
+        let before = self.haystack.get(lo..start).unwrap_or_default();
+        match memchr::memchr(b'\n', before) {
+            Some(i) => lo + i + 1,
+            None => lo,
+        }
+    }
+
+    /// The end of the candidate region for a hit ending at `end`: the last line end within
+    /// `context` bytes after it, or exactly `context` bytes after it inside a longer line.
+    fn region_end(&self, end: usize) -> usize {
+        let len = self.haystack.len();
+        let hi = end.saturating_add(self.context).min(len);
+        if (hi == len && self.at_end) || self.haystack.get(hi) == Some(&b'\n') {
+            return hi;
+        }
+        let after = self.haystack.get(end..hi).unwrap_or_default();
+        match memchr::memrchr(b'\n', after) {
+            Some(i) => end + i,
+            None => hi,
+        }
+    }
+
+    /// Runs each detector's regex over its merged regions.
+    fn evaluate(
+        &self,
+        regions: &mut [Vec<(usize, usize)>],
+        found: &mut Vec<Found>,
+        matches: &mut Matches,
+    ) {
+        for (index, list) in regions.iter_mut().enumerate() {
+            if list.is_empty() {
+                continue;
+            }
+            let (Some(detector), Some(done_until)) = (
+                self.scanner.detectors.get(index),
+                matches.done_until.get_mut(index),
+            ) else {
+                list.clear();
+                continue;
+            };
+            list.sort_unstable();
+            let mut merged: Option<(usize, usize)> = None;
+            let mut spans = Vec::new();
+            for &(lo, hi) in list.iter() {
+                merged = match merged {
+                    Some((a, b)) if lo <= b => Some((a, b.max(hi))),
+                    Some(done) => {
+                        spans.push(done);
+                        Some((lo, hi))
+                    }
+                    None => Some((lo, hi)),
+                };
+            }
+            spans.extend(merged);
+            list.clear();
+            for (lo, hi) in spans {
+                let Some(region) = self.haystack.get(lo..hi) else {
+                    continue;
+                };
+                for caps in detector.regex.captures_iter(region) {
+                    let Some(whole) = caps.get(0) else {
+                        continue;
+                    };
+                    let start = self.base + (lo + whole.start()) as u64;
+                    if start < *done_until || !detector.keywords.is_match(whole.as_bytes()) {
+                        continue;
+                    }
+                    *done_until = self.base + (lo + whole.end()) as u64;
+                    let Some(secret) = detector.secret(&caps) else {
+                        continue;
+                    };
+                    if found.len() + matches.hits.len() + matches.allowlisted.len()
+                        >= MAX_HITS_PER_FILE
+                    {
+                        matches.dropped += 1;
+                        continue;
+                    }
+                    found.push(Found {
+                        at: lo + whole.start(),
+                        detector: index,
+                        fingerprint: fingerprint(secret),
+                        allow_reason: detector.allow_reason(secret),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Gives each match of this chunk its line, counting newlines once through the window.
+    fn number_lines(&self, found: &mut Vec<Found>, line_base: u64, matches: &mut Matches) {
+        found.sort_by_key(|f| (f.at, f.detector));
+        let mut at = 0usize;
+        let mut line = line_base;
+        for f in found.drain(..) {
+            line += count_newlines(self.haystack.get(at..f.at).unwrap_or_default());
+            at = f.at;
+            let offset = self.base + f.at as u64;
+            let hit = Hit {
+                detector: f.detector,
+                line,
+                fingerprint: f.fingerprint,
+                allow_reason: f.allow_reason,
+            };
+            if hit.allow_reason.is_some() {
+                matches.allowlisted.push((offset, hit));
+            } else {
+                matches.hits.push((offset, hit));
+            }
+        }
+    }
+}
