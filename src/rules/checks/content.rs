@@ -95,6 +95,34 @@ impl Spec {
     }
 }
 
+/// Secrets reported per file and pattern at most; more is one leak, not news.
+const MAX_SECRETS_PER_FILE: usize = 1000;
+
+impl CompiledPattern {
+    /// A pattern with a `secret` group reports every credential it matches (each must be
+    /// rotated), at the secret's line, with its fingerprint and never its bytes; matches
+    /// whose secret is a placeholder are skipped. Other patterns report their first match.
+    fn find_all(&self, bytes: &[u8], path: &str, message: &str, out: &mut Vec<Finding>) {
+        for captures in self.regex.captures_iter(bytes).take(MAX_SECRETS_PER_FILE) {
+            let secret = captures.name("secret");
+            if secret.is_some_and(|s| self.allow.iter().any(|a| a.is_match(s.as_bytes()))) {
+                continue;
+            }
+            let Some(found) = secret.or_else(|| captures.get(0)) else {
+                continue;
+            };
+            let mut finding = Finding::at(path, format!("{message} ({})", self.name))
+                .line(line_of(bytes, found.start()))
+                .subject(self.name.clone());
+            finding.fingerprint = secret.map(|s| crate::secrets::fingerprint(s.as_bytes()));
+            out.push(finding);
+            if secret.is_none() {
+                break;
+            }
+        }
+    }
+}
+
 impl Compiled {
     pub fn evaluate(&self, ctx: &ScanContext<'_>) -> CheckReport {
         let spec = &self.spec;
@@ -127,24 +155,8 @@ impl Compiled {
                     continue;
                 }
             };
-            for CompiledPattern { name, regex, allow } in &self.patterns {
-                // A `secret` group is the credential itself: its place and fingerprint are
-                // reported, its bytes never are. Placeholders in it are skipped.
-                let Some(captures) = regex.captures_iter(&bytes).find(|c| {
-                    c.name("secret")
-                        .is_none_or(|s| !allow.iter().any(|a| a.is_match(s.as_bytes())))
-                }) else {
-                    continue;
-                };
-                let secret = captures.name("secret");
-                let Some(found) = secret.or_else(|| captures.get(0)) else {
-                    continue;
-                };
-                let mut finding = Finding::at(path.clone(), format!("{} ({name})", spec.message))
-                    .line(line_of(&bytes, found.start()))
-                    .subject(name.clone());
-                finding.fingerprint = secret.map(|s| crate::secrets::fingerprint(s.as_bytes()));
-                report.findings.push(finding);
+            for pattern in &self.patterns {
+                pattern.find_all(&bytes, &path, &spec.message, &mut report.findings);
             }
         }
         report.note_blind_spots(&matcher.blind_spots(ctx));

@@ -39,7 +39,17 @@ pub struct Spec {
     pub min_size: Option<u64>,
     /// What a finding says (the path, type and size are added).
     pub message: String,
+    /// What findings are about ("PKCS#12 keystore"), when that is the point.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The file itself is the secret (a keystore): findings carry a fingerprint of its
+    /// content, as secrets findings do.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fingerprint: bool,
 }
+
+/// Bytes of a file read to fingerprint it; keystores are far smaller.
+const MAX_FINGERPRINT_BYTES: u64 = 64 << 20;
 
 #[derive(Debug, Clone)]
 pub struct Compiled {
@@ -85,10 +95,20 @@ impl Compiled {
                 },
             };
             if let Some(description) = description {
-                report.findings.push(Finding::at(
-                    display_path(&entry.path),
-                    format!("{} ({description})", spec.message),
-                ));
+                let path = display_path(&entry.path);
+                let mut finding =
+                    Finding::at(path.clone(), format!("{} ({description})", spec.message));
+                finding.subject = spec.subject.clone();
+                if spec.fingerprint && entry.meta.kind == FileKind::File {
+                    match ctx.files().read(&path, MAX_FINGERPRINT_BYTES) {
+                        Ok(Some(bytes)) => {
+                            finding.fingerprint = Some(crate::secrets::fingerprint(&bytes));
+                        }
+                        Ok(None) => {}
+                        Err(e) => report.unknown.push(e.to_string()),
+                    }
+                }
+                report.findings.push(finding);
             }
         }
         report
