@@ -39,6 +39,10 @@ pub struct Entry {
     pub path: Vec<u8>,
     /// Index of the volume the node lives on.
     pub volume: usize,
+    /// Index of the tree mount holding the node, and the node in its filesystem: lets a
+    /// later reader open the file without resolving its path again.
+    pub mount: usize,
+    pub node: NodeId,
     pub meta: Metadata,
     /// Symlink target, as stored.
     pub target: Option<Vec<u8>>,
@@ -149,6 +153,8 @@ impl Walker<'_> {
         let mut entry = Entry {
             path,
             volume,
+            mount,
+            node,
             meta,
             target: None,
             sha256: None,

@@ -202,3 +202,19 @@ fn configs_corpus_replays_and_mutations_return() {
     }
     mutation_run("configs", exercise_configs, 40);
 }
+
+/// The secret scanner: its committed corpus (seeds and compressed variants) replays, and
+/// seeded mutations of each seed return.
+#[test]
+fn secrets_corpus_replays_and_mutations_return() {
+    let inputs = corpus("secrets");
+    assert!(inputs.len() >= 3, "secrets seed corpus missing");
+    for (path, bytes) in &inputs {
+        must_return(
+            &path.display().to_string(),
+            bytes.clone(),
+            amiscan::secrets::exercise,
+        );
+    }
+    mutation_run("secrets", amiscan::secrets::exercise, 40);
+}

@@ -82,12 +82,7 @@ fn results(report: &Value) -> BTreeMap<String, &Value> {
 }
 
 fn result<'a>(report: &'a Value, rule: &str) -> &'a Value {
-    report["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["rule"] == rule)
-        .unwrap_or_else(|| panic!("no result for {rule}"))
+    util::rule_result(report, rule)
 }
 
 fn findings<'a>(report: &'a Value, rule: &str) -> Vec<&'a Value> {

@@ -110,6 +110,21 @@ impl<'a> ScanContext<'a> {
             .collect()
     }
 
+    /// A walked file's contents as a stream, by its node: no path is resolved again.
+    pub fn open_entry(
+        &self,
+        entry: &crate::walk::Entry,
+    ) -> Result<crate::filesystems::FileReader<'a>, String> {
+        let mount = self
+            .tree
+            .mount(entry.mount)
+            .ok_or_else(|| format!("{}: no such mount", display_path(&entry.path)))?;
+        mount
+            .fs
+            .open(entry.node)
+            .map_err(|e| format!("{}: {}", display_path(&entry.path), e.rebase(mount.offset)))
+    }
+
     /// A regular file's contents as a stream (no symlink is followed: callers pass paths
     /// the walk listed as regular files).
     pub fn open_file(&self, path: &[u8]) -> Result<crate::filesystems::FileReader<'a>, String> {

@@ -30,15 +30,17 @@ fn spec(
 const PLACEHOLDERS: &[&str] = &["EXAMPLE", "(?i)x{8}", "(?i)abcdefghij|0123456789"];
 
 /// The sample detectors, in a fixed order (tests refer to them by index).
+///
+/// AWS key IDs: only the prefixes of credentials (AKIA long-term, ASIA temporary, ABIA and
+/// ACCA their service-specific variants, A3T the oldest); AIDA, AROA, AGPA, ANPA and the
+/// like are the unique IDs of users, roles, groups and policies, not secrets. Fewer than 33
+/// keywords of three bytes or more keep the prefilter on its fastest SIMD searcher.
 pub fn sample_detectors() -> Vec<DetectorSpec> {
     vec![
         spec(
             "AWS access key ID",
-            r"(?-u)\b(?P<secret>(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA|ASCA)[A-Z2-7]{16})\b",
-            &[
-                "A3T", "AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AIPA", "ANPA", "ANVA",
-                "APKA", "AROA", "ASCA",
-            ],
+            r"(?-u)\b(?P<secret>(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16})\b",
+            &["A3T", "AKIA", "ASIA", "ABIA", "ACCA"],
             Some(3.0),
             &["AKIAIOSFODNN7EXAMPLE"],
             PLACEHOLDERS,
@@ -46,7 +48,7 @@ pub fn sample_detectors() -> Vec<DetectorSpec> {
         spec(
             "AWS secret access key",
             r#"(?-u)(?i:aws_?secret_?(?:access_?)?key|secret_?access_?key)["']?[ \t]*(?:=>|:=|[:=])[ \t]*["']?(?P<secret>[A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)"#,
-            &["secret_access_key", "secretaccesskey", "aws_secret", "awssecret"],
+            &["secret_access_key", "secretaccesskey", "aws_secret"],
             Some(4.0),
             &["wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"],
             PLACEHOLDERS,
@@ -94,7 +96,7 @@ pub fn sample_detectors() -> Vec<DetectorSpec> {
         spec(
             "Slack token",
             r"(?-u)\b(?P<secret>xox[baprs]-[0-9]{6,15}-[0-9A-Za-z][0-9A-Za-z-]{8,250}[0-9A-Za-z])",
-            &["xoxb-", "xoxa-", "xoxp-", "xoxr-", "xoxs-"],
+            &["xox"],
             Some(3.0),
             &[],
             PLACEHOLDERS,

@@ -66,8 +66,10 @@ mod tests {
     fn short_and_binary_secrets_show_little() {
         assert_eq!(fingerprint(b"12345678").chars().next(), Some('1'));
         assert!(fingerprint(b"12345678").starts_with("12…"));
-        assert!(fingerprint(b"\x00\x01\x02\x03\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8\xf7\xf6\xf5\xf4")
-            .starts_with("????…"));
+        assert!(
+            fingerprint(b"\x00\x01\x02\x03\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8\xf7\xf6\xf5\xf4")
+                .starts_with("????…")
+        );
     }
 
     #[test]

@@ -76,7 +76,10 @@ impl std::fmt::Debug for DetectorSpec {
             .field("regex", &self.regex)
             .field("keywords", &self.keywords)
             .field("min_entropy", &self.min_entropy)
-            .field("allow_values", &format_args!("[{} redacted]", self.allow_values.len()))
+            .field(
+                "allow_values",
+                &format_args!("[{} redacted]", self.allow_values.len()),
+            )
             .field("allow_regexes", &self.allow_regexes)
             .finish()
     }
@@ -133,7 +136,9 @@ pub struct Scanner {
 impl std::fmt::Debug for Scanner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let names: Vec<&str> = self.detectors.iter().map(|d| d.name.as_str()).collect();
-        f.debug_struct("Scanner").field("detectors", &names).finish()
+        f.debug_struct("Scanner")
+            .field("detectors", &names)
+            .finish()
     }
 }
 
@@ -163,9 +168,8 @@ impl Scanner {
             .iter()
             .enumerate()
             .map(|(index, spec)| {
-                Detector::compile(spec).map_err(|e| {
-                    format!("detector {index} ({:?}): {e}", spec.name)
-                })
+                Detector::compile(spec)
+                    .map_err(|e| format!("detector {index} ({:?}): {e}", spec.name))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let prefilter = Prefilter::new(detectors)?;
@@ -387,7 +391,10 @@ fn check_invariants(scan: &FileScan) {
         [a, b] => a.line <= b.line,
         _ => true,
     }));
-    assert!(scan.hits.iter().all(|h| h.line >= 1 && h.allow_reason.is_none()));
+    assert!(scan
+        .hits
+        .iter()
+        .all(|h| h.line >= 1 && h.allow_reason.is_none()));
     assert!(scan.allowlisted.iter().all(|h| h.allow_reason.is_some()));
     assert!(scan.hits.len() + scan.allowlisted.len() <= MAX_HITS_PER_FILE);
     assert!(!scan.binary || (scan.hits.is_empty() && scan.allowlisted.is_empty()));
@@ -420,9 +427,7 @@ pub(crate) mod tests_support {
             let size = (seed ^ self.turn.wrapping_mul(37)) % 64 + 1;
             let size = size.min(buf.len()).min(self.rest.len());
             let (now, later) = self.rest.split_at(size);
-            buf.get_mut(..size)
-                .unwrap_or_default()
-                .copy_from_slice(now);
+            buf.get_mut(..size).unwrap_or_default().copy_from_slice(now);
             self.rest = later;
             Ok(size)
         }

@@ -1,32 +1,78 @@
 //! The keyword prefilter: one Aho-Corasick automaton over every detector's keywords, mapping
 //! each keyword to the detectors that own it.
 //!
-//! Case-insensitivity is had by searching an ASCII-lowercased copy of the chunk for the
-//! lowercased keywords: a case-sensitive automaton keeps its SIMD prefilter (Teddy), which
-//! a case-insensitive one gives up, and lowercasing a chunk costs less than a tenth of the
-//! search. Leftmost-longest matches, with each search restarted one byte after the previous
-//! match's start, find every position where a keyword starts; a keyword that is a prefix
-//! of a longer one found at the same position (`sk` in `sk_live_`) is accounted for by
-//! giving the longer keyword the shorter one's detectors too.
+//! Case-insensitivity is had by searching a folded copy of the chunk for the folded
+//! keywords: a case-sensitive automaton keeps its SIMD prefilter (Teddy), which a
+//! case-insensitive one gives up, and folding a chunk costs a fraction of the search.
+//! Folding is ASCII lowercasing followed by `x ^ (x << 4)` (a bijection on bytes: the low
+//! nibble is kept, the high one is xor-ed with it): Teddy tells candidates apart by the
+//! high and low nibbles of each byte, and all lowercase letters share two high nibbles, so
+//! on plain lowercase text one position in ten or so was a false candidate; scrambled,
+//! letters spread over every high nibble.
 //!
-//! Keywords shorter than three bytes (Twilio's `sk`) are searched apart, one SIMD substring
-//! search each: in the automaton they would force Teddy onto two-byte fingerprints, whose
-//! false candidates cost more than the whole search does without them.
+//! Teddy looks for the first three bytes of each pattern, so the automaton is given each
+//! keyword from its rarest three-byte window on (`secret_access_key` from `t_a`, not from
+//! the `sec` of every "second" and "section"); the bytes before the window are compared
+//! after a hit. The search finds the longest pattern at each position where one starts
+//! (leftmost-longest, restarted one byte after each match: Teddy serves no overlapping
+//! search), and the shorter patterns that are prefixes of it are checked at the same
+//! position, so a keyword inside another (`sk_` in `sk_live_`) is never hidden. Keywords shorter than three bytes (Twilio's `sk`) are searched
+//! apart, one SIMD substring search each: in the automaton they would force Teddy onto
+//! two-byte fingerprints, whose false candidates cost more than the rest of the search.
 
 use aho_corasick::{AhoCorasick, Input, MatchKind};
 use memchr::memmem;
 
 use super::DetectorSpec;
 
+/// One byte folded: ASCII case removed, then the low nibble mixed into the high one.
+pub fn fold(byte: u8) -> u8 {
+    let lower = byte.to_ascii_lowercase();
+    lower ^ (lower << 4)
+}
+
 /// Keywords shorter than this are searched one by one, outside the automaton.
 const SHORT: usize = 3;
 
+/// Bytes roughly from most to least frequent in text and source code (lowercased); bytes
+/// not listed count as rarest. Only the order matters.
+const COMMON: &[u8] = b" e\nta\toinsrhldcumpfgwy,.b/_-=v\"k0:1x2();3'j4q5z6789>[]<{}*#$!&%+?@^`|~";
+
+/// How common a byte is: higher is more common.
+fn commonness(byte: u8) -> usize {
+    COMMON
+        .iter()
+        .position(|&c| c == byte)
+        .map_or(0, |rank| COMMON.len() - rank)
+}
+
+/// The offset of the rarest three-byte window of `keyword` (at least three bytes long).
+fn anchor(keyword: &[u8]) -> usize {
+    let mut best = (usize::MAX, 0);
+    for (offset, window) in keyword.windows(SHORT).enumerate() {
+        let score: usize = window.iter().map(|&b| commonness(b)).sum();
+        if score < best.0 {
+            best = (score, offset);
+        }
+    }
+    best.1
+}
+
+struct Keyword {
+    /// Folded.
+    bytes: Vec<u8>,
+    /// Where the automaton's pattern starts within the keyword.
+    anchor: usize,
+    /// Automaton keywords whose patterns are prefixes of this one's (itself included).
+    implied: Vec<usize>,
+    /// Detector indices.
+    owners: Vec<usize>,
+}
+
 pub struct Prefilter {
     automaton: AhoCorasick,
-    /// Per keyword: detector indices, including those of the automaton's keywords that are
-    /// its prefixes. The automaton's keywords come first, in pattern-id order, then the
-    /// short ones in `short` order.
-    owners: Vec<Vec<usize>>,
+    /// The automaton's keywords (pattern id order), then the short ones.
+    keywords: Vec<Keyword>,
     automaton_keywords: usize,
     short: Vec<memmem::Finder<'static>>,
     longest: usize,
@@ -42,62 +88,56 @@ pub struct KeywordHit {
 
 impl Prefilter {
     pub fn new(detectors: &[DetectorSpec]) -> Result<Self, String> {
-        let mut keywords: Vec<Vec<u8>> = Vec::new();
-        let mut direct: Vec<Vec<usize>> = Vec::new();
+        let mut keywords: Vec<Keyword> = Vec::new();
         for (index, spec) in detectors.iter().enumerate() {
             for keyword in &spec.keywords {
-                let folded = keyword.as_bytes().to_ascii_lowercase();
-                let slot = match keywords.iter().position(|k| *k == folded) {
-                    Some(slot) => slot,
-                    None => {
-                        keywords.push(folded);
-                        direct.push(Vec::new());
-                        keywords.len() - 1
-                    }
-                };
-                if let Some(list) = direct.get_mut(slot) {
-                    if !list.contains(&index) {
-                        list.push(index);
-                    }
+                let lower = keyword.as_bytes().to_ascii_lowercase();
+                let folded: Vec<u8> = lower.iter().map(|&b| fold(b)).collect();
+                match keywords.iter_mut().find(|k| k.bytes == folded) {
+                    Some(known) if !known.owners.contains(&index) => known.owners.push(index),
+                    Some(_) => {}
+                    None => keywords.push(Keyword {
+                        anchor: if lower.len() >= SHORT {
+                            anchor(&lower)
+                        } else {
+                            0
+                        },
+                        bytes: folded,
+                        owners: vec![index],
+                        implied: Vec::new(),
+                    }),
                 }
             }
         }
-        // Long keywords first, so that their automaton pattern ids are their indices.
-        let mut order: Vec<usize> = (0..keywords.len()).collect();
-        order.sort_by_key(|&i| keywords.get(i).map_or(0, |k| usize::from(k.len() < SHORT)));
-        let keywords: Vec<Vec<u8>> = order.iter().filter_map(|&i| keywords.get(i).cloned()).collect();
-        let direct: Vec<Vec<usize>> = order.iter().filter_map(|&i| direct.get(i).cloned()).collect();
-        let automaton_keywords = keywords.iter().filter(|k| k.len() >= SHORT).count();
-        let (long, short) = keywords.split_at(automaton_keywords);
-        let owners = keywords
+        // Automaton keywords first, so that their pattern ids are their indices.
+        keywords.sort_by_key(|k| k.bytes.len() < SHORT);
+        let automaton_keywords = keywords.iter().filter(|k| k.bytes.len() >= SHORT).count();
+        let patterns: Vec<Vec<u8>> = keywords
             .iter()
-            .enumerate()
-            .map(|(index, keyword)| {
-                let mut owners: Vec<usize> = direct.get(index).cloned().unwrap_or_default();
-                if index < automaton_keywords {
-                    for (other, list) in long.iter().zip(&direct) {
-                        if keyword.starts_with(other) {
-                            owners.extend(list.iter().copied());
-                        }
-                    }
-                }
-                owners.sort_unstable();
-                owners.dedup();
-                owners
-            })
+            .take(automaton_keywords)
+            .map(|k| k.bytes.get(k.anchor..).unwrap_or_default().to_vec())
             .collect();
-        let longest = keywords.iter().map(Vec::len).max().unwrap_or(0);
+        for (keyword, pattern) in keywords.iter_mut().zip(&patterns) {
+            keyword.implied = (0..patterns.len())
+                .filter(|&other| patterns.get(other).is_some_and(|o| pattern.starts_with(o)))
+                .collect();
+        }
+        let (long, short) = keywords.split_at(automaton_keywords);
         let automaton = AhoCorasick::builder()
             .match_kind(MatchKind::LeftmostLongest)
-            .build(long)
+            .build(
+                long.iter()
+                    .map(|k| k.bytes.get(k.anchor..).unwrap_or_default()),
+            )
             .map_err(|e| format!("keywords: {e}"))?;
         let short = short
             .iter()
-            .map(|k| memmem::Finder::new(k).into_owned())
+            .map(|k| memmem::Finder::new(&k.bytes).into_owned())
             .collect();
+        let longest = keywords.iter().map(|k| k.bytes.len()).max().unwrap_or(0);
         Ok(Prefilter {
             automaton,
-            owners,
+            keywords,
             automaton_keywords,
             short,
             longest,
@@ -110,49 +150,93 @@ impl Prefilter {
     }
 
     pub fn owners(&self, keyword: usize) -> &[usize] {
-        self.owners.get(keyword).map(Vec::as_slice).unwrap_or_default()
+        self.keywords
+            .get(keyword)
+            .map(|k| k.owners.as_slice())
+            .unwrap_or_default()
     }
 
-    /// Every position in `lowered[span]` where a keyword starts (`lowered` being ASCII
-    /// lowercase), with the longest keyword starting there; short keywords after the rest.
+    /// Every keyword occurrence starting in `folded[span]` (`folded` made by `fold_into`)
+    /// and ending by `end`; short keywords after the rest.
     pub fn find<'h>(
         &'h self,
-        lowered: &'h [u8],
+        folded: &'h [u8],
         span: std::ops::Range<usize>,
+        end: usize,
     ) -> impl Iterator<Item = KeywordHit> + 'h {
-        let mut from = span.start;
-        let end = span.end.min(lowered.len());
-        let searched = lowered.get(span.start..end).unwrap_or_default();
+        let end = end.min(folded.len());
+        let (from, limit) = (span.start.min(end), span.end);
+        let mut at = from;
         let long = std::iter::from_fn(move || {
-            if from >= end {
+            if at >= end {
                 return None;
             }
-            let found = self
-                .automaton
-                .find(Input::new(lowered).span(from..end))?;
-            from = found.start() + 1;
-            Some(KeywordHit {
-                keyword: found.pattern().as_usize(),
-                start: found.start(),
-                end: found.end(),
+            let found = self.automaton.find(Input::new(folded).span(at..end))?;
+            at = found.start() + 1;
+            Some(found)
+        })
+        .flat_map(move |found| {
+            let implied = self
+                .keywords
+                .get(found.pattern().as_usize())
+                .map(|k| k.implied.as_slice())
+                .unwrap_or_default();
+            implied.iter().filter_map(move |&index| {
+                let keyword = self.keywords.get(index)?;
+                let start = found.start().checked_sub(keyword.anchor)?;
+                let end = found.start() + keyword.bytes.len() - keyword.anchor;
+                let before = keyword.bytes.get(..keyword.anchor)?;
+                ((from..limit).contains(&start) && folded.get(start..found.start()) == Some(before))
+                    .then_some(KeywordHit {
+                        keyword: index,
+                        start,
+                        end,
+                    })
             })
         });
+        let searched = folded.get(from..end).unwrap_or_default();
         let short = self.short.iter().enumerate().flat_map(move |(i, finder)| {
             let keyword = self.automaton_keywords + i;
             let len = finder.needle().len();
-            finder.find_iter(searched).map(move |at| KeywordHit {
-                keyword,
-                start: span.start + at,
-                end: span.start + at + len,
-            })
+            finder
+                .find_iter(searched)
+                .map(move |at| KeywordHit {
+                    keyword,
+                    start: from + at,
+                    end: from + at + len,
+                })
+                .filter(move |hit| hit.start < limit)
         });
         long.chain(short)
     }
 }
 
-/// `source` ASCII-lowercased into `target` (same length).
-pub fn lowercase_into(source: &[u8], target: &mut [u8]) {
+/// `source` folded into `target` (same length). A plain loop the compiler vectorises.
+pub fn fold_into(source: &[u8], target: &mut [u8]) {
     for (t, s) in target.iter_mut().zip(source) {
-        *t = s.to_ascii_lowercase();
+        *t = fold(*s);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folding_ignores_case_and_is_a_bijection_otherwise() {
+        let mut seen = std::collections::HashSet::new();
+        for byte in 0..=255u8 {
+            assert_eq!(fold(byte), fold(byte.to_ascii_lowercase()));
+            if !byte.is_ascii_uppercase() {
+                assert!(seen.insert(fold(byte)), "{byte:#x}");
+            }
+        }
+    }
+
+    #[test]
+    fn anchors_avoid_common_windows() {
+        assert_eq!(anchor(b"secret_access_key"), 12); // `s_k`
+        assert_eq!(anchor(b"akia"), 0);
+        assert_eq!(anchor(b"abc"), 0);
     }
 }

@@ -11,7 +11,7 @@
 use std::cell::RefCell;
 use std::io::{self, Read};
 
-use super::prefilter::lowercase_into;
+use super::prefilter::fold_into;
 use super::{fingerprint, FileScan, Hit, Scanner, MAX_HITS_PER_FILE};
 
 /// A NUL byte this early means a binary file.
@@ -76,8 +76,8 @@ impl Outcome {
 #[derive(Default)]
 struct Workspace {
     window: Vec<u8>,
-    /// The window's searched span, ASCII-lowercased, at the same positions.
-    lowered: Vec<u8>,
+    /// The window's searched span, folded for the keyword search, at the same positions.
+    folded: Vec<u8>,
     /// Candidate regions per detector, for the chunk at hand.
     regions: Vec<Vec<(usize, usize)>>,
     found: Vec<Found>,
@@ -105,7 +105,13 @@ pub fn scan_content(
 ) -> Outcome {
     WORKSPACE.with(|cell| match cell.try_borrow_mut() {
         Ok(mut workspace) => run(scanner, content, max_bytes, geometry, &mut workspace),
-        Err(_) => run(scanner, content, max_bytes, geometry, &mut Workspace::default()),
+        Err(_) => run(
+            scanner,
+            content,
+            max_bytes,
+            geometry,
+            &mut Workspace::default(),
+        ),
     })
 }
 
@@ -182,14 +188,14 @@ fn run(
     let chunk = geometry.chunk.max(1);
     let longest = scanner.prefilter.longest();
     let capacity = context + chunk + context + longest;
-    for buffer in [&mut workspace.window, &mut workspace.lowered] {
+    for buffer in [&mut workspace.window, &mut workspace.folded] {
         if buffer.len() < capacity {
             buffer.resize(capacity, 0);
         }
     }
     let Workspace {
         window,
-        lowered,
+        folded,
         regions,
         found,
     } = workspace;
@@ -208,6 +214,25 @@ fn run(
     };
     let mut len = 0usize;
     reader.fill(window, &mut len, BINARY_PROBE.min(capacity));
+    // A sparse file's holes read as zeros: a leading run of them says nothing about what
+    // follows (a 2 GiB log with a few lines at its end is text), so it is read past — within
+    // `max_bytes`, like any content — and the probe looks at the first bytes after it.
+    while let Some(filled) = window.get(..len).filter(|f| !f.is_empty()) {
+        match filled.iter().position(|&b| b != 0) {
+            Some(0) => break,
+            Some(start) => {
+                window.copy_within(start..len, 0);
+                len -= start;
+                reader.fill(window, &mut len, BINARY_PROBE.min(capacity));
+                break;
+            }
+            None if reader.ended => break,
+            None => {
+                len = 0;
+                reader.fill(window, &mut len, BINARY_PROBE.min(capacity));
+            }
+        }
+    }
     let probe = window.get(..len.min(BINARY_PROBE)).unwrap_or_default();
     if memchr::memchr(0, probe).is_some() {
         return Outcome {
@@ -245,7 +270,7 @@ fn run(
             context,
             at_end: reader.ended,
         };
-        step.search(searched, limit, lowered, regions);
+        step.search(searched, limit, folded, regions);
         step.evaluate(regions, found, &mut matches);
         step.number_lines(found, line_base, &mut matches);
         if reader.ended {
@@ -283,9 +308,18 @@ fn run(
     }
 }
 
-/// Newlines in `bytes`. Written as a plain count so the compiler vectorises it.
+/// Newlines in `bytes`. Counted in byte-sized lanes, 255 bytes at a time, which the
+/// compiler vectorises; a count into 64-bit lanes ran at a quarter of the speed.
 fn count_newlines(bytes: &[u8]) -> u64 {
-    bytes.iter().filter(|&&b| b == b'\n').count() as u64
+    bytes
+        .chunks(255)
+        .map(|chunk| {
+            let count = chunk
+                .iter()
+                .fold(0u8, |n, &b| n.wrapping_add(u8::from(b == b'\n')));
+            u64::from(count)
+        })
+        .sum()
 }
 
 /// One chunk of one file.
@@ -306,7 +340,7 @@ impl Step<'_> {
         &self,
         searched: usize,
         limit: usize,
-        lowered: &mut [u8],
+        folded: &mut [u8],
         regions: &mut [Vec<(usize, usize)>],
     ) {
         let longest = self.scanner.prefilter.longest();
@@ -318,16 +352,13 @@ impl Step<'_> {
         }
         let (Some(source), Some(target)) = (
             self.haystack.get(searched..end),
-            lowered.get_mut(searched..end),
+            folded.get_mut(searched..end),
         ) else {
             return;
         };
-        lowercase_into(source, target);
-        let lowered = lowered.get(..end).unwrap_or_default();
-        for hit in self.scanner.prefilter.find(lowered, searched..end) {
-            if hit.start >= limit {
-                continue;
-            }
+        fold_into(source, target);
+        let folded = folded.get(..end).unwrap_or_default();
+        for hit in self.scanner.prefilter.find(folded, searched..limit, end) {
             for &detector in self.scanner.prefilter.owners(hit.keyword) {
                 let Some(list) = regions.get_mut(detector) else {
                     continue;
@@ -428,8 +459,14 @@ impl Step<'_> {
                         matches.dropped += 1;
                         continue;
                     }
+                    // A finding's line is where the secret is, or where an `at` group says
+                    // (a PEM block is reported at its BEGIN line, not its first body line).
+                    let at = caps
+                        .name("at")
+                        .or_else(|| caps.name("secret"))
+                        .map_or(whole.start(), |m| m.start());
                     found.push(Found {
-                        at: lo + whole.start(),
+                        at: lo + at,
                         detector: index,
                         fingerprint: fingerprint(secret),
                         allow_reason: detector.allow_reason(secret),

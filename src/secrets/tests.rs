@@ -2,7 +2,6 @@
 //! sources hold no string that looks like a live credential.
 
 use std::io::{self, Read, Write};
-use std::time::{Duration, Instant};
 
 use super::tests_support::Dribble;
 use super::*;
@@ -330,10 +329,7 @@ fn a_key_straddling_the_chunk_boundary_is_found_once_at_every_offset() {
         for key in [
             aws_id(&mut rng),
             format!("ghp_{}", rng.pick(ALNUM, 36)),
-            format!(
-                "-----BEGIN RSA PRIVATE KEY-----\n{}\n",
-                rng.pick(B64, 64)
-            ),
+            format!("-----BEGIN RSA PRIVATE KEY-----\n{}\n", rng.pick(B64, 64)),
         ] {
             for shift in 0..64usize {
                 let at = boundary - 32 - key.len() / 2 + shift;
@@ -426,23 +422,70 @@ impl Read for Zeros {
     }
 }
 
+/// Zeros (a sparse file's holes), then some text.
+struct HoleThenText {
+    zeros: Zeros,
+    text: io::Cursor<Vec<u8>>,
+}
+
+impl Read for HoleThenText {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.zeros.read(buf)? {
+            0 => self.text.read(buf),
+            n => Ok(n),
+        }
+    }
+}
+
 #[test]
-fn two_gib_of_zeros_is_skipped_without_reading_it() {
+fn zeros_are_read_past_and_bounded_by_max_bytes() {
     let scanner = scanner();
+    let limits = Limits {
+        max_bytes: 16 << 20,
+        decompress: true,
+    };
     let mut zeros = Zeros {
-        left: 2 << 30,
+        left: 64 << 20,
         read: 0,
     };
+    let found = scanner.scan(&mut zeros, &limits).unwrap();
+    assert!(
+        !found.binary,
+        "a run of zeros is a hole, not binary content"
+    );
+    assert!(found.truncated);
+    assert_eq!(zeros.read, (16 << 20) + 1, "the budget bounds the read");
+    assert!(found.hits.is_empty());
+}
+
+#[test]
+fn a_secret_after_a_hole_is_found_and_binary_content_after_one_is_skipped() {
+    let scanner = scanner();
+    let mut rng = Rng(29);
+    let key = aws_id(&mut rng);
     let limits = Limits {
         max_bytes: u64::MAX,
         decompress: true,
     };
-    let started = Instant::now();
-    let found = scanner.scan(&mut zeros, &limits).unwrap();
-    let took = started.elapsed();
-    assert!(found.binary);
-    assert!(zeros.read <= 8 << 10, "read {} bytes", zeros.read);
-    assert!(took < Duration::from_millis(100), "took {took:?}");
+    let mut sparse = HoleThenText {
+        zeros: Zeros {
+            left: (3 << 20) + 17,
+            read: 0,
+        },
+        text: io::Cursor::new(format!("log line\n{key}\n").into_bytes()),
+    };
+    let found = scanner.scan(&mut sparse, &limits).unwrap();
+    assert!(!found.binary);
+    assert_eq!(found.hits.len(), 1);
+    assert_eq!(found.hits[0].line, 2);
+    let mut elf_after_hole = HoleThenText {
+        zeros: Zeros {
+            left: 1 << 20,
+            read: 0,
+        },
+        text: io::Cursor::new(b"\x7fELF\x02\x01\x01\0\0\0AKIA".to_vec()),
+    };
+    assert!(scanner.scan(&mut elf_after_hole, &limits).unwrap().binary);
 }
 
 #[test]
@@ -682,10 +725,19 @@ fn allowlists_and_entropy_move_matches_aside_with_a_reason() {
     assert_eq!(reasons.len(), 3, "{reasons:?}");
     assert_eq!(reasons[0], (AWS_ID, 1, "listed in allow_values"));
     assert_eq!((reasons[1].0, reasons[1].1), (AWS_ID, 2));
-    assert!(reasons[1].2.starts_with("entropy 1.02 below min_entropy 3.00"), "{}", reasons[1].2);
+    assert!(
+        reasons[1]
+            .2
+            .starts_with("entropy 1.02 below min_entropy 3.00"),
+        "{}",
+        reasons[1].2
+    );
     assert_eq!(reasons[2], (AWS_SECRET, 3, "listed in allow_values"));
     // A placeholder caught by allow_regexes.
-    let found = scan(&scanner, b"token ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n");
+    let found = scan(
+        &scanner,
+        b"token ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n",
+    );
     assert_eq!(
         found.allowlisted[0].allow_reason.as_deref(),
         Some("matches allow_regexes `(?i)x{8}`")
@@ -735,9 +787,15 @@ fn compile_errors_name_the_detector_and_the_problem() {
         Scanner::new(&[good.clone(), spec]).unwrap_err()
     };
     let e = bad(|s| s.regex = "(".into());
-    assert!(e.starts_with("detector 1 (\"AWS access key ID\"): regex:"), "{e}");
+    assert!(
+        e.starts_with("detector 1 (\"AWS access key ID\"): regex:"),
+        "{e}"
+    );
     let e = bad(|s| s.keywords.clear());
-    assert!(e.contains("`keywords` must hold at least one literal"), "{e}");
+    assert!(
+        e.contains("`keywords` must hold at least one literal"),
+        "{e}"
+    );
     let e = bad(|s| s.keywords = vec![String::new()]);
     assert!(e.contains("a keyword is empty"), "{e}");
     let e = bad(|s| s.min_entropy = Some(9.0));
@@ -765,7 +823,14 @@ fn hits_per_file_are_capped() {
 #[test]
 fn empty_and_tiny_inputs() {
     let scanner = scanner();
-    for input in [&b""[..], b"\x1f", b"\x1f\x8b", b"\x1f\x8b\x08", b"\xfd7zXZ", b"\x28\xb5\x2f\xfd"] {
+    for input in [
+        &b""[..],
+        b"\x1f",
+        b"\x1f\x8b",
+        b"\x1f\x8b\x08",
+        b"\xfd7zXZ",
+        b"\x28\xb5\x2f\xfd",
+    ] {
         let found = scan(&scanner, input);
         assert!(found.hits.is_empty());
     }
@@ -788,4 +853,17 @@ fn exercise_returns_on_odd_inputs() {
     for input in inputs {
         exercise(&input);
     }
+}
+
+#[test]
+fn scanner_is_shared_between_threads() {
+    fn shared<T: Send + Sync>() {}
+    shared::<Scanner>();
+    let scanner = scanner();
+    let key = aws_id(&mut Rng(24));
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| assert_eq!(scan(&scanner, key.as_bytes()).hits.len(), 1));
+        }
+    });
 }

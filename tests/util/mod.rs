@@ -209,6 +209,16 @@ pub fn inspect_json(image_path: &Path) -> (Run, serde_json::Value) {
     (run, value)
 }
 
+/// The result of one rule in a scan report.
+pub fn rule_result<'a>(report: &'a serde_json::Value, rule: &str) -> &'a serde_json::Value {
+    report["results"]
+        .as_array()
+        .expect("a scan report has results")
+        .iter()
+        .find(|r| r["rule"] == rule)
+        .unwrap_or_else(|| panic!("the scan has no result for {rule} (see `amiscan rules list`)"))
+}
+
 /// The volume with this id in an inspect report.
 pub fn volume<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
     report["volumes"]

@@ -230,7 +230,7 @@ pub fn run_pass(checks: &[&Compiled], ctx: &ScanContext<'_>) -> SecretsPass {
     )> = candidates
         .par_iter()
         .map(|entry| {
-            let outcome = ctx.open_file(&entry.path).and_then(|mut reader| {
+            let outcome = ctx.open_entry(entry).and_then(|mut reader| {
                 scanner
                     .scan(&mut reader, &limits)
                     .map_err(|e| e.to_string())
