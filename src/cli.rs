@@ -116,6 +116,11 @@ pub struct ScanArgs {
     /// sshd uses (SCAP Security Guide parity; stricter than sshd itself).
     #[arg(long)]
     pub sshd_strict: bool,
+    /// Read at most this many bytes of content per file for credential rules (after
+    /// decompression; default 4 GiB, or the rules' own `max_size`). Files with more are
+    /// scanned up to the cap and counted in `stats.secrets.truncated`.
+    #[arg(long, value_name = "BYTES")]
+    pub secrets_max_size: Option<u64>,
     /// Judge dates (end of life) as of this day, YYYY-MM-DD, instead of today.
     #[arg(long, value_name = "DATE")]
     pub as_of: Option<String>,

@@ -946,3 +946,31 @@ fn the_report_is_the_same_at_any_thread_count() {
     assert!(one == four, "--threads 1 and --threads 4 differ");
     assert!(one == default, "--threads 1 and the default differ");
 }
+
+/// `--secrets-max-size` caps the content read per file: files beyond it are counted as
+/// truncated (never skipped silently), and a secret past the cap is not claimed as found
+/// while one before it still is.
+#[test]
+fn the_size_cap_is_configurable_and_counted() {
+    let run = amiscan(scan_args(
+        "json",
+        &["--select", "creds.*", "--secrets-max-size", "65536"],
+    ));
+    let report = parse(&run);
+    let stats = &report["stats"]["secrets"];
+    assert!(
+        stats["truncated"].as_u64().unwrap() >= 3,
+        "the 2 GiB sparse file and the 400 KiB boundary files exceed 64 KiB: {stats}"
+    );
+    let tokens = findings(&report, "creds.tokens");
+    assert!(
+        !tokens.iter().any(|f| f["path"] == "/var/lib/app/blob.dat"),
+        "the sparse file's token lies past the cap"
+    );
+    assert!(tokens.iter().any(|f| f["path"] == "/etc/app/app.env"));
+    let uncapped = &scanned().1["stats"]["secrets"];
+    assert_eq!(
+        uncapped["truncated"], 0,
+        "the default cap (4 GiB) cuts nothing here"
+    );
+}

@@ -88,6 +88,7 @@ pub fn run(
     let options = ScanOptions {
         sshd_strict: args.sshd_strict,
         today,
+        secrets_max_size: args.secrets_max_size,
     };
     let ctx = ScanContext::new(
         &guest.tree,

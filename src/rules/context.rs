@@ -16,6 +16,8 @@ pub struct ScanOptions {
     pub sshd_strict: bool,
     /// The date end-of-life checks compare against, as (year, month, day).
     pub today: (i32, u32, u32),
+    /// Content read per file by the secrets pass, overriding the rules' `max_size`.
+    pub secrets_max_size: Option<u64>,
 }
 
 /// A guest ready to be judged.

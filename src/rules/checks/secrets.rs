@@ -208,11 +208,13 @@ pub fn run_pass(checks: &[&Compiled], ctx: &ScanContext<'_>) -> SecretsPass {
             return pass;
         }
     };
-    let max_bytes = checks
-        .iter()
-        .map(|c| c.spec.max_size.unwrap_or(DEFAULT_MAX_SIZE))
-        .max()
-        .unwrap_or(DEFAULT_MAX_SIZE);
+    let max_bytes = ctx.options.secrets_max_size.unwrap_or_else(|| {
+        checks
+            .iter()
+            .map(|c| c.spec.max_size.unwrap_or(DEFAULT_MAX_SIZE))
+            .max()
+            .unwrap_or(DEFAULT_MAX_SIZE)
+    });
     let limits = Limits {
         max_bytes,
         decompress: true,
