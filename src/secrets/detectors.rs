@@ -55,7 +55,7 @@ pub fn sample_detectors() -> Vec<DetectorSpec> {
         ),
         spec(
             "private key (PEM)",
-            r"(?-u)-----BEGIN (?:RSA |DSA |EC |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----(?:[ \t]*\r?\n(?:[A-Za-z][A-Za-z0-9-]*:[^\r\n]*\r?\n)*(?:[ \t]*\r?\n)?(?P<secret>[A-Za-z0-9+/=]{16,}))?",
+            r"(?-u)(?P<at>-----BEGIN )(?:RSA |DSA |EC |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----(?:[ \t]*\r?\n(?:[A-Za-z][A-Za-z0-9-]*:[^\r\n]*\r?\n)*(?:[ \t]*\r?\n)?(?P<secret>[A-Za-z0-9+/=]{16,}))?",
             &["PRIVATE KEY-----", "PRIVATE KEY BLOCK-----"],
             None,
             &[],
