@@ -104,8 +104,13 @@ pub struct RuleArgs {
 pub struct ScanArgs {
     /// The disk image to scan (opened read-only).
     pub image: PathBuf,
-    #[arg(long, value_enum, default_value_t = TableOrJson::Table)]
-    pub format: TableOrJson,
+    /// What standard output shows.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+    /// Also write the report to a file, in the format its extension names (.json, .jsonl,
+    /// .ndjson, .md, .txt) or `FORMAT=FILE` (table, json, jsonl, markdown). Repeatable.
+    #[arg(long = "output", value_name = "[FORMAT=]FILE")]
+    pub outputs: Vec<String>,
     /// Exit 1 when a rule fails at this severity or above (`never`: only report).
     #[arg(long, value_name = "SEVERITY", default_value = "medium",
           value_parser = ["critical", "high", "medium", "low", "info", "never"])]
@@ -153,6 +158,19 @@ pub enum RulesCommand {
         #[arg(required = true, value_name = "FILE|DIR")]
         files: Vec<PathBuf>,
     },
+}
+
+/// Renderings of a scan report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Rules and findings for a terminal.
+    Table,
+    /// The JSON contract (docs/json-schema.md).
+    Json,
+    /// One JSON object per finding, for log pipelines.
+    Jsonl,
+    /// A summary and the failing findings, for a pull-request comment or job summary.
+    Markdown,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -814,15 +814,25 @@ fn stats_count_scanned_binary_and_oversized_files() {
 fn scan_formats(help: &str) -> Vec<String> {
     let at = help.find("--format").expect("scan --help has no --format");
     let rest = &help[at..];
-    let start = rest
-        .find("[possible values: ")
-        .expect("scan --help lists no --format values")
-        + "[possible values: ".len();
-    let end = start + rest[start..].find(']').unwrap();
-    rest[start..end]
-        .split(',')
-        .map(|s| s.trim().to_string())
-        .collect()
+    // clap lists values inline (`[possible values: a, b]`) or, when they are documented,
+    // one per line (`- a: what it is`); either way within the option's own block.
+    let block = &rest[..rest[2..].find("\n      --").map_or(rest.len(), |i| i + 2)];
+    if let Some(start) = block.find("[possible values: ") {
+        let start = start + "[possible values: ".len();
+        let end = start + block[start..].find(']').unwrap();
+        return block[start..end]
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .collect();
+    }
+    let formats: Vec<String> = block
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("- "))
+        .filter_map(|item| item.split(':').next())
+        .map(|name| name.trim().to_string())
+        .collect();
+    assert!(!formats.is_empty(), "scan --help lists no --format values");
+    formats
 }
 
 /// Every `LEAK_WINDOW`-byte window of `text`.
@@ -866,7 +876,10 @@ fn no_output_shows_a_planted_secret() {
         .into_iter()
         .map(|f| vec![f])
         .collect();
-    assert!(runs.iter().any(|r| r[0] == "table") && runs.iter().any(|r| r[0] == "json"));
+    assert!(
+        runs.iter().any(|r| r[0] == "table") && runs.iter().any(|r| r[0] == "json"),
+        "{runs:?}"
+    );
     let verbose = help_text.contains("--verbose");
     if verbose {
         for f in scan_formats(&help_text) {

@@ -6,7 +6,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::render::civil_from_days;
 use super::{open_guest, CommandError, Outcome};
-use crate::cli::{RuleArgs, ScanArgs, TableOrJson};
+use crate::cli::{ReportFormat, RuleArgs, ScanArgs};
 use crate::report::{self, FailOn, ScanReport, Stats, Verdict};
 use crate::rules::checks::os_eol::parse_date;
 use crate::rules::context::BlindSpot;
@@ -49,6 +49,51 @@ pub fn today_utc() -> (i32, u32, u32) {
     (i32::try_from(year).unwrap_or(i32::MAX), month, day)
 }
 
+/// Writes a report in one format.
+pub fn render(
+    report: &ScanReport,
+    format: ReportFormat,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    match format {
+        ReportFormat::Table => report::table::write(report, out),
+        ReportFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, report).map_err(std::io::Error::from)?;
+            writeln!(out)
+        }
+        ReportFormat::Jsonl => report::jsonl::write(report, out),
+        ReportFormat::Markdown => report::markdown::write(report, out),
+    }
+}
+
+/// An `--output` argument: `FORMAT=FILE`, or a file whose extension names the format.
+/// Checked before the scan starts, so a typo costs nothing.
+fn output(spec: &str) -> Result<(ReportFormat, std::path::PathBuf), CommandError> {
+    let named = |name: &str| match name {
+        "table" | "txt" => Some(ReportFormat::Table),
+        "json" => Some(ReportFormat::Json),
+        "jsonl" | "ndjson" => Some(ReportFormat::Jsonl),
+        "markdown" | "md" => Some(ReportFormat::Markdown),
+        _ => None,
+    };
+    if let Some((format, path)) = spec.split_once('=') {
+        if let Some(format) = named(format) {
+            return Ok((format, path.into()));
+        }
+    }
+    let path = std::path::PathBuf::from(spec);
+    let extension = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    match named(&extension) {
+        Some(format) => Ok((format, path)),
+        None => Err(CommandError::Usage(format!(
+            "--output {spec}: say the format (table=, json=, jsonl=, markdown=) or use a .txt, .json, .jsonl, .ndjson or .md file"
+        ))),
+    }
+}
+
 fn fail_on(text: &str) -> Result<FailOn, CommandError> {
     if text == "never" {
         return Ok(FailOn::Never);
@@ -74,6 +119,11 @@ pub fn run(
         None => today_utc(),
     };
     let fail_on = fail_on(&args.fail_on)?;
+    let outputs = args
+        .outputs
+        .iter()
+        .map(|spec| output(spec))
+        .collect::<Result<Vec<_>, _>>()?;
 
     let guest = open_guest(&args.image)?;
     let inventory = walk::walk(&guest.tree, WalkOptions::default());
@@ -117,15 +167,19 @@ pub fn run(
         secrets: secrets.map(|p| p.stats.clone()),
     };
     let report = ScanReport::new(&guest, &results, fail_on, stats);
-    match args.format {
-        TableOrJson::Json => {
-            for note in &report.notes {
-                writeln!(err, "amiscan: {}: {note}", guest.image_name)?;
-            }
-            serde_json::to_writer_pretty(&mut *out, &report).map_err(std::io::Error::from)?;
-            writeln!(out)?;
+    if args.format != ReportFormat::Table {
+        for note in &report.notes {
+            writeln!(err, "amiscan: {}: {note}", guest.image_name)?;
         }
-        TableOrJson::Table => report::table::write(&report, out)?,
+    }
+    render(&report, args.format, out)?;
+    for (format, path) in &outputs {
+        let mut file = std::fs::File::create(path)
+            .map(std::io::BufWriter::new)
+            .map_err(|e| CommandError::Usage(format!("--output {}: {e}", path.display())))?;
+        render(&report, *format, &mut file)
+            .and_then(|()| file.flush())
+            .map_err(|e| CommandError::Usage(format!("--output {}: {e}", path.display())))?;
     }
     Ok(match report.summary.verdict {
         Verdict::Pass => Outcome::Complete,

@@ -2,6 +2,8 @@
 //! in docs/json-schema.md and docs/scan-report.schema.json) and its renderings. Building a
 //! report decides nothing; the verdict and exit code come from `summary`.
 
+pub mod jsonl;
+pub mod markdown;
 pub mod table;
 
 use serde::Serialize;
