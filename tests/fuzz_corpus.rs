@@ -7,6 +7,10 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
+mod util;
+
+use util::Rng;
+
 use amiscan::fuzzing::{exercise_configs, exercise_disk, exercise_filesystem};
 
 /// Generous for a debug build on a loaded 2-core machine; a hang runs forever.
@@ -61,22 +65,6 @@ fn seeds(dir: &str) -> Vec<(PathBuf, Vec<u8>)> {
                 .is_some_and(|n| n.to_string_lossy().starts_with("found-"))
         })
         .collect()
-}
-
-/// xorshift64*: deterministic, so a failing case is reproducible from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
 }
 
 /// Flips bytes where the metadata lives: the first 64 KiB of the input and the first

@@ -9,6 +9,8 @@
 
 mod util;
 
+use util::Rng;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -326,22 +328,6 @@ fn float_hex(f: f64) -> String {
 // ---------------------------------------------------------------------------------------
 
 const DEADLINE: Duration = Duration::from_secs(60);
-
-/// xorshift64*: deterministic, so a failing case is reproducible from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 /// A truncation, or a few bytes set to 0, 0xff or random — biased towards page headers
 /// (the first bytes of each page), where the structure lives.

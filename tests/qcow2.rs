@@ -6,6 +6,8 @@
 
 mod util;
 
+use util::Rng;
+
 use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -64,22 +66,6 @@ where
         "qemu-img {args:?} failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-}
-
-/// xorshift64*: deterministic, so a failing case is reproducible from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
 }
 
 fn be32(bytes: &[u8], at: usize) -> u32 {
@@ -144,9 +130,9 @@ fn assert_matches_qemu(name: &str) {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ size);
     for round in 0..200 {
         // A cluster boundary, a start a little before it, a length up to three clusters.
-        let boundary = rng.below(size / cluster + 1) * cluster;
-        let start = boundary.saturating_sub(rng.below(4096)).min(size - 1);
-        let len = (1 + rng.below(3 * cluster)).min(size - start);
+        let boundary = rng.below_u64(size / cluster + 1) * cluster;
+        let start = boundary.saturating_sub(rng.below_u64(4096)).min(size - 1);
+        let len = (1 + rng.below_u64(3 * cluster)).min(size - start);
         let mut got = vec![0u8; len as usize];
         disk.read_exact_at(start, &mut got)
             .unwrap_or_else(|e| panic!("{name}: range {round} ({start}+{len}): {e}"));
@@ -287,8 +273,8 @@ fn reads_from_many_threads_agree() {
             std::thread::spawn(move || {
                 let mut rng = Rng(t + 1);
                 for _ in 0..2000 {
-                    let start = rng.below(size);
-                    let len = (1 + rng.below(10_000)).min(size - start);
+                    let start = rng.below_u64(size);
+                    let len = (1 + rng.below_u64(10_000)).min(size - start);
                     let mut got = vec![0u8; len as usize];
                     disk.read_exact_at(start, &mut got).unwrap();
                     assert!(got == whole[start as usize..(start + len) as usize]);
@@ -471,12 +457,12 @@ fn bit_flipped_copies_fail_cleanly() {
             let (start, len) = if round % 2 == 0 {
                 regions[0]
             } else {
-                regions[1 + rng.below(regions.len() as u64 - 1) as usize]
+                regions[1 + rng.below_u64(regions.len() as u64 - 1) as usize]
             };
             let mut bytes = original.clone();
-            for _ in 0..1 + rng.below(3) {
-                let at = start + rng.below(len as u64) as usize;
-                bytes[at] ^= 1 << rng.below(8);
+            for _ in 0..1 + rng.below_u64(3) {
+                let at = start + rng.below_u64(len as u64) as usize;
+                bytes[at] ^= 1 << rng.below_u64(8);
             }
             let copy = dir.join(format!("flip-{round}-{name}"));
             fs::write(&copy, &bytes).unwrap();

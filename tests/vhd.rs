@@ -9,6 +9,8 @@
 
 mod util;
 
+use util::Rng;
+
 use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::os::unix::fs::FileExt;
@@ -65,22 +67,6 @@ fn scratch(test: &str) -> PathBuf {
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// xorshift64*: deterministic, so a failing case is reproducible from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -145,12 +131,12 @@ fn assert_reads_like_qemu(name: &str, format: ContainerFormat, subformat: &str) 
     let mut rng = Rng(0x5eed_0000 ^ size);
     for round in 0..200 {
         let (start, len) = if round % 4 == 3 {
-            let start = rng.below(size);
-            (start, 1 + rng.below(2 * MIB))
+            let start = rng.below_u64(size);
+            (start, 1 + rng.below_u64(2 * MIB))
         } else {
-            let boundary = rng.below(size / MIB + 1) * MIB;
-            let before = rng.below(70_000);
-            (boundary.saturating_sub(before), 1 + rng.below(300_000))
+            let boundary = rng.below_u64(size / MIB + 1) * MIB;
+            let before = rng.below_u64(70_000);
+            (boundary.saturating_sub(before), 1 + rng.below_u64(300_000))
         };
         let start = start.min(size - 1);
         let len = len.min(size - start) as usize;
@@ -515,17 +501,17 @@ fn mutation_rounds(test: &str, names: &[&str], rounds: u64) -> [u64; 4] {
                     let mut tally = [0u64; 4];
                     for round in (worker..rounds).step_by(workers as usize) {
                         let mut rng = Rng(0xdead_beef_0000 ^ ((round + 1) * 0x9e37_79b9));
-                        let which = rng.below(images.len() as u64) as usize;
+                        let which = rng.below_u64(images.len() as u64) as usize;
                         let (name, original, areas) = &images[which];
                         let (path, file) = &copies[which];
                         let mut touched = Vec::new();
-                        for _ in 0..1 + rng.below(3) {
-                            let (start, len) = areas[rng.below(areas.len() as u64) as usize];
-                            let at = (start + rng.below(len)).min(original.len() as u64 - 1);
-                            let value = match rng.below(3) {
+                        for _ in 0..1 + rng.below_u64(3) {
+                            let (start, len) = areas[rng.below_u64(areas.len() as u64) as usize];
+                            let at = (start + rng.below_u64(len)).min(original.len() as u64 - 1);
+                            let value = match rng.below_u64(3) {
                                 0 => 0,
                                 1 => 0xff,
-                                _ => original[at as usize] ^ (1 << rng.below(8)),
+                                _ => original[at as usize] ^ (1 << rng.below_u64(8)),
                             };
                             file.write_all_at(&[value], at).unwrap();
                             touched.push(at);
@@ -878,8 +864,8 @@ fn assert_disk_reads(disk: &dyn BlockSource, expected: &[u8], seed: u64) {
     );
     let mut rng = Rng(seed | 1);
     for _ in 0..300 {
-        let start = rng.below(expected.len() as u64) as usize;
-        let len = 1 + rng.below((expected.len() - start) as u64).min(20_000) as usize;
+        let start = rng.below_u64(expected.len() as u64) as usize;
+        let len = 1 + rng.below_u64((expected.len() - start) as u64).min(20_000) as usize;
         assert!(
             read_disk(disk, start as u64, len) == expected[start..start + len],
             "{len} bytes at {start}"
@@ -1547,15 +1533,15 @@ fn replay(format: &'static str) {
         for round in 0..150 {
             let mut bytes = original.clone();
             if round % 5 == 4 {
-                bytes.truncate(rng.below(bytes.len() as u64) as usize);
+                bytes.truncate(rng.below_u64(bytes.len() as u64) as usize);
             } else {
-                for _ in 0..1 + rng.below(8) {
+                for _ in 0..1 + rng.below_u64(8) {
                     // Mostly in the first 512 KiB and the last 512 bytes, where the tables are.
-                    let at = match rng.below(4) {
-                        0 => bytes.len() as u64 - 1 - rng.below(512u64.min(bytes.len() as u64)),
-                        _ => rng.below((bytes.len() as u64).min(512 * KIB)),
+                    let at = match rng.below_u64(4) {
+                        0 => bytes.len() as u64 - 1 - rng.below_u64(512u64.min(bytes.len() as u64)),
+                        _ => rng.below_u64((bytes.len() as u64).min(512 * KIB)),
                     } as usize;
-                    bytes[at] = match rng.below(3) {
+                    bytes[at] = match rng.below_u64(3) {
                         0 => 0,
                         1 => 0xff,
                         _ => rng.next() as u8,

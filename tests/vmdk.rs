@@ -7,6 +7,8 @@
 
 mod util;
 
+use util::Rng;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
@@ -60,22 +62,6 @@ impl Scratch {
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-/// xorshift64*: deterministic, so a failing case is reproducible from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
     }
 }
 
@@ -166,10 +152,10 @@ fn assert_disk_matches(image: &Path, reference: Reference) {
             scope.spawn(move || {
                 let mut rng = Rng(0x5eed_0000 + thread + len);
                 for round in 0..100 {
-                    let unit = if rng.below(2) == 0 { 4096 } else { 65536 };
-                    let boundary = (1 + rng.below(len / unit - 1)) * unit;
-                    let start = boundary - 1 - rng.below(70_000.min(boundary - 1));
-                    let size = (1 + rng.below(200_000)).min(len - start);
+                    let unit = if rng.below_u64(2) == 0 { 4096 } else { 65536 };
+                    let boundary = (1 + rng.below_u64(len / unit - 1)) * unit;
+                    let start = boundary - 1 - rng.below_u64(70_000.min(boundary - 1));
+                    let size = (1 + rng.below_u64(200_000)).min(len - start);
                     let mut got = vec![0u8; size as usize];
                     let mut want = vec![0u8; size as usize];
                     disk.read_exact_at(start, &mut got).unwrap_or_else(|e| {
@@ -610,14 +596,14 @@ fn bit_flipped_copies_never_panic_or_hang() {
                     // Pick a kind first, so the many markers do not crowd out the header.
                     let mut kinds: Vec<&str> = regions.iter().map(|r| r.0).collect();
                     kinds.dedup();
-                    let kind = kinds[rng.below(kinds.len() as u64) as usize];
+                    let kind = kinds[rng.below_u64(kinds.len() as u64) as usize];
                     let of_kind: Vec<_> = regions.iter().filter(|r| r.0 == kind).collect();
-                    let (_, at, len) = *of_kind[rng.below(of_kind.len() as u64) as usize];
-                    let flips = 1 + rng.below(4);
+                    let (_, at, len) = *of_kind[rng.below_u64(of_kind.len() as u64) as usize];
+                    let flips = 1 + rng.below_u64(4);
                     for _ in 0..flips {
-                        let byte = (at + rng.below(len)) as usize;
+                        let byte = (at + rng.below_u64(len)) as usize;
                         if byte < bytes.len() {
-                            bytes[byte] ^= 1 << rng.below(8);
+                            bytes[byte] ^= 1 << rng.below_u64(8);
                         }
                     }
                     let copy = scratch.path(&format!("flip-{round}-{}", names[n]));
@@ -928,13 +914,13 @@ fn mutated_seeds_never_panic_or_hang() {
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ original.len() as u64);
         for round in 0..150 {
             let mut bytes = original.clone();
-            if rng.below(4) == 0 {
-                bytes.truncate(rng.below(bytes.len() as u64) as usize);
+            if rng.below_u64(4) == 0 {
+                bytes.truncate(rng.below_u64(bytes.len() as u64) as usize);
             } else {
                 // Most metadata sits in the first 64 KiB of these small files.
-                for _ in 0..1 + rng.below(8) {
-                    let at = rng.below(bytes.len().min(65536) as u64) as usize;
-                    bytes[at] = match rng.below(3) {
+                for _ in 0..1 + rng.below_u64(8) {
+                    let at = rng.below_u64(bytes.len().min(65536) as u64) as usize;
+                    bytes[at] = match rng.below_u64(3) {
                         0 => 0,
                         1 => 0xff,
                         _ => rng.next() as u8,

@@ -45,7 +45,7 @@ impl HostDir {
             let meta = match fs::symlink_metadata(&host) {
                 Ok(meta) => meta,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                Err(e) if e.raw_os_error() == Some(20) => return Ok(None),
+                Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => return Ok(None),
                 Err(e) => return Err(FactError::new(path, e.to_string())),
             };
             let last = pending.is_empty();

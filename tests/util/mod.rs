@@ -902,3 +902,25 @@ pub fn run_with_deadline(args: &[&OsStr], limit_memory: bool) -> (i32, String) {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
+
+/// xorshift64*: deterministic, so a failing mutation or sample is reproducible from its
+/// seed. Shared by every test that mutates or samples.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Uniform-ish in `0..n` (`0` when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    pub fn below_u64(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
