@@ -1,4 +1,6 @@
-//! Criterion benchmarks of the inventory walk over a 100 000-file ext4 image.
+//! Criterion benchmarks of the inventory walk over a 100 000-file ext4 image, with and
+//! without a progress display's counters attached (`…+progress`: what `scan` pays for
+//! showing progress; nothing is drawn).
 //!
 //! Build the image first: `benches/make-walk-image.sh` (or point AMISCAN_BENCH_IMAGE at
 //! another image). Figures and how to compare them live in docs/performance.md.
@@ -8,6 +10,7 @@ use std::path::PathBuf;
 use criterion::{criterion_group, criterion_main, Criterion};
 
 use amiscan::commands::open_guest;
+use amiscan::progress::Progress;
 use amiscan::walk::{walk, WalkOptions, DEFAULT_HASH_LIMIT};
 
 fn image_path() -> Option<PathBuf> {
@@ -32,32 +35,26 @@ fn bench_walk(c: &mut Criterion) {
                 return;
             }
         };
-        group.bench_function(format!("metadata/{threads}-threads"), |b| {
-            b.iter(|| {
-                pool.install(|| {
-                    let guest = open_guest(&path).map_err(|e| e.to_string());
-                    let guest = guest.unwrap_or_else(|e| panic!("{e}"));
-                    walk(&guest.tree, WalkOptions { sha256_up_to: None })
-                        .entries
-                        .len()
-                })
-            })
-        });
-        group.bench_function(format!("sha256/{threads}-threads"), |b| {
-            b.iter(|| {
-                pool.install(|| {
-                    let guest = open_guest(&path).map_err(|e| e.to_string());
-                    let guest = guest.unwrap_or_else(|e| panic!("{e}"));
-                    walk(
-                        &guest.tree,
-                        WalkOptions {
-                            sha256_up_to: Some(DEFAULT_HASH_LIMIT),
-                        },
-                    )
-                    .bytes_read
-                })
-            })
-        });
+        for (name, sha256_up_to) in [("metadata", None), ("sha256", Some(DEFAULT_HASH_LIMIT))] {
+            for with_progress in [false, true] {
+                let suffix = if with_progress { "+progress" } else { "" };
+                group.bench_function(format!("{name}{suffix}/{threads}-threads"), |b| {
+                    b.iter(|| {
+                        pool.install(|| {
+                            let guest = open_guest(&path).map_err(|e| e.to_string());
+                            let guest = guest.unwrap_or_else(|e| panic!("{e}"));
+                            let progress = Progress::new();
+                            let options = WalkOptions {
+                                sha256_up_to,
+                                progress: with_progress.then_some(&progress),
+                            };
+                            let found = walk(&guest.tree, options);
+                            (found.entries.len(), found.bytes_read, progress.files())
+                        })
+                    })
+                });
+            }
+        }
     }
     group.finish();
 }

@@ -102,19 +102,39 @@ pub struct RuleArgs {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ScanArgs {
-    /// The disk image to scan (opened read-only).
-    pub image: PathBuf,
+    /// The disk images to scan (opened read-only), one after another; quoted globs
+    /// (`'out/*.qcow2'`) are expanded. One combined report; the exit code is the worst
+    /// image's.
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<PathBuf>,
     /// What standard output shows.
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
     /// Also write the report to a file, in the format its extension names (.json, .jsonl,
-    /// .ndjson, .md, .txt) or `FORMAT=FILE` (table, json, jsonl, markdown). Repeatable.
+    /// .ndjson, .md, .sarif, .sarif.json, .xml for JUnit, .txt) or `FORMAT=FILE` (table,
+    /// json, jsonl, markdown, sarif, junit). Repeatable.
     #[arg(long = "output", value_name = "[FORMAT=]FILE")]
     pub outputs: Vec<String>,
-    /// Exit 1 when a rule fails at this severity or above (`never`: only report).
+    /// Exit 1 when a finding at this severity or above is neither waived nor in the
+    /// baseline (`never`: only report).
     #[arg(long, value_name = "SEVERITY", default_value = "medium",
           value_parser = ["critical", "high", "medium", "low", "info", "never"])]
     pub fail_on: String,
+    /// Waiver file (YAML; docs/waivers.md). Repeatable. Without it, `.amiscan-waivers.yaml`
+    /// in the working directory and next to each image is read when present.
+    #[arg(long = "waivers", value_name = "FILE")]
+    pub waivers: Vec<PathBuf>,
+    /// Do not read `.amiscan-waivers.yaml` files unless named with --waivers.
+    #[arg(long)]
+    pub no_default_waivers: bool,
+    /// An earlier JSON report: fail only on findings it does not have (same rule, path,
+    /// subject and secret fingerprint), and list what was fixed since.
+    #[arg(long, value_name = "REPORT.json")]
+    pub baseline: Option<PathBuf>,
+    /// Write a POSIX shell script with the clean-up commands for the failing rules, to run
+    /// as the last provisioning step before capture (never run by amiscan). One image only.
+    #[arg(long, value_name = "FILE")]
+    pub remediation_script: Option<PathBuf>,
     #[command(flatten)]
     pub rules: RuleArgs,
     /// Require every sshd_config occurrence of a keyword to conform, not only the value
@@ -136,6 +156,12 @@ pub struct ScanArgs {
     /// (kind, place and fingerprint — never the value), files only partly scanned.
     #[arg(short, long)]
     pub verbose: bool,
+    /// Show progress on stderr even when it is not a terminal (plain lines, for CI logs).
+    #[arg(long, conflicts_with = "quiet")]
+    pub progress: bool,
+    /// Print only errors on stderr: no progress, notes or waiver warnings.
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -171,6 +197,10 @@ pub enum ReportFormat {
     Jsonl,
     /// A summary and the failing findings, for a pull-request comment or job summary.
     Markdown,
+    /// SARIF 2.1.0, for GitHub code scanning and other SARIF viewers.
+    Sarif,
+    /// JUnit XML: a test suite per image, a test case per rule (GitLab, Jenkins, Azure).
+    Junit,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -14,6 +14,7 @@ use crate::walk::{walk, WalkOptions};
 /// Hashing stays on, bounded so a crafted multi-terabyte sparse file cannot stall a run.
 const FUZZ_WALK: WalkOptions = WalkOptions {
     sha256_up_to: Some(64 << 20),
+    progress: None,
 };
 
 /// Treats `bytes` as a whole disk: partition tables, volume probes, filesystems, the
@@ -91,7 +92,25 @@ pub fn exercise_configs(bytes: &[u8]) -> usize {
     if let Ok(packages) = crate::facts::packages::read(&files) {
         found += packages.installed.len();
     }
-    found + exercise_rule_pack(bytes)
+    found + exercise_rule_pack(bytes) + exercise_gate_inputs(bytes)
+}
+
+/// Reads `bytes` as a waiver file and as a baseline report: both come from the user's
+/// repository, but a crafted one must still only ever be an error.
+pub fn exercise_gate_inputs(bytes: &[u8]) -> usize {
+    let text = String::from_utf8_lossy(bytes);
+    let waivers = match crate::gate::waivers::parse("fuzz.yaml", &text) {
+        Ok(waivers) => waivers
+            .iter()
+            .filter(|w| w.covers(Some("/etc/shadow"), Some("root")))
+            .count(),
+        Err(errors) => errors.len(),
+    };
+    let baseline = serde_json::from_slice::<serde_json::Value>(bytes)
+        .ok()
+        .and_then(|report| crate::gate::baseline::from_value("fuzz.json", &report).ok())
+        .map_or(0, |b| b.images.iter().map(|i| i.findings.len()).sum());
+    waivers + baseline
 }
 
 /// The pieces of `bytes` between `\0\0` markers.

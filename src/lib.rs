@@ -2,7 +2,8 @@
 //!
 //! Data flows one way: `image` (block sources) → `volumes` (partition tables, volume
 //! identification) → `filesystems` (ext2/3/4, vfat) → `guest` (the assembled mount tree)
-//! → `walk` (parallel inventory) → `commands` (what the user asked for).
+//! → `walk` (parallel inventory) → `rules` (findings) → `gate` (waivers, baseline, verdict)
+//! → `report` (renderings) → `commands` (what the user asked for).
 
 pub mod bytes;
 pub mod cli;
@@ -11,9 +12,11 @@ pub mod crc32c;
 pub mod facts;
 pub mod filesystems;
 pub mod fuzzing;
+pub mod gate;
 pub mod guest;
 pub mod image;
 pub mod names;
+pub mod progress;
 pub mod report;
 pub mod rules;
 pub mod secrets;

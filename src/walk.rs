@@ -1,20 +1,26 @@
 //! The parallel inventory walk: every node of a mount tree, with metadata and, on request,
 //! content hashes. Directories are read and files hashed on all cores (rayon); the result
-//! is sorted by path, so it is the same at any thread count.
+//! is sorted by path, so it is the same at any thread count. Reports how far it is into
+//! an optional [`Progress`], in batches, so that showing progress does not slow it.
 
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::filesystems::{FileKind, Filesystem, Metadata, NodeId};
-use crate::guest::tree::{display_path, Tree};
+use crate::guest::tree::{display_path, Mount, Tree};
+use crate::progress::{MountTotals, Progress};
 
 /// Deeper trees than this are reported, not followed: real systems stay far below it, and
 /// a crafted one must not exhaust the stack.
 pub const MAX_DEPTH: usize = 1000;
 const READ_CHUNK: usize = 256 * 1024;
+/// Entries a worker collects before adding them to the progress counter: one atomic add
+/// per this many nodes keeps the counter off the walk's profile.
+const PROGRESS_BATCH: u64 = 256;
 
 thread_local! {
     static READ_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -22,11 +28,13 @@ thread_local! {
 
 /// What to collect besides metadata.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct WalkOptions {
+pub struct WalkOptions<'p> {
     /// Hash regular files no larger than this many bytes; `None` hashes nothing. The bound
     /// exists because a sparse file may claim terabytes (lastlog with large UIDs does), and
     /// hashing reads every byte, holes included.
     pub sha256_up_to: Option<u64>,
+    /// Where to count nodes walked and bytes hashed while the walk runs.
+    pub progress: Option<&'p Progress>,
 }
 
 /// The default bound on the size of a file `files --hash` reads.
@@ -59,29 +67,56 @@ pub struct WalkError {
     pub message: String,
 }
 
+/// A directory the walk did not enter on purpose: a mount point, whose contents on the
+/// filesystem below are hidden by the filesystem mounted there (as on the running guest).
+/// Recorded only when something is hidden.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shadowed {
+    pub path: Vec<u8>,
+    /// The volume whose directory is hidden.
+    pub volume: usize,
+    /// The volume mounted over it.
+    pub by_volume: usize,
+    /// Entries hidden there, or why the directory could not be listed.
+    pub hidden: Result<usize, String>,
+}
+
 /// Everything one walk found.
 #[derive(Debug, Default)]
 pub struct Inventory {
     pub entries: Vec<Entry>,
     pub errors: Vec<WalkError>,
+    /// Mount points hiding entries of the filesystem below, sorted by path.
+    pub shadowed: Vec<Shadowed>,
     pub bytes_read: u64,
 }
 
 struct Walker<'a> {
     tree: &'a Tree,
-    options: WalkOptions,
+    options: WalkOptions<'a>,
     bytes_read: AtomicU64,
+    /// Met at mount points only, so a lock costs nothing and keeps `Found` small: it is
+    /// moved through every step of the fold.
+    shadowed: Mutex<Vec<Shadowed>>,
 }
 
-/// Entries in batches (one per worker task) so that merging moves batch headers rather
-/// than copying entries; they are copied once, when the walk is flattened and sorted.
-type Found = (Vec<Vec<Entry>>, Vec<WalkError>);
+/// What one worker task collected. Entries are in batches so that merging moves batch
+/// headers rather than copying entries; they are copied once, when the walk is flattened
+/// and sorted.
+#[derive(Default)]
+struct Found {
+    batches: Vec<Vec<Entry>>,
+    errors: Vec<WalkError>,
+    /// Entries not yet added to the progress counter.
+    uncounted: u64,
+}
 
 fn push_entry(found: &mut Found, entry: Entry) {
-    match found.0.last_mut() {
+    match found.batches.last_mut() {
         Some(batch) => batch.push(entry),
-        None => found.0.push(vec![entry]),
+        None => found.batches.push(vec![entry]),
     }
+    found.uncounted += 1;
 }
 
 fn child_path(parent: &[u8], name: &[u8]) -> Vec<u8> {
@@ -95,8 +130,9 @@ fn child_path(parent: &[u8], name: &[u8]) -> Vec<u8> {
 }
 
 fn merge(mut a: Found, b: Found) -> Found {
-    a.0.extend(b.0);
-    a.1.extend(b.1);
+    a.batches.extend(b.batches);
+    a.errors.extend(b.errors);
+    a.uncounted += b.uncounted;
     a
 }
 
@@ -106,6 +142,16 @@ impl Walker<'_> {
             path: path.to_vec(),
             volume,
             message,
+        }
+    }
+
+    /// Adds what `found` holds uncounted to the progress counter, once there is a batch
+    /// of it (or always, with `all`).
+    fn report(&self, found: &mut Found, all: bool) {
+        if let Some(progress) = self.options.progress {
+            if found.uncounted >= PROGRESS_BATCH || (all && found.uncounted > 0) {
+                progress.add_files(std::mem::take(&mut found.uncounted));
+            }
         }
     }
 
@@ -123,6 +169,9 @@ impl Walker<'_> {
                 }
                 hasher.update(buf.get(..n).unwrap_or_default());
                 self.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
+                if let Some(progress) = self.options.progress {
+                    progress.add_bytes(n as u64);
+                }
             }
             Ok(hasher.finalize().into())
         })
@@ -145,7 +194,7 @@ impl Walker<'_> {
             Ok(meta) => meta,
             Err(e) => {
                 found
-                    .1
+                    .errors
                     .push(self.error(&path, volume, e.rebase(base).to_string()));
                 return;
             }
@@ -165,22 +214,22 @@ impl Walker<'_> {
                 Ok(target) => entry.target = Some(target),
                 Err(e) => {
                     let message = e.rebase(base).to_string();
-                    found.1.push(self.error(&entry.path, volume, message));
+                    found.errors.push(self.error(&entry.path, volume, message));
                 }
             },
             FileKind::File => match self.options.sha256_up_to {
                 Some(limit) if entry.meta.size > limit => entry.hash_skipped = true,
                 Some(_) => match self.hash(fs, node, base) {
                     Ok(digest) => entry.sha256 = Some(digest),
-                    Err(e) => found.1.push(self.error(&entry.path, volume, e)),
+                    Err(e) => found.errors.push(self.error(&entry.path, volume, e)),
                 },
                 None => {}
             },
             FileKind::Dir => {
                 let below = self.visit_children(mount, node, &entry.path, ancestors);
                 push_entry(found, entry);
-                found.0.extend(below.0);
-                found.1.extend(below.1);
+                let merged = merge(std::mem::take(found), below);
+                *found = merged;
                 return;
             }
             _ => {}
@@ -199,20 +248,22 @@ impl Walker<'_> {
             return Found::default();
         };
         let (fs, volume, base) = (owner.fs.as_ref(), owner.volume, owner.offset);
+        let failed = |message: String| Found {
+            errors: vec![self.error(path, volume, message)],
+            ..Found::default()
+        };
         if ancestors.contains(&dir) {
             let message = "directory loop: a directory contains one of its ancestors".to_string();
-            return (Vec::new(), vec![self.error(path, volume, message)]);
+            return failed(message);
         }
         if ancestors.len() >= MAX_DEPTH {
-            let message = format!("deeper than {MAX_DEPTH} levels; not walked further");
-            return (Vec::new(), vec![self.error(path, volume, message)]);
+            return failed(format!(
+                "deeper than {MAX_DEPTH} levels; not walked further"
+            ));
         }
         let children = match fs.read_dir(dir) {
             Ok(children) => children,
-            Err(e) => {
-                let message = e.rebase(base).to_string();
-                return (Vec::new(), vec![self.error(path, volume, message)]);
-            }
+            Err(e) => return failed(e.rebase(base).to_string()),
         };
         let mut ancestors = ancestors.to_vec();
         ancestors.push(dir);
@@ -222,40 +273,103 @@ impl Walker<'_> {
             .fold(Found::default, |mut found, child| {
                 let child_path = child_path(path, &child.name);
                 // A mount point shows the mounted filesystem, walked on its own.
-                if self.tree.mount_at(&child_path).is_none() {
-                    self.visit(&mut found, mount, child.node, child_path, &ancestors);
+                match self.tree.mount_at(&child_path) {
+                    None => self.visit(&mut found, mount, child.node, child_path, &ancestors),
+                    Some(over) => self.shadow(owner, child.node, child_path, over),
                 }
+                self.report(&mut found, false);
                 found
             })
             .reduce(Found::default, merge)
     }
+
+    /// Records a mount point's directory on the filesystem below when it holds entries,
+    /// which the guest never sees and the walk does not list. Cold: kept out of the
+    /// per-child closure, which the compiler then inlines into the fold.
+    #[cold]
+    fn shadow(&self, owner: &Mount, node: NodeId, path: Vec<u8>, over: usize) {
+        let fs = owner.fs.as_ref();
+        let hidden = match fs.metadata(node) {
+            Ok(meta) if meta.kind != FileKind::Dir => Ok(1),
+            Ok(_) => fs.read_dir(node).map(|children| children.len()),
+            Err(e) => Err(e),
+        };
+        let hidden = hidden.map_err(|e| e.rebase(owner.offset).to_string());
+        if hidden == Ok(0) {
+            return;
+        }
+        let shadowed = Shadowed {
+            path,
+            volume: owner.volume,
+            by_volume: self.tree.mount(over).map_or(owner.volume, |m| m.volume),
+            hidden,
+        };
+        self.shadowed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(shadowed);
+    }
 }
 
 /// Walks every mount of the tree; the result is sorted by path.
-pub fn walk(tree: &Tree, options: WalkOptions) -> Inventory {
+pub fn walk(tree: &Tree, options: WalkOptions<'_>) -> Inventory {
     let walker = Walker {
         tree,
         options,
         bytes_read: AtomicU64::new(0),
+        shadowed: Mutex::new(Vec::new()),
     };
-    let (batches, mut errors) = tree
+    if let Some(progress) = options.progress {
+        let mounts: Vec<MountTotals> = tree
+            .mounts()
+            .iter()
+            .map(|mount| MountTotals {
+                path: display_path(&mount.path),
+                volume: mount.volume,
+                usage: mount.fs.usage(),
+            })
+            .collect();
+        progress.begin_walk(&mounts, options.sha256_up_to.is_some());
+    }
+    let found = tree
         .mounts()
         .par_iter()
         .enumerate()
         .fold(Found::default, |mut found, (index, mount)| {
+            if let Some(progress) = options.progress {
+                progress.mount_started(index);
+            }
             walker.visit(&mut found, index, mount.fs.root(), mount.path.clone(), &[]);
+            walker.report(&mut found, true);
+            if let Some(progress) = options.progress {
+                progress.mount_finished(index);
+            }
             found
         })
         .reduce(Found::default, merge);
+    let Found {
+        batches,
+        mut errors,
+        uncounted,
+    } = found;
+    if let Some(progress) = options.progress {
+        progress.add_files(uncounted);
+    }
     let mut entries = Vec::with_capacity(batches.iter().map(Vec::len).sum());
     for batch in batches {
         entries.extend(batch);
     }
     entries.par_sort_unstable_by(|a, b| a.path.cmp(&b.path).then(a.volume.cmp(&b.volume)));
     errors.sort_by(|a, b| a.path.cmp(&b.path).then(a.message.cmp(&b.message)));
+    let mut shadowed = walker
+        .shadowed
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner);
+    shadowed.sort_by(|a, b| a.path.cmp(&b.path).then(a.volume.cmp(&b.volume)));
     Inventory {
         entries,
         errors,
+        shadowed,
         bytes_read: walker.bytes_read.load(Ordering::Relaxed),
     }
 }
@@ -263,4 +377,148 @@ pub fn walk(tree: &Tree, options: WalkOptions) -> Inventory {
 /// A walk error as one line for stderr.
 pub fn describe_error(error: &WalkError) -> String {
     format!("{}: {}", display_path(&error.path), error.message)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::filesystems::{DirEntry, FileReader, FsError};
+
+    /// A filesystem in memory: node `n` is `nodes[n]`, the root is node 0.
+    #[derive(Debug, Default)]
+    struct MemFs {
+        nodes: Vec<(FileKind, Vec<DirEntry>)>,
+    }
+
+    impl MemFs {
+        fn add(&mut self, parent: Option<NodeId>, name: &str, kind: FileKind) -> NodeId {
+            let node = self.nodes.len() as NodeId;
+            self.nodes.push((kind, Vec::new()));
+            if let Some(parent) = parent {
+                self.nodes[parent as usize].1.push(DirEntry {
+                    name: name.as_bytes().to_vec(),
+                    node,
+                });
+            }
+            node
+        }
+
+        /// A root holding `dirs` directories of `files` files each.
+        fn populated(dirs: usize, files: usize) -> Self {
+            let mut fs = Self::default();
+            let root = fs.add(None, "", FileKind::Dir);
+            for d in 0..dirs {
+                let dir = fs.add(Some(root), &format!("d{d}"), FileKind::Dir);
+                for f in 0..files {
+                    fs.add(Some(dir), &format!("f{f}"), FileKind::File);
+                }
+            }
+            fs
+        }
+    }
+
+    impl Filesystem for MemFs {
+        fn type_name(&self) -> &'static str {
+            "memory"
+        }
+
+        fn root(&self) -> NodeId {
+            0
+        }
+
+        fn metadata(&self, node: NodeId) -> Result<Metadata, FsError> {
+            let (kind, _) = self.nodes.get(node as usize).ok_or(FsError::NotAFile)?;
+            Ok(Metadata {
+                kind: *kind,
+                permissions: 0o644,
+                uid: 0,
+                gid: 0,
+                size: 0,
+                mtime: 0,
+                mtime_nsec: 0,
+                inode: node,
+                nlink: 1,
+                rdev: None,
+            })
+        }
+
+        fn read_dir(&self, dir: NodeId) -> Result<Vec<DirEntry>, FsError> {
+            match self.nodes.get(dir as usize) {
+                Some((FileKind::Dir, children)) => Ok(children.clone()),
+                _ => Err(FsError::NotADirectory),
+            }
+        }
+
+        fn read_link(&self, _: NodeId) -> Result<Vec<u8>, FsError> {
+            Err(FsError::NotASymlink)
+        }
+
+        fn open(&self, _: NodeId) -> Result<FileReader<'_>, FsError> {
+            Ok(Box::new(std::io::empty()))
+        }
+    }
+
+    /// A root filesystem with 2 files under /mnt, and a second one mounted over /mnt.
+    fn two_mounts() -> Tree {
+        let mut root = MemFs::populated(60, 70);
+        let mnt = root.add(Some(0), "mnt", FileKind::Dir);
+        root.add(Some(mnt), "hidden-1", FileKind::File);
+        root.add(Some(mnt), "hidden-2", FileKind::File);
+        root.add(Some(0), "empty-mount", FileKind::Dir);
+        let mount = |path: &[u8], volume: usize, fs: MemFs| Mount {
+            path: path.to_vec(),
+            volume,
+            offset: 0,
+            fs: Arc::new(fs),
+        };
+        Tree::new(vec![
+            mount(b"/", 0, root),
+            mount(b"/mnt", 1, MemFs::populated(3, 5)),
+            mount(b"/empty-mount", 2, MemFs::populated(0, 0)),
+        ])
+    }
+
+    #[test]
+    fn progress_counts_every_entry_on_any_number_of_threads() {
+        let tree = two_mounts();
+        let plain = walk(&tree, WalkOptions::default());
+        // /, 60 dirs, 4 200 files, /mnt with 3 dirs of 5 files, /empty-mount.
+        assert_eq!(plain.entries.len(), 1 + 60 + 4_200 + 1 + 3 + 15 + 1);
+        for threads in [1, 2, 4] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let progress = Progress::new();
+            let options = WalkOptions {
+                progress: Some(&progress),
+                ..WalkOptions::default()
+            };
+            let counted = pool.install(|| walk(&tree, options));
+            assert_eq!(counted.entries, plain.entries);
+            assert_eq!(progress.files(), counted.entries.len() as u64, "{threads}");
+        }
+    }
+
+    #[test]
+    fn a_mount_point_hiding_entries_is_recorded() {
+        let inventory = walk(&two_mounts(), WalkOptions::default());
+        assert_eq!(
+            inventory.shadowed,
+            [Shadowed {
+                path: b"/mnt".to_vec(),
+                volume: 0,
+                by_volume: 1,
+                hidden: Ok(2),
+            }]
+        );
+        assert!(!inventory
+            .entries
+            .iter()
+            .any(|e| e.path.ends_with(b"hidden-1")));
+    }
 }

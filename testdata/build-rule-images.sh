@@ -21,6 +21,9 @@
 #   rules/<case>/tree  the tree each image was made from, after the build-time steps (the
 #                      tests read expected strings, such as the fake hashes, from it).
 #
+# `build-rule-images.sh --disk CASE TREE OUT` only lays TREE out as CASE.img is laid out
+# (tests/remediation.rs rebuilds an image from a copy its remediation script cleaned).
+#
 # Runs once: testdata/build/rules/.complete holds the sha256 of this script and of every
 # file in testdata/rules/; when it matches, the script exits at once. Otherwise it builds
 # into a temporary directory, moves it into place and writes the stamp last. It first runs
@@ -41,6 +44,67 @@ build="$here/build"
 out="$build/rules"
 stamp="$out/.complete"
 sources="$here/rules"
+
+LEAKY_DISK_GUID=6b1f0c2e-4d3a-4b8e-9f7a-2c1d0e9f8a01
+LEAKY_P1_GUID=1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c01
+LEAKY_P2_GUID=1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c02
+LEAKY_ROOT_UUID=4c1e5a7b-2d3f-4e8a-9b6c-0d1e2f3a4b51
+LEAKY_HOME_UUID=8f2a6c4e-1b3d-4a5f-8e7c-9d0b1a2c3e62
+LEAKY_MACHINE_ID=3f9c2b7e5d1a4c8e9b0f6a2d4e8c1b57
+
+# mkext OUT SIZE TREE MKE2FS-ARGS...: an ext4 image of TREE in a sparse file.
+mkext() {
+    local file="$1" size="$2" tree="$3"
+    shift 3
+    rm -f "$file"
+    truncate -s "$size" "$file"
+    mke2fs -q -F -t ext4 -b 4096 -I 256 "$@" -d "$tree" "$file"
+}
+
+# leaky_disk TREE OUT SCRATCH: the leaky image's disk from TREE: GPT, p1 the root
+# filesystem, which holds /home as an empty mount point, p2 what is under /home.
+leaky_disk() {
+    local tree="$1" disk="$2" scratch="$3"
+    cp -a "$tree" "$scratch/leaky-root"
+    find "$scratch/leaky-root/home" -mindepth 1 -delete
+    mkext "$scratch/leaky-root.fs" 24M "$scratch/leaky-root" -L root -U "$LEAKY_ROOT_UUID"
+    mkext "$scratch/leaky-home.fs" 8M "$tree/home" -L home -U "$LEAKY_HOME_UUID"
+    rm -rf "$scratch/leaky-root"
+    rm -f "$disk"
+    truncate -s 34M "$disk"
+    # p1: sectors 2048..51199 (24 MiB at 1 MiB); p2: 51200..67583 (8 MiB at 25 MiB).
+    sgdisk -U "$LEAKY_DISK_GUID" \
+        -n 1:2048:51199 -t 1:8300 -c 1:root -u 1:"$LEAKY_P1_GUID" \
+        -n 2:51200:67583 -t 2:8302 -c 2:home -u 2:"$LEAKY_P2_GUID" \
+        "$disk" >/dev/null
+    dd if="$scratch/leaky-root.fs" of="$disk" bs=1M seek=1 conv=notrunc,sparse status=none
+    dd if="$scratch/leaky-home.fs" of="$disk" bs=1M seek=25 conv=notrunc,sparse status=none
+    rm -f "$scratch"/leaky-*.fs
+}
+
+# case_disk CASE TREE OUT SCRATCH: the disk image of rule case CASE (leaky, sealed, tricky)
+# from TREE.
+case_disk() {
+    case "$1" in
+        leaky) leaky_disk "$2" "$3" "$4" ;;
+        sealed) mkext "$3" 16M "$2" -L rootfs ;;
+        tricky) mkext "$3" 16M "$2" -L cloudimg-rootfs ;;
+        *) echo "build-rule-images.sh: no rule case $1" >&2; return 2 ;;
+    esac
+}
+
+# --disk CASE TREE OUT: only lays TREE out as CASE.img is (tests/remediation.rs rebuilds an
+# image from a copy its remediation script cleaned); no stamp, no other image.
+if [[ "${1:-}" == --disk ]]; then
+    if [[ $# -ne 4 ]]; then
+        echo "usage: build-rule-images.sh --disk leaky|sealed|tricky TREE OUT" >&2
+        exit 2
+    fi
+    scratch="$(mktemp -d "$(dirname "$4")/.rule-disk.XXXXXX")"
+    trap 'rm -rf "$scratch"' EXIT
+    case_disk "$2" "$3" "$4" "$scratch"
+    exit 0
+fi
 
 mkdir -p "$build"
 flock "$build/.lock" bash "$here/build-images.sh"
@@ -64,13 +128,6 @@ tmp="$(mktemp -d "$build/.tmp-rules.XXXXXX")"
 chmod 755 "$tmp"
 trap 'rm -rf "$tmp"' EXIT
 if [[ "$(id -u)" == 0 ]]; then is_root=1; else is_root=0; fi
-
-LEAKY_DISK_GUID=6b1f0c2e-4d3a-4b8e-9f7a-2c1d0e9f8a01
-LEAKY_P1_GUID=1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c01
-LEAKY_P2_GUID=1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c02
-LEAKY_ROOT_UUID=4c1e5a7b-2d3f-4e8a-9b6c-0d1e2f3a4b51
-LEAKY_HOME_UUID=8f2a6c4e-1b3d-4a5f-8e7c-9d0b1a2c3e62
-LEAKY_MACHINE_ID=3f9c2b7e5d1a4c8e9b0f6a2d4e8c1b57
 
 # prepare CASE: copies the committed tree, gives it the modes of a real system (git keeps
 # only the executable bit, and a checkout follows the user's umask), merges /usr as Debian
@@ -173,15 +230,6 @@ quiet() {
     fi
 }
 
-# mkext OUT SIZE TREE MKE2FS-ARGS...: an ext4 image of TREE in a sparse file.
-mkext() {
-    local file="$1" size="$2" tree="$3"
-    shift 3
-    rm -f "$file"
-    truncate -s "$size" "$file"
-    mke2fs -q -F -t ext4 -b 4096 -I 256 "$@" -d "$tree" "$file"
-}
-
 # ---------------------------------------------------------------------------------------
 # leaky: everything a careless bake leaves behind.
 # ---------------------------------------------------------------------------------------
@@ -231,22 +279,7 @@ ln -s "instances/i-0a1b2c3d4e5f60718" "$t/var/lib/cloud/instance"
 if [[ $is_root == 1 ]]; then
     chown -R 1000:1000 "$t/home/admin"
 fi
-# The root filesystem holds /home as an empty mount point; p2 holds what is under it.
-cp -a "$t" "$tmp/leaky-root"
-find "$tmp/leaky-root/home" -mindepth 1 -delete
-mkext "$tmp/leaky-root.fs" 24M "$tmp/leaky-root" -L root -U "$LEAKY_ROOT_UUID"
-mkext "$tmp/leaky-home.fs" 8M "$t/home" -L home -U "$LEAKY_HOME_UUID"
-rm -rf "$tmp/leaky-root"
-disk="$tmp/leaky.img"
-truncate -s 34M "$disk"
-# p1: sectors 2048..51199 (24 MiB at 1 MiB); p2: 51200..67583 (8 MiB at 25 MiB).
-sgdisk -U "$LEAKY_DISK_GUID" \
-    -n 1:2048:51199 -t 1:8300 -c 1:root -u 1:"$LEAKY_P1_GUID" \
-    -n 2:51200:67583 -t 2:8302 -c 2:home -u 2:"$LEAKY_P2_GUID" \
-    "$disk" >/dev/null
-dd if="$tmp/leaky-root.fs" of="$disk" bs=1M seek=1 conv=notrunc,sparse status=none
-dd if="$tmp/leaky-home.fs" of="$disk" bs=1M seek=25 conv=notrunc,sparse status=none
-rm -f "$tmp"/leaky-*.fs
+case_disk leaky "$t" "$tmp/leaky.img" "$tmp"
 
 # ---------------------------------------------------------------------------------------
 # sealed: what a careful publisher ships.
@@ -276,7 +309,7 @@ if [[ $is_root == 1 ]]; then
     chown -R 1000:1000 "$t/home/admin"
     chown 0:42 "$t/etc/shadow"
 fi
-mkext "$tmp/sealed.img" 16M "$t" -L rootfs
+case_disk sealed "$t" "$tmp/sealed.img" "$tmp"
 
 # ---------------------------------------------------------------------------------------
 # tricky: failures that only a careful reading finds.
@@ -296,7 +329,7 @@ if [[ $is_root == 1 ]]; then
     chown -R 1002:1002 "$t/home/deploy"
     chown 0:42 "$t/etc/shadow"
 fi
-mkext "$tmp/tricky.img" 16M "$t" -L cloudimg-rootfs
+case_disk tricky "$t" "$tmp/tricky.img" "$tmp"
 
 # ---------------------------------------------------------------------------------------
 # Into place, stamp last.

@@ -150,14 +150,14 @@ fn scan_args(format: &str, extra: &[&str]) -> Vec<OsString> {
 }
 
 fn parse(run: &Run) -> Value {
-    serde_json::from_slice(&run.stdout).unwrap_or_else(|e| {
+    util::single_image(serde_json::from_slice(&run.stdout).unwrap_or_else(|e| {
         panic!(
             "{}: stdout is not JSON ({e}); exit {}, stderr:\n{}",
             run.describe(),
             run.code,
             run.stderr
         )
-    })
+    }))
 }
 
 /// `amiscan scan creds.img --format json`, once per process.

@@ -37,7 +37,7 @@ fn json_lines_hold_every_finding_once() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     let mut expected = Vec::new();
-    for result in report["results"].as_array().unwrap() {
+    for result in report["images"][0]["results"].as_array().unwrap() {
         for f in result["findings"].as_array().unwrap() {
             expected.push((
                 result["rule"].clone(),
@@ -52,7 +52,7 @@ fn json_lines_hold_every_finding_once() {
     let got: Vec<_> = lines
         .iter()
         .map(|l| {
-            assert_eq!(l["image"], report["image"]["path"]);
+            assert_eq!(l["image"], report["images"][0]["image"]["path"]);
             (
                 l["rule"].clone(),
                 l["path"].clone(),
@@ -74,7 +74,7 @@ fn markdown_names_every_failing_rule_and_its_findings() {
     assert_eq!(run.code, 1);
     let text = run.stdout_text();
     assert!(text.starts_with("## amiscan: ❌ FAIL"), "{text}");
-    for result in report["results"].as_array().unwrap() {
+    for result in report["images"][0]["results"].as_array().unwrap() {
         let id = result["rule"].as_str().unwrap();
         let row = format!("| `{id}` |");
         assert_eq!(
@@ -116,8 +116,8 @@ fn outputs_are_written_in_the_format_their_name_says() {
     // The file holds the same report as a separate `--format json` run, but for timing.
     let mut written: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let mut expected = json_report();
-    written["stats"]["duration_ms"] = Value::Null;
-    expected["stats"]["duration_ms"] = Value::Null;
+    written["images"][0]["stats"]["duration_ms"] = Value::Null;
+    expected["images"][0]["stats"]["duration_ms"] = Value::Null;
     assert_eq!(written, expected);
     let lines = std::fs::read_to_string(&jsonl).unwrap();
     assert!(lines

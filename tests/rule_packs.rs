@@ -87,7 +87,7 @@ fn a_good_pack_checks_clean() {
         "local.*".into(),
     ]);
     run.expect_code(0);
-    let report: Value = serde_json::from_slice(&run.stdout).unwrap();
+    let report = util::single_image(serde_json::from_slice(&run.stdout).unwrap());
     let ids: Vec<&str> = report["results"]
         .as_array()
         .unwrap()
@@ -281,7 +281,7 @@ fn scan_host_keys(rules: Option<&std::path::Path>) -> (util::Run, Value) {
     let run = amiscan(&args);
     let json = serde_json::from_slice(&run.stdout)
         .unwrap_or_else(|e| panic!("{}: {e}; stderr:\n{}", run.describe(), run.stderr));
-    (run, json)
+    (run, util::single_image(json))
 }
 
 #[test]

@@ -41,7 +41,7 @@ fn scan_env(case: &str, extra: &[&str], env: &[(&str, &str)]) -> (Run, Value) {
             run.stderr
         )
     });
-    (run, json)
+    (run, util::single_image(json))
 }
 
 fn scan(case: &str, extra: &[&str]) -> (Run, Value) {

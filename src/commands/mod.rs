@@ -27,6 +27,9 @@ pub enum Outcome {
     /// The command's answer is "no": `scan` found failing rules, `rules check` found
     /// problems. Exit code 1.
     Failed,
+    /// `scan` of several images: one could not be opened at all (the report says which).
+    /// Exit code 2, as when a single image cannot be opened.
+    Unreadable,
 }
 
 impl Outcome {
@@ -43,6 +46,7 @@ impl Outcome {
             Self::Complete => 0,
             Self::Incomplete => 3,
             Self::Failed => 1,
+            Self::Unreadable => 2,
         }
     }
 }
@@ -192,6 +196,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome
             let guest = open_guest(&image)?;
             let options = crate::walk::WalkOptions {
                 sha256_up_to: hash.map(|_| hash_max_size),
+                ..Default::default()
             };
             files::run(&guest, options, format, out, err)
         }

@@ -11,7 +11,7 @@ use super::scan::load_pack;
 use super::{CommandError, Outcome};
 use crate::cli::{RulesCommand, RulesFormat};
 use crate::rules::checks::CheckSpec;
-use crate::rules::pack::PackError;
+use crate::rules::pack::{FilterSpec, FixSpec, PackError};
 use crate::rules::{select, Rule};
 
 #[derive(Serialize)]
@@ -24,6 +24,8 @@ struct RuleInfo<'a> {
     references: &'a [String],
     tags: &'a [String],
     checks: &'a [CheckSpec],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fix: Option<&'a FixSpec>,
     source: &'a str,
 }
 
@@ -37,6 +39,7 @@ fn info(rule: &Rule) -> RuleInfo<'_> {
         references: &rule.references,
         tags: &rule.tags,
         checks: &rule.specs,
+        fix: rule.fix.as_ref().map(|f| &f.spec),
         source: &rule.source,
     }
 }
@@ -56,6 +59,61 @@ fn parameters(rule: &Rule) -> String {
     };
     value.unwrap_or_default()
 }
+
+/// Which findings a fix leaves for review, one sentence each (empty: it handles all).
+fn fix_filters(fix: &FixSpec, markdown: bool) -> Vec<String> {
+    // A regex may hold backticks (and `|`): a double-backtick span shows it verbatim.
+    let code = |r: &str| {
+        if markdown {
+            format!("`` {r} ``")
+        } else {
+            format!("`{r}`")
+        }
+    };
+    let describe = |filter: &FilterSpec| {
+        [
+            ("path", &filter.path),
+            ("subject", &filter.subject),
+            ("message", &filter.message),
+        ]
+        .into_iter()
+        .filter_map(|(field, regex)| {
+            regex
+                .as_ref()
+                .map(|r| format!("{field} matches {}", code(r)))
+        })
+        .collect::<Vec<_>>()
+        .join(" and ")
+    };
+    let mut lines = Vec::new();
+    if let Some(only) = &fix.only {
+        lines.push(format!(
+            "Findings are handled only when their {}.",
+            describe(only)
+        ));
+    }
+    if let Some(except) = &fix.except {
+        lines.push(format!(
+            "Findings whose {} are left for review.",
+            describe(except)
+        ));
+    }
+    lines
+}
+
+/// A fix's templates as shell, each under a comment saying when it runs.
+fn fix_shell(fix: &FixSpec) -> String {
+    let mut text = String::new();
+    if let Some(once) = &fix.once {
+        let _ = writeln!(text, "# once, when the rule fails\n{}", once.trim_end());
+    }
+    if let Some(each) = &fix.each {
+        let _ = writeln!(text, "# for each finding\n{}", each.trim_end());
+    }
+    text
+}
+
+const NO_FIX: &str = "no `fix`; findings are listed as `# manual` comments for review.";
 
 /// docs/rules.md: every rule with its meaning, remediation and parameters.
 pub fn markdown<'a>(rules: impl Iterator<Item = &'a std::sync::Arc<Rule>> + Clone) -> String {
@@ -100,6 +158,21 @@ pub fn markdown<'a>(rules: impl Iterator<Item = &'a std::sync::Arc<Rule>> + Clon
             }
             let _ = writeln!(doc);
         }
+        match &rule.fix {
+            None => {
+                let _ = writeln!(doc, "Remediation script: {NO_FIX}\n");
+            }
+            Some(fix) => {
+                let _ = writeln!(doc, "Remediation script (`fix`):\n");
+                for line in fix_filters(&fix.spec, true) {
+                    let _ = writeln!(doc, "- {line}");
+                }
+                if fix.spec.only.is_some() || fix.spec.except.is_some() {
+                    let _ = writeln!(doc);
+                }
+                let _ = writeln!(doc, "```sh\n{}```\n", fix_shell(&fix.spec));
+            }
+        }
         let _ = writeln!(
             doc,
             "Check (`{}`, defined in {}):\n\n```json\n{}\n```",
@@ -118,6 +191,16 @@ fn explain(rule: &Rule, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(out, "defined in: {}:{}", rule.source, rule.line)?;
     writeln!(out, "\n{}\n", rule.description)?;
     writeln!(out, "Remediation:\n{}\n", rule.remediation)?;
+    match &rule.fix {
+        None => writeln!(out, "Remediation script: {NO_FIX}\n")?,
+        Some(fix) => {
+            writeln!(out, "Remediation script (fix):")?;
+            for line in fix_filters(&fix.spec, false) {
+                writeln!(out, "{line}")?;
+            }
+            writeln!(out, "{}", fix_shell(&fix.spec))?;
+        }
+    }
     if !rule.references.is_empty() {
         writeln!(out, "References:")?;
         for reference in &rule.references {

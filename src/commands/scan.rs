@@ -1,16 +1,21 @@
-//! `amiscan scan`: open the image, walk the guest, evaluate the selected rules, report,
-//! and turn the verdict into an exit code.
+//! `amiscan scan`: scan each image in turn (full parallelism inside each), let the gate
+//! weigh waivers, the baseline and `--fail-on`, write the report in every format asked
+//! for, and turn the worst verdict into an exit code.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::render::civil_from_days;
 use super::{open_guest, CommandError, Outcome};
 use crate::cli::{ReportFormat, RuleArgs, ScanArgs};
-use crate::report::{self, FailOn, ScanReport, Stats, Verdict};
+use crate::gate::baseline::{self, Baseline};
+use crate::gate::waivers::{self, Waiver, WaiverError};
+use crate::gate::{FailOn, Gate};
+use crate::report::{self, ImageReport, Report, ResultStatus, Stats, Verdict, WaiverState};
 use crate::rules::checks::os_eol::parse_date;
 use crate::rules::context::BlindSpot;
-use crate::rules::{self, select, Pack, ScanContext, ScanOptions, Severity};
+use crate::rules::{self, select, Pack, Rule, RuleResult, ScanContext, ScanOptions, Severity};
 use crate::walk::{self, WalkOptions};
 
 /// The built-in pack plus the user's `--rules` packs.
@@ -50,11 +55,7 @@ pub fn today_utc() -> (i32, u32, u32) {
 }
 
 /// Writes a report in one format.
-pub fn render(
-    report: &ScanReport,
-    format: ReportFormat,
-    out: &mut dyn Write,
-) -> std::io::Result<()> {
+pub fn render(report: &Report, format: ReportFormat, out: &mut dyn Write) -> std::io::Result<()> {
     match format {
         ReportFormat::Table => report::table::write(report, out),
         ReportFormat::Json => {
@@ -63,17 +64,21 @@ pub fn render(
         }
         ReportFormat::Jsonl => report::jsonl::write(report, out),
         ReportFormat::Markdown => report::markdown::write(report, out),
+        ReportFormat::Sarif => report::sarif::write(report, out),
+        ReportFormat::Junit => report::junit::write(report, out),
     }
 }
 
 /// An `--output` argument: `FORMAT=FILE`, or a file whose extension names the format.
 /// Checked before the scan starts, so a typo costs nothing.
-fn output(spec: &str) -> Result<(ReportFormat, std::path::PathBuf), CommandError> {
+fn output(spec: &str) -> Result<(ReportFormat, PathBuf), CommandError> {
     let named = |name: &str| match name {
         "table" | "txt" => Some(ReportFormat::Table),
         "json" => Some(ReportFormat::Json),
         "jsonl" | "ndjson" => Some(ReportFormat::Jsonl),
         "markdown" | "md" => Some(ReportFormat::Markdown),
+        "sarif" => Some(ReportFormat::Sarif),
+        "junit" | "xml" => Some(ReportFormat::Junit),
         _ => None,
     };
     if let Some((format, path)) = spec.split_once('=') {
@@ -81,15 +86,23 @@ fn output(spec: &str) -> Result<(ReportFormat, std::path::PathBuf), CommandError
             return Ok((format, path.into()));
         }
     }
-    let path = std::path::PathBuf::from(spec);
-    let extension = path
-        .extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+    let path = PathBuf::from(spec);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
+    // `report.sarif.json` is the name GitHub's documentation uses for SARIF.
+    let extension = if name.ends_with(".sarif.json") {
+        "sarif".to_string()
+    } else {
+        path.extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default()
+    };
     match named(&extension) {
         Some(format) => Ok((format, path)),
         None => Err(CommandError::Usage(format!(
-            "--output {spec}: say the format (table=, json=, jsonl=, markdown=) or use a .txt, .json, .jsonl, .ndjson or .md file"
+            "--output {spec}: say the format (table=, json=, jsonl=, markdown=, sarif=, junit=) or use a .txt, .json, .jsonl, .ndjson, .md, .sarif or .xml file"
         ))),
     }
 }
@@ -103,12 +116,82 @@ fn fail_on(text: &str) -> Result<FailOn, CommandError> {
         .ok_or_else(|| CommandError::Usage(format!("--fail-on: unknown severity `{text}`")))
 }
 
-pub fn run(
-    args: &ScanArgs,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-) -> Result<Outcome, CommandError> {
-    let started = Instant::now();
+fn has_glob_characters(text: &str) -> bool {
+    text.contains(['*', '?', '['])
+}
+
+/// The images named on the command line, with globs the shell left alone expanded (in
+/// sorted order). A path that exists is taken as it is, even with `*` in its name.
+fn expand_images(arguments: &[PathBuf]) -> Result<Vec<PathBuf>, CommandError> {
+    let mut images = Vec::new();
+    for argument in arguments {
+        let text = argument.to_string_lossy();
+        if argument.exists() || !has_glob_characters(&text) {
+            images.push(argument.clone());
+            continue;
+        }
+        let mut matched: Vec<PathBuf> = glob::glob(&text)
+            .map_err(|e| CommandError::Usage(format!("image pattern `{text}`: {e}")))?
+            .filter_map(Result::ok)
+            .filter(|p| p.is_file())
+            .collect();
+        if matched.is_empty() {
+            return Err(CommandError::Usage(format!(
+                "image pattern `{text}` matches no file"
+            )));
+        }
+        matched.sort();
+        images.append(&mut matched);
+    }
+    Ok(images)
+}
+
+fn waiver_errors(errors: Vec<WaiverError>) -> CommandError {
+    CommandError::Usage(
+        errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+}
+
+/// `--waivers` files, or the default files when none is given.
+fn load_waivers(args: &ScanArgs, images: &[PathBuf]) -> Result<Vec<Waiver>, CommandError> {
+    if args.waivers.is_empty() {
+        if args.no_default_waivers {
+            return Ok(Vec::new());
+        }
+        return waivers::load_defaults(images).map_err(waiver_errors);
+    }
+    let mut all = Vec::new();
+    let mut errors = Vec::new();
+    for path in &args.waivers {
+        match waivers::load(path) {
+            Ok(mut found) => all.append(&mut found),
+            Err(mut e) => errors.append(&mut e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(all)
+    } else {
+        Err(waiver_errors(errors))
+    }
+}
+
+/// Everything `scan` resolved from its arguments before opening any image.
+struct Plan {
+    images: Vec<PathBuf>,
+    selected: Vec<std::sync::Arc<Rule>>,
+    known_rules: std::collections::BTreeSet<String>,
+    options: ScanOptions,
+    fail_on: FailOn,
+    outputs: Vec<(ReportFormat, PathBuf)>,
+    waivers: Vec<Waiver>,
+    baseline: Option<Baseline>,
+}
+
+fn plan(args: &ScanArgs) -> Result<Plan, CommandError> {
     let pack = load_pack(&args.rules)?;
     let selected = select::select(&pack, &args.rules.select, &args.rules.ignore)
         .map_err(CommandError::Usage)?;
@@ -118,14 +201,50 @@ pub fn run(
         })?,
         None => today_utc(),
     };
-    let fail_on = fail_on(&args.fail_on)?;
     let outputs = args
         .outputs
         .iter()
         .map(|spec| output(spec))
         .collect::<Result<Vec<_>, _>>()?;
+    let images = expand_images(&args.images)?;
+    if args.remediation_script.is_some() && images.len() != 1 {
+        return Err(CommandError::Usage(format!(
+            "--remediation-script writes the clean-up of one image; {} images were given",
+            images.len()
+        )));
+    }
+    let waivers = load_waivers(args, &images)?;
+    let baseline = args
+        .baseline
+        .as_deref()
+        .map(baseline::load)
+        .transpose()
+        .map_err(CommandError::Usage)?;
+    Ok(Plan {
+        known_rules: pack.rules().map(|r| r.id.clone()).collect(),
+        images,
+        selected,
+        options: ScanOptions {
+            sshd_strict: args.sshd_strict,
+            today,
+            secrets_max_size: args.secrets_max_size,
+        },
+        fail_on: fail_on(&args.fail_on)?,
+        outputs,
+        waivers,
+        baseline,
+    })
+}
 
-    let guest = open_guest(&args.image)?;
+/// Scans one image: what it found, and the engine's results (for the remediation script).
+fn scan_image(
+    path: &Path,
+    plan: &Plan,
+    verbose: bool,
+    err: &mut dyn Write,
+) -> Result<(ImageReport, Vec<RuleResult>), CommandError> {
+    let started = Instant::now();
+    let guest = open_guest(path)?;
     let inventory = walk::walk(&guest.tree, WalkOptions::default());
     let blind_spots = guest
         .unscanned_mount_points()
@@ -135,26 +254,22 @@ pub fn run(
             reason: reason.to_string(),
         })
         .collect();
-    let options = ScanOptions {
-        sshd_strict: args.sshd_strict,
-        today,
-        secrets_max_size: args.secrets_max_size,
-    };
     let ctx = ScanContext::new(
         &guest.tree,
         &inventory,
         guest.os.as_ref(),
-        options,
+        plan.options.clone(),
         blind_spots,
     );
-    let results = rules::evaluate(&selected, &ctx);
+    let results = rules::evaluate(&plan.selected, &ctx);
     let secrets = ctx.secrets_pass();
-    if args.verbose {
+    if verbose {
         if let Some(pass) = secrets {
             for line in pass.allowlisted.iter().chain(&pass.notes) {
                 writeln!(
                     err,
-                    "amiscan: secrets: {}",
+                    "amiscan: {}: secrets: {}",
+                    guest.image_name,
                     crate::names::escape_for_terminal(line.as_bytes())
                 )?;
             }
@@ -166,24 +281,144 @@ pub fn run(
         bytes_read: ctx.bytes_read() + secrets.map_or(0, |p| p.stats.bytes_scanned),
         secrets: secrets.map(|p| p.stats.clone()),
     };
-    let report = ScanReport::new(&guest, &results, fail_on, stats);
-    if args.format != ReportFormat::Table {
-        for note in &report.notes {
-            writeln!(err, "amiscan: {}: {note}", guest.image_name)?;
+    let report = ImageReport::scanned(&guest, &results, stats);
+    Ok((report, results))
+}
+
+/// The rules that still fail in the gated image, with their unwaived findings.
+fn failing_for_script<'a>(
+    image: &ImageReport,
+    results: &'a [RuleResult],
+) -> Vec<(&'a Rule, Vec<&'a rules::engine::Finding>)> {
+    image
+        .results
+        .iter()
+        .zip(results)
+        .filter(|(info, _)| info.status == ResultStatus::Fail)
+        .map(|(info, result)| {
+            let findings = info
+                .findings
+                .iter()
+                .zip(&result.findings)
+                .filter(|(f, _)| !f.waived())
+                .map(|(_, f)| f)
+                .collect();
+            (result.rule.as_ref(), findings)
+        })
+        .collect()
+}
+
+fn write_file(
+    path: &Path,
+    what: &str,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), CommandError> {
+    let fail = |e: std::io::Error| CommandError::Usage(format!("{what} {}: {e}", path.display()));
+    let mut file = std::fs::File::create(path)
+        .map(std::io::BufWriter::new)
+        .map_err(fail)?;
+    write(&mut file).and_then(|()| file.flush()).map_err(fail)
+}
+
+/// What a user should hear about waivers on stderr, even when the report goes to a file.
+fn waiver_warnings(report: &Report) -> Vec<String> {
+    report
+        .waivers
+        .iter()
+        .filter_map(|w| {
+            let what = match w.state {
+                WaiverState::Applied | WaiverState::NotEvaluated => return None,
+                WaiverState::Expired => format!(
+                    "expired on {}; the {} finding(s) it covers fail again",
+                    w.expires.as_deref().unwrap_or("?"),
+                    w.matched
+                ),
+                WaiverState::Unmatched => "matched no finding; delete it".to_string(),
+                WaiverState::UnknownRule => "names no loaded rule".to_string(),
+            };
+            Some(format!("waiver {} ({}) {what}", w.source, w.rule))
+        })
+        .collect()
+}
+
+pub fn run(
+    args: &ScanArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<Outcome, CommandError> {
+    let plan = plan(args)?;
+    let mut images = Vec::with_capacity(plan.images.len());
+    let mut kept_results = Vec::new();
+    for path in &plan.images {
+        match scan_image(path, &plan, args.verbose, err) {
+            Ok((image, results)) => {
+                images.push(image);
+                if args.remediation_script.is_some() {
+                    kept_results = results;
+                }
+            }
+            Err(CommandError::Output(e)) => return Err(CommandError::Output(e)),
+            Err(e) => {
+                writeln!(err, "amiscan: {e}")?;
+                images.push(ImageReport::unreadable(
+                    path.display().to_string(),
+                    e.to_string(),
+                ));
+            }
+        }
+    }
+    let gate = Gate {
+        fail_on: plan.fail_on,
+        waivers: &plan.waivers,
+        baseline: plan.baseline.as_ref(),
+        today: plan.options.today,
+        known_rules: &plan.known_rules,
+        rules: &plan.selected,
+    };
+    let report = gate.decide(images);
+    if !args.quiet {
+        let to_file = args.format != ReportFormat::Table;
+        for image in report.images.iter().filter(|_| to_file) {
+            for note in &image.notes {
+                writeln!(err, "amiscan: {}: {note}", image.image.path)?;
+            }
+        }
+        for warning in waiver_warnings(&report) {
+            writeln!(err, "amiscan: {warning}")?;
         }
     }
     render(&report, args.format, out)?;
-    for (format, path) in &outputs {
-        let mut file = std::fs::File::create(path)
-            .map(std::io::BufWriter::new)
-            .map_err(|e| CommandError::Usage(format!("--output {}: {e}", path.display())))?;
-        render(&report, *format, &mut file)
-            .and_then(|()| file.flush())
-            .map_err(|e| CommandError::Usage(format!("--output {}: {e}", path.display())))?;
+    for (format, path) in &plan.outputs {
+        write_file(path, "--output", |file| render(&report, *format, file))?;
+    }
+    if let (Some(path), Some(image)) = (&args.remediation_script, report.images.first()) {
+        if image.error.is_none() {
+            let failing = failing_for_script(image, &kept_results);
+            write_file(path, "--remediation-script", |file| {
+                report::remediation::write_script(file, &image.image.path, &failing)
+            })?;
+        }
     }
     Ok(match report.summary.verdict {
         Verdict::Pass => Outcome::Complete,
         Verdict::Fail => Outcome::Failed,
         Verdict::Incomplete => Outcome::Incomplete,
+        Verdict::Error => Outcome::Unreadable,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_formats_follow_the_extension_or_the_prefix() {
+        let format = |spec: &str| output(spec).map(|(f, _)| f).ok();
+        assert_eq!(format("r.sarif"), Some(ReportFormat::Sarif));
+        assert_eq!(format("r.sarif.json"), Some(ReportFormat::Sarif));
+        assert_eq!(format("junit.xml"), Some(ReportFormat::Junit));
+        assert_eq!(format("sarif=r.out"), Some(ReportFormat::Sarif));
+        assert_eq!(format("R.JSON"), Some(ReportFormat::Json));
+        assert_eq!(format("report.pdf"), None);
+    }
 }

@@ -163,6 +163,16 @@ impl FsError {
 /// Streaming contents of one regular file.
 pub type FileReader<'a> = Box<dyn Read + Send + 'a>;
 
+/// What a filesystem's own counters say it holds. On-disk values, clamped: good for a
+/// progress estimate, never for sizing an allocation or judging the guest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Nodes a walk should meet (directories, files, links), when the format counts them.
+    pub nodes: Option<u64>,
+    /// Bytes allocated to files, directories and metadata.
+    pub bytes: Option<u64>,
+}
+
 /// A mounted, read-only filesystem. Implementations are `Send + Sync`: the parallel walk
 /// shares one instance between all worker threads.
 pub trait Filesystem: Send + Sync + fmt::Debug {
@@ -182,6 +192,11 @@ pub trait Filesystem: Send + Sync + fmt::Debug {
 
     /// A streaming reader over a regular file's contents (holes read as zeros).
     fn open(&self, node: NodeId) -> Result<FileReader<'_>, FsError>;
+
+    /// What the filesystem's counters say it holds; unknown by default.
+    fn usage(&self) -> Usage {
+        Usage::default()
+    }
 
     /// Looks up one name in a directory. The default scans `read_dir`.
     fn lookup(&self, dir: NodeId, name: &[u8]) -> Result<Option<NodeId>, FsError> {

@@ -4,8 +4,7 @@
 
 use std::io::Write;
 
-use super::{ScanReport, Verdict};
-use crate::rules::Status;
+use super::{table, ImageReport, Report, ResultStatus, Verdict, WaiverState};
 
 /// Escapes Markdown and HTML metacharacters; control bytes become spaces.
 fn escape(text: &str) -> String {
@@ -23,84 +22,196 @@ fn escape(text: &str) -> String {
     out
 }
 
-pub fn write(report: &ScanReport, out: &mut dyn Write) -> std::io::Result<()> {
-    let summary = &report.summary;
-    let verdict = match summary.verdict {
+fn verdict_badge(verdict: Verdict) -> &'static str {
+    match verdict {
         Verdict::Pass => "✅ PASS",
         Verdict::Fail => "❌ FAIL",
         Verdict::Incomplete => "⚠️ INCOMPLETE",
-    };
+        Verdict::Error => "⛔ ERROR",
+    }
+}
+
+fn write_image(image: &ImageReport, heading: &str, out: &mut dyn Write) -> std::io::Result<()> {
+    let summary = &image.summary;
     writeln!(
         out,
-        "## amiscan: {verdict} — {}\n",
-        escape(&report.image.path)
+        "{heading} {} — {}\n",
+        verdict_badge(summary.verdict),
+        escape(&image.image.path)
     )?;
-    let os = report
+    if let Some(error) = &image.error {
+        return writeln!(out, "Not scanned: {}\n", escape(error));
+    }
+    let os = image
         .os
         .as_ref()
         .and_then(|os| os.pretty_name.as_deref())
         .map(escape)
         .unwrap_or_else(|| "no os-release".into());
+    let mut extra = String::new();
+    if summary.waived > 0 {
+        extra.push_str(&format!(" {} waived.", summary.waived));
+    }
+    if summary.known > 0 || summary.fixed > 0 {
+        extra.push_str(&format!(
+            " {} in the baseline, {} fixed since.",
+            summary.known, summary.fixed
+        ));
+    }
     writeln!(
         out,
-        "{} rules: {} fail, {} pass, {} error, {} skipped; {} findings. Gate: `--fail-on {}`, exit code {}. {os}, {} format.\n",
+        "{} rules: {} fail, {} waived, {} pass, {} error, {} skipped; {} findings.{extra} Gate: `--fail-on {}`, exit code {}. {os}, {} format.\n",
         summary.rules,
         summary.results.fail,
+        summary.results.waived,
         summary.results.pass,
         summary.results.error,
         summary.results.skipped,
         summary.findings,
         summary.fail_on,
         summary.exit_code,
-        report.image.format
+        image.image.format.as_deref().unwrap_or("unknown")
     )?;
-    let shown: Vec<_> = report
+    let shown: Vec<_> = image
         .results
         .iter()
-        .filter(|r| matches!(r.status, Status::Fail | Status::Error))
+        .filter(|r| {
+            matches!(
+                r.status,
+                ResultStatus::Fail | ResultStatus::Waived | ResultStatus::Error
+            )
+        })
         .collect();
     if shown.is_empty() {
-        return writeln!(out, "Every rule passed or did not apply.");
-    }
-    writeln!(out, "| Rule | Severity | Status | Findings | Title |")?;
-    writeln!(out, "|---|---|---|---|---|")?;
-    for result in &shown {
-        let status = match (result.status, result.gating) {
-            (Status::Fail, true) => "**fail**",
-            (Status::Fail, false) => "fail (below the gate)",
-            (other, _) => other.as_str(),
-        };
-        writeln!(
-            out,
-            "| `{}` | {} | {status} | {} | {} |",
-            result.rule,
-            result.severity,
-            result.findings.len(),
-            escape(&result.title)
-        )?;
-    }
-    for result in &shown {
-        writeln!(out, "\n### `{}` — {}\n", result.rule, escape(&result.title))?;
-        for finding in &result.findings {
-            let place = match (&finding.path, finding.line) {
-                (Some(path), Some(line)) => format!("`{}:{line}`", path.replace('`', "'")),
-                (Some(path), None) => format!("`{}`", path.replace('`', "'")),
-                (None, _) => "(default)".to_string(),
+        writeln!(out, "Every rule passed or did not apply.\n")?;
+    } else {
+        writeln!(out, "| Rule | Severity | Status | Findings | Title |")?;
+        writeln!(out, "|---|---|---|---|---|")?;
+        for result in &shown {
+            let status = match (result.status, result.gating) {
+                (ResultStatus::Fail, true) => "**fail**".to_string(),
+                _ => table::status_label(result),
             };
-            let fingerprint = finding
-                .fingerprint
-                .as_deref()
-                .map(|f| format!(" (`{}`)", f.replace('`', "'")))
-                .unwrap_or_default();
             writeln!(
                 out,
-                "- {place} [{}] {}{fingerprint}",
-                finding.severity,
-                escape(&finding.message)
+                "| `{}` | {} | {status} | {} | {} |",
+                result.rule,
+                result.severity,
+                result.findings.len(),
+                escape(&result.title)
             )?;
         }
-        if let Some(reason) = &result.reason {
-            writeln!(out, "- could not decide everything: {}", escape(reason))?;
+        for result in &shown {
+            writeln!(
+                out,
+                "\n#{} `{}` — {}\n",
+                heading.split(' ').next().unwrap_or("##"),
+                result.rule,
+                escape(&result.title)
+            )?;
+            for finding in &result.findings {
+                let place = match (&finding.path, finding.line) {
+                    (Some(path), Some(line)) => format!("`{}:{line}`", path.replace('`', "'")),
+                    (Some(path), None) => format!("`{}`", path.replace('`', "'")),
+                    (None, _) => "(default)".to_string(),
+                };
+                let fingerprint = finding
+                    .fingerprint
+                    .as_deref()
+                    .map(|f| format!(" (`{}`)", f.replace('`', "'")))
+                    .unwrap_or_default();
+                let tags: String = table::finding_tags(finding)
+                    .iter()
+                    .map(|t| format!(" — _{}_", escape(t)))
+                    .collect();
+                writeln!(
+                    out,
+                    "- {place} [{}] {}{fingerprint}{tags}",
+                    finding.severity,
+                    escape(&finding.message)
+                )?;
+            }
+            if let Some(reason) = &result.reason {
+                writeln!(out, "- could not decide everything: {}", escape(reason))?;
+            }
+        }
+        writeln!(out)?;
+    }
+    if !image.fixed.is_empty() {
+        writeln!(out, "Fixed since the baseline:\n")?;
+        for fixed in &image.fixed {
+            let place = fixed
+                .path
+                .as_deref()
+                .map(|p| format!(" `{}`", p.replace('`', "'")))
+                .unwrap_or_default();
+            writeln!(out, "- `{}`{place} {}", fixed.rule, escape(&fixed.message))?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+pub fn write(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
+    let summary = &report.summary;
+    if let [image] = report.images.as_slice() {
+        write_image(image, "## amiscan:", out)?;
+    } else {
+        writeln!(
+            out,
+            "## amiscan: {} — {} images\n",
+            verdict_badge(summary.verdict),
+            summary.images
+        )?;
+        writeln!(
+            out,
+            "| Image | Verdict | Fail | Waived | Error | Findings |"
+        )?;
+        writeln!(out, "|---|---|---|---|---|---|")?;
+        for image in &report.images {
+            writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} |",
+                escape(&image.image.path),
+                verdict_badge(image.summary.verdict),
+                image.summary.results.fail,
+                image.summary.results.waived,
+                image.summary.results.error,
+                image.summary.findings
+            )?;
+        }
+        writeln!(out, "\nExit code {}.\n", summary.exit_code)?;
+        for image in &report.images {
+            write_image(image, "###", out)?;
+        }
+    }
+    let attention: Vec<_> = report
+        .waivers
+        .iter()
+        .filter(|w| {
+            matches!(
+                w.state,
+                WaiverState::Expired | WaiverState::Unmatched | WaiverState::UnknownRule
+            )
+        })
+        .collect();
+    if !attention.is_empty() {
+        writeln!(out, "Waivers to review:\n")?;
+        for waiver in attention {
+            let state = match waiver.state {
+                WaiverState::Expired => format!(
+                    "expired {}, no longer applied",
+                    waiver.expires.as_deref().unwrap_or("?")
+                ),
+                WaiverState::Unmatched => "matched nothing".to_string(),
+                _ => "names no loaded rule".to_string(),
+            };
+            writeln!(
+                out,
+                "- `{}` `{}`: {state}",
+                waiver.source.replace('`', "'"),
+                waiver.rule.replace('`', "'")
+            )?;
         }
     }
     Ok(())

@@ -1,57 +1,52 @@
-//! Scan reports: the data model of the public JSON contract (schema_version 1, described
+//! Scan reports: the data model of the public JSON contract (schema_version 2, described
 //! in docs/json-schema.md and docs/scan-report.schema.json) and its renderings. Building a
-//! report decides nothing; the verdict and exit code come from `summary`.
+//! report records what each scan found; `crate::gate` then decides what fails (waivers,
+//! baseline, `--fail-on`) and fills in the statuses, summaries and verdicts.
 
 pub mod jsonl;
+pub mod junit;
 pub mod markdown;
+pub mod remediation;
+pub mod sarif;
 pub mod table;
+
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 use crate::guest::{display_path, Guest, OsRelease};
-use crate::rules::{RuleResult, Severity, Status};
+use crate::rules::{Rule, RuleResult, Severity, Status};
+
+pub use crate::gate::FailOn;
 
 /// Bumped only when the JSON contract changes incompatibly.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
-/// What the gate fails on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FailOn {
-    At(Severity),
-    Never,
-}
-
-impl FailOn {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FailOn::At(severity) => severity.as_str(),
-            FailOn::Never => "never",
-        }
-    }
-
-    pub fn gates(self, severity: Severity) -> bool {
-        match self {
-            FailOn::At(threshold) => severity >= threshold,
-            FailOn::Never => false,
-        }
-    }
-}
-
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Tool {
     pub name: &'static str,
     pub version: &'static str,
 }
 
-#[derive(Debug, Serialize)]
-pub struct ImageInfo {
-    pub path: String,
-    pub format: String,
-    pub virtual_size: u64,
+impl Tool {
+    pub fn this() -> Self {
+        Tool {
+            name: "amiscan",
+            version: env!("CARGO_PKG_VERSION"),
+        }
+    }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageInfo {
+    /// The image as named on the command line.
+    pub path: String,
+    /// Null when the image could not be opened.
+    pub format: Option<String>,
+    pub virtual_size: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
 pub struct VolumeInfo {
     pub id: String,
     pub scheme: String,
@@ -64,7 +59,25 @@ pub struct VolumeInfo {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// A waiver that covered a finding: applied, or expired and so no longer applied.
+#[derive(Debug, Clone, Serialize)]
+pub struct WaiverRef {
+    /// `FILE:LINE` of the waiver.
+    pub source: String,
+    pub reason: String,
+    pub expires: Option<String>,
+    pub expired: bool,
+}
+
+/// Whether a finding was already in the baseline report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BaselineState {
+    New,
+    Known,
+}
+
+#[derive(Debug, Clone, Serialize)]
 pub struct FindingInfo {
     pub path: Option<String>,
     pub subject: Option<String>,
@@ -73,52 +86,155 @@ pub struct FindingInfo {
     pub severity: Severity,
     /// For secrets: the first characters and a short hash, never the secret.
     pub fingerprint: Option<String>,
+    /// Whether this finding makes the scan fail: not waived, not in the baseline, at or
+    /// above `--fail-on`.
+    pub gating: bool,
+    /// The waiver covering this finding, if any (an expired one does not waive it).
+    pub waiver: Option<WaiverRef>,
+    /// Null without `--baseline`.
+    pub baseline: Option<BaselineState>,
 }
 
-#[derive(Debug, Serialize)]
+impl FindingInfo {
+    pub fn waived(&self) -> bool {
+        self.waiver.as_ref().is_some_and(|w| !w.expired)
+    }
+}
+
+/// A result's status in the report: the rule engine's, plus `waived` for a failing rule
+/// whose every finding a waiver covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResultStatus {
+    Pass,
+    Fail,
+    Waived,
+    Error,
+    Skipped,
+}
+
+impl ResultStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResultStatus::Pass => "pass",
+            ResultStatus::Fail => "fail",
+            ResultStatus::Waived => "waived",
+            ResultStatus::Error => "error",
+            ResultStatus::Skipped => "skipped",
+        }
+    }
+}
+
+impl From<Status> for ResultStatus {
+    fn from(status: Status) -> Self {
+        match status {
+            Status::Pass => ResultStatus::Pass,
+            Status::Fail => ResultStatus::Fail,
+            Status::Error => ResultStatus::Error,
+            Status::Skipped => ResultStatus::Skipped,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
 pub struct ResultInfo {
     pub rule: String,
     pub title: String,
     pub severity: Severity,
-    pub status: Status,
-    /// Whether this result makes the scan fail at the chosen `--fail-on`.
+    pub status: ResultStatus,
+    /// Whether this result makes the scan fail (some finding is gating).
     pub gating: bool,
     pub reason: Option<String>,
     pub findings: Vec<FindingInfo>,
 }
 
-#[derive(Debug, Default, Serialize)]
+impl ResultInfo {
+    /// The most severe finding's severity among those not waived (the rule's own when
+    /// there are none).
+    pub fn effective_severity(&self) -> Severity {
+        self.findings
+            .iter()
+            .filter(|f| !f.waived())
+            .map(|f| f.severity)
+            .max()
+            .unwrap_or(self.severity)
+    }
+}
+
+/// A finding of the baseline report that this scan no longer makes.
+#[derive(Debug, Clone, Serialize)]
+pub struct FixedFinding {
+    pub rule: String,
+    pub path: Option<String>,
+    pub subject: Option<String>,
+    pub fingerprint: Option<String>,
+    /// The earlier report's message and severity.
+    pub message: String,
+    pub severity: String,
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
 pub struct Counts {
     pub pass: usize,
     pub fail: usize,
+    pub waived: usize,
     pub error: usize,
     pub skipped: usize,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Summary {
+    /// Images in this summary (1 for an image's own).
+    pub images: usize,
     pub rules: usize,
     pub results: Counts,
     pub findings: usize,
-    /// Failing rules per effective severity (the most severe finding's).
-    pub failing: std::collections::BTreeMap<Severity, usize>,
+    /// Findings a waiver covers.
+    pub waived: usize,
+    /// Findings already in the baseline (0 without one).
+    pub known: usize,
+    /// Baseline findings no longer present (0 without one).
+    pub fixed: usize,
+    /// Failing rules per effective severity (the most severe unwaived finding's).
+    pub failing: BTreeMap<Severity, usize>,
     pub fail_on: &'static str,
-    /// Some volume, mount or file could not be read.
+    /// Some image, volume, mount or file could not be read.
     pub incomplete: bool,
     pub verdict: Verdict,
     pub exit_code: u8,
 }
 
-/// The scan's answer, in the order of precedence the exit code follows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+impl Summary {
+    pub fn new(fail_on: FailOn) -> Self {
+        Summary {
+            images: 0,
+            rules: 0,
+            results: Counts::default(),
+            findings: 0,
+            waived: 0,
+            known: 0,
+            fixed: 0,
+            failing: BTreeMap::new(),
+            fail_on: fail_on.as_str(),
+            incomplete: false,
+            verdict: Verdict::Pass,
+            exit_code: 0,
+        }
+    }
+}
+
+/// The scan's answer, from the best to the worst; the worst image decides a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
-    /// No failing rule at or above `--fail-on`, and everything was read.
+    /// No gating finding, and everything was read.
     Pass,
-    /// At least one failing rule at or above `--fail-on`.
-    Fail,
-    /// Nothing failed, but something could not be read.
+    /// Nothing gating, but something could not be read.
     Incomplete,
+    /// The image could not be opened at all.
+    Error,
+    /// At least one gating finding: the image is rejected whatever else is unknown.
+    Fail,
 }
 
 impl Verdict {
@@ -126,12 +242,22 @@ impl Verdict {
         match self {
             Verdict::Pass => 0,
             Verdict::Fail => 1,
+            Verdict::Error => 2,
             Verdict::Incomplete => 3,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Incomplete => "incomplete",
+            Verdict::Error => "error",
+            Verdict::Fail => "fail",
         }
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Stats {
     pub duration_ms: u64,
     pub files: usize,
@@ -140,23 +266,106 @@ pub struct Stats {
     pub secrets: Option<crate::rules::checks::secrets::SecretStats>,
 }
 
-/// A scan of one image: the JSON contract.
-#[derive(Debug, Serialize)]
-pub struct ScanReport {
-    pub schema_version: u32,
-    pub tool: Tool,
+/// One image of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageReport {
     pub image: ImageInfo,
+    /// Why the image could not be scanned at all; its verdict is then `error`.
+    pub error: Option<String>,
     pub os: Option<OsRelease>,
     pub volumes: Vec<VolumeInfo>,
     pub results: Vec<ResultInfo>,
+    /// Baseline findings this scan no longer makes.
+    pub fixed: Vec<FixedFinding>,
     /// Problems met while assembling the guest (unreadable volumes, missing mounts).
     pub notes: Vec<String>,
     pub summary: Summary,
     pub stats: Stats,
+    /// The guest could not be read in full (decided while it was open).
+    #[serde(skip)]
+    pub guest_incomplete: bool,
 }
 
-impl ScanReport {
-    pub fn new(guest: &Guest, results: &[RuleResult], fail_on: FailOn, stats: Stats) -> Self {
+/// How a waiver fared in this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WaiverState {
+    /// It waived at least one finding.
+    Applied,
+    /// It is past its `expires` date; the findings it covers fail again.
+    Expired,
+    /// Its rule ran on an image it covers and it matched nothing: delete it.
+    Unmatched,
+    /// Its rule did not run (not selected) or no image of this run is covered.
+    NotEvaluated,
+    /// No loaded rule has this id.
+    UnknownRule,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WaiverInfo {
+    pub source: String,
+    pub rule: String,
+    pub paths: Vec<String>,
+    pub subjects: Vec<String>,
+    pub images: Option<String>,
+    pub reason: String,
+    pub expires: Option<String>,
+    pub state: WaiverState,
+    /// Findings it covers (waived, or for an expired waiver, that it would have waived).
+    pub matched: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BaselineInfo {
+    pub path: String,
+    pub schema_version: u64,
+}
+
+/// A run over one or more images: the JSON contract.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub tool: Tool,
+    pub images: Vec<ImageReport>,
+    /// Every waiver loaded, with how it fared.
+    pub waivers: Vec<WaiverInfo>,
+    pub baseline: Option<BaselineInfo>,
+    /// Every rule that ran, in id order, with its documentation (SARIF describes rules).
+    pub rules: Vec<RuleInfo>,
+    /// All images together: counts summed, the worst verdict.
+    pub summary: Summary,
+}
+
+/// A rule that ran, as its pack documents it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleInfo {
+    pub id: String,
+    pub title: String,
+    pub severity: Severity,
+    pub description: String,
+    pub remediation: String,
+    pub references: Vec<String>,
+    pub tags: Vec<String>,
+}
+
+impl From<&Rule> for RuleInfo {
+    fn from(rule: &Rule) -> Self {
+        RuleInfo {
+            id: rule.id.clone(),
+            title: rule.title.clone(),
+            severity: rule.severity,
+            description: rule.description.clone(),
+            remediation: rule.remediation.clone(),
+            references: rule.references.clone(),
+            tags: rule.tags.clone(),
+        }
+    }
+}
+
+impl ImageReport {
+    /// What a scan of an opened guest found, before the gate decides.
+    pub fn scanned(guest: &Guest, results: &[RuleResult], stats: Stats) -> Self {
         let volumes = guest
             .volumes
             .iter()
@@ -175,85 +384,67 @@ impl ScanReport {
                 }
             })
             .collect();
-        let mut counts = Counts::default();
-        let mut failing = std::collections::BTreeMap::new();
-        let mut gate_failed = false;
-        let mut any_error = false;
-        let results: Vec<ResultInfo> = results
+        let results = results
             .iter()
-            .map(|result| {
-                let severity = result.severity();
-                let gating = result.status == Status::Fail && fail_on.gates(severity);
-                gate_failed |= gating;
-                match result.status {
-                    Status::Pass => counts.pass += 1,
-                    Status::Fail => {
-                        counts.fail += 1;
-                        *failing.entry(severity).or_insert(0) += 1;
-                    }
-                    Status::Error => {
-                        counts.error += 1;
-                        any_error = true;
-                    }
-                    Status::Skipped => counts.skipped += 1,
-                }
-                ResultInfo {
-                    rule: result.rule.id.clone(),
-                    title: result.rule.title.clone(),
-                    severity: result.rule.severity,
-                    status: result.status,
-                    gating,
-                    reason: result.reason.clone(),
-                    findings: result
-                        .findings
-                        .iter()
-                        .map(|f| FindingInfo {
-                            path: f.path.clone(),
-                            subject: f.subject.clone(),
-                            message: f.message.clone(),
-                            line: f.line,
-                            severity: f.severity.unwrap_or(result.rule.severity),
-                            fingerprint: f.fingerprint.clone(),
-                        })
-                        .collect(),
-                }
+            .map(|result| ResultInfo {
+                rule: result.rule.id.clone(),
+                title: result.rule.title.clone(),
+                severity: result.rule.severity,
+                status: result.status.into(),
+                gating: false,
+                reason: result.reason.clone(),
+                findings: result
+                    .findings
+                    .iter()
+                    .map(|f| FindingInfo {
+                        path: f.path.clone(),
+                        subject: f.subject.clone(),
+                        message: f.message.clone(),
+                        line: f.line,
+                        severity: f.severity.unwrap_or(result.rule.severity),
+                        fingerprint: f.fingerprint.clone(),
+                        gating: false,
+                        waiver: None,
+                        baseline: None,
+                    })
+                    .collect(),
             })
             .collect();
-        let incomplete = guest.incomplete() || any_error;
-        let verdict = if gate_failed {
-            Verdict::Fail
-        } else if incomplete {
-            Verdict::Incomplete
-        } else {
-            Verdict::Pass
-        };
-        let findings = results.iter().map(|r| r.findings.len()).sum();
-        ScanReport {
-            schema_version: SCHEMA_VERSION,
-            tool: Tool {
-                name: "amiscan",
-                version: env!("CARGO_PKG_VERSION"),
-            },
+        ImageReport {
             image: ImageInfo {
                 path: guest.image_name.clone(),
-                format: guest.image.format.to_string(),
-                virtual_size: guest.image.disk.len(),
+                format: Some(guest.image.format.to_string()),
+                virtual_size: Some(guest.image.disk.len()),
             },
+            error: None,
             os: guest.os.clone(),
             volumes,
-            notes: guest.notes.iter().map(|n| n.message.clone()).collect(),
-            summary: Summary {
-                rules: results.len(),
-                results: counts,
-                findings,
-                failing,
-                fail_on: fail_on.as_str(),
-                incomplete,
-                verdict,
-                exit_code: verdict.exit_code(),
-            },
             results,
+            fixed: Vec::new(),
+            notes: guest.notes.iter().map(|n| n.message.clone()).collect(),
+            summary: Summary::new(FailOn::Never),
             stats,
+            guest_incomplete: guest.incomplete(),
+        }
+    }
+
+    /// An image that could not be opened.
+    pub fn unreadable(path: String, error: String) -> Self {
+        ImageReport {
+            image: ImageInfo {
+                path,
+                format: None,
+                virtual_size: None,
+            },
+            error: Some(error),
+            os: None,
+            volumes: Vec::new(),
+            results: Vec::new(),
+            fixed: Vec::new(),
+            notes: Vec::new(),
+            summary: Summary::new(FailOn::Never),
+            stats: Stats::default(),
+            guest_incomplete: true,
         }
     }
 }

@@ -1,51 +1,97 @@
-//! The human rendering of a scan report: one row per rule, then each failing or undecided
-//! rule's findings with guest path and line, then the verdict.
+//! The human rendering of a report: per image, one row per rule, then each failing, waived
+//! or undecided rule's findings with guest path and line; then waivers that need
+//! attention, and the verdict.
 
 use std::io::Write;
 
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Cell, Table};
 
-use super::{ScanReport, Verdict};
+use super::{
+    BaselineState, FindingInfo, ImageReport, Report, ResultInfo, ResultStatus, Summary, Verdict,
+    WaiverState,
+};
 use crate::names::escape_for_terminal;
-use crate::rules::Status;
 
 fn clean(text: &str) -> String {
     escape_for_terminal(text.as_bytes())
 }
 
-pub fn write(report: &ScanReport, out: &mut dyn Write) -> std::io::Result<()> {
+/// How a result reads in the table: a failing rule says why it does not gate.
+pub fn status_label(result: &ResultInfo) -> String {
+    match result.status {
+        ResultStatus::Fail if !result.gating => {
+            let all_known = result
+                .findings
+                .iter()
+                .filter(|f| !f.waived())
+                .all(|f| f.baseline == Some(BaselineState::Known));
+            if all_known {
+                "fail (in baseline)".to_string()
+            } else {
+                "fail (below --fail-on)".to_string()
+            }
+        }
+        other => other.as_str().to_string(),
+    }
+}
+
+/// The bracketed notes after a finding: waiver and baseline state.
+pub fn finding_tags(finding: &FindingInfo) -> Vec<String> {
+    let mut tags = Vec::new();
+    if let Some(waiver) = &finding.waiver {
+        if waiver.expired {
+            tags.push(format!(
+                "waiver expired {} ({})",
+                waiver.expires.as_deref().unwrap_or("?"),
+                waiver.source
+            ));
+        } else {
+            tags.push(format!("waived: {} ({})", waiver.reason, waiver.source));
+        }
+    }
+    match finding.baseline {
+        Some(BaselineState::Known) => tags.push("in baseline".to_string()),
+        Some(BaselineState::New) => tags.push("new".to_string()),
+        None => {}
+    }
+    tags
+}
+
+fn write_image(image: &ImageReport, out: &mut dyn Write) -> std::io::Result<()> {
+    let described = match (&image.image.format, image.image.virtual_size) {
+        (Some(format), Some(size)) => format!(" ({format}, {size} bytes)"),
+        _ => String::new(),
+    };
     writeln!(
         out,
-        "{} ({}, {} bytes){}",
-        clean(&report.image.path),
-        report.image.format,
-        report.image.virtual_size,
-        report
+        "{}{described}{}",
+        clean(&image.image.path),
+        image
             .os
             .as_ref()
             .and_then(|os| os.pretty_name.as_deref())
             .map(|name| format!(": {}", clean(name)))
             .unwrap_or_default()
     )?;
+    if let Some(error) = &image.error {
+        writeln!(out, "  not scanned: {}", clean(error))?;
+        return Ok(());
+    }
     let mut table = Table::new();
     table.load_preset(UTF8_BORDERS_ONLY);
     table.set_header(vec!["Rule", "Severity", "Status", "Findings"]);
-    for result in &report.results {
-        let status = match result.status {
-            Status::Fail if !result.gating => "fail (below --fail-on)".to_string(),
-            other => other.as_str().to_string(),
-        };
+    for result in &image.results {
         table.add_row(vec![
             Cell::new(&result.rule),
             Cell::new(result.severity.as_str()),
-            Cell::new(status),
+            Cell::new(status_label(result)),
             Cell::new(result.findings.len()),
         ]);
     }
     writeln!(out, "{table}")?;
 
-    for result in &report.results {
-        if matches!(result.status, Status::Pass | Status::Skipped) {
+    for result in &image.results {
+        if matches!(result.status, ResultStatus::Pass | ResultStatus::Skipped) {
             continue;
         }
         writeln!(out)?;
@@ -73,9 +119,13 @@ pub fn write(report: &ScanReport, out: &mut dyn Write) -> std::io::Result<()> {
                 .as_deref()
                 .map(|f| format!("  [{}]", clean(f)))
                 .unwrap_or_default();
+            let tags: String = finding_tags(finding)
+                .iter()
+                .map(|t| format!("  [{}]", clean(t)))
+                .collect();
             writeln!(
                 out,
-                "  {place}{severity}  {}{fingerprint}",
+                "  {place}{severity}  {}{fingerprint}{tags}",
                 clean(&finding.message)
             )?;
         }
@@ -83,30 +133,48 @@ pub fn write(report: &ScanReport, out: &mut dyn Write) -> std::io::Result<()> {
             writeln!(out, "  could not decide everything: {}", clean(reason))?;
         }
     }
-    let skipped: Vec<&str> = report
+    let skipped: Vec<&str> = image
         .results
         .iter()
-        .filter(|r| r.status == Status::Skipped)
+        .filter(|r| r.status == ResultStatus::Skipped)
         .map(|r| r.rule.as_str())
         .collect();
     if !skipped.is_empty() {
         writeln!(out)?;
         writeln!(out, "Skipped (not applicable): {}", skipped.join(", "))?;
     }
-    for note in &report.notes {
+    if !image.fixed.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "Fixed since the baseline:")?;
+        for fixed in &image.fixed {
+            writeln!(
+                out,
+                "  {} {}{}",
+                fixed.rule,
+                fixed.path.as_deref().map(clean).unwrap_or_default(),
+                fixed
+                    .subject
+                    .as_deref()
+                    .map(|s| format!(" ({})", clean(s)))
+                    .unwrap_or_default()
+            )?;
+        }
+    }
+    for note in &image.notes {
         writeln!(out, "note: {}", clean(note))?;
     }
-    let summary = &report.summary;
+    Ok(())
+}
+
+fn summary_line(summary: &Summary) -> String {
     let failing: Vec<String> = summary
         .failing
         .iter()
         .rev()
         .map(|(severity, count)| format!("{count} {severity}"))
         .collect();
-    writeln!(out)?;
-    writeln!(
-        out,
-        "{} rules: {} fail{}, {} pass, {} error, {} skipped; {} findings",
+    let mut line = format!(
+        "{} rules: {} fail{}, {} waived, {} pass, {} error, {} skipped; {} findings",
         summary.rules,
         summary.results.fail,
         if failing.is_empty() {
@@ -114,17 +182,93 @@ pub fn write(report: &ScanReport, out: &mut dyn Write) -> std::io::Result<()> {
         } else {
             format!(" ({})", failing.join(", "))
         },
+        summary.results.waived,
         summary.results.pass,
         summary.results.error,
         summary.results.skipped,
         summary.findings
-    )?;
+    );
+    if summary.waived > 0 {
+        line.push_str(&format!(", {} waived", summary.waived));
+    }
+    if summary.known > 0 || summary.fixed > 0 {
+        line.push_str(&format!(
+            ", {} in baseline, {} fixed since",
+            summary.known, summary.fixed
+        ));
+    }
+    line
+}
+
+pub fn write(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
+    let several = report.images.len() > 1;
+    for (index, image) in report.images.iter().enumerate() {
+        if index > 0 {
+            writeln!(out)?;
+        }
+        write_image(image, out)?;
+        if several {
+            writeln!(out)?;
+            writeln!(
+                out,
+                "{}: {} — {}",
+                clean(&image.image.path),
+                image.summary.verdict.as_str().to_uppercase(),
+                summary_line(&image.summary)
+            )?;
+        }
+    }
+    let attention: Vec<_> = report
+        .waivers
+        .iter()
+        .filter(|w| !matches!(w.state, WaiverState::Applied))
+        .collect();
+    if !attention.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "Waivers:")?;
+        for waiver in attention {
+            let state = match waiver.state {
+                WaiverState::Expired => format!(
+                    "expired {} — no longer applied",
+                    waiver.expires.as_deref().unwrap_or("?")
+                ),
+                WaiverState::Unmatched => "matched nothing — delete it".to_string(),
+                WaiverState::NotEvaluated => {
+                    "not evaluated (rule not run, or no image of this run covered)".to_string()
+                }
+                WaiverState::UnknownRule => "names no loaded rule".to_string(),
+                WaiverState::Applied => "applied".to_string(),
+            };
+            writeln!(
+                out,
+                "  {} {}: {state}",
+                clean(&waiver.source),
+                clean(&waiver.rule)
+            )?;
+        }
+    }
+    let summary = &report.summary;
+    writeln!(out)?;
+    if several {
+        writeln!(out, "{} images; {}", summary.images, summary_line(summary))?;
+    } else {
+        writeln!(out, "{}", summary_line(summary))?;
+    }
     let verdict = match summary.verdict {
         Verdict::Pass => "PASS".to_string(),
-        Verdict::Fail => format!("FAIL (rules failing at or above {})", summary.fail_on),
+        Verdict::Fail => format!(
+            "FAIL (findings at or above {} not waived{})",
+            summary.fail_on,
+            if report.baseline.is_some() {
+                " and not in the baseline"
+            } else {
+                ""
+            }
+        ),
         Verdict::Incomplete => {
             "INCOMPLETE (something could not be read; nothing is proven)".to_string()
         }
+        Verdict::Error => "ERROR (an image could not be opened)".to_string(),
     };
     writeln!(out, "Verdict: {verdict} — exit code {}", summary.exit_code)
 }

@@ -1,12 +1,15 @@
 //! What rules evaluate against: the guest tree, its walked inventory, the home directories,
-//! the places that could not be read, and facts read once and shared by every rule.
+//! the places that could not be read, and facts read once and shared by every rule; and,
+//! for `--verbose`, the account of everything the scan did not look at.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use crate::facts::{self, FactError, GuestFiles};
-use crate::guest::{display_path, OsRelease, Tree};
+use crate::guest::{display_path, Guest, OsRelease, Tree};
+use crate::names::escape_for_terminal;
+use crate::progress::Progress;
 use crate::walk::{Entry, Inventory};
 
 /// Options that change how rules judge (not which rules run).
@@ -32,6 +35,7 @@ pub struct ScanContext<'a> {
     /// No root filesystem was found: there is no guest to judge.
     pub no_root: Option<String>,
     bytes_read: AtomicU64,
+    progress: Option<&'a Progress>,
     accounts: OnceLock<Result<Option<facts::accounts::Accounts>, FactError>>,
     homes: OnceLock<Vec<String>>,
     sshd: OnceLock<Result<Option<facts::sshd::SshdConfig>, FactError>>,
@@ -71,6 +75,7 @@ impl<'a> ScanContext<'a> {
             blind_spots,
             no_root,
             bytes_read: AtomicU64::new(0),
+            progress: None,
             accounts: OnceLock::new(),
             homes: OnceLock::new(),
             sshd: OnceLock::new(),
@@ -80,10 +85,24 @@ impl<'a> ScanContext<'a> {
         }
     }
 
+    /// Reports how far evaluation is into `progress` (the secrets pass's reading, file
+    /// content read by checks).
+    pub fn with_progress(mut self, progress: Option<&'a Progress>) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    pub fn progress(&self) -> Option<&'a Progress> {
+        self.progress
+    }
+
     /// Counts file content read by checks, for the report's statistics.
     pub fn count_read(&self, bytes: usize) {
-        self.bytes_read
-            .fetch_add(u64::try_from(bytes).unwrap_or(u64::MAX), Ordering::Relaxed);
+        let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
+        self.bytes_read.fetch_add(bytes, Ordering::Relaxed);
+        if let Some(progress) = self.progress {
+            progress.add_bytes(bytes);
+        }
     }
 
     pub fn bytes_read(&self) -> u64 {
@@ -148,6 +167,92 @@ impl<'a> ScanContext<'a> {
 
     pub fn set_secrets_pass(&self, pass: super::checks::secrets::SecretsPass) {
         let _ = self.secrets.set(pass);
+    }
+
+    /// What the scan did not look at, and why, one line each, for `--verbose`: volumes not
+    /// scanned or not mounted, guest paths the walk could not read, mount points hiding
+    /// files of the volume below, files the secrets pass did not read in full, matches an
+    /// allowlist removed. In a stable order; escaped for a terminal; no file content.
+    pub fn skipped(&self, guest: &Guest) -> Vec<String> {
+        let text = |message: &str| escape_for_terminal(message.as_bytes());
+        let volume_id = |index: usize| {
+            guest.volumes.get(index).map_or_else(
+                || format!("#{}", index.saturating_add(1)),
+                |state| state.volume.id.clone(),
+            )
+        };
+        let mut lines = Vec::new();
+        for state in &guest.volumes {
+            let id = text(&state.volume.id);
+            let kind = state.volume.identity.content.as_str();
+            match (&state.fs, &state.mount_point) {
+                (None, mount_point) => {
+                    let at = mount_point
+                        .as_deref()
+                        .map(|path| format!(", the guest's {}", display_path(path)))
+                        .unwrap_or_default();
+                    let reason = state.not_scanned.as_deref().unwrap_or("unreadable");
+                    lines.push(format!(
+                        "skipped volume {id} ({kind}{at}): {}",
+                        text(reason)
+                    ));
+                }
+                (Some(_), None) => lines.push(format!(
+                    "skipped volume {id} ({kind}): the guest does not mount it, so its files \
+                     are not walked (`amiscan ls --volume {id}` lists them)"
+                )),
+                (Some(_), Some(_)) => {}
+            }
+        }
+        for note in guest.notes.iter().filter(|n| n.incomplete) {
+            if let Some(path) = &note.mount_point {
+                let path = display_path(path);
+                lines.push(format!("skipped {path}: {}", text(&note.message)));
+            }
+        }
+        for error in &self.inventory.errors {
+            lines.push(format!(
+                "skipped {} (volume {}): {}",
+                display_path(&error.path),
+                text(&volume_id(error.volume)),
+                text(&error.message)
+            ));
+        }
+        for shadowed in &self.inventory.shadowed {
+            let (below, over) = (volume_id(shadowed.volume), volume_id(shadowed.by_volume));
+            let what = match &shadowed.hidden {
+                Ok(count) => format!(
+                    "{count} entries of volume {below} lie under the mount of volume {over}; \
+                     not walked (the running guest does not see them either)"
+                ),
+                Err(e) => format!(
+                    "the directory of volume {below} under the mount of volume {over} could \
+                     not be listed: {e}"
+                ),
+            };
+            lines.push(format!(
+                "skipped {}: {}",
+                display_path(&shadowed.path),
+                text(&what)
+            ));
+        }
+        if let Some(pass) = self.secrets_pass() {
+            lines.extend(pass.notes.iter().map(|note| format!("secrets: {note}")));
+            if pass.stats.skipped_binary > 0 {
+                lines.push(format!(
+                    "secrets: {} files not searched: binary (a NUL byte in their first 8 KiB)",
+                    pass.stats.skipped_binary
+                ));
+            }
+            if pass.outside_paths > 0 {
+                lines.push(format!(
+                    "secrets: {} regular files not read: outside every credential rule's paths",
+                    pass.outside_paths
+                ));
+            }
+            lines.extend(pass.allowlisted.iter().map(|hit| format!("secrets: {hit}")));
+        }
+        lines
     }
 
     pub fn accounts(&self) -> &Result<Option<facts::accounts::Accounts>, FactError> {

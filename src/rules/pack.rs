@@ -7,7 +7,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde::Deserialize;
+use regex::Regex;
+use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
 use super::checks::{Check, CheckSpec};
@@ -53,9 +54,237 @@ pub struct Rule {
     /// The checks as written; the rule fails when any of them finds something.
     pub specs: Vec<CheckSpec>,
     pub checks: Vec<Check>,
+    /// What the remediation script runs when the rule fails; `None`: its findings are
+    /// listed there for the publisher to handle by hand.
+    pub fix: Option<Fix>,
     /// The pack file the rule came from (`rules/ssh.yaml` for built-in rules).
     pub source: String,
     pub line: u64,
+}
+
+/// A rule's `fix:` as written: shell templates for the remediation script and which
+/// findings they handle.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixSpec {
+    /// Run once per handled finding, placeholders filled in from the finding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub each: Option<String>,
+    /// Run once, before the per-finding commands, when the rule has a handled finding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub once: Option<String>,
+    /// Only findings matching this are handled; the others are left to the publisher.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub only: Option<FilterSpec>,
+    /// Findings matching this are left to the publisher.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub except: Option<FilterSpec>,
+}
+
+/// Regular expressions over a finding's fields; every one given must match.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// A finding's value a template can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placeholder {
+    Path,
+    Subject,
+    Line,
+}
+
+impl Placeholder {
+    pub const ALL: [Placeholder; 3] = [Placeholder::Path, Placeholder::Subject, Placeholder::Line];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Placeholder::Path => "path",
+            Placeholder::Subject => "subject",
+            Placeholder::Line => "line",
+        }
+    }
+}
+
+/// A piece of a parsed template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    /// Shell text, copied as written.
+    Text(String),
+    Value(Placeholder),
+}
+
+/// A shell template split at its placeholders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    pub segments: Vec<Segment>,
+}
+
+impl Template {
+    /// `{name}` is a placeholder when `name` is an identifier; `${name}` stays shell
+    /// parameter expansion, and braces around anything else (`{ print $1 }`) stay text.
+    pub fn parse(text: &str) -> Result<Template, String> {
+        let mut segments = Vec::new();
+        let mut literal = String::new();
+        let mut rest = text;
+        while let Some(open) = rest.find('{') {
+            let (before, from_brace) = rest.split_at(open);
+            literal.push_str(before);
+            let after = from_brace.get(1..).unwrap_or_default();
+            let name_len = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(after.len());
+            let name = after.get(..name_len).unwrap_or_default();
+            let is_placeholder = !literal.ends_with('$')
+                && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                && after.get(name_len..).is_some_and(|r| r.starts_with('}'));
+            if !is_placeholder {
+                literal.push('{');
+                rest = after;
+                continue;
+            }
+            let Some(placeholder) = Placeholder::ALL.into_iter().find(|p| p.name() == name) else {
+                return Err(format!(
+                    "unknown placeholder `{{{name}}}` (known: {{path}}, {{subject}}, {{line}}; \
+                     write `${{{name}}}` for a shell variable)"
+                ));
+            };
+            if !literal.is_empty() {
+                segments.push(Segment::Text(std::mem::take(&mut literal)));
+            }
+            segments.push(Segment::Value(placeholder));
+            rest = after.get(name_len + 1..).unwrap_or_default();
+        }
+        literal.push_str(rest);
+        if !literal.is_empty() {
+            segments.push(Segment::Text(literal));
+        }
+        Ok(Template { segments })
+    }
+
+    pub fn placeholders(&self) -> impl Iterator<Item = Placeholder> + '_ {
+        self.segments.iter().filter_map(|s| match s {
+            Segment::Value(p) => Some(*p),
+            Segment::Text(_) => None,
+        })
+    }
+}
+
+/// A compiled `FilterSpec`.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    path: Option<Regex>,
+    subject: Option<Regex>,
+    message: Option<Regex>,
+}
+
+impl Filter {
+    fn compile(spec: &FilterSpec, what: &str) -> Result<Filter, String> {
+        let regex = |field: &str, text: &Option<String>| {
+            text.as_deref()
+                .map(|t| Regex::new(t).map_err(|e| format!("`{what}.{field}`: {e}")))
+                .transpose()
+        };
+        let filter = Filter {
+            path: regex("path", &spec.path)?,
+            subject: regex("subject", &spec.subject)?,
+            message: regex("message", &spec.message)?,
+        };
+        if filter.path.is_none() && filter.subject.is_none() && filter.message.is_none() {
+            return Err(format!(
+                "`{what}` needs at least one of `path`, `subject`, `message`"
+            ));
+        }
+        Ok(filter)
+    }
+
+    /// A field the filter names but the finding lacks does not match.
+    pub fn matches(&self, path: Option<&str>, subject: Option<&str>, message: &str) -> bool {
+        let field = |regex: &Option<Regex>, value: Option<&str>| match regex {
+            Some(regex) => value.is_some_and(|v| regex.is_match(v)),
+            None => true,
+        };
+        field(&self.path, path)
+            && field(&self.subject, subject)
+            && field(&self.message, Some(message))
+    }
+}
+
+/// A validated `fix:`.
+#[derive(Debug, Clone)]
+pub struct Fix {
+    pub spec: FixSpec,
+    pub each: Option<Template>,
+    pub once: Option<String>,
+    only: Option<Filter>,
+    except: Option<Filter>,
+}
+
+impl Fix {
+    pub fn compile(spec: FixSpec) -> Result<Fix, String> {
+        let nonempty = |field: &str, text: &Option<String>| match text {
+            Some(t) if t.trim().is_empty() => Err(format!("`fix.{field}` is empty")),
+            _ => Ok(()),
+        };
+        nonempty("each", &spec.each)?;
+        nonempty("once", &spec.once)?;
+        if spec.each.is_none() && spec.once.is_none() {
+            return Err("`fix` needs `each`, `once` or both".into());
+        }
+        let each = spec
+            .each
+            .as_deref()
+            .map(|t| Template::parse(t.trim_end()).map_err(|e| format!("`fix.each`: {e}")))
+            .transpose()?;
+        let once = match spec.once.as_deref() {
+            Some(text) => {
+                let template = Template::parse(text).map_err(|e| format!("`fix.once`: {e}"))?;
+                if let Some(p) = template.placeholders().next() {
+                    return Err(format!(
+                        "`fix.once` runs once for the rule, not per finding: `{{{}}}` has no value there (use `each`)",
+                        p.name()
+                    ));
+                }
+                Some(text.trim_end().to_string())
+            }
+            None => None,
+        };
+        let only = spec
+            .only
+            .as_ref()
+            .map(|f| Filter::compile(f, "fix.only"))
+            .transpose()?;
+        let except = spec
+            .except
+            .as_ref()
+            .map(|f| Filter::compile(f, "fix.except"))
+            .transpose()?;
+        Ok(Fix {
+            spec,
+            each,
+            once,
+            only,
+            except,
+        })
+    }
+
+    /// Whether the fix handles a finding with these fields (`only` and `except` applied).
+    pub fn handles(&self, path: Option<&str>, subject: Option<&str>, message: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|f| f.matches(path, subject, message))
+            && !self
+                .except
+                .as_ref()
+                .is_some_and(|f| f.matches(path, subject, message))
+    }
 }
 
 /// A problem in a pack, where it is.
@@ -100,6 +329,9 @@ struct RuleSpec {
     check: Option<Spanned<CheckSpec>>,
     #[serde(default)]
     checks: Option<Spanned<Vec<CheckSpec>>>,
+    /// Shell for the remediation script (`scan --remediation-script`).
+    #[serde(default)]
+    fix: Option<Spanned<FixSpec>>,
 }
 
 /// Rule ids: dotted, lower-case words with hyphens (`sshd.password-authentication`).
@@ -173,6 +405,23 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Rule>, Vec<PackError>> {
                 continue;
             }
         };
+        let fix = match spec.fix {
+            Some(fix) => match Fix::compile(fix.value) {
+                Ok(fix) => Some(fix),
+                Err(message) => {
+                    let (line, column) = refine_fix_error(text, &message, fix.referenced.line())
+                        .unwrap_or((fix.referenced.line(), fix.referenced.column()));
+                    errors.push(PackError {
+                        file: file.to_string(),
+                        line,
+                        column,
+                        message: format!("rule `{id}`: {message}"),
+                    });
+                    None
+                }
+            },
+            None => None,
+        };
         let mut checks = Vec::new();
         for check in &specs {
             match check.compile() {
@@ -196,6 +445,7 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Rule>, Vec<PackError>> {
                 tags: spec.tags,
                 specs,
                 checks,
+                fix,
                 source: file.to_string(),
                 line: spec.id.referenced.line(),
             });
@@ -229,6 +479,33 @@ fn refine_unknown_field(text: &str, message: &str, from_line: u64) -> Option<(u6
                 (index as u64 + 1, column as u64)
             })
         })
+}
+
+/// A fix error names the field (`fix.each`) and maybe a placeholder; the parser only knows
+/// where the `fix` mapping starts. This finds the placeholder's, else the field's, line
+/// at or after that point.
+fn refine_fix_error(text: &str, message: &str, from_line: u64) -> Option<(u64, u64)> {
+    let field = message
+        .strip_prefix("`fix.")?
+        .split(['`', '.'])
+        .next()
+        .filter(|f| !f.is_empty())?;
+    let placeholder = message
+        .split_once("`{")
+        .and_then(|(_, rest)| rest.split_once("}`"))
+        .map(|(name, _)| format!("{{{name}}}"));
+    let skip = usize::try_from(from_line.saturating_sub(1)).ok()?;
+    let lines = || text.lines().enumerate().skip(skip);
+    let found = placeholder
+        .as_deref()
+        .and_then(|needle| lines().find_map(|(i, l)| l.find(needle).map(|c| (i, c))))
+        .or_else(|| {
+            lines().find_map(|(i, l)| {
+                let key = format!("{field}:");
+                l.find(&key).map(|c| (i, c))
+            })
+        })?;
+    Some((found.0 as u64 + 1, found.1 as u64 + 1))
 }
 
 /// The parser's message without the position it repeats (`error: line 3 column 5: `),
@@ -415,5 +692,81 @@ mod tests {
         let errors = parse("x.yaml", "rules:\n  - id: a.b\n    titel: t\n").unwrap_err();
         assert_eq!(errors[0].line, 3, "{errors:?}");
         assert!(errors[0].message.contains("titel"), "{errors:?}");
+    }
+
+    /// A pack with one path rule and `fix` lines after it (indented as rule fields).
+    fn with_fix(fix: &str) -> String {
+        format!(
+            "rules:\n  - id: a.b\n    title: t\n    severity: high\n    description: d\n    \
+             remediation: r\n    check:\n      kind: path\n      paths: [\"/x\"]\n      \
+             message: m\n    fix:\n{fix}"
+        )
+    }
+
+    #[test]
+    fn fix_templates_are_split_at_placeholders() {
+        let t = Template::parse("rm -f {path} && awk '{ print $1 }' ${path} {line}").unwrap();
+        assert_eq!(
+            t.segments,
+            vec![
+                Segment::Text("rm -f ".into()),
+                Segment::Value(Placeholder::Path),
+                Segment::Text(" && awk '{ print $1 }' ${path} ".into()),
+                Segment::Value(Placeholder::Line),
+            ]
+        );
+        let rules = parse("x.yaml", &with_fix("      each: amiscan_remove {path}\n")).unwrap();
+        let fix = rules[0].fix.as_ref().unwrap();
+        assert!(fix.handles(Some("/x"), None, "m"));
+    }
+
+    #[test]
+    fn fix_errors_point_at_their_line() {
+        let cases: &[(&str, u64, &str)] = &[
+            (
+                "      once: echo\n      each: |\n        rm\n        rm {pth}\n",
+                15,
+                "{pth}",
+            ),
+            ("      once: rm {path}\n", 12, "not per finding"),
+            (
+                "      each: rm {path}\n      except: {message: '('}\n",
+                13,
+                "fix.except.message",
+            ),
+            ("      except: {path: x}\n", 12, "needs `each`, `once`"),
+            ("      each: \"  \"\n", 12, "empty"),
+            ("      each: rm {path}\n      eahc: x\n", 13, "eahc"),
+        ];
+        for (fix, line, says) in cases {
+            let errors = parse("x.yaml", &with_fix(fix)).unwrap_err();
+            assert_eq!(errors.len(), 1, "{fix:?}: {errors:?}");
+            assert_eq!(errors[0].line, *line, "{fix:?}: {errors:?}");
+            assert!(errors[0].message.contains(says), "{fix:?}: {errors:?}");
+        }
+    }
+
+    #[test]
+    fn only_and_except_choose_the_findings_a_fix_handles() {
+        let rules = parse(
+            "x.yaml",
+            &with_fix(
+                "      each: rm {path}\n      only: {path: '^/home/'}\n      \
+                 except: {subject: '^keep$', message: 'env'}\n",
+            ),
+        )
+        .unwrap();
+        let fix = rules[0].fix.as_ref().unwrap();
+        assert!(fix.handles(Some("/home/a"), None, "m"));
+        assert!(!fix.handles(Some("/etc/a"), None, "m"));
+        assert!(
+            !fix.handles(None, None, "m"),
+            "a missing field does not match `only`"
+        );
+        assert!(!fix.handles(Some("/home/a"), Some("keep"), "an env file"));
+        assert!(
+            fix.handles(Some("/home/a"), Some("keep"), "other"),
+            "every field must match"
+        );
     }
 }

@@ -209,8 +209,28 @@ pub fn inspect_json(image_path: &Path) -> (Run, serde_json::Value) {
     (run, value)
 }
 
-/// The result of one rule in a scan report.
+/// The one image of a single-image scan report (schema_version 2): its `results`,
+/// `summary` (equal to the run's) and `stats`.
+pub fn single_image(report: serde_json::Value) -> serde_json::Value {
+    assert_eq!(report["schema_version"], 2, "schema_version in {report:#}");
+    let images = report["images"]
+        .as_array()
+        .expect("a scan report has images");
+    assert_eq!(images.len(), 1, "one image in {report:#}");
+    assert_eq!(
+        images[0]["summary"], report["summary"],
+        "one image: same summary"
+    );
+    images[0].clone()
+}
+
+/// The result of one rule in a scan report (a single-image report or one of its images).
 pub fn rule_result<'a>(report: &'a serde_json::Value, rule: &str) -> &'a serde_json::Value {
+    let report = if report["images"].is_array() {
+        &report["images"][0]
+    } else {
+        report
+    };
     report["results"]
         .as_array()
         .expect("a scan report has results")
@@ -923,4 +943,28 @@ impl Rng {
     pub fn below_u64(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
+}
+
+/// Lays `tree` out as `testdata/build-rule-images.sh` lays out the `case` image (`leaky`,
+/// `sealed`, `tricky`), into `out`: the same partitions, labels and UUIDs, made by the same
+/// shell function. For rescanning a tree a test has changed.
+pub fn rule_disk(case: &str, tree: &Path, out: &Path) {
+    let script = manifest_dir().join("testdata").join("build-rule-images.sh");
+    let output = Command::new("bash")
+        .arg(&script)
+        .arg("--disk")
+        .arg(case)
+        .arg(tree)
+        .arg(out)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run bash {}: {e}", script.display()));
+    assert!(
+        output.status.success(),
+        "build-rule-images.sh --disk {case} {} {} failed ({}):\n{}{}",
+        tree.display(),
+        out.display(),
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

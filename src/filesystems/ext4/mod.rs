@@ -22,7 +22,7 @@ use std::fmt;
 use std::io::Cursor;
 use std::sync::Arc;
 
-use super::{DirEntry, FileKind, FileReader, Filesystem, FsError, Metadata, NodeId};
+use super::{DirEntry, FileKind, FileReader, Filesystem, FsError, Metadata, NodeId, Usage};
 use crate::image::BlockSource;
 use block_map::BlockMap;
 use dir::DirFormat;
@@ -489,6 +489,23 @@ impl Filesystem for Ext4Fs {
 
     fn metadata(&self, node: NodeId) -> Result<Metadata, FsError> {
         self.inode(node)?.metadata()
+    }
+
+    fn usage(&self) -> Usage {
+        let sb = &self.sb;
+        let in_use = sb.s_inodes_count.saturating_sub(sb.s_free_inodes_count);
+        // Inodes below s_first_ino are reserved and counted in use; of them only the root
+        // (inode 2) is a node a walk meets.
+        let reserved = sb.first_ino.saturating_sub(2);
+        let used_blocks = sb.s_blocks_count.saturating_sub(sb.s_free_blocks_count);
+        Usage {
+            nodes: Some(u64::from(in_use.saturating_sub(reserved).max(1))),
+            bytes: Some(
+                used_blocks
+                    .saturating_mul(sb.block_size)
+                    .min(self.disk.source.len()),
+            ),
+        }
     }
 
     fn read_dir(&self, dir: NodeId) -> Result<Vec<DirEntry>, FsError> {

@@ -74,6 +74,12 @@ const EXT3_INCOMPAT_SUPP: u32 = INCOMPAT_FILETYPE | INCOMPAT_RECOVER | INCOMPAT_
 pub(super) struct Superblock {
     pub s_inodes_count: u32,
     pub s_blocks_count: u64,
+    /// Free blocks and inodes as last written: the kernel updates them lazily, so they are
+    /// estimates (used for progress only), and may exceed the totals on a hostile disk.
+    pub s_free_blocks_count: u64,
+    pub s_free_inodes_count: u32,
+    /// The first non-reserved inode (11 on revision 0).
+    pub first_ino: u32,
     pub s_first_data_block: u32,
     pub s_blocks_per_group: u32,
     pub s_inodes_per_group: u32,
@@ -114,6 +120,8 @@ impl Superblock {
         }
         let s_inodes_count = le32(raw, 0x0);
         let s_blocks_count_lo = le32(raw, 0x4);
+        let s_free_blocks_count_lo = le32(raw, 0xC);
+        let s_free_inodes_count = le32(raw, 0x10);
         let s_first_data_block = le32(raw, 0x14);
         let s_log_block_size = le32(raw, 0x18);
         let s_log_cluster_size = le32(raw, 0x1C);
@@ -130,6 +138,7 @@ impl Superblock {
         let s_desc_size = le16(raw, 0xFE);
         let s_first_meta_bg = le32(raw, 0x104);
         let s_blocks_count_hi = le32(raw, 0x150);
+        let s_free_blocks_count_hi = le32(raw, 0x158);
         let s_backup_bgs = [le32(raw, 0x24C), le32(raw, 0x250)];
 
         if s_log_block_size > EXT4_MAX_LOG_BLOCK_SIZE {
@@ -185,10 +194,16 @@ impl Superblock {
         }
 
         let is_64bit = s_feature_incompat & INCOMPAT_64BIT != 0;
-        let s_blocks_count = if is_64bit {
-            u64::from(s_blocks_count_lo) | (u64::from(s_blocks_count_hi) << 32)
+        let (s_blocks_count, s_free_blocks_count) = if is_64bit {
+            (
+                u64::from(s_blocks_count_lo) | (u64::from(s_blocks_count_hi) << 32),
+                u64::from(s_free_blocks_count_lo) | (u64::from(s_free_blocks_count_hi) << 32),
+            )
         } else {
-            u64::from(s_blocks_count_lo)
+            (
+                u64::from(s_blocks_count_lo),
+                u64::from(s_free_blocks_count_lo),
+            )
         };
         if u64::from(s_first_data_block) >= s_blocks_count {
             return Err(corrupt(
@@ -259,6 +274,9 @@ impl Superblock {
         Ok(Self {
             s_inodes_count,
             s_blocks_count,
+            s_free_blocks_count,
+            s_free_inodes_count,
+            first_ino,
             s_first_data_block,
             s_blocks_per_group,
             s_inodes_per_group,

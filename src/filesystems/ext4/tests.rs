@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sha2::{Digest, Sha256};
 
 use super::Ext4Fs;
-use crate::filesystems::{FileKind, Filesystem, FsError, Metadata, NodeId};
+use crate::filesystems::{FileKind, Filesystem, FsError, Metadata, NodeId, Usage};
 use crate::image::{BlockSource, RawImage};
 
 // ---------------------------------------------------------------------------------------
@@ -1786,4 +1786,68 @@ fn metadata_walk_100k() {
         );
     }
     assert!(nodes.len() >= 100_100);
+}
+
+/// One `Name:   value` field of `dumpe2fs -h`.
+fn dumpe2fs_field(header: &str, name: &str) -> u64 {
+    header
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("dumpe2fs -h has no {name}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn usage_follows_the_superblock_counts() {
+    let scratch = Scratch::new("usage");
+    let src = scratch.path("src");
+    fs::create_dir_all(src.join("a/b")).unwrap();
+    for i in 0..20 {
+        fs::write(src.join(format!("a/f{i}")), vec![7u8; i * 1000]).unwrap();
+    }
+    symlink("a/f1", src.join("link")).unwrap();
+    let img = scratch.path("fs.img");
+    for args in [&["-t", "ext4"][..], &["-t", "ext2", "-r", "0"][..]] {
+        mkfs(args, &src, &img, "8M");
+        let header = run(Command::new(tool("dumpe2fs")).arg("-h").arg(&img));
+        let used_blocks =
+            dumpe2fs_field(&header, "Block count") - dumpe2fs_field(&header, "Free blocks");
+        // /, lost+found, a, a/b, 20 files and the link: what a walk meets.
+        assert_eq!(
+            open_img(&img).usage(),
+            Usage {
+                nodes: Some(25),
+                bytes: Some(used_blocks * dumpe2fs_field(&header, "Block size")),
+            },
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn usage_clamps_hostile_counts() {
+    let scratch = Scratch::new("usage-hostile");
+    let src = scratch.path("src");
+    fs::create_dir_all(&src).unwrap();
+    let img = scratch.path("fs.img");
+    mkfs(&["-t", "ext4", "-O", "^metadata_csum"], &src, &img, "4M");
+    let mut bytes = fs::read(&img).unwrap();
+    // More free inodes and blocks than exist.
+    bytes[1024 + 0xC..1024 + 0x10].copy_from_slice(&u32::MAX.to_le_bytes());
+    bytes[1024 + 0x10..1024 + 0x14].copy_from_slice(&u32::MAX.to_le_bytes());
+    let usage = open_bytes(bytes.clone()).unwrap().usage();
+    assert_eq!(
+        usage,
+        Usage {
+            nodes: Some(1),
+            bytes: Some(0)
+        }
+    );
+    // No free blocks, on a volume cut short: never more than the volume holds.
+    bytes[1024 + 0xC..1024 + 0x10].copy_from_slice(&0u32.to_le_bytes());
+    bytes.truncate(3 << 20);
+    let usage = open_bytes(bytes).unwrap().usage();
+    assert_eq!(usage.bytes, Some(3 << 20));
 }

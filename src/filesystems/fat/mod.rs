@@ -35,7 +35,7 @@ use std::sync::Arc;
 use self::boot_sector::{FatType, Geometry, RootDir};
 use self::dir::{dos_time_to_unix, Found, Scanner, ShortEntry, Slot, SLOT};
 use self::table::Chain;
-use super::{DirEntry, FileKind, FileReader, Filesystem, FsError, Metadata, NodeId};
+use super::{DirEntry, FileKind, FileReader, Filesystem, FsError, Metadata, NodeId, Usage};
 use crate::image::{read_vec, BlockSource};
 
 /// The root directory's node id.
@@ -174,6 +174,15 @@ impl FatFs {
 impl Filesystem for FatFs {
     fn type_name(&self) -> &'static str {
         "vfat"
+    }
+
+    /// Bytes from the clusters the table marks in use; FAT keeps no count of files.
+    fn usage(&self) -> Usage {
+        let clusters = table::used_clusters(self.source.as_ref(), &self.geometry);
+        Usage {
+            nodes: None,
+            bytes: clusters.map(|c| c.saturating_mul(u64::from(self.geometry.cluster_size))),
+        }
     }
 
     fn root(&self) -> NodeId {

@@ -231,6 +231,80 @@ impl<'a> Chain<'a> {
     }
 }
 
+/// The largest table [`used_clusters`] reads: FAT32 volumes of up to 4 Mi clusters (16 GiB
+/// at 4 KiB clusters; an ESP is far smaller). A larger claim leaves the count unknown
+/// rather than costing seconds of reading for a progress estimate.
+const MAX_COUNTED_TABLE: u64 = 16 << 20;
+
+/// Bytes of the table read at once while counting: a multiple of 2 and 4, so FAT16 and
+/// FAT32 entries never straddle two reads.
+const COUNT_CHUNK: u64 = 64 * 1024;
+
+/// How many data clusters the table marks as anything but free, read from the first
+/// `cluster_end` entries only (as `Geometry` clamped them). `None` when the table is over
+/// [`MAX_COUNTED_TABLE`] or a read fails: the count is an estimate's input, not a check.
+pub(super) fn used_clusters(source: &dyn BlockSource, geometry: &Geometry) -> Option<u64> {
+    let entries = geometry.cluster_end();
+    let table_len = match geometry.fat_type {
+        FatType::Fat12 => entries.checked_mul(3)?.div_ceil(2),
+        FatType::Fat16 => entries.checked_mul(2)?,
+        FatType::Fat32 => entries.checked_mul(4)?,
+    }
+    .min(geometry.fat_len);
+    if table_len > MAX_COUNTED_TABLE {
+        return None;
+    }
+    let mut used = 0u64;
+    let mut chunk = Vec::new();
+    let mut done = 0u64;
+    while done < table_len {
+        // FAT12 tables are at most 6 KiB (4084 clusters), so they are read in one go and
+        // no 12-bit entry is split between reads.
+        let len = (table_len - done).min(COUNT_CHUNK);
+        chunk.resize(usize::try_from(len).ok()?, 0);
+        source
+            .read_exact_at(geometry.fat_offset.checked_add(done)?, &mut chunk)
+            .ok()?;
+        let first_entry = match geometry.fat_type {
+            FatType::Fat12 => 0,
+            FatType::Fat16 => done / 2,
+            FatType::Fat32 => done / 4,
+        };
+        let is_used = |index: u64, raw: u32| index >= 2 && index < entries && raw != 0;
+        match geometry.fat_type {
+            FatType::Fat12 => {
+                for index in 0..entries {
+                    let at = usize::try_from(index + index / 2).ok()?;
+                    let Some(pair) = chunk.get(at..at + 2) else {
+                        break;
+                    };
+                    let pair = le16(pair, 0);
+                    let raw = if index % 2 == 1 {
+                        pair >> 4
+                    } else {
+                        pair & 0x0FFF
+                    };
+                    used += u64::from(is_used(index, u32::from(raw)));
+                }
+            }
+            FatType::Fat16 => {
+                for (i, entry) in chunk.chunks_exact(2).enumerate() {
+                    let raw = u32::from(le16(entry, 0));
+                    used += u64::from(is_used(first_entry + i as u64, raw));
+                }
+            }
+            FatType::Fat32 => {
+                for (i, entry) in chunk.chunks_exact(4).enumerate() {
+                    let raw = le32(entry, 0) & 0x0FFF_FFFF;
+                    used += u64::from(is_used(first_entry + i as u64, raw));
+                }
+            }
+        }
+        done += len;
+    }
+    Some(used)
+}
+
 /// Sets a bit and returns whether it was already set; bits past the end count as set, so an
 /// unexpected cluster number ends the chain instead of being ignored.
 fn set_bit(bits: &mut [u64], cluster: u32) -> bool {

@@ -286,12 +286,38 @@ fn slot_at(fs: &FatFs, offset: u64) -> [u8; 32] {
     slot
 }
 
+/// Clusters in use as `fsck.fat -n -v` counts them (its last line: `IMAGE: 5 files,
+/// 12/2000 clusters`).
+fn fsck_used_clusters(image: &Path) -> u64 {
+    let out = Command::new("fsck.fat")
+        .arg("-n")
+        .arg("-v")
+        .arg(image)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let last = text.lines().last().unwrap();
+    let counts = last.rsplit(", ").next().unwrap();
+    counts.split('/').next().unwrap().parse().unwrap()
+}
+
 fn round_trip(tag: &str, mkfs_args: &[&str], size_mib: u64, expected_type: FatType) {
     let scratch = Scratch::new(tag);
     let (image, expected) = make_image(&scratch, mkfs_args, size_mib);
     let fs = open_raw(&image);
     assert_eq!(fs.geometry.fat_type, expected_type);
     assert_eq!(fs.type_name(), "vfat");
+    // The progress estimate's input: the clusters the table marks in use, as dosfstools
+    // counts them; FAT keeps no count of files.
+    let used = fsck_used_clusters(&image);
+    assert!(used > 0);
+    assert_eq!(
+        fs.usage(),
+        Usage {
+            nodes: None,
+            bytes: Some(used * u64::from(fs.geometry.cluster_size)),
+        }
+    );
 
     let actual = read_tree(&fs);
     let names = |t: &Tree| t.keys().cloned().collect::<Vec<_>>();

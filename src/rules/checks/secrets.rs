@@ -2,7 +2,8 @@
 //! check of the selected rules is served by one pass over the guest's regular files
 //! ([`run_pass`]): one combined scanner (keyword prefilter, then full regexes on candidate
 //! regions), files in parallel, compressed files read inside. Findings carry the kind of
-//! secret, the line and a fingerprint — never the secret.
+//! secret, the line and a fingerprint — never the secret. The pass reports the bytes it
+//! reads into the scan's progress display, when there is one.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -16,6 +17,8 @@ use super::{validate_patterns, CheckReport};
 use crate::facts::dpkg_files::PackageFiles;
 use crate::filesystems::FileKind;
 use crate::guest::display_path;
+use crate::names::escape_for_terminal;
+use crate::progress::{Phase, Progress};
 use crate::rules::context::ScanContext;
 use crate::rules::engine::Finding;
 use crate::rules::globs::PathMatcher;
@@ -25,6 +28,9 @@ use crate::secrets::{DetectorSpec, Limits, Scanner};
 /// Content read per file unless a rule says otherwise: generous, because a sparse log can
 /// claim gigabytes while holding a few lines of text.
 pub const DEFAULT_MAX_SIZE: u64 = 4 << 30;
+
+/// Bytes a worker reads before adding them to the progress counter.
+const PROGRESS_BATCH: u64 = 4 << 20;
 
 /// Each compiled secrets check gets a key, so the shared pass can hand it its findings.
 static NEXT_KEY: AtomicUsize = AtomicUsize::new(0);
@@ -153,8 +159,83 @@ pub struct SecretsPass {
     pub stats: SecretStats,
     /// `path:line kind fingerprint (reason)` lines for `--verbose`.
     pub allowlisted: Vec<String>,
-    /// Files only partly read or skipped as too large, for `--verbose`.
+    /// Files only partly read, or not read at all and why, for `--verbose`; in inventory
+    /// order, escaped for a terminal.
     pub notes: Vec<String>,
+    /// Regular files no secrets check's paths select (excluded by the rules), not read.
+    pub outside_paths: usize,
+}
+
+/// Bytes read (and bytes planned but not read) by one worker, added to the progress
+/// counters a few MiB at a time and when the worker's share of the pass ends.
+struct Tally<'p> {
+    progress: &'p Progress,
+    read: u64,
+    credit: u64,
+}
+
+impl Tally<'_> {
+    fn flush(&mut self) {
+        self.progress.add_bytes(std::mem::take(&mut self.read));
+        self.progress.credit_bytes(std::mem::take(&mut self.credit));
+    }
+}
+
+impl Drop for Tally<'_> {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+/// A file's reader that counts what the scanner takes from it.
+struct Counted<'r, 't, 'p> {
+    inner: &'r mut dyn Read,
+    tally: &'t mut Tally<'p>,
+    read: u64,
+}
+
+impl Read for Counted<'_, '_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let n64 = u64::try_from(n).unwrap_or(u64::MAX);
+        self.read = self.read.saturating_add(n64);
+        self.tally.read = self.tally.read.saturating_add(n64);
+        if self.tally.read >= PROGRESS_BATCH {
+            self.tally.flush();
+        }
+        Ok(n)
+    }
+}
+
+/// Scans one file, counting into `tally` what is read and, as done for the ETA, what was
+/// planned (`planned` bytes) but not read: a binary file stops after its first KiB, an
+/// unreadable one reads nothing.
+fn scan_counted(
+    scanner: &Scanner,
+    limits: &Limits,
+    ctx: &ScanContext<'_>,
+    entry: &crate::walk::Entry,
+    tally: Option<&mut Tally<'_>>,
+) -> Result<crate::secrets::FileScan, String> {
+    let Some(tally) = tally else {
+        return ctx
+            .open_entry(entry)
+            .and_then(|mut reader| scanner.scan(&mut reader, limits).map_err(|e| e.to_string()));
+    };
+    let planned = entry.meta.size.min(limits.max_bytes);
+    let mut read = 0;
+    let outcome = ctx.open_entry(entry).and_then(|mut reader| {
+        let mut counted = Counted {
+            inner: &mut reader,
+            tally: &mut *tally,
+            read: 0,
+        };
+        let scanned = scanner.scan(&mut counted, limits);
+        read = counted.read;
+        scanned.map_err(|e| e.to_string())
+    });
+    tally.credit = tally.credit.saturating_add(planned.saturating_sub(read));
+    outcome
 }
 
 struct CheckPlan<'c> {
@@ -219,27 +300,47 @@ pub fn run_pass(checks: &[&Compiled], ctx: &ScanContext<'_>) -> SecretsPass {
         max_bytes,
         decompress: true,
     };
+    let mut regular_files = 0usize;
     let candidates: Vec<&crate::walk::Entry> = ctx
         .inventory
         .entries
         .iter()
         .filter(|e| e.meta.kind == FileKind::File)
+        .inspect(|_| regular_files += 1)
         .filter(|e| plans.iter().any(|p| p.matcher.is_match(&e.path)))
         .collect();
+    pass.outside_paths = regular_files.saturating_sub(candidates.len());
+    let progress = ctx.progress();
+    if let Some(progress) = progress {
+        // Sizes come from inodes: a hostile one only skews the estimate, so saturate.
+        let planned = candidates
+            .iter()
+            .map(|e| e.meta.size.min(max_bytes))
+            .fold(0u64, u64::saturating_add);
+        progress.begin_reading(candidates.len(), planned);
+    }
     let scanned: Vec<(
         &crate::walk::Entry,
         Result<crate::secrets::FileScan, String>,
     )> = candidates
         .par_iter()
-        .map(|entry| {
-            let outcome = ctx.open_entry(entry).and_then(|mut reader| {
-                scanner
-                    .scan(&mut reader, &limits)
-                    .map_err(|e| e.to_string())
-            });
-            (*entry, outcome)
-        })
+        .map_init(
+            || {
+                progress.map(|progress| Tally {
+                    progress,
+                    read: 0,
+                    credit: 0,
+                })
+            },
+            |tally, entry| {
+                let outcome = scan_counted(&scanner, &limits, ctx, entry, tally.as_mut());
+                (*entry, outcome)
+            },
+        )
         .collect();
+    if let Some(progress) = progress {
+        progress.set_phase(Phase::Evaluating);
+    }
 
     let mut package_files: Option<Result<PackageFiles, String>> = None;
     for (entry, outcome) in scanned {
@@ -248,6 +349,10 @@ pub fn run_pass(checks: &[&Compiled], ctx: &ScanContext<'_>) -> SecretsPass {
             Ok(scan) => scan,
             Err(e) => {
                 pass.stats.unreadable += 1;
+                pass.notes.push(format!(
+                    "{path}: not read: {}",
+                    escape_for_terminal(e.as_bytes())
+                ));
                 for plan in plans.iter().filter(|p| p.matcher.is_match(&entry.path)) {
                     pass.unknown
                         .entry(plan.check.key)
@@ -274,11 +379,18 @@ pub fn run_pass(checks: &[&Compiled], ctx: &ScanContext<'_>) -> SecretsPass {
                 .get(hit.detector)
                 .map(|d| d.name.as_str())
                 .unwrap_or("");
+            // Names and reasons come from rule packs, which a user may write.
             pass.allowlisted.push(format!(
-                "{path}:{} {kind} {} (allowlisted: {})",
+                "{path}:{} {} {} (allowlisted: {})",
                 hit.line,
+                escape_for_terminal(kind.as_bytes()),
                 hit.fingerprint,
-                hit.allow_reason.as_deref().unwrap_or("allowlist")
+                escape_for_terminal(
+                    hit.allow_reason
+                        .as_deref()
+                        .unwrap_or("allowlist")
+                        .as_bytes()
+                )
             ));
         }
         if scan.hits.is_empty() {
@@ -351,4 +463,139 @@ fn shipped_unmodified(
     }
     let digest: [u8; 16] = hasher.finalize().into();
     (digest == shipped.md5).then(|| shipped.package.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+
+    use super::*;
+    use crate::progress::Progress;
+    use crate::walk::{walk, WalkOptions};
+
+    /// A bare ext4 image made by mke2fs from `files`, in a directory removed on drop.
+    struct Image {
+        dir: PathBuf,
+    }
+
+    impl Image {
+        fn build(files: &[(&str, Vec<u8>)]) -> Self {
+            let dir = std::env::temp_dir().join(format!(
+                "amiscan-secrets-pass-{}-{:?}",
+                std::process::id(),
+                std::thread::current().id()
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            for (path, content) in files {
+                let path = dir.join("src").join(path);
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(path, content).unwrap();
+            }
+            let mke2fs = ["/usr/sbin/mke2fs", "/sbin/mke2fs"]
+                .into_iter()
+                .find(|p| Path::new(p).exists())
+                .unwrap_or("mke2fs");
+            let status = Command::new(mke2fs)
+                .args(["-q", "-F", "-t", "ext4", "-d"])
+                .arg(dir.join("src"))
+                .arg(dir.join("fs.img"))
+                .arg("8M")
+                .status()
+                .unwrap();
+            assert!(status.success());
+            Self { dir }
+        }
+
+        fn path(&self) -> PathBuf {
+            self.dir.join("fs.img")
+        }
+    }
+
+    impl Drop for Image {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    fn check(max_size: u64) -> Compiled {
+        Spec {
+            paths: every_file(),
+            exclude: vec!["/skip/**".into()],
+            detectors: vec![Detector {
+                name: "AWS access key ID".into(),
+                regex: "AKIA[0-9A-Z]{16}".into(),
+                keywords: vec!["akia".into()],
+                min_entropy: None,
+                allow_values: Vec::new(),
+                allow_regexes: Vec::new(),
+                paths: Vec::new(),
+            }],
+            max_size: Some(max_size),
+            message: "a key".into(),
+        }
+        .compile()
+        .unwrap()
+    }
+
+    #[test]
+    fn the_pass_reports_its_reading_and_what_it_skipped() {
+        let mut binary = vec![0u8; 100_000];
+        binary[50_000] = b'A';
+        let image = Image::build(&[
+            ("etc/app.conf", b"key = AKIAQWERTYUIOPASDFGH\n".to_vec()),
+            ("bin/tool", binary),
+            ("var/log/big.log", b"line of text\n".repeat(20_000)),
+            ("skip/excluded.txt", b"AKIAQWERTYUIOPASDFGH\n".to_vec()),
+        ]);
+        let guest = crate::commands::open_guest(&image.path()).unwrap();
+        let progress = Progress::new();
+        let inventory = walk(
+            &guest.tree,
+            WalkOptions {
+                progress: Some(&progress),
+                ..WalkOptions::default()
+            },
+        );
+        assert_eq!(progress.files(), inventory.entries.len() as u64);
+        let ctx = ScanContext::new(
+            &guest.tree,
+            &inventory,
+            guest.os.as_ref(),
+            Default::default(),
+            Vec::new(),
+        )
+        .with_progress(Some(&progress));
+        let max_size = 64 << 10;
+        let compiled = check(max_size);
+        let pass = run_pass(&[&compiled], &ctx);
+        assert_eq!(pass.findings.values().map(Vec::len).sum::<usize>(), 1);
+
+        // Every planned byte was read or credited: the reading phase ends at 100 %.
+        let planned: u64 = [26, 100_000, 260_000]
+            .iter()
+            .map(|s| s.min(&max_size))
+            .sum();
+        let accounted = progress.bytes() + progress.credited();
+        // (A truncated file is read a little past the cap, to know that it is.)
+        assert!(
+            (planned..planned + 1024).contains(&accounted),
+            "{accounted} for {planned} planned"
+        );
+        assert!(progress.credited() > 0, "the binary file stops early");
+        assert_eq!(progress.phase(), Phase::Evaluating);
+
+        ctx.set_secrets_pass(pass);
+        let lines = ctx.skipped(&guest);
+        assert_eq!(
+            lines,
+            [
+                "secrets: /var/log/big.log: only the first 65536 bytes were scanned",
+                "secrets: 1 files not searched: binary (a NUL byte in their first 8 KiB)",
+                "secrets: 1 regular files not read: outside every credential rule's paths",
+            ]
+        );
+    }
 }

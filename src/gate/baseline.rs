@@ -1,0 +1,228 @@
+//! Baselines: an earlier JSON report (schema_version 1 or 2) read back as the set of
+//! findings already known, so a scan can fail on new findings only and list what was fixed.
+//! A finding is identified by rule, path, subject and secret fingerprint — never by its
+//! message, which may be reworded between versions.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde_json::Value;
+
+/// A report larger than this is refused rather than read into memory.
+const MAX_FILE_BYTES: u64 = 1 << 30;
+
+/// What identifies a finding across reports.
+pub type Key = (String, Option<String>, Option<String>, Option<String>);
+
+/// One finding of the earlier report (the shape a fixed one is reported in).
+pub type KnownFinding = crate::report::FixedFinding;
+
+/// What identifies a finding of the earlier report.
+pub fn key(finding: &KnownFinding) -> Key {
+    (
+        finding.rule.clone(),
+        finding.path.clone(),
+        finding.subject.clone(),
+        finding.fingerprint.clone(),
+    )
+}
+
+/// One image of the earlier report.
+#[derive(Debug, Clone)]
+pub struct BaselineImage {
+    /// The image's file name, which pairs it with an image of this run.
+    pub name: String,
+    /// Rules that ran and decided (pass, fail or waived) in the earlier scan.
+    pub decided_rules: BTreeSet<String>,
+    pub findings: Vec<KnownFinding>,
+    keys: BTreeSet<Key>,
+}
+
+impl BaselineImage {
+    pub fn knows(&self, key: &Key) -> bool {
+        self.keys.contains(key)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Baseline {
+    pub path: String,
+    pub schema_version: u64,
+    pub images: Vec<BaselineImage>,
+}
+
+fn text(value: &Value, field: &str) -> Option<String> {
+    value.get(field).and_then(Value::as_str).map(str::to_string)
+}
+
+fn file_name(path: &str) -> String {
+    Path::new(path)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.to_string())
+}
+
+/// Reads one image's results (`results` of a v1 report or of a v2 `images[]` entry).
+fn image(image: &Value, results: &Value) -> Result<BaselineImage, String> {
+    let name = image
+        .get("path")
+        .and_then(Value::as_str)
+        .map(file_name)
+        .unwrap_or_default();
+    let results = results
+        .as_array()
+        .ok_or("`results` is not a list".to_string())?;
+    let mut decided_rules = BTreeSet::new();
+    let mut findings = Vec::new();
+    for result in results {
+        let rule = text(result, "rule").ok_or("a result has no `rule`".to_string())?;
+        let status = text(result, "status").unwrap_or_default();
+        if matches!(status.as_str(), "pass" | "fail" | "waived") {
+            decided_rules.insert(rule.clone());
+        }
+        for finding in result
+            .get("findings")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            findings.push(KnownFinding {
+                rule: rule.clone(),
+                path: text(finding, "path"),
+                subject: text(finding, "subject"),
+                fingerprint: text(finding, "fingerprint"),
+                message: text(finding, "message").unwrap_or_default(),
+                severity: text(finding, "severity").unwrap_or_default(),
+            });
+        }
+    }
+    let keys = findings.iter().map(key).collect();
+    Ok(BaselineImage {
+        name,
+        decided_rules,
+        findings,
+        keys,
+    })
+}
+
+/// Interprets a parsed report.
+pub fn from_value(path: &str, report: &Value) -> Result<Baseline, String> {
+    let schema_version = report
+        .get("schema_version")
+        .and_then(Value::as_u64)
+        .ok_or("not an amiscan JSON report (no `schema_version`)".to_string())?;
+    let images = match schema_version {
+        1 => vec![image(
+            report.get("image").unwrap_or(&Value::Null),
+            report.get("results").unwrap_or(&Value::Null),
+        )?],
+        2 => report
+            .get("images")
+            .and_then(Value::as_array)
+            .ok_or("`images` is not a list".to_string())?
+            .iter()
+            // An image that could not be opened then has no findings to carry over.
+            .filter(|i| i.get("error").is_none_or(Value::is_null))
+            .map(|i| {
+                image(
+                    i.get("image").unwrap_or(&Value::Null),
+                    i.get("results").unwrap_or(&Value::Null),
+                )
+            })
+            .collect::<Result<_, _>>()?,
+        other => {
+            return Err(format!(
+                "schema_version {other} is newer than this amiscan understands (1 or 2)"
+            ))
+        }
+    };
+    Ok(Baseline {
+        path: path.to_string(),
+        schema_version,
+        images,
+    })
+}
+
+/// Reads a JSON report written by `amiscan scan --format json`.
+pub fn load(path: &Path) -> Result<Baseline, String> {
+    let name = path.display().to_string();
+    let fail = |message: String| format!("--baseline {name}: {message}");
+    let size = std::fs::metadata(path)
+        .map_err(|e| fail(e.to_string()))?
+        .len();
+    if size > MAX_FILE_BYTES {
+        return Err(fail(format!("{size} bytes is too large for a report")));
+    }
+    let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+    let value: Value = serde_json::from_slice(&bytes).map_err(|e| fail(e.to_string()))?;
+    from_value(&name, &value).map_err(fail)
+}
+
+impl Baseline {
+    /// The earlier image this image is compared with: the only one, or the one with the
+    /// same file name.
+    pub fn for_image(&self, image: &str) -> Option<&BaselineImage> {
+        match self.images.as_slice() {
+            [only] => Some(only),
+            many => {
+                let name = file_name(image);
+                many.iter().find(|i| i.name == name)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_one_and_two_reports_read_the_same() {
+        let results = serde_json::json!([
+            {"rule": "history.shell", "status": "fail", "findings": [
+                {"path": "/root/.bash_history", "subject": null, "message": "m", "severity": "high"}]},
+            {"rule": "sshd.root-login", "status": "error", "findings": []}
+        ]);
+        let v1 = serde_json::json!({"schema_version": 1, "image": {"path": "a/old.img"}, "results": results});
+        let v2 = serde_json::json!({"schema_version": 2, "images": [
+            {"image": {"path": "old.img"}, "results": results, "error": null}]});
+        for report in [v1, v2] {
+            let baseline = from_value("b.json", &report).unwrap();
+            let image = baseline.for_image("new.img").unwrap();
+            assert_eq!(image.name, "old.img");
+            let key = (
+                "history.shell".to_string(),
+                Some("/root/.bash_history".to_string()),
+                None,
+                None,
+            );
+            assert!(image.knows(&key));
+            assert!(image.decided_rules.contains("history.shell"));
+            assert!(!image.decided_rules.contains("sshd.root-login"));
+        }
+    }
+
+    #[test]
+    fn several_images_pair_by_file_name() {
+        let report = serde_json::json!({"schema_version": 2, "images": [
+            {"image": {"path": "x/a.img"}, "results": []},
+            {"image": {"path": "x/b.img"}, "results": []}]});
+        let baseline = from_value("b.json", &report).unwrap();
+        assert_eq!(
+            baseline.for_image("/elsewhere/b.img").unwrap().name,
+            "b.img"
+        );
+        assert!(baseline.for_image("c.img").is_none());
+    }
+
+    #[test]
+    fn other_documents_are_refused() {
+        assert!(from_value("b", &serde_json::json!({"results": []})).is_err());
+        assert!(from_value("b", &serde_json::json!({"schema_version": 9})).is_err());
+        assert!(from_value(
+            "b",
+            &serde_json::json!({"schema_version": 2, "images": [{"results": 3}]})
+        )
+        .is_err());
+    }
+}
