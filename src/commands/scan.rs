@@ -12,6 +12,7 @@ use crate::cli::{ReportFormat, RuleArgs, ScanArgs};
 use crate::gate::baseline::{self, Baseline};
 use crate::gate::waivers::{self, Waiver, WaiverError};
 use crate::gate::{FailOn, Gate};
+use crate::progress::{Display, Mode};
 use crate::report::{self, ImageReport, Report, ResultStatus, Stats, Verdict, WaiverState};
 use crate::rules::checks::os_eol::parse_date;
 use crate::rules::context::BlindSpot;
@@ -240,12 +241,26 @@ fn plan(args: &ScanArgs) -> Result<Plan, CommandError> {
 fn scan_image(
     path: &Path,
     plan: &Plan,
-    verbose: bool,
+    args: &ScanArgs,
     err: &mut dyn Write,
 ) -> Result<(ImageReport, Vec<RuleResult>), CommandError> {
     let started = Instant::now();
+    let display = Display::start(
+        Mode::for_stderr(args.progress, args.quiet),
+        &path.display().to_string(),
+    );
+    let progress = display.progress();
     let guest = open_guest(path)?;
-    let inventory = walk::walk(&guest.tree, WalkOptions::default());
+    if let Some(progress) = progress {
+        progress.opened(&guest);
+    }
+    let inventory = walk::walk(
+        &guest.tree,
+        WalkOptions {
+            progress,
+            ..WalkOptions::default()
+        },
+    );
     let blind_spots = guest
         .unscanned_mount_points()
         .into_iter()
@@ -260,19 +275,16 @@ fn scan_image(
         guest.os.as_ref(),
         plan.options.clone(),
         blind_spots,
-    );
+    )
+    .with_progress(progress);
     let results = rules::evaluate(&plan.selected, &ctx);
+    // The display clears its line before anything else reaches stderr.
+    display.finish();
     let secrets = ctx.secrets_pass();
-    if verbose {
-        if let Some(pass) = secrets {
-            for line in pass.allowlisted.iter().chain(&pass.notes) {
-                writeln!(
-                    err,
-                    "amiscan: {}: secrets: {}",
-                    guest.image_name,
-                    crate::names::escape_for_terminal(line.as_bytes())
-                )?;
-            }
+    if args.verbose && !args.quiet {
+        let image = crate::names::escape_for_terminal(guest.image_name.as_bytes());
+        for line in ctx.skipped(&guest) {
+            writeln!(err, "amiscan: {image}: {line}")?;
         }
     }
     let stats = Stats {
@@ -350,7 +362,7 @@ pub fn run(
     let mut images = Vec::with_capacity(plan.images.len());
     let mut kept_results = Vec::new();
     for path in &plan.images {
-        match scan_image(path, &plan, args.verbose, err) {
+        match scan_image(path, &plan, args, err) {
             Ok((image, results)) => {
                 images.push(image);
                 if args.remediation_script.is_some() {
