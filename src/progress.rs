@@ -426,18 +426,18 @@ fn eta_seconds(eta: Duration) -> u64 {
     eta.as_secs() + u64::from(eta.subsec_nanos() > 0)
 }
 
-/// The text after the image name: `PHASE: N files, X MiB read[, ETA Ns]`.
-fn status(snapshot: &Snapshot) -> String {
-    let mut text = format!(
-        "{}: {} files, {} read",
-        snapshot.label,
-        snapshot.files,
-        mib(snapshot.bytes)
-    );
+/// `N files, X MiB read[, ETA Ns]`.
+fn counts(snapshot: &Snapshot) -> String {
+    let mut text = format!("{} files, {} read", snapshot.files, mib(snapshot.bytes));
     if let Some(eta) = snapshot.eta {
         text.push_str(&format!(", ETA {}s", eta_seconds(eta)));
     }
     text
+}
+
+/// The text after the image name: `PHASE: N files, X MiB read[, ETA Ns]`.
+fn status(snapshot: &Snapshot) -> String {
+    format!("{}: {}", snapshot.label, counts(snapshot))
 }
 
 /// One line of the `Lines` display: `amiscan: IMAGE: PHASE: N files, X MiB read[, ETA Ns]`.
@@ -604,37 +604,40 @@ fn write_lines(
 fn draw_terminal(image: &str, progress: &Progress, events: &Receiver<Event>) {
     let tick = Duration::from_millis(1000 / u64::from(TERMINAL_HZ));
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(TERMINAL_HZ));
-    let spinner = ProgressStyle::with_template("{spinner} {prefix}: {wide_msg}")
+    // One template for the whole scan, and one update per redraw (the message): changing
+    // the style or the position separately would draw frames that mix two states.
+    let style = ProgressStyle::with_template("{spinner} {wide_msg}")
         .unwrap_or_else(|_| ProgressStyle::default_spinner());
-    let with_bar = ProgressStyle::with_template("{spinner} {prefix} [{bar:24}] {wide_msg}")
-        .map(|style| style.progress_chars("=> "))
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
-    bar.set_style(spinner.clone());
-    bar.set_prefix(image.to_string());
-    let mut showing_bar = false;
+    bar.set_style(style);
+    // The line is narrow: the file name says which image, the lines mode the whole path.
+    let name = image.rsplit('/').next().unwrap_or(image);
     // A change or a tick redraws; a stop (or a display gone) ends the loop.
     while let Ok(Event::Changed(_)) | Err(RecvTimeoutError::Timeout) = events.recv_timeout(tick) {
         let snapshot = progress.snapshot();
-        match snapshot.fraction {
-            Some(fraction) => {
-                if !showing_bar {
-                    bar.set_style(with_bar.clone());
-                    bar.set_length(1000);
-                    showing_bar = true;
-                }
-                bar.set_position((fraction * 1000.0) as u64);
-            }
-            None if showing_bar => {
-                bar.set_style(spinner.clone());
-                bar.unset_length();
-                showing_bar = false;
-            }
-            None => {}
-        }
-        bar.set_message(status(&snapshot));
+        let gauge = snapshot.fraction.map(gauge).unwrap_or_default();
+        // Counts first: a narrow terminal cuts the end of the line.
+        bar.set_message(format!(
+            "{name} {gauge}{} · {}",
+            counts(&snapshot),
+            snapshot.label
+        ));
+        // Turns the spinner; it shows on the next redraw the rate limit lets through.
         bar.tick();
     }
     bar.finish_and_clear();
+}
+
+/// `[=========>          ] ` for a share done, 0 to 1.
+fn gauge(fraction: f64) -> String {
+    const WIDTH: usize = 20;
+    let filled = ((fraction.clamp(0.0, 1.0) * WIDTH as f64) as usize).min(WIDTH);
+    let head = usize::from(filled < WIDTH);
+    format!(
+        "[{}{}{}] ",
+        "=".repeat(filled),
+        ">".repeat(head),
+        " ".repeat(WIDTH - filled - head)
+    )
 }
 
 #[cfg(test)]
@@ -668,6 +671,15 @@ mod tests {
             line,
             "amiscan: d: reading file contents: 0 files, 0.5 MiB read, ETA 5s"
         );
+    }
+
+    #[test]
+    fn the_gauge_is_always_as_wide() {
+        assert_eq!(gauge(0.0), "[>                   ] ");
+        assert_eq!(gauge(0.5), "[==========>         ] ");
+        assert_eq!(gauge(1.0), "[====================] ");
+        assert_eq!(gauge(f64::NAN), "[>                   ] ");
+        assert_eq!(gauge(7.0), "[====================] ");
     }
 
     #[test]

@@ -157,7 +157,6 @@ fn a_lines_display_follows_the_whole_pipeline() {
 }
 
 #[test]
-#[ignore = "needs --progress wiring"]
 fn progress_shows_plain_lines_on_a_non_terminal() {
     let path = image("debian-gpt.img");
     let run = scan(&path, &["--progress"]);
@@ -207,7 +206,6 @@ fn quiet_leaves_stderr_empty_on_a_clean_scan() {
 }
 
 #[test]
-#[ignore = "needs -v wiring (ScanContext::skipped)"]
 fn verbose_says_what_was_skipped_and_why() {
     let path = image("debian-gpt.img");
     let run = scan(&path, &["--verbose"]);

@@ -277,6 +277,17 @@ fn scan_image(
         blind_spots,
     )
     .with_progress(progress);
+    if let Some(progress) = progress {
+        // The secrets pass announces its own phases; without one, rules run right away.
+        let reads_contents = plan.selected.iter().any(|rule| {
+            rule.checks
+                .iter()
+                .any(|check| matches!(check, rules::checks::Check::Secrets(_)))
+        });
+        if !reads_contents {
+            progress.set_phase(crate::progress::Phase::Evaluating);
+        }
+    }
     let results = rules::evaluate(&plan.selected, &ctx);
     // The display clears its line before anything else reaches stderr.
     display.finish();

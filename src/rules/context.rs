@@ -237,11 +237,7 @@ impl<'a> ScanContext<'a> {
             ));
         }
         if let Some(pass) = self.secrets_pass() {
-            lines.extend(
-                pass.notes
-                    .iter()
-                    .map(|note| format!("secrets: {}", text(note))),
-            );
+            lines.extend(pass.notes.iter().map(|note| format!("secrets: {note}")));
             if pass.stats.skipped_binary > 0 {
                 lines.push(format!(
                     "secrets: {} files not searched: binary (a NUL byte in their first 8 KiB)",
@@ -254,11 +250,7 @@ impl<'a> ScanContext<'a> {
                     pass.outside_paths
                 ));
             }
-            lines.extend(
-                pass.allowlisted
-                    .iter()
-                    .map(|hit| format!("secrets: {}", text(hit))),
-            );
+            lines.extend(pass.allowlisted.iter().map(|hit| format!("secrets: {hit}")));
         }
         lines
     }
