@@ -107,9 +107,10 @@ pub struct ScanArgs {
     /// image's.
     #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<PathBuf>,
-    /// What standard output shows.
-    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
-    pub format: ReportFormat,
+    /// What standard output shows; `FORMAT=FILE` writes that format to a file instead, like
+    /// --output (repeatable).
+    #[arg(long, value_name = "FORMAT[=FILE]", value_parser = FormatChoiceParser)]
+    pub format: Vec<FormatChoice>,
     /// Also write the report to a file, in the format its extension names (.json, .jsonl,
     /// .ndjson, .md, .sarif, .sarif.json, .xml for JUnit, .txt) or `FORMAT=FILE` (table,
     /// json, jsonl, markdown, sarif, junit). Repeatable.
@@ -201,6 +202,62 @@ pub enum ReportFormat {
     Sarif,
     /// JUnit XML: a test suite per image, a test case per rule (GitLab, Jenkins, Azure).
     Junit,
+}
+
+/// A `--format` value: a rendering, for standard output or (`FORMAT=FILE`) for a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormatChoice {
+    pub format: ReportFormat,
+    pub file: Option<PathBuf>,
+}
+
+/// Parses `FORMAT` or `FORMAT=FILE`, and lists the formats in `--help` as clap does for
+/// plain value enums.
+#[derive(Debug, Clone, Copy)]
+pub struct FormatChoiceParser;
+
+impl clap::builder::TypedValueParser for FormatChoiceParser {
+    type Value = FormatChoice;
+
+    fn parse_ref(
+        &self,
+        _command: &clap::Command,
+        _argument: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<FormatChoice, clap::Error> {
+        let invalid =
+            |message: String| clap::Error::raw(clap::error::ErrorKind::InvalidValue, message);
+        let text = value
+            .to_str()
+            .ok_or_else(|| invalid("--format: not valid UTF-8\n".to_string()))?;
+        let (name, file) = match text.split_once('=') {
+            Some((_, "")) => return Err(invalid(format!("--format {text}: no file after `=`\n"))),
+            Some((name, file)) => (name, Some(PathBuf::from(file))),
+            None => (text, None),
+        };
+        let format = ReportFormat::from_str(name, true).map_err(|_| {
+            let known: Vec<String> = ReportFormat::value_variants()
+                .iter()
+                .filter_map(|v| v.to_possible_value())
+                .map(|v| v.get_name().to_string())
+                .collect();
+            invalid(format!(
+                "--format {text}: unknown format `{name}` (one of {})\n",
+                known.join(", ")
+            ))
+        })?;
+        Ok(FormatChoice { format, file })
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            ReportFormat::value_variants()
+                .iter()
+                .filter_map(ValueEnum::to_possible_value),
+        ))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

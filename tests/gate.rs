@@ -399,3 +399,36 @@ fn usage_errors_come_before_any_scan() {
     assert_eq!(run.code, 2);
     assert_eq!(run.stdout, "");
 }
+
+#[test]
+fn format_with_a_file_writes_that_file_and_keeps_stdout() {
+    let dir = workspace("format-file", &["one.img"]);
+    let run = amiscan_in(
+        &dir,
+        &[
+            "scan",
+            "one.img",
+            "--format",
+            "sarif=r.sarif",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.json()["schema_version"], 2, "stdout is the JSON report");
+    let sarif: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("r.sarif")).unwrap()).unwrap();
+    assert_eq!(sarif["version"], "2.1.0");
+    // Two formats for standard output, or an unknown one, stop the run before scanning.
+    for args in [
+        &[
+            "scan", "one.img", "--format", "json", "--format", "markdown",
+        ][..],
+        &["scan", "one.img", "--format", "pdf=r.pdf"][..],
+        &["scan", "one.img", "--format", "json="][..],
+    ] {
+        let run = amiscan_in(&dir, args);
+        assert_eq!(run.code, 2, "{args:?}");
+        assert_eq!(run.stdout, "", "{args:?}");
+    }
+}

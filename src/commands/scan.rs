@@ -187,6 +187,7 @@ struct Plan {
     known_rules: std::collections::BTreeSet<String>,
     options: ScanOptions,
     fail_on: FailOn,
+    stdout_format: ReportFormat,
     outputs: Vec<(ReportFormat, PathBuf)>,
     waivers: Vec<Waiver>,
     baseline: Option<Baseline>,
@@ -202,11 +203,28 @@ fn plan(args: &ScanArgs) -> Result<Plan, CommandError> {
         })?,
         None => today_utc(),
     };
-    let outputs = args
+    let mut outputs = args
         .outputs
         .iter()
         .map(|spec| output(spec))
         .collect::<Result<Vec<_>, _>>()?;
+    let mut stdout_formats = Vec::new();
+    for choice in &args.format {
+        match &choice.file {
+            Some(file) => outputs.push((choice.format, file.clone())),
+            None => stdout_formats.push(choice.format),
+        }
+    }
+    let stdout_format = match stdout_formats.as_slice() {
+        [] => ReportFormat::Table,
+        [one] => *one,
+        _ => {
+            return Err(CommandError::Usage(
+                "--format: standard output takes one format; write the others with FORMAT=FILE"
+                    .to_string(),
+            ))
+        }
+    };
     let images = expand_images(&args.images)?;
     if args.remediation_script.is_some() && images.len() != 1 {
         return Err(CommandError::Usage(format!(
@@ -231,6 +249,7 @@ fn plan(args: &ScanArgs) -> Result<Plan, CommandError> {
             secrets_max_size: args.secrets_max_size,
         },
         fail_on: fail_on(&args.fail_on)?,
+        stdout_format,
         outputs,
         waivers,
         baseline,
@@ -400,7 +419,7 @@ pub fn run(
     };
     let report = gate.decide(images);
     if !args.quiet {
-        let to_file = args.format != ReportFormat::Table;
+        let to_file = plan.stdout_format != ReportFormat::Table;
         for image in report.images.iter().filter(|_| to_file) {
             for note in &image.notes {
                 writeln!(err, "amiscan: {}: {note}", image.image.path)?;
@@ -410,7 +429,7 @@ pub fn run(
             writeln!(err, "amiscan: {warning}")?;
         }
     }
-    render(&report, args.format, out)?;
+    render(&report, plan.stdout_format, out)?;
     for (format, path) in &plan.outputs {
         write_file(path, "--output", |file| render(&report, *format, file))?;
     }
