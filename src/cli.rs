@@ -26,7 +26,7 @@ pub enum Command {
     ///
     /// Exit codes: 0 no failing rule at or above --fail-on, 1 failing rules, 2 usage error
     /// or unreadable image, 3 nothing failed but something could not be read.
-    Scan(ScanArgs),
+    Scan(Box<ScanArgs>),
     /// List, explain and validate rules.
     Rules {
         #[command(subcommand)]
