@@ -111,6 +111,12 @@ fn waiving_every_gating_finding_passes_and_expiry_brings_them_back() {
         .iter()
         .all(|w| w["state"] == "applied"));
     assert_eq!(report["summary"]["waived"], GATING.len());
+    assert!(
+        run.stderr
+            .contains("7 waiver(s) read from .amiscan-waivers.yaml"),
+        "a waiver file picked up by default is announced: {}",
+        run.stderr
+    );
 
     // The same waivers, expired yesterday: every finding gates again, and stderr says so.
     let expired = waive_all(true).replace(

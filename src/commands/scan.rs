@@ -425,6 +425,20 @@ pub fn run(
                 writeln!(err, "amiscan: {}: {note}", image.image.path)?;
             }
         }
+        if args.waivers.is_empty() {
+            // Files picked up without being named: say so, so none waives in silence.
+            let mut files: Vec<(&str, usize)> = Vec::new();
+            for waiver in &plan.waivers {
+                let file = waiver.source.rsplit_once(':').map_or("", |(file, _)| file);
+                match files.iter_mut().find(|(f, _)| *f == file) {
+                    Some((_, count)) => *count += 1,
+                    None => files.push((file, 1)),
+                }
+            }
+            for (file, count) in files {
+                writeln!(err, "amiscan: {count} waiver(s) read from {file}")?;
+            }
+        }
         for warning in waiver_warnings(&report) {
             writeln!(err, "amiscan: {warning}")?;
         }
