@@ -927,3 +927,11 @@ fn the_ci_formats_are_listed_for_the_leak_test() {
         );
     }
 }
+
+/// The golden files of tests/golden.rs are documents CI tools will read too.
+#[test]
+fn the_golden_files_validate() {
+    let golden = util::manifest_dir().join("tests/golden");
+    validate_json(&sarif_schema(), &golden.join("scan.sarif")).unwrap();
+    validate_xml(&junit_schema(), &golden.join("scan.junit.xml")).unwrap();
+}

@@ -78,7 +78,6 @@ fn redact(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for line in text.split_inclusive('\n') {
         let line = line.replace(version, "VERSION");
-        let line = redact_number_after(&line, "\"duration_ms\": ");
         let line = redact_number_after(&line, "\"duration_ms\":");
         let line = redact_attribute(&line, " time=\"");
         out.push_str(&line);
@@ -91,6 +90,8 @@ fn redact_number_after(line: &str, key: &str) -> String {
         None => line.to_string(),
         Some(at) => {
             let start = at + key.len();
+            // Pretty JSON puts a space after the colon, JSON Lines does not.
+            let start = start + line[start..].len() - line[start..].trim_start_matches(' ').len();
             let digits = line[start..].bytes().take_while(u8::is_ascii_digit).count();
             format!("{}0{}", &line[..start], &line[start + digits..])
         }

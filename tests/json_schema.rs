@@ -163,3 +163,16 @@ fn the_validator_rejects_a_broken_report() {
     validate(&schema, &schema, &broken, "$", &mut errors);
     assert!(errors.len() >= 3, "{errors:#?}");
 }
+
+/// The golden reports (tests/golden.rs) hold every status, waiver state and baseline state.
+#[test]
+fn golden_reports_match_the_schema() {
+    let schema = schema();
+    for name in ["scan.json", "baseline.json"] {
+        let path = manifest_dir().join("tests/golden").join(name);
+        let report: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let mut errors = Vec::new();
+        validate(&schema, &schema, &report, "$", &mut errors);
+        assert!(errors.is_empty(), "{}: {errors:#?}", path.display());
+    }
+}
