@@ -227,3 +227,44 @@ fn verbose_says_what_was_skipped_and_why() {
         run.stderr
     );
 }
+
+/// A content rule's `max_size` is a choice the pack made: `-v` still says which files it
+/// left partly unread.
+#[test]
+fn verbose_names_files_a_content_rule_read_only_in_part() {
+    let dir = util::build_dir().join("progress-max-size");
+    std::fs::create_dir_all(&dir).unwrap();
+    let pack = dir.join("short.yaml");
+    std::fs::write(
+        &pack,
+        "rules:\n  - id: local.short-read\n    title: t\n    severity: low\n    description: d\n    remediation: r\n    check:\n      kind: content\n      paths: [\"/etc/os-release\"]\n      max_size: 8\n      patterns:\n        - name: never\n          regex: \"zzzz\"\n      message: m\n",
+    )
+    .unwrap();
+    let sample = util::manifest_dir().join("testdata/sample.img");
+    let run = amiscan([
+        OsStr::new("scan"),
+        sample.as_os_str(),
+        OsStr::new("--rules"),
+        pack.as_os_str(),
+        OsStr::new("--select"),
+        OsStr::new("local.short-read"),
+        OsStr::new("-v"),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.lines().any(|l| l.ends_with(
+            "/etc/os-release: only the first 8 bytes were read by a content rule (its max_size)"
+        )),
+        "{}",
+        run.stderr
+    );
+    let quiet = amiscan([
+        OsStr::new("scan"),
+        sample.as_os_str(),
+        OsStr::new("--rules"),
+        pack.as_os_str(),
+        OsStr::new("--select"),
+        OsStr::new("local.short-read"),
+    ]);
+    assert!(!quiet.stderr.contains("only the first"), "{}", quiet.stderr);
+}

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use crate::facts::{self, FactError, GuestFiles};
 use crate::guest::{display_path, Guest, OsRelease, Tree};
@@ -35,6 +35,9 @@ pub struct ScanContext<'a> {
     /// No root filesystem was found: there is no guest to judge.
     pub no_root: Option<String>,
     bytes_read: AtomicU64,
+    /// What checks chose not to read in full (a content rule's `max_size`, a symlink that
+    /// leads to no regular file), for `--verbose`.
+    partly_read: Mutex<Vec<String>>,
     progress: Option<&'a Progress>,
     accounts: OnceLock<Result<Option<facts::accounts::Accounts>, FactError>>,
     homes: OnceLock<Vec<String>>,
@@ -75,6 +78,7 @@ impl<'a> ScanContext<'a> {
             blind_spots,
             no_root,
             bytes_read: AtomicU64::new(0),
+            partly_read: Mutex::new(Vec::new()),
             progress: None,
             accounts: OnceLock::new(),
             homes: OnceLock::new(),
@@ -173,6 +177,15 @@ impl<'a> ScanContext<'a> {
     /// scanned or not mounted, guest paths the walk could not read, mount points hiding
     /// files of the volume below, files the secrets pass did not read in full, matches an
     /// allowlist removed. In a stable order; escaped for a terminal; no file content.
+    /// Records, for `--verbose`, something a check did not read in full. `line` must already
+    /// be escaped for a terminal.
+    pub fn note_partly_read(&self, line: String) {
+        self.partly_read
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(line);
+    }
+
     pub fn skipped(&self, guest: &Guest) -> Vec<String> {
         let text = |message: &str| escape_for_terminal(message.as_bytes());
         let volume_id = |index: usize| {
@@ -236,6 +249,15 @@ impl<'a> ScanContext<'a> {
                 text(&what)
             ));
         }
+        let mut partly_read = self
+            .partly_read
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        // Checks run in parallel: sort, so the list is the same at any thread count.
+        partly_read.sort();
+        partly_read.dedup();
+        lines.extend(partly_read);
         if let Some(pass) = self.secrets_pass() {
             lines.extend(pass.notes.iter().map(|note| format!("secrets: {note}")));
             if pass.stats.skipped_binary > 0 {

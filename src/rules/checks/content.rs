@@ -149,12 +149,25 @@ impl Compiled {
                     ctx.count_read(bytes.len());
                     bytes
                 }
-                Ok(None) => continue,
+                Ok(None) => {
+                    ctx.note_partly_read(format!(
+                        "{path}: not read by a content rule: a symlink that leads to no \
+                         regular file inside the guest"
+                    ));
+                    continue;
+                }
                 Err(e) => {
                     report.unknown.push(e.to_string());
                     continue;
                 }
             };
+            if u64::try_from(bytes.len()).is_ok_and(|read| read >= limit) && entry.meta.size > limit
+            {
+                ctx.note_partly_read(format!(
+                    "{path}: only the first {limit} bytes were read by a content rule \
+                     (its max_size)"
+                ));
+            }
             for pattern in &self.patterns {
                 pattern.find_all(&bytes, &path, &spec.message, &mut report.findings);
             }
