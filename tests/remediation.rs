@@ -968,3 +968,49 @@ fn rules_check_points_at_a_bad_placeholder() {
         explain.stdout_text()
     );
 }
+
+/// The publisher's loop on the committed sample image: scan, write the script, run it on
+/// the image's source trees (testdata/sample/make-sample.sh with SAMPLE_FIX), rebuild, and
+/// the new image scans clean: every rule that failed has a fix, and nothing fails after.
+#[test]
+fn the_sample_image_scans_clean_after_its_script() {
+    let dir = util::build_dir().join("remediation-sample");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("fix.sh");
+    let fixed = dir.join("fixed.img");
+    let sample = util::manifest_dir().join("testdata/sample.img");
+    let before = amiscan([
+        OsStr::new("scan"),
+        sample.as_os_str(),
+        OsStr::new("--remediation-script"),
+        script.as_os_str(),
+    ]);
+    assert_eq!(before.code, 1, "{}", before.stderr);
+    let text = std::fs::read_to_string(&script).unwrap();
+    assert!(
+        text.contains(", 0 left for review"),
+        "every failing rule has a fix:\n{text}"
+    );
+    let built = Command::new("bash")
+        .arg(util::manifest_dir().join("testdata/sample/make-sample.sh"))
+        .arg(&fixed)
+        .env("SAMPLE_FIX", &script)
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let after = amiscan([
+        OsStr::new("scan"),
+        fixed.as_os_str(),
+        OsStr::new("--format"),
+        OsStr::new("json"),
+    ]);
+    assert_eq!(after.code, 0, "{}\n{}", after.stderr, after.stdout_text());
+    let report: Value = serde_json::from_slice(&after.stdout).unwrap();
+    assert_eq!(report["summary"]["findings"], 0, "{report:#}");
+    assert_eq!(report["summary"]["results"]["error"], 0);
+}

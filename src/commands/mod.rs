@@ -27,8 +27,8 @@ pub enum Outcome {
     /// The command's answer is "no": `scan` found failing rules, `rules check` found
     /// problems. Exit code 1.
     Failed,
-    /// `scan` of several images: one could not be opened at all (the report says which).
-    /// Exit code 2, as when a single image cannot be opened.
+    /// `scan`: an image could not be opened at all (the report says which) and none
+    /// failed. Exit code 2.
     Unreadable,
 }
 

@@ -41,6 +41,15 @@ printf 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleExampleExampleExampleExample
 chmod 0700 "$home/admin/.ssh"
 printf 'ls\ncat /etc/shadow\n' > "$home/admin/.bash_history"
 if [ "$(id -u)" = 0 ]; then chown -R 1000:1000 "$home/admin"; fi
+# SAMPLE_FIX=SCRIPT: run a clean-up script written by `amiscan scan --remediation-script`
+# on the trees before the image is made, as a publisher runs it before capture (the test
+# that the script leaves an image that scans clean). /home is its own filesystem, so it
+# joins the root tree while the script runs.
+if [ -n "${SAMPLE_FIX:-}" ]; then
+  find "$home" -mindepth 1 -maxdepth 1 -exec mv {} "$root/home/" \;
+  AMISCAN_ROOT="$root" sh "$SAMPLE_FIX"
+  find "$root/home" -mindepth 1 -maxdepth 1 -exec mv {} "$home/" \;
+fi
 find "$root" "$home" -depth -exec touch -h -d '2026-11-01 12:00:00' {} +
 
 mkfs.ext4 -q -F -b 1024 -L rootfs -U 0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0 -N 64 -O ^has_journal -E hash_seed=5e1f0c3a-2b4d-4e6f-8a9b-0c1d2e3f4a5b \
