@@ -32,15 +32,7 @@ pub fn load_pack(args: &RuleArgs) -> Result<Pack, CommandError> {
         ))
     })?;
     for path in &args.packs {
-        pack.load(path).map_err(|errors| {
-            CommandError::Usage(
-                errors
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            )
-        })?;
+        pack.load(path).map_err(located_errors)?;
     }
     Ok(pack)
 }
@@ -147,7 +139,8 @@ fn expand_images(arguments: &[PathBuf]) -> Result<Vec<PathBuf>, CommandError> {
     Ok(images)
 }
 
-fn waiver_errors(errors: Vec<WaiverError>) -> CommandError {
+/// Problems in a rule pack or waiver file, one FILE:LINE:COLUMN line each.
+fn located_errors(errors: Vec<WaiverError>) -> CommandError {
     CommandError::Usage(
         errors
             .iter()
@@ -163,7 +156,7 @@ fn load_waivers(args: &ScanArgs, images: &[PathBuf]) -> Result<Vec<Waiver>, Comm
         if args.no_default_waivers {
             return Ok(Vec::new());
         }
-        return waivers::load_defaults(images).map_err(waiver_errors);
+        return waivers::load_defaults(images).map_err(located_errors);
     }
     let mut all = Vec::new();
     let mut errors = Vec::new();
@@ -176,7 +169,7 @@ fn load_waivers(args: &ScanArgs, images: &[PathBuf]) -> Result<Vec<Waiver>, Comm
     if errors.is_empty() {
         Ok(all)
     } else {
-        Err(waiver_errors(errors))
+        Err(located_errors(errors))
     }
 }
 
@@ -367,19 +360,13 @@ fn waiver_warnings(report: &Report) -> Vec<String> {
     report
         .waivers
         .iter()
-        .filter_map(|w| {
-            let what = match w.state {
-                WaiverState::Applied | WaiverState::NotEvaluated => return None,
-                WaiverState::Expired => format!(
-                    "expired on {}; the {} finding(s) it covers fail again",
-                    w.expires.as_deref().unwrap_or("?"),
-                    w.matched
-                ),
-                WaiverState::Unmatched => "matched no finding; delete it".to_string(),
-                WaiverState::UnknownRule => "names no loaded rule".to_string(),
-            };
-            Some(format!("waiver {} ({}) {what}", w.source, w.rule))
+        .filter(|w| {
+            matches!(
+                w.state,
+                WaiverState::Expired | WaiverState::Unmatched | WaiverState::UnknownRule
+            )
         })
+        .map(|w| format!("waiver {} ({}) {}", w.source, w.rule, w.describe()))
         .collect()
 }
 

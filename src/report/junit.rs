@@ -17,35 +17,28 @@ use super::{FindingInfo, ImageReport, Report, ResultInfo, ResultStatus, RuleInfo
 /// cannot carry at all (control characters other than tab, newline and carriage return,
 /// U+FFFE, U+FFFF) replaced by U+FFFD. Guest paths and file contents may hold any byte.
 fn escape_text(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\t' | '\n' => out.push(c),
-            // A raw CR would be normalised to a newline by parsers.
-            '\r' => out.push_str("&#13;"),
-            c if legal_in_xml(c) => out.push(c),
-            _ => out.push('\u{fffd}'),
-        }
-    }
-    out
+    escape(text, false)
 }
 
-/// Text safe inside a double-quoted attribute: as [`escape_text`], plus quotes, and tab,
-/// newline and CR as character references (parsers turn raw ones into spaces).
+/// Text safe inside a double-quoted attribute: as [`escape_text`], plus quotes, and tab
+/// and newline as character references (parsers turn raw ones into spaces).
 fn escape_attribute(text: &str) -> String {
+    escape(text, true)
+}
+
+fn escape(text: &str, attribute: bool) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' => out.push_str("&#9;"),
-            '\n' => out.push_str("&#10;"),
+            '"' if attribute => out.push_str("&quot;"),
+            '\'' if attribute => out.push_str("&apos;"),
+            '\t' if attribute => out.push_str("&#9;"),
+            '\n' if attribute => out.push_str("&#10;"),
+            // A raw CR would be normalised to a newline (in text) or a space (in an
+            // attribute) by parsers.
             '\r' => out.push_str("&#13;"),
             c if legal_in_xml(c) => out.push(c),
             _ => out.push('\u{fffd}'),

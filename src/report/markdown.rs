@@ -198,19 +198,12 @@ pub fn write(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
     if !attention.is_empty() {
         writeln!(out, "Waivers to review:\n")?;
         for waiver in attention {
-            let state = match waiver.state {
-                WaiverState::Expired => format!(
-                    "expired {}, no longer applied",
-                    waiver.expires.as_deref().unwrap_or("?")
-                ),
-                WaiverState::Unmatched => "matched nothing".to_string(),
-                _ => "names no loaded rule".to_string(),
-            };
             writeln!(
                 out,
-                "- `{}` `{}`: {state}",
+                "- `{}` `{}`: {}",
                 waiver.source.replace('`', "'"),
-                waiver.rule.replace('`', "'")
+                waiver.rule.replace('`', "'"),
+                escape(&waiver.describe())
             )?;
         }
     }

@@ -316,6 +316,25 @@ pub struct WaiverInfo {
     pub matched: usize,
 }
 
+impl WaiverInfo {
+    /// How the waiver fared, in words: the same on stderr, in the table and in Markdown.
+    pub fn describe(&self) -> String {
+        match self.state {
+            WaiverState::Applied => format!("applied to {} finding(s)", self.matched),
+            WaiverState::Expired => format!(
+                "expired on {}; the {} finding(s) it covers fail again",
+                self.expires.as_deref().unwrap_or("?"),
+                self.matched
+            ),
+            WaiverState::Unmatched => "matched no finding; delete it".to_string(),
+            WaiverState::NotEvaluated => {
+                "not evaluated: its rule did not run, or it covers no image of this run".to_string()
+            }
+            WaiverState::UnknownRule => "names no loaded rule".to_string(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct BaselineInfo {
     pub path: String,

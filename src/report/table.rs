@@ -227,23 +227,12 @@ pub fn write(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(out)?;
         writeln!(out, "Waivers:")?;
         for waiver in attention {
-            let state = match waiver.state {
-                WaiverState::Expired => format!(
-                    "expired {} — no longer applied",
-                    waiver.expires.as_deref().unwrap_or("?")
-                ),
-                WaiverState::Unmatched => "matched nothing — delete it".to_string(),
-                WaiverState::NotEvaluated => {
-                    "not evaluated (rule not run, or no image of this run covered)".to_string()
-                }
-                WaiverState::UnknownRule => "names no loaded rule".to_string(),
-                WaiverState::Applied => "applied".to_string(),
-            };
             writeln!(
                 out,
-                "  {} {}: {state}",
+                "  {} {}: {}",
                 clean(&waiver.source),
-                clean(&waiver.rule)
+                clean(&waiver.rule),
+                waiver.describe()
             )?;
         }
     }
