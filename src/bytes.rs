@@ -22,6 +22,10 @@ pub fn le64(bytes: &[u8], at: usize) -> u64 {
     array(bytes, at).map_or(0, u64::from_le_bytes)
 }
 
+pub fn be16(bytes: &[u8], at: usize) -> u16 {
+    array(bytes, at).map_or(0, u16::from_be_bytes)
+}
+
 pub fn be32(bytes: &[u8], at: usize) -> u32 {
     array(bytes, at).map_or(0, u32::from_be_bytes)
 }
@@ -39,6 +43,7 @@ mod tests {
         let bytes = [1u8, 2, 3, 4, 5, 6, 7, 8];
         assert_eq!(le16(&bytes, 0), 0x0201);
         assert_eq!(le32(&bytes, 4), 0x0807_0605);
+        assert_eq!(be16(&bytes, 0), 0x0102);
         assert_eq!(be32(&bytes, 0), 0x0102_0304);
         assert_eq!(le64(&bytes, 0), 0x0807_0605_0403_0201);
         assert_eq!(be64(&bytes, 0), 0x0102_0304_0506_0708);

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::filesystems::{ext4::Ext4Fs, fat::FatFs, Filesystem};
+use crate::filesystems::{ext4::Ext4Fs, fat::FatFs, xfs::XfsFs, Filesystem};
 use crate::guest;
 use crate::image::{BlockSource, ContainerFormat, MemoryImage, OpenedImage};
 use crate::volumes;
@@ -40,6 +40,9 @@ pub fn exercise_filesystem(bytes: &[u8]) -> usize {
     let source: Arc<dyn BlockSource> = Arc::new(MemoryImage::new(bytes.to_vec()));
     let mut found = 0;
     if let Ok(fs) = Ext4Fs::open(Arc::clone(&source)) {
+        found += walk_one(Arc::new(fs));
+    }
+    if let Ok(fs) = XfsFs::open(Arc::clone(&source)) {
         found += walk_one(Arc::new(fs));
     }
     if let Ok(fs) = FatFs::open(source) {

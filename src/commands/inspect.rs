@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::render::human_size;
 use super::{CommandError, Outcome};
 use crate::cli::TableOrJson;
+use crate::filesystems::FsDetails;
 use crate::guest::{display_path, Guest, OsRelease};
 use crate::image::Snapshot;
 
@@ -48,6 +49,8 @@ struct VolumeReport {
     mount_point: Option<String>,
     scanned: bool,
     error: Option<String>,
+    /// The filesystem's format details, when it was opened.
+    details: Option<FsDetails>,
 }
 
 #[derive(Serialize)]
@@ -81,6 +84,7 @@ fn report(guest: &Guest) -> InspectReport<'_> {
                 mount_point: state.mount_point.as_deref().map(display_path),
                 scanned: state.fs.is_some(),
                 error: state.not_scanned.clone(),
+                details: state.fs.as_ref().and_then(|fs| fs.details()),
             }
         })
         .collect();

@@ -7,6 +7,7 @@
 
 pub mod ext4;
 pub mod fat;
+pub mod xfs;
 
 use std::fmt;
 use std::io::Read;
@@ -173,6 +174,25 @@ pub struct Usage {
     pub bytes: Option<u64>,
 }
 
+/// What `inspect` shows of a filesystem's format beyond its type: enough to compare with
+/// the format's own tools (xfs_info, dumpe2fs).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FsDetails {
+    pub version: u32,
+    pub block_size: u64,
+    pub inode_size: u64,
+    pub dir_block_size: u64,
+    pub sector_size: u64,
+    /// Allocation groups (XFS) or block groups (ext).
+    pub allocation_groups: u64,
+    /// Feature names as the format's tools spell them.
+    pub features: Vec<String>,
+    /// The journal or log: `clean`, `dirty` (not replayed), `replayed` or `external`.
+    pub log: String,
+    /// True when the filesystem has a realtime subvolume, which the image does not hold.
+    pub realtime: bool,
+}
+
 /// A mounted, read-only filesystem. Implementations are `Send + Sync`: the parallel walk
 /// shares one instance between all worker threads.
 pub trait Filesystem: Send + Sync + fmt::Debug {
@@ -196,6 +216,17 @@ pub trait Filesystem: Send + Sync + fmt::Debug {
     /// What the filesystem's counters say it holds; unknown by default.
     fn usage(&self) -> Usage {
         Usage::default()
+    }
+
+    /// The format's details, for `inspect`; none by default.
+    fn details(&self) -> Option<FsDetails> {
+        None
+    }
+
+    /// Why what this filesystem yields may be incomplete although it opened (a log that
+    /// was not replayed, damaged group headers), if it may be.
+    fn incomplete_reason(&self) -> Option<String> {
+        None
     }
 
     /// Looks up one name in a directory. The default scans `read_dir`.

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use crate::filesystems::ext4::Ext4Fs;
 use crate::filesystems::fat::FatFs;
+use crate::filesystems::xfs::XfsFs;
 use crate::filesystems::{FileKind, Filesystem};
 use crate::image::OpenedImage;
 use crate::volumes::{Content, Layout, Volume};
@@ -110,6 +111,7 @@ fn open_filesystem(volume: &Volume) -> Result<Arc<dyn Filesystem>, (String, bool
             Ext4Fs::open(source).map(|fs| Arc::new(fs) as Arc<dyn Filesystem>)
         }
         Content::Vfat => FatFs::open(source).map(|fs| Arc::new(fs) as Arc<dyn Filesystem>),
+        Content::Xfs => XfsFs::open(source).map(|fs| Arc::new(fs) as Arc<dyn Filesystem>),
         Content::Swap => return Err(("swap space holds no files".into(), false)),
         Content::Unknown => {
             let bios_boot = volume
@@ -242,7 +244,17 @@ pub fn assemble(image: OpenedImage, image_name: &str, layout: Layout) -> Guest {
         .iter()
         .map(|volume| {
             let (fs, not_scanned, incomplete) = match open_filesystem(volume) {
-                Ok(fs) => (Some(fs), None, false),
+                Ok(fs) => {
+                    let partial = fs.incomplete_reason();
+                    if let Some(reason) = &partial {
+                        notes.push(Note {
+                            message: format!("volume {}: {reason}", volume.id),
+                            incomplete: true,
+                            mount_point: None,
+                        });
+                    }
+                    (Some(fs), None, partial.is_some())
+                }
                 Err((reason, incomplete)) => (None, Some(reason), incomplete),
             };
             VolumeState {
