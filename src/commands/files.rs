@@ -164,7 +164,12 @@ pub fn run(
     for note in guest.notes.iter().filter(|n| n.incomplete) {
         writeln!(err, "amiscan: {}: {}", guest.image_name, note.message)?;
     }
-    for state in guest.volumes.iter().filter(|v| v.incomplete) {
+    // A volume read only in part has its reason among the notes above.
+    for state in guest
+        .volumes
+        .iter()
+        .filter(|v| v.incomplete && v.fs.is_none())
+    {
         writeln!(
             err,
             "amiscan: {}: volume {} not scanned: {}",

@@ -119,6 +119,29 @@ fn warn_unscanned(
     Ok(found)
 }
 
+/// Warns about volumes that were read but may be incomplete (an XFS log not replayed)
+/// and that a command's answer for `path` depends on. Returns whether any was found.
+fn warn_partial(
+    guest: &Guest,
+    path: &[u8],
+    include_below: bool,
+    err: &mut dyn Write,
+) -> std::io::Result<bool> {
+    let mut found = false;
+    for (mount, reason) in guest.partial_mount_points() {
+        if is_within(path, mount) || (include_below && is_within(mount, path)) {
+            found = true;
+            writeln!(
+                err,
+                "amiscan: {}: the volume at {} was read, but may be incomplete: {reason}",
+                guest.image_name,
+                guest::display_path(mount)
+            )?;
+        }
+    }
+    Ok(found)
+}
+
 /// The guest path a command argument names, with `.`, `..` and repeated slashes folded
 /// lexically (symlinks are resolved later, inside the guest).
 fn lexical_path(path: &[u8]) -> Vec<u8> {
@@ -153,8 +176,10 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome
         } => {
             let guest = open_guest(&image)?;
             let tree = pick_tree(&guest, volume.as_deref())?;
+            let guest_path = lexical_path(path.as_bytes());
             let shadowed = volume.is_none()
-                && warn_unscanned(&guest, &lexical_path(path.as_bytes()), recursive, err)?;
+                && (warn_unscanned(&guest, &guest_path, recursive, err)?
+                    | warn_partial(&guest, &guest_path, recursive, err)?);
             let listed = ls::run(
                 &tree,
                 path.as_bytes(),
@@ -179,12 +204,20 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome
         } => {
             let guest = open_guest(&image)?;
             let tree = pick_tree(&guest, volume.as_deref())?;
-            if volume.is_none()
-                && warn_unscanned(&guest, &lexical_path(path.as_bytes()), false, err)?
-            {
+            let guest_path = lexical_path(path.as_bytes());
+            if volume.is_none() && warn_unscanned(&guest, &guest_path, false, err)? {
                 return Ok(Outcome::Incomplete);
             }
-            cat::run(&tree, path.as_bytes(), out)
+            let partial = volume.is_none() && warn_partial(&guest, &guest_path, false, err)?;
+            match cat::run(&tree, path.as_bytes(), out) {
+                // The file may have been written to the log that was not replayed.
+                Err(CommandError::Usage(message)) if partial => {
+                    writeln!(err, "amiscan: {message}")?;
+                    Ok(Outcome::Incomplete)
+                }
+                Ok(_) if partial => Ok(Outcome::Incomplete),
+                other => other,
+            }
         }
         Command::Files {
             image,

@@ -37,6 +37,8 @@ pub struct VolumeState {
     pub not_scanned: Option<String>,
     /// True when the volume may hold files that went unread: the result is incomplete.
     pub incomplete: bool,
+    /// Why a volume that was read may still be incomplete (a log not replayed).
+    pub partial: Option<String>,
 }
 
 /// A problem met while assembling the guest, with whether it leaves the result incomplete.
@@ -84,6 +86,15 @@ impl Guest {
             .filter(|n| n.incomplete)
             .filter_map(|n| Some((n.mount_point.as_deref()?, n.message.as_str())));
         volumes.chain(missing).collect()
+    }
+
+    /// Guest paths where the guest mounts a volume that was read but may be incomplete
+    /// (an XFS log that was not replayed), with why.
+    pub fn partial_mount_points(&self) -> Vec<(&[u8], &str)> {
+        self.volumes
+            .iter()
+            .filter_map(|v| Some((v.mount_point.as_deref()?, v.partial.as_deref()?)))
+            .collect()
     }
 
     /// A tree holding only one volume at `/`, for looking inside volumes the guest does not
@@ -242,28 +253,33 @@ pub fn assemble(image: OpenedImage, image_name: &str, layout: Layout) -> Guest {
     let mut volumes: Vec<VolumeState> = layout
         .volumes
         .iter()
-        .map(|volume| {
-            let (fs, not_scanned, incomplete) = match open_filesystem(volume) {
-                Ok(fs) => {
-                    let partial = fs.incomplete_reason();
-                    if let Some(reason) = &partial {
-                        notes.push(Note {
-                            message: format!("volume {}: {reason}", volume.id),
-                            incomplete: true,
-                            mount_point: None,
-                        });
-                    }
-                    (Some(fs), None, partial.is_some())
+        .map(|volume| match open_filesystem(volume) {
+            Ok(fs) => {
+                let partial = fs.incomplete_reason();
+                if let Some(reason) = &partial {
+                    notes.push(Note {
+                        message: format!("volume {}: {reason}", volume.id),
+                        incomplete: true,
+                        mount_point: None,
+                    });
                 }
-                Err((reason, incomplete)) => (None, Some(reason), incomplete),
-            };
-            VolumeState {
-                volume: volume.clone(),
-                fs,
-                mount_point: None,
-                not_scanned,
-                incomplete,
+                VolumeState {
+                    volume: volume.clone(),
+                    fs: Some(fs),
+                    mount_point: None,
+                    not_scanned: None,
+                    incomplete: partial.is_some(),
+                    partial,
+                }
             }
+            Err((reason, incomplete)) => VolumeState {
+                volume: volume.clone(),
+                fs: None,
+                mount_point: None,
+                not_scanned: Some(reason),
+                incomplete,
+                partial: None,
+            },
         })
         .collect();
 
