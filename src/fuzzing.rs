@@ -40,18 +40,19 @@ pub fn exercise_filesystem(bytes: &[u8]) -> usize {
     let source: Arc<dyn BlockSource> = Arc::new(MemoryImage::new(bytes.to_vec()));
     let mut found = 0;
     if let Ok(fs) = Ext4Fs::open(Arc::clone(&source)) {
-        found += walk_one(Arc::new(fs));
+        found += walk_filesystem(Arc::new(fs));
     }
     if let Ok(fs) = XfsFs::open(Arc::clone(&source)) {
-        found += walk_one(Arc::new(fs));
+        found += walk_filesystem(Arc::new(fs));
     }
     if let Ok(fs) = FatFs::open(source) {
-        found += walk_one(Arc::new(fs));
+        found += walk_filesystem(Arc::new(fs));
     }
     found
 }
 
-fn walk_one(fs: Arc<dyn Filesystem>) -> usize {
+/// Walks every node of one filesystem with hashing on, as the walk of a scan would.
+pub fn walk_filesystem(fs: Arc<dyn Filesystem>) -> usize {
     let tree = guest::Tree::single(fs, 0, 0);
     walk(&tree, FUZZ_WALK).entries.len()
 }
