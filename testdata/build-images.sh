@@ -37,7 +37,7 @@
 #   bigdir.img       bare ext4 (-N 60000) whose directory /many holds 50 000 empty files
 #                    f00001..f50000 and one non-empty file (trees/bigdir); e2fsck -D then
 #                    indexes the directory (htree), as a kernel-grown directory would be
-#   incomplete.img   MBR: p1 ext4 root (trees/incomplete-root) whose fstab mounts p2, an xfs
+#   incomplete.img   MBR: p1 ext4 root (trees/incomplete-root) whose fstab mounts p2, a btrfs
 #                    volume amiscan cannot read, at /data without nofail
 #   corrupt-gpt.img  GPT: p1 ext4 (trees/corrupt-p1), p2 ext4 (trees/corrupt-p2), truncated
 #                    so that p2 ends past the end of the image and the backup GPT header is
@@ -62,7 +62,7 @@ if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     exit 0
 fi
 
-for tool in mke2fs mkfs.ext4 mkfs.vfat mcopy mkfs.xfs sgdisk sfdisk fdisk truncate dd python3 e2fsck \
+for tool in mke2fs mkfs.ext4 mkfs.vfat mcopy mkfs.btrfs sgdisk sfdisk fdisk truncate dd python3 e2fsck \
     debugfs sha256sum; do
     command -v "$tool" >/dev/null || { echo "build-images.sh: $tool is required" >&2; exit 1; }
 done
@@ -234,10 +234,10 @@ for i in range(1, 50_001):
     open(os.path.join(d, f"f{i:05d}"), "wb").close()
 put(f"{d}/zz-nonempty.txt", "the only file here with contents\n")
 
-# --- incomplete: the root mounts an xfs volume at /data without nofail -----------------
+# --- incomplete: the root mounts a btrfs volume at /data without nofail ---------------
 r = os.path.join(trees, "incomplete-root")
 put(f"{r}/etc/os-release", 'NAME="Rocky Linux"\nID="rocky"\nVERSION_ID="9.3"\n')
-put(f"{r}/etc/fstab", "/dev/sda1 / ext4 defaults 0 1\n/dev/sda2 /data xfs defaults 0 2\n")
+put(f"{r}/etc/fstab", "/dev/sda1 / ext4 defaults 0 1\n/dev/sda2 /data btrfs defaults 0 2\n")
 mkdirs(f"{r}/data")
 
 # --- corrupt-gpt: two small volumes ----------------------------------------------------
@@ -437,7 +437,7 @@ PY
 mkext "$tmp/gpt4k.fs" 32M "$trees/basic" -t ext4 -b 4096 -L root4k
 place_at "$disk" $((256 * 4096)) "$tmp/gpt4k.fs"
 
-# 8. incomplete.img: p1 ext4 root, p2 xfs mounted at /data without nofail.
+# 8. incomplete.img: p1 ext4 root, p2 btrfs mounted at /data without nofail.
 disk="$img/incomplete.img"
 truncate -s 48M "$disk"
 sfdisk -q "$disk" >/dev/null <<'EOF'
@@ -449,8 +449,10 @@ EOF
 mkext "$tmp/inc-root.fs" 16M "$trees/incomplete-root" -t ext4 -b 4096
 rm -f "$tmp/inc-data.fs"
 truncate -s 24M "$tmp/inc-data.fs"
-# mkfs.xfs refuses filesystems under 300 MB unless it believes fstests is running.
-TEST_DIR=1 TEST_DEV=1 QA_CHECK_FS=1 mkfs.xfs -q -f -L data "$tmp/inc-data.fs"
+# btrfs wants 114 MiB unless data and metadata share block groups (--mixed); it also
+# prints a note on its defaults, even with -q.
+mkfs.btrfs -q -f --mixed -L data -U 44444444-5555-4666-8777-888888888888 "$tmp/inc-data.fs" \
+    >/dev/null
 place "$disk" 1 "$tmp/inc-root.fs"
 place "$disk" 2 "$tmp/inc-data.fs"
 
