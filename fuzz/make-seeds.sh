@@ -31,4 +31,36 @@ printf 'start=2, size=200, type=83\nstart=202, size=380, type=5\nstart=204, size
   sfdisk -q corpus/disk/mbr
 dd if=corpus/filesystem/ext2 of=corpus/disk/mbr bs=512 seek=204 conv=notrunc status=none
 cp corpus/filesystem/ext4-1k corpus/disk/bare-ext4
+
+# XFS seeds for the `xfs` target: 16 MiB filesystems (mkfs.xfs allows that size only for
+# its test suite, hence the variables), stored sparse as amiscan::fuzzing::exercise_xfs
+# reads them: u32 sector count, then (u32 sector number, 512 bytes) per non-zero sector.
+mkdir -p corpus/xfs
+for i in $(seq 1 40); do echo "$i" > "$work/tree/d/e/f$i"; done
+{
+  printf 'seed\n0 0\nd--755 0 0\n'
+  printf 'etc d--755 0 0\n os-release ---644 0 0 %s\n $\n' "$work/tree/etc/os-release"
+  printf 'd d--755 0 0\n link l--777 0 0 ../etc/os-release\n big ---600 1000 1000 %s\n' "$work/tree/d/e/big"
+  printf ' many d--755 0 0\n'
+  for i in $(seq 1 40); do printf '  file-%03d ---644 0 0 %s\n' "$i" "$work/tree/d/e/f$i"; done
+  printf ' $\n $\n$\n'
+} > "$work/xfs.proto"
+for variant in "v5:" "v4:-m crc=0 -n ftype=0" "v5-1k:-b size=1024 -n size=8192"; do
+  name=${variant%%:*}
+  rm -f "$work/xfs.img"
+  truncate -s 16M "$work/xfs.img"
+  # shellcheck disable=SC2086
+  TEST_DIR=/tmp TEST_DEV=/dev/null QA_CHECK_FS=1 mkfs.xfs -q -f -d size=16m ${variant#*:} \
+    -p "$work/xfs.proto" "$work/xfs.img" 2>/dev/null
+  python3 - "$work/xfs.img" "corpus/xfs/$name" <<'PY'
+import struct, sys
+data = open(sys.argv[1], 'rb').read()
+out = [struct.pack('<I', len(data) // 512)]
+for n in range(len(data) // 512):
+    sector = data[n * 512:(n + 1) * 512]
+    if any(sector):
+        out.append(struct.pack('<I', n) + sector)
+open(sys.argv[2], 'wb').write(b''.join(out))
+PY
+done
 ls -l corpus/*

@@ -51,6 +51,45 @@ pub fn exercise_filesystem(bytes: &[u8]) -> usize {
     found
 }
 
+/// Virtual volumes for `exercise_xfs` are at most this large (mkfs.xfs's smallest test
+/// filesystems are 16 MiB).
+const SPARSE_MAX_SECTORS: u32 = 1 << 17;
+const SECTOR: usize = 512;
+
+/// Treats `bytes` as a sparse XFS volume and walks it. XFS volumes are megabytes of
+/// mostly zeros, too large for a fuzzer to mutate whole, so the input encodes only the
+/// sectors that are not zero: a little-endian u32 volume length in sectors (capped),
+/// then records of a little-endian u32 sector number and 512 bytes. A record past the
+/// volume is ignored; a short last record is zero-padded.
+pub fn exercise_xfs(bytes: &[u8]) -> usize {
+    let source = sparse_volume(bytes);
+    XfsFs::open(source)
+        .map(|fs| walk_filesystem(Arc::new(fs)))
+        .unwrap_or(0)
+}
+
+fn sparse_volume(bytes: &[u8]) -> Arc<dyn BlockSource> {
+    let sectors = bytes
+        .get(..4)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u32::from_le_bytes)
+        .min(SPARSE_MAX_SECTORS);
+    let mut sparse = crate::image::SparseMemory::new(u64::from(sectors) * SECTOR as u64);
+    for record in bytes.get(4..).unwrap_or(&[]).chunks(4 + SECTOR) {
+        let sector = record
+            .get(..4)
+            .and_then(|b| b.try_into().ok())
+            .map_or(u32::MAX, u32::from_le_bytes);
+        if sector < sectors {
+            sparse.write(
+                u64::from(sector) * SECTOR as u64,
+                record.get(4..).unwrap_or(&[]),
+            );
+        }
+    }
+    Arc::new(sparse)
+}
+
 /// Walks every node of one filesystem with hashing on, as the walk of a scan would.
 pub fn walk_filesystem(fs: Arc<dyn Filesystem>) -> usize {
     let tree = guest::Tree::single(fs, 0, 0);

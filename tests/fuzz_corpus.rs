@@ -11,7 +11,7 @@ mod util;
 
 use util::Rng;
 
-use amiscan::fuzzing::{exercise_configs, exercise_disk, exercise_filesystem};
+use amiscan::fuzzing::{exercise_configs, exercise_disk, exercise_filesystem, exercise_xfs};
 
 /// Generous for a debug build on a loaded 2-core machine; a hang runs forever.
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -152,6 +152,28 @@ fn mutation_run(dir: &str, f: fn(&[u8]) -> usize, rounds: usize) {
 #[test]
 fn mutated_filesystems_never_panic_or_hang() {
     mutation_run("filesystem", exercise_filesystem, 150);
+}
+
+/// XFS volumes in the sparse encoding of `exercise_xfs`: the seeds are read (every file
+/// found), the committed corpus replays, and seeded mutations of the sectors return.
+#[test]
+fn xfs_corpus_replays_and_mutations_return() {
+    let inputs = corpus("xfs");
+    assert!(
+        inputs.len() >= 3,
+        "xfs seed corpus missing: run fuzz/make-seeds.sh"
+    );
+    for (path, bytes) in &inputs {
+        must_return(&path.display().to_string(), bytes.clone(), exercise_xfs);
+    }
+    for (path, bytes) in seeds("xfs") {
+        assert!(
+            exercise_xfs(&bytes) > 40,
+            "{}: the reader found no files in a valid seed",
+            path.display()
+        );
+    }
+    mutation_run("xfs", exercise_xfs, 150);
 }
 
 #[test]

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 pub use container::{corrupt_read, ContainerError, ContainerInfo, Opened, Snapshot};
 pub use cursor::SourceCursor;
-pub use memory::MemoryImage;
+pub use memory::{MemoryImage, SparseMemory};
 pub use raw::RawImage;
 pub use window::Window;
 
