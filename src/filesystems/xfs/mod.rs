@@ -42,6 +42,8 @@ const SYMLINK_MAGIC: &[u8; 4] = b"XSLM";
 /// The v5 remote symlink block header: magic, offset, bytes, crc, uuid, owner, blkno, lsn.
 const SYMLINK_HEADER_V5: usize = 56;
 const SYMLINK_CRC_OFFSET: usize = 12;
+/// A 1 KiB target never needs more than three 512-byte blocks; a larger mapping is corrupt.
+const MAX_SYMLINK_MAPPING: u64 = 64 * 1024;
 /// Largest single positional read for file data and directory blocks.
 const READ_CHUNK: usize = 256 * 1024;
 
@@ -306,39 +308,57 @@ impl XfsFs {
         Ok(entries)
     }
 
+    /// A remote symlink target: on v5 each mapping of the target is one buffer with a
+    /// header and a CRC over the whole mapping (as the kernel writes them), on v4 just
+    /// the target's bytes.
     fn read_remote_symlink(&self, inode: &Inode) -> Result<Vec<u8>, FsError> {
         let sb = &self.sb;
         let what = What::of_inode("xfs symlink block", inode.ino);
         let map = self.block_map(inode)?;
+        let corrupt =
+            |detail: String| FsError::corrupt(what.to_string(), inode.fork_offset, detail);
+        let size = usize::try_from(inode.size).unwrap_or(usize::MAX);
         let mut target = Vec::new();
-        let mut logical = 0u64;
-        while (target.len() as u64) < inode.size {
-            let run = map.map(sb, logical);
-            let offset = run
-                .block
-                .and_then(|b| b.checked_mul(sb.block_size))
-                .ok_or_else(|| {
-                    FsError::corrupt(
-                        what.to_string(),
-                        inode.fork_offset,
-                        format!("logical block {logical} of the target is not mapped"),
-                    )
-                })?;
-            let block = self.disk.read_vec(what, offset, sb.block_size)?;
-            let want = usize::try_from(inode.size).unwrap_or(0) - target.len();
+        let mut next_logical = 0u64;
+        for extent in map.extents() {
+            if target.len() >= size {
+                break;
+            }
+            if extent.unwritten || extent.logical != next_logical {
+                return Err(corrupt(format!(
+                    "logical block {next_logical} of the target is not mapped"
+                )));
+            }
+            let bytes = extent.len.saturating_mul(sb.block_size);
+            if bytes > MAX_SYMLINK_MAPPING {
+                return Err(corrupt(format!(
+                    "a mapping of {bytes} bytes for a symlink target"
+                )));
+            }
+            let offset = sb
+                .fsb_offset(extent.start)
+                .ok_or_else(|| corrupt("symlink block outside the filesystem".into()))?;
+            let buffer = self.disk.read_vec(what, offset, bytes)?;
             let payload = if sb.is_v5() {
-                check_symlink_block(&block, offset, inode.ino, target.len(), sb)?
+                check_symlink_block(&buffer, offset, inode.ino, target.len(), sb)?
             } else {
-                &block[..]
+                buffer.as_slice()
             };
-            target.extend(payload.iter().take(want));
-            logical += 1;
+            target.extend(payload.iter().take(size - target.len()));
+            next_logical += extent.len;
+        }
+        if target.len() < size {
+            return Err(corrupt(format!(
+                "the target's blocks hold {} of its {size} bytes",
+                target.len()
+            )));
         }
         Ok(target)
     }
 }
 
-/// Checks a v5 remote symlink block and returns the part of the target it holds.
+/// Checks a v5 remote symlink buffer (one mapping) and returns the part of the target it
+/// holds.
 fn check_symlink_block<'b>(
     block: &'b [u8],
     offset: u64,
