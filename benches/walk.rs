@@ -1,4 +1,5 @@
-//! Criterion benchmarks of the inventory walk over a 100 000-file ext4 image, with and
+//! Criterion benchmarks of the inventory walk over the same 100 000-file tree on ext4 and
+//! on XFS (`walk-100k` and `walk-100k-xfs`), with and
 //! without a progress display's counters attached (`…+progress`: what `scan` pays for
 //! showing progress; nothing is drawn).
 //!
@@ -13,19 +14,35 @@ use amiscan::commands::open_guest;
 use amiscan::progress::Progress;
 use amiscan::walk::{walk, WalkOptions, DEFAULT_HASH_LIMIT};
 
-fn image_path() -> Option<PathBuf> {
-    let path = std::env::var_os("AMISCAN_BENCH_IMAGE")
+/// The benchmark images by group name; AMISCAN_BENCH_IMAGE replaces the ext4 one.
+fn images() -> Vec<(&'static str, PathBuf)> {
+    let ext4 = std::env::var_os("AMISCAN_BENCH_IMAGE")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("target/bench-images/walk.img"));
-    path.exists().then_some(path)
+    let xfs = PathBuf::from("target/bench-images/walk-xfs.img");
+    [("walk-100k", ext4), ("walk-100k-xfs", xfs)]
+        .into_iter()
+        .filter(|(_, path)| {
+            let found = path.exists();
+            if !found {
+                eprintln!(
+                    "{} missing: run benches/make-walk-image.sh first",
+                    path.display()
+                );
+            }
+            found
+        })
+        .collect()
 }
 
 fn bench_walk(c: &mut Criterion) {
-    let Some(path) = image_path() else {
-        eprintln!("benchmark image missing: run benches/make-walk-image.sh first");
-        return;
-    };
-    let mut group = c.benchmark_group("walk-100k");
+    for (group_name, path) in images() {
+        bench_image(c, group_name, &path);
+    }
+}
+
+fn bench_image(c: &mut Criterion, group_name: &str, path: &std::path::Path) {
+    let mut group = c.benchmark_group(group_name);
     group.sample_size(10);
     for threads in [1usize, 2] {
         let pool = match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
@@ -41,7 +58,7 @@ fn bench_walk(c: &mut Criterion) {
                 group.bench_function(format!("{name}{suffix}/{threads}-threads"), |b| {
                     b.iter(|| {
                         pool.install(|| {
-                            let guest = open_guest(&path).map_err(|e| e.to_string());
+                            let guest = open_guest(path).map_err(|e| e.to_string());
                             let guest = guest.unwrap_or_else(|e| panic!("{e}"));
                             let progress = Progress::new();
                             let options = WalkOptions {

@@ -201,6 +201,24 @@ fn write_table(report: &InspectReport<'_>, out: &mut dyn Write) -> std::io::Resu
         ]);
     }
     writeln!(out, "{rows}")?;
+    for v in &report.volumes {
+        if let Some(d) = &v.details {
+            writeln!(
+                out,
+                "{}: {} version {}, {}-byte blocks, {}-byte inodes, {}-byte directory blocks, {} allocation groups, log {}{}",
+                v.id,
+                v.filesystem,
+                d.version,
+                d.block_size,
+                d.inode_size,
+                d.dir_block_size,
+                d.allocation_groups,
+                d.log,
+                if d.realtime { ", realtime subvolume (not in the image)" } else { "" }
+            )?;
+            writeln!(out, "{}: features {}", v.id, d.features.join(" "))?;
+        }
+    }
     for note in &report.notes {
         writeln!(out, "note: {note}")?;
     }
