@@ -95,48 +95,46 @@ fn is_within(path: &[u8], ancestor: &[u8]) -> bool {
         || (path.starts_with(ancestor) && path.get(ancestor.len()) == Some(&b'/'))
 }
 
-/// Warns about guest mounts that amiscan could not read and that a command's answer for
-/// `path` depends on: a mount at or above it, or (for recursive listings) below it.
-/// Returns whether any was found, which makes the answer incomplete.
-fn warn_unscanned(
-    guest: &Guest,
-    path: &[u8],
-    include_below: bool,
-    err: &mut dyn Write,
-) -> std::io::Result<bool> {
-    let mut found = false;
-    for (mount, reason) in guest.unscanned_mount_points() {
-        if is_within(path, mount) || (include_below && is_within(mount, path)) {
-            found = true;
-            writeln!(
-                err,
-                "amiscan: {}: {} is not scanned ({reason}); what is shown there comes from the filesystem below it",
-                guest.image_name,
-                guest::display_path(mount)
-            )?;
-        }
-    }
-    Ok(found)
+/// Which guest mounts a command warns about.
+#[derive(Clone, Copy)]
+enum Blind {
+    /// Mounts amiscan could not read: what shows there is the filesystem below.
+    Unscanned,
+    /// Volumes read that may be incomplete (an XFS log not replayed).
+    Partial,
 }
 
-/// Warns about volumes that were read but may be incomplete (an XFS log not replayed)
-/// and that a command's answer for `path` depends on. Returns whether any was found.
-fn warn_partial(
+/// Warns about `blind` guest mounts that a command's answer for `path` depends on: a
+/// mount at or above it, or (for recursive listings) below it. Returns whether any was
+/// found, which makes the answer incomplete.
+fn warn_blind(
     guest: &Guest,
+    blind: Blind,
     path: &[u8],
     include_below: bool,
     err: &mut dyn Write,
 ) -> std::io::Result<bool> {
+    let mounts = match blind {
+        Blind::Unscanned => guest.unscanned_mount_points(),
+        Blind::Partial => guest.partial_mount_points(),
+    };
     let mut found = false;
-    for (mount, reason) in guest.partial_mount_points() {
-        if is_within(path, mount) || (include_below && is_within(mount, path)) {
-            found = true;
-            writeln!(
+    for (mount, reason) in mounts {
+        if !(is_within(path, mount) || (include_below && is_within(mount, path))) {
+            continue;
+        }
+        found = true;
+        let mount = guest::display_path(mount);
+        let image = &guest.image_name;
+        match blind {
+            Blind::Unscanned => writeln!(
                 err,
-                "amiscan: {}: the volume at {} was read, but may be incomplete: {reason}",
-                guest.image_name,
-                guest::display_path(mount)
-            )?;
+                "amiscan: {image}: {mount} is not scanned ({reason}); what is shown there comes from the filesystem below it"
+            )?,
+            Blind::Partial => writeln!(
+                err,
+                "amiscan: {image}: the volume at {mount} was read, but may be incomplete: {reason}"
+            )?,
         }
     }
     Ok(found)
@@ -178,8 +176,8 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome
             let tree = pick_tree(&guest, volume.as_deref())?;
             let guest_path = lexical_path(path.as_bytes());
             let shadowed = volume.is_none()
-                && (warn_unscanned(&guest, &guest_path, recursive, err)?
-                    | warn_partial(&guest, &guest_path, recursive, err)?);
+                && (warn_blind(&guest, Blind::Unscanned, &guest_path, recursive, err)?
+                    | warn_blind(&guest, Blind::Partial, &guest_path, recursive, err)?);
             let listed = ls::run(
                 &tree,
                 path.as_bytes(),
@@ -205,10 +203,11 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome
             let guest = open_guest(&image)?;
             let tree = pick_tree(&guest, volume.as_deref())?;
             let guest_path = lexical_path(path.as_bytes());
-            if volume.is_none() && warn_unscanned(&guest, &guest_path, false, err)? {
+            if volume.is_none() && warn_blind(&guest, Blind::Unscanned, &guest_path, false, err)? {
                 return Ok(Outcome::Incomplete);
             }
-            let partial = volume.is_none() && warn_partial(&guest, &guest_path, false, err)?;
+            let partial =
+                volume.is_none() && warn_blind(&guest, Blind::Partial, &guest_path, false, err)?;
             match cat::run(&tree, path.as_bytes(), out) {
                 // The file may have been written to the log that was not replayed.
                 Err(CommandError::Usage(message)) if partial => {

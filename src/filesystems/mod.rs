@@ -7,6 +7,7 @@
 
 pub mod ext4;
 pub mod fat;
+pub(crate) mod stream;
 pub mod xfs;
 
 use std::fmt;
@@ -159,6 +160,32 @@ impl FsError {
             _ => None,
         }
     }
+}
+
+/// A zeroed buffer for `len` bytes to be read at `offset` from a volume of `volume`
+/// bytes, refused before allocating if the range leaves the volume, so that a crafted
+/// length cannot force a huge allocation.
+pub(crate) fn zeroed_buffer(
+    what: &dyn fmt::Display,
+    offset: u64,
+    len: u64,
+    volume: u64,
+) -> Result<Vec<u8>, FsError> {
+    if offset.checked_add(len).is_none_or(|end| end > volume) {
+        return Err(FsError::io(
+            what.to_string(),
+            offset,
+            crate::image::past_end(offset, len, volume),
+        ));
+    }
+    let len = usize::try_from(len).map_err(|_| {
+        FsError::corrupt(
+            what.to_string(),
+            offset,
+            format!("{len} bytes do not fit in memory"),
+        )
+    })?;
+    Ok(vec![0u8; len])
 }
 
 /// Streaming contents of one regular file.

@@ -23,6 +23,7 @@ use std::io::Cursor;
 use std::sync::Arc;
 
 use super::{DirEntry, FileKind, FileReader, Filesystem, FsError, Metadata, NodeId, Usage};
+use crate::filesystems::stream::{Run, READ_CHUNK};
 use crate::image::BlockSource;
 use block_map::BlockMap;
 use dir::DirFormat;
@@ -41,8 +42,6 @@ const MAX_LOGICAL_BLOCKS: u64 = 1 << 32;
 const MAX_DIR_BYTES: u64 = 1 << 30;
 /// PATH_MAX: the kernel never stores a longer symlink target.
 const MAX_SYMLINK_LEN: u64 = 4096;
-/// Largest single positional read for file data and directory blocks.
-const READ_CHUNK: usize = 256 * 1024;
 const ROOT_INO: u64 = 2;
 
 /// Names a structure for error messages without formatting until an error happens.
@@ -99,15 +98,6 @@ impl fmt::Display for What {
     }
 }
 
-/// A run of logical blocks starting at `logical`, backed by consecutive physical blocks
-/// from `physical`, or reading as zeros (hole or uninitialised extent) when `None`.
-#[derive(Debug, Clone, Copy)]
-struct Run {
-    logical: u64,
-    len: u64,
-    physical: Option<u64>,
-}
-
 /// The volume, seen through the journal overlay when one was replayed.
 #[derive(Debug)]
 struct Disk {
@@ -157,22 +147,7 @@ impl Disk {
     /// Reads `len` bytes into a new buffer, refusing before allocating if the range
     /// leaves the volume, so a crafted length cannot force a huge allocation.
     fn read_vec(&self, what: What, offset: u64, len: u64) -> Result<Vec<u8>, FsError> {
-        let volume = self.source.len();
-        if offset.checked_add(len).is_none_or(|end| end > volume) {
-            return Err(FsError::io(
-                what.to_string(),
-                offset,
-                crate::image::past_end(offset, len, volume),
-            ));
-        }
-        let len = usize::try_from(len).map_err(|_| {
-            FsError::corrupt(
-                what.to_string(),
-                offset,
-                format!("{len} bytes do not fit in memory"),
-            )
-        })?;
-        let mut buf = vec![0u8; len];
+        let mut buf = super::zeroed_buffer(&what, offset, len, self.source.len())?;
         self.read_at(what, offset, &mut buf)?;
         Ok(buf)
     }
@@ -568,7 +543,7 @@ impl Filesystem for Ext4Fs {
         }
         self.check_size(&inode, layout)?;
         let mapper = Mapper::new(&inode, layout, &self.sb)?;
-        Ok(Box::new(FileData::new(
+        Ok(Box::new(FileData::stream(
             &self.disk, &self.sb, &inode, mapper,
         )))
     }

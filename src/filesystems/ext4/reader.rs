@@ -1,14 +1,12 @@
-//! Streaming file contents: logical blocks are mapped lazily, run by run, and mapped runs
-//! are read in large chunks while holes and uninitialised extents are produced as zeros
-//! without touching the disk.
-
-use std::io::{self, Read};
+//! Which blocks hold a file: extents or the legacy block map behind one question, fed to
+//! the shared block stream (`filesystems::stream`).
 
 use super::block_map::BlockMap;
 use super::extent::ExtentTree;
 use super::inode::{DataLayout, Inode, I_BLOCK_OFFSET};
 use super::superblock::Superblock;
-use super::{Disk, Run, What, READ_CHUNK};
+use super::{Disk, What};
+use crate::filesystems::stream::{BlockStream, FileBlocks, Run};
 use crate::filesystems::FsError;
 
 /// Either mapping scheme, behind one "which blocks back logical block N" question.
@@ -55,7 +53,7 @@ impl Mapper {
     }
 }
 
-/// A regular file's contents as a `Read`.
+/// One file's blocks, for the shared block stream.
 pub(super) struct FileData<'a> {
     disk: &'a Disk,
     sb: &'a Superblock,
@@ -63,121 +61,50 @@ pub(super) struct FileData<'a> {
     /// Where the inode's block mapping (i_block) lies, for errors about it.
     map_offset: u64,
     mapper: Mapper,
-    size: u64,
-    pos: u64,
-    run: Option<Run>,
-    /// Bytes read ahead from the disk, starting at file offset `buf_start`.
-    buf: Vec<u8>,
-    buf_start: u64,
 }
 
 impl<'a> FileData<'a> {
-    /// Streams the `size` bytes of `inode` through `mapper`.
-    pub(super) fn new(disk: &'a Disk, sb: &'a Superblock, inode: &Inode, mapper: Mapper) -> Self {
-        Self {
+    /// Streams the `i_size` bytes of `inode` through `mapper`.
+    pub(super) fn stream(
+        disk: &'a Disk,
+        sb: &'a Superblock,
+        inode: &Inode,
+        mapper: Mapper,
+    ) -> BlockStream<Self> {
+        let blocks = Self {
             disk,
             sb,
             ino: inode.ino,
             map_offset: inode.offset + I_BLOCK_OFFSET,
             mapper,
-            size: inode.i_size,
-            pos: 0,
-            run: None,
-            buf: Vec::new(),
-            buf_start: 0,
-        }
-    }
-
-    /// Serves `out` from the read-ahead buffer if it holds the current position.
-    fn take_buffered(&mut self, out: &mut [u8]) -> usize {
-        let Some(skip) = self.pos.checked_sub(self.buf_start) else {
-            return 0;
         };
-        let skip = usize::try_from(skip).unwrap_or(usize::MAX);
-        let Some(ahead) = self.buf.get(skip..) else {
-            return 0;
-        };
-        let n = ahead.len().min(out.len());
-        if let (Some(dst), Some(src)) = (out.get_mut(..n), ahead.get(..n)) {
-            dst.copy_from_slice(src);
-        }
-        self.pos += n as u64;
-        n
-    }
-
-    fn current_run(&mut self, logical: u64) -> Result<Run, FsError> {
-        if let Some(run) = self.run {
-            if run.logical <= logical && logical - run.logical < run.len {
-                return Ok(run);
-            }
-        }
-        let run = self.mapper.map(self.disk, self.sb, logical)?;
-        self.run = Some(run);
-        Ok(run)
-    }
-
-    fn read_more(&mut self, out: &mut [u8]) -> Result<usize, FsError> {
-        let bs = self.sb.block_size;
-        let logical = self.pos / bs;
-        let run = self.current_run(logical)?;
-        let run_end = run
-            .logical
-            .saturating_add(run.len)
-            .saturating_mul(bs)
-            .min(self.size);
-        let avail = run_end.saturating_sub(self.pos);
-        let want = usize::try_from(avail).unwrap_or(usize::MAX).min(out.len());
-        if want == 0 {
-            return Err(FsError::corrupt(
-                What::of_inode("ext4 file data", self.ino).to_string(),
-                self.map_offset,
-                format!("block mapping made no progress at byte {}", self.pos),
-            ));
-        }
-        let Some(first) = run.physical else {
-            if let Some(dst) = out.get_mut(..want) {
-                dst.fill(0);
-            }
-            self.pos += want as u64;
-            return Ok(want);
-        };
-        let what = What::of_inode("ext4 file data", self.ino);
-        let block = first + (logical - run.logical);
-        let disk_offset = self
-            .sb
-            .block_offset(block)
-            .and_then(|o| o.checked_add(self.pos % bs))
-            .ok_or_else(|| {
-                FsError::corrupt(
-                    what.to_string(),
-                    self.map_offset,
-                    format!("block {block} is past any volume"),
-                )
-            })?;
-        if want >= READ_CHUNK {
-            if let Some(dst) = out.get_mut(..want) {
-                self.disk.read_at(what, disk_offset, dst)?;
-            }
-            self.pos += want as u64;
-            return Ok(want);
-        }
-        let chunk = usize::try_from(avail).unwrap_or(usize::MAX).min(READ_CHUNK);
-        self.buf.resize(chunk, 0);
-        self.disk.read_at(what, disk_offset, &mut self.buf)?;
-        self.buf_start = self.pos;
-        Ok(self.take_buffered(out))
+        BlockStream::new(blocks, inode.i_size)
     }
 }
 
-impl Read for FileData<'_> {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if out.is_empty() || self.pos >= self.size {
-            return Ok(0);
-        }
-        let n = self.take_buffered(out);
-        if n > 0 {
-            return Ok(n);
-        }
-        self.read_more(out).map_err(io::Error::other)
+impl FileBlocks for FileData<'_> {
+    fn block_size(&self) -> u64 {
+        self.sb.block_size
+    }
+
+    fn run(&mut self, logical: u64) -> Result<Run, FsError> {
+        self.mapper.map(self.disk, self.sb, logical)
+    }
+
+    fn block_offset(&self, block: u64) -> Option<u64> {
+        self.sb.block_offset(block)
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), FsError> {
+        self.disk
+            .read_at(What::of_inode("ext4 file data", self.ino), offset, buf)
+    }
+
+    fn mapping_error(&self, detail: String) -> FsError {
+        FsError::corrupt(
+            What::of_inode("ext4 file data", self.ino).to_string(),
+            self.map_offset,
+            detail,
+        )
     }
 }

@@ -7,6 +7,7 @@ use super::inode::{crc_with_hole, Inode, FORMAT_BTREE, FORMAT_EXTENTS};
 use super::superblock::Superblock;
 use super::{Disk, What};
 use crate::bytes::{array, be16, be64, le32};
+use crate::filesystems::stream::Run;
 use crate::filesystems::FsError;
 
 const BMAP_MAGIC_V4: &[u8; 4] = b"BMAP";
@@ -38,16 +39,6 @@ impl Extent {
     fn end(&self) -> u64 {
         self.logical + self.len
     }
-}
-
-/// What one logical block range maps to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Run {
-    pub logical: u64,
-    pub len: u64,
-    /// The linear volume block of the run's first block; `None` for a hole or unwritten
-    /// extent.
-    pub block: Option<u64>,
 }
 
 /// The data fork's extents, sorted and checked.
@@ -133,18 +124,18 @@ impl BlockMap {
                 Run {
                     logical,
                     len: e.len - skip,
-                    block,
+                    physical: block,
                 }
             }
             Some(e) => Run {
                 logical,
                 len: e.logical - logical,
-                block: None,
+                physical: None,
             },
             None => Run {
                 logical,
                 len: MAX_FILE_BLOCKS.saturating_sub(logical).max(1),
-                block: None,
+                physical: None,
             },
         }
     }

@@ -21,6 +21,7 @@ use std::fmt;
 use std::io::Cursor;
 use std::sync::Arc;
 
+use super::stream::READ_CHUNK;
 use super::{
     DirEntry, FileKind, FileReader, Filesystem, FsDetails, FsError, Metadata, NodeId, Usage,
 };
@@ -44,8 +45,6 @@ const SYMLINK_HEADER_V5: usize = 56;
 const SYMLINK_CRC_OFFSET: usize = 12;
 /// A 1 KiB target never needs more than three 512-byte blocks; a larger mapping is corrupt.
 const MAX_SYMLINK_MAPPING: u64 = 64 * 1024;
-/// Largest single positional read for file data and directory blocks.
-const READ_CHUNK: usize = 256 * 1024;
 
 /// Names a structure for error messages without formatting until an error happens.
 #[derive(Debug, Clone, Copy)]
@@ -105,22 +104,7 @@ impl Disk {
     }
 
     fn read_vec(&self, what: What, offset: u64, len: u64) -> Result<Vec<u8>, FsError> {
-        let volume = self.source.len();
-        if offset.checked_add(len).is_none_or(|end| end > volume) {
-            return Err(FsError::io(
-                what.to_string(),
-                offset,
-                crate::image::past_end(offset, len, volume),
-            ));
-        }
-        let len = usize::try_from(len).map_err(|_| {
-            FsError::corrupt(
-                what.to_string(),
-                offset,
-                format!("{len} bytes do not fit in memory"),
-            )
-        })?;
-        let mut buf = vec![0u8; len];
+        let mut buf = super::zeroed_buffer(&what, offset, len, self.source.len())?;
         self.read_at(what, offset, &mut buf)?;
         Ok(buf)
     }
@@ -544,7 +528,7 @@ impl Filesystem for XfsFs {
             return Ok(Box::new(Cursor::new(Vec::new())));
         }
         let map = self.block_map(&inode)?;
-        Ok(Box::new(reader::FileData::new(
+        Ok(Box::new(reader::FileData::stream(
             &self.disk, &self.sb, &inode, map,
         )))
     }
