@@ -317,6 +317,11 @@ impl Superblock {
             if log_incompat & LOG_INCOMPAT_XATTRS != 0 {
                 features.push("log_xattrs");
             }
+            // Unknown read-only-compatible features change nothing a reader relies on (the
+            // kernel mounts such a filesystem read-only); they are shown, not refused.
+            if ro_compat & !RO_COMPAT_NAMES.iter().fold(0, |a, (b, _)| a | b) != 0 {
+                features.push("unknown_ro_compat");
+            }
             if let Some(name) = names(incompat & !INCOMPAT_READABLE, INCOMPAT_NAMES).next() {
                 return Err(FsError::Unsupported {
                     feature: format!("XFS feature {name}"),

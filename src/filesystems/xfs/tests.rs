@@ -309,6 +309,8 @@ fn roundtrip(tag: &str, args: &[&str], big_dir_entries: usize) -> (Scratch, Path
         );
     }
     assert_eq!(got.len(), want.len());
+    // The AGI counters give the progress estimate: every node plus the root.
+    assert_eq!(fs.usage().nodes, Some(got.len() as u64 + 1));
     assert!(
         fs.incomplete_reason().is_none(),
         "{:?}",
