@@ -8,6 +8,8 @@
 pub mod ext4;
 pub mod fat;
 pub(crate) mod stream;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod xfs;
 
 use std::fmt;

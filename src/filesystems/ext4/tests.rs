@@ -10,55 +10,20 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
 use super::Ext4Fs;
+use crate::filesystems::test_support::{tool, Scratch};
 use crate::filesystems::{FileKind, Filesystem, FsError, Metadata, NodeId, Usage};
 use crate::image::{BlockSource, RawImage};
 
 // ---------------------------------------------------------------------------------------
 // Scaffolding
 // ---------------------------------------------------------------------------------------
-
-/// A scratch directory under the system temp dir, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Self {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let dir =
-            std::env::temp_dir().join(format!("amiscan-ext4-{}-{tag}-{n}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-/// e2fsprogs tools live in /sbin on most systems, which may not be on PATH.
-fn tool(name: &str) -> PathBuf {
-    for dir in ["/usr/sbin", "/sbin", "/usr/bin", "/bin"] {
-        let candidate = Path::new(dir).join(name);
-        if candidate.exists() {
-            return candidate;
-        }
-    }
-    PathBuf::from(name)
-}
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd
@@ -496,7 +461,7 @@ fn roundtrip_with(
     type_name: &str,
     tweak: fn(&Path),
 ) -> (Scratch, PathBuf) {
-    let scratch = Scratch::new(tag);
+    let scratch = Scratch::new("ext4", tag);
     let src = scratch.path("src");
     populate(&src, false);
     tweak(&src);
@@ -584,7 +549,7 @@ fn ext4_inline_data() {
 
 #[test]
 fn ext4_inline_data_dir_continued_in_xattr() {
-    let scratch = Scratch::new("inline-dir");
+    let scratch = Scratch::new("ext4", "inline-dir");
     let src = scratch.path("src");
     fs::create_dir_all(src.join("d")).unwrap();
     write_file(&src.join("d").join("f0"), b"x\n");
@@ -720,7 +685,7 @@ fn ext2_1k_128_byte_inodes() {
 
 #[test]
 fn ext2_revision_0_without_filetype() {
-    let scratch = Scratch::new("ext2-r0");
+    let scratch = Scratch::new("ext4", "ext2-r0");
     let src = scratch.path("src");
     populate(&src, true);
     let img = scratch.path("img");
@@ -741,7 +706,7 @@ fn inode_flags(img: &Path, path: &str) -> u32 {
 
 /// `e2fsck -fD` rebuilds directories as hash trees; the reader must list them the same.
 fn check_htree(tag: &str, args: &[&str]) {
-    let scratch = Scratch::new(tag);
+    let scratch = Scratch::new("ext4", tag);
     let src = scratch.path("src");
     populate(&src, false);
     let img = scratch.path("img");
@@ -820,7 +785,7 @@ fn sparse_file_streams_without_reading_holes() {
         ("huge-sparse4", &["-t", "ext4", "-b", "4096"][..]),
         ("huge-sparse2", &["-t", "ext2", "-b", "1024"][..]),
     ] {
-        let scratch = Scratch::new(tag);
+        let scratch = Scratch::new("ext4", tag);
         let src = scratch.path("src");
         fs::create_dir_all(&src).unwrap();
         let huge = fs::File::create(src.join("huge")).unwrap();
@@ -863,7 +828,7 @@ fn sparse_file_streams_without_reading_holes() {
 
 #[test]
 fn contiguous_data_is_read_in_large_chunks() {
-    let scratch = Scratch::new("chunks");
+    let scratch = Scratch::new("ext4", "chunks");
     let src = scratch.path("src");
     fs::create_dir_all(&src).unwrap();
     let data = XorShift(99).bytes(3 << 20);
@@ -896,7 +861,7 @@ fn contiguous_data_is_read_in_large_chunks() {
 
 #[test]
 fn mtime_epoch_and_nanoseconds() {
-    let scratch = Scratch::new("mtime");
+    let scratch = Scratch::new("ext4", "mtime");
     let src = scratch.path("src");
     fs::create_dir_all(&src).unwrap();
     write_file(&src.join("f"), b"x");
@@ -923,7 +888,7 @@ fn mtime_epoch_and_nanoseconds() {
 
 #[test]
 fn nodes_of_wrong_kind_are_refused() {
-    let scratch = Scratch::new("kinds");
+    let scratch = Scratch::new("ext4", "kinds");
     let src = scratch.path("src");
     populate(&src, true);
     let img = scratch.path("img");
@@ -951,7 +916,7 @@ fn nodes_of_wrong_kind_are_refused() {
 fn ext4fs_is_send_and_sync_and_shared_by_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Ext4Fs>();
-    let scratch = Scratch::new("threads");
+    let scratch = Scratch::new("ext4", "threads");
     let src = scratch.path("src");
     populate(&src, true);
     let img = scratch.path("img");
@@ -982,7 +947,7 @@ struct Fixture {
 
 impl Fixture {
     fn new(tag: &str, args: &[&str]) -> Self {
-        let scratch = Scratch::new(tag);
+        let scratch = Scratch::new("ext4", tag);
         let src = scratch.path("src");
         populate(&src, true);
         let img = scratch.path("img");
@@ -1389,7 +1354,7 @@ struct Journaled {
 }
 
 fn journaled(tag: &str, args: &[&str], jo_flags: &str) -> Journaled {
-    let scratch = Scratch::new(tag);
+    let scratch = Scratch::new("ext4", tag);
     let src = scratch.path("src");
     fs::create_dir_all(src.join("d")).unwrap();
     write_file(&src.join("target.txt"), ORIGINAL);
@@ -1740,7 +1705,7 @@ fn random_metadata_corruption_never_panics() {
 #[test]
 #[ignore = "builds a 100 000-file image; run by hand in release mode"]
 fn metadata_walk_100k() {
-    let scratch = Scratch::new("bench");
+    let scratch = Scratch::new("ext4", "bench");
     let src = scratch.path("src");
     for d in 0..100 {
         let dir = src.join(format!("dir{d:03}"));
@@ -1801,7 +1766,7 @@ fn dumpe2fs_field(header: &str, name: &str) -> u64 {
 
 #[test]
 fn usage_follows_the_superblock_counts() {
-    let scratch = Scratch::new("usage");
+    let scratch = Scratch::new("ext4", "usage");
     let src = scratch.path("src");
     fs::create_dir_all(src.join("a/b")).unwrap();
     for i in 0..20 {
@@ -1828,7 +1793,7 @@ fn usage_follows_the_superblock_counts() {
 
 #[test]
 fn usage_clamps_hostile_counts() {
-    let scratch = Scratch::new("usage-hostile");
+    let scratch = Scratch::new("ext4", "usage-hostile");
     let src = scratch.path("src");
     fs::create_dir_all(&src).unwrap();
     let img = scratch.path("fs.img");

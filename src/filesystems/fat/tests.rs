@@ -6,35 +6,12 @@ use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use super::*;
+use crate::filesystems::test_support::Scratch;
 use crate::image::{past_end, RawImage};
-
-/// A directory under the system temp dir, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!(
-            "amiscan-fat-{tag}-{}-{n}-{}",
-            std::process::id(),
-            UNIX_EPOCH.elapsed().map(|d| d.subsec_nanos()).unwrap_or(0)
-        ));
-        fs::create_dir_all(&path).unwrap();
-        Self(path)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Marsaglia's xorshift64: reproducible noise without a dependency.
 struct Xorshift(u64);
@@ -302,7 +279,7 @@ fn fsck_used_clusters(image: &Path) -> u64 {
 }
 
 fn round_trip(tag: &str, mkfs_args: &[&str], size_mib: u64, expected_type: FatType) {
-    let scratch = Scratch::new(tag);
+    let scratch = Scratch::new("fat", tag);
     let (image, expected) = make_image(&scratch, mkfs_args, size_mib);
     let fs = open_raw(&image);
     assert_eq!(fs.geometry.fat_type, expected_type);
@@ -428,7 +405,7 @@ fn fat16_4k_sectors_round_trip() {
 #[test]
 fn small_fat32_reads_as_fat32() {
     // mkfs.fat makes FAT32 with too few clusters on request; Linux reads it as FAT32.
-    let scratch = Scratch::new("small32");
+    let scratch = Scratch::new("fat", "small32");
     let image = scratch.0.join("fat.img");
     fs::File::create(&image).unwrap().set_len(8 << 20).unwrap();
     run(Command::new("mkfs.vfat")
@@ -480,7 +457,7 @@ fn short_names_decode_code_page_437() {
 
 /// A FAT16 image, its bytes, and the filesystem read from them.
 fn fat16_bytes(tag: &str) -> (Vec<u8>, FatFs) {
-    let scratch = Scratch::new(tag);
+    let scratch = Scratch::new("fat", tag);
     let (image, _) = make_image(&scratch, &["-F", "16"], 16);
     let bytes = fs::read(image).unwrap();
     let fs = FatFs::open(Overlay::plain(bytes.clone())).unwrap();
@@ -644,7 +621,7 @@ fn huge_first_clusters_are_reported() {
 
 #[test]
 fn fat32_huge_first_cluster_is_reported() {
-    let scratch = Scratch::new("huge32");
+    let scratch = Scratch::new("fat", "huge32");
     let (image, _) = make_image(&scratch, &["-F", "32", "-s", "1"], 40);
     let bytes = fs::read(image).unwrap();
     let fs = FatFs::open(Overlay::plain(bytes.clone())).unwrap();
@@ -727,7 +704,7 @@ fn walk_everything(fs: &FatFs) -> usize {
 
 #[test]
 fn random_byte_flips_never_panic_or_hang() {
-    let scratch = Scratch::new("fuzz");
+    let scratch = Scratch::new("fat", "fuzz");
     let mut images = Vec::new();
     for (name, args, size) in [
         ("fat12", &["-F", "12"][..], 4),

@@ -10,51 +10,19 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
 use super::bmap::BlockMap;
 use super::XfsFs;
+use crate::filesystems::test_support::{tool, Scratch};
 use crate::filesystems::{FileKind, Filesystem, FsError, NodeId};
 use crate::image::{MemoryImage, RawImage};
 
 const BIG_DIR_ENTRIES: usize = 3000;
 /// mkfs.xfs refuses data devices smaller than 300 MiB; the file stays sparse.
 const IMAGE_SIZE: u64 = 320 << 20;
-
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Self {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let dir =
-            std::env::temp_dir().join(format!("amiscan-xfs-{}-{tag}-{n}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-fn mkfs_xfs() -> PathBuf {
-    ["/usr/sbin/mkfs.xfs", "/sbin/mkfs.xfs", "/usr/bin/mkfs.xfs"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .unwrap_or_else(|| PathBuf::from("mkfs.xfs"))
-}
 
 /// The source tree: every kind of node and every directory form at the default sizes.
 fn populate(root: &Path, big_dir_entries: usize) {
@@ -174,7 +142,7 @@ fn build(scratch: &Scratch, src: &Path, args: &[&str]) -> PathBuf {
     let img = scratch.path("xfs.img");
     let file = fs::File::create(&img).unwrap();
     file.set_len(IMAGE_SIZE).unwrap();
-    let out = Command::new(mkfs_xfs())
+    let out = Command::new(tool("mkfs.xfs"))
         .args(["-q", "-f"])
         .args(args)
         .arg("-p")
@@ -292,7 +260,7 @@ fn walk_image(fs: &XfsFs) -> BTreeMap<Vec<u8>, Node> {
 }
 
 fn roundtrip(tag: &str, args: &[&str], big_dir_entries: usize) -> (Scratch, PathBuf) {
-    let scratch = Scratch::new(tag);
+    let scratch = Scratch::new("xfs", tag);
     let src = scratch.path("src");
     populate(&src, big_dir_entries);
     let img = build(&scratch, &src, args);
@@ -393,7 +361,7 @@ struct Small {
 
 impl Small {
     fn new(args: &[&str]) -> Self {
-        let scratch = Scratch::new("small");
+        let scratch = Scratch::new("xfs", "small");
         let src = scratch.path("src");
         populate(&src, 300);
         let img = build(&scratch, &src, args);
@@ -626,7 +594,7 @@ fn random_corruption_never_panics_or_hangs() {
 /// xfs_repair would clear the inode. The reader must refuse it too, naming the block.
 #[test]
 fn remote_symlink_blocks_need_their_v5_header() {
-    let scratch = Scratch::new("symlink");
+    let scratch = Scratch::new("xfs", "symlink");
     let src = scratch.path("src");
     fs::create_dir(&src).unwrap();
     symlink("y/".repeat(500), src.join("longest-link")).unwrap();
