@@ -11,6 +11,7 @@ use crate::cli::TableOrJson;
 use crate::filesystems::FsDetails;
 use crate::guest::{display_path, Guest, OsRelease};
 use crate::image::Snapshot;
+use crate::volumes::lvm::VolumeGroupInfo;
 
 #[derive(Serialize)]
 struct ImageReport<'a> {
@@ -58,6 +59,7 @@ struct InspectReport<'a> {
     image: ImageReport<'a>,
     partition_table: TableReport,
     volumes: Vec<VolumeReport>,
+    volume_groups: &'a [VolumeGroupInfo],
     os: Option<&'a OsRelease>,
     notes: Vec<&'a str>,
     complete: bool,
@@ -105,6 +107,7 @@ fn report(guest: &Guest) -> InspectReport<'_> {
             hybrid_mbr: guest.layout.hybrid_mbr,
         },
         volumes,
+        volume_groups: &guest.layout.volume_groups,
         os: guest.os.as_ref(),
         notes: guest.notes.iter().map(|n| n.message.as_str()).collect(),
         complete: !guest.incomplete(),
@@ -217,6 +220,51 @@ fn write_table(report: &InspectReport<'_>, out: &mut dyn Write) -> std::io::Resu
                 if d.realtime { ", realtime subvolume (not in the image)" } else { "" }
             )?;
             writeln!(out, "{}: features {}", v.id, d.features.join(" "))?;
+        }
+    }
+    for vg in report.volume_groups {
+        let pvs: Vec<String> = vg
+            .physical_volumes
+            .iter()
+            .map(|pv| {
+                format!(
+                    "{} on {}",
+                    pv.name,
+                    pv.volume.as_deref().unwrap_or("(missing)")
+                )
+            })
+            .collect();
+        writeln!(
+            out,
+            "VG {}: {}-byte extents, seqno {}, PVs {}",
+            vg.name,
+            vg.extent_size,
+            vg.seqno,
+            pvs.join(", ")
+        )?;
+        for lv in &vg.logical_volumes {
+            let segments: Vec<String> = lv
+                .segments
+                .iter()
+                .map(|s| {
+                    let stripes = if s.stripes > 1 {
+                        format!(" x{} stripes", s.stripes)
+                    } else {
+                        String::new()
+                    };
+                    format!("{}+{} {}{stripes}", s.start_extent, s.extent_count, s.kind)
+                })
+                .collect();
+            writeln!(
+                out,
+                "  LV {}/{}: {}, {} ({}){}",
+                vg.name,
+                lv.name,
+                human_size(lv.size),
+                lv.kind,
+                segments.join(", "),
+                if lv.hidden { ", hidden" } else { "" }
+            )?;
         }
     }
     for note in &report.notes {

@@ -10,6 +10,11 @@ pub enum DeviceSpec {
     PartLabel(String),
     /// A kernel device name: `sda1`, `xvda1`, `nvme0n1p1`, `vda`, ...
     Kernel(String),
+    /// An LVM2 logical volume: `/dev/mapper/VG-LV` (dashes in names doubled) or `/dev/VG/LV`.
+    LogicalVolume {
+        vg: String,
+        lv: String,
+    },
     /// Anything else (`/dev/mapper/...`, `tmpfs`, network sources).
     Other(String),
 }
@@ -142,12 +147,49 @@ pub fn parse_device(spec: &str) -> DeviceSpec {
     if let Some(v) = by("/dev/disk/by-partlabel/") {
         return DeviceSpec::PartLabel(v);
     }
+    if let Some(name) = spec.strip_prefix("/dev/mapper/") {
+        if let Some((vg, lv)) = split_mapper_name(name) {
+            return DeviceSpec::LogicalVolume { vg, lv };
+        }
+    }
     if let Some(name) = spec.strip_prefix("/dev/") {
         if !name.contains('/') {
             return DeviceSpec::Kernel(name.to_string());
         }
+        let parts: Vec<&str> = name.split('/').collect();
+        if let [vg, lv] = parts.as_slice() {
+            let reserved = ["disk", "mapper", "md", "block", "char", "fd", "pts", "shm"];
+            if !vg.is_empty() && !lv.is_empty() && !reserved.contains(vg) {
+                return DeviceSpec::LogicalVolume {
+                    vg: (*vg).to_string(),
+                    lv: (*lv).to_string(),
+                };
+            }
+        }
     }
     DeviceSpec::Other(spec.to_string())
+}
+
+/// Splits a device-mapper name `VG-LV` at the single dash; LVM doubles dashes inside the
+/// names (`my--vg-my--lv` is VG `my-vg`, LV `my-lv`).
+fn split_mapper_name(name: &str) -> Option<(String, String)> {
+    let bytes = name.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes.get(i) == Some(&b'-') {
+            if bytes.get(i + 1) == Some(&b'-') {
+                i += 2;
+                continue;
+            }
+            let (vg, lv) = (name.get(..i)?, name.get(i + 1..)?);
+            if vg.is_empty() || lv.is_empty() {
+                return None;
+            }
+            return Some((vg.replace("--", "-"), lv.replace("--", "-")));
+        }
+        i += 1;
+    }
+    None
 }
 
 /// Parses fstab text; malformed lines are skipped, as mount(8) skips them.
@@ -238,6 +280,22 @@ mod tests {
         assert_eq!(entries[2].device, DeviceSpec::PartUuid("abc-01".into()));
         assert_eq!(entries[3].device, DeviceSpec::Label("my/home".into()));
         assert_eq!(entries[4].device, DeviceSpec::Kernel("nvme0n1p3".into()));
+        let lv = |vg: &str, lv: &str| DeviceSpec::LogicalVolume {
+            vg: vg.into(),
+            lv: lv.into(),
+        };
+        assert_eq!(parse_device("/dev/mapper/rhel-root"), lv("rhel", "root"));
+        assert_eq!(
+            parse_device("/dev/mapper/my--vg-my--lv"),
+            lv("my-vg", "my-lv")
+        );
+        assert_eq!(parse_device("/dev/mapper/vg0-a--b--"), lv("vg0", "a-b-"));
+        assert_eq!(parse_device("/dev/rhel/home"), lv("rhel", "home"));
+        assert!(matches!(
+            parse_device("/dev/mapper/control"),
+            DeviceSpec::Other(_)
+        ));
+        assert!(matches!(parse_device("/dev/md/root"), DeviceSpec::Other(_)));
         assert_eq!(entries[5].line, 7);
         assert!(!entries[6].is_disk_mount());
         assert!(!entries[7].is_disk_mount());

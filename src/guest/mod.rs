@@ -124,6 +124,12 @@ fn open_filesystem(volume: &Volume) -> Result<Arc<dyn Filesystem>, (String, bool
         Content::Vfat => FatFs::open(source).map(|fs| Arc::new(fs) as Arc<dyn Filesystem>),
         Content::Xfs => XfsFs::open(source).map(|fs| Arc::new(fs) as Arc<dyn Filesystem>),
         Content::Swap => return Err(("swap space holds no files".into(), false)),
+        Content::Lvm2Member => {
+            return Err((
+                "LVM2 physical volume: its logical volumes are listed as VG/LV".into(),
+                false,
+            ))
+        }
         Content::Unknown => {
             let bios_boot = volume
                 .type_id
@@ -231,6 +237,10 @@ fn match_device(entry: &FstabEntry, states: &[VolumeState], layout: &Layout) -> 
                 None => None,
                 Some(n) => found(&|v| v.partition == Some(n)),
             }
+        }
+        DeviceSpec::LogicalVolume { vg, lv } => {
+            let id = format!("{vg}/{lv}");
+            found(&|v| v.scheme == crate::volumes::Scheme::Lvm && v.id == id)
         }
         DeviceSpec::Other(_) => None,
     }

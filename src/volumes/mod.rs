@@ -5,6 +5,7 @@
 //! reason. Knows nothing of filesystems' internals or of the guest's mount tree.
 
 mod gpt;
+pub mod lvm;
 mod mbr;
 pub mod probe;
 
@@ -20,6 +21,8 @@ pub use probe::{Content, Identity};
 pub enum Scheme {
     Gpt,
     Mbr,
+    /// A logical volume of an LVM2 volume group.
+    Lvm,
     /// A filesystem written straight onto the disk.
     None,
 }
@@ -29,6 +32,7 @@ impl fmt::Display for Scheme {
         f.write_str(match self {
             Self::Gpt => "gpt",
             Self::Mbr => "mbr",
+            Self::Lvm => "lvm",
             Self::None => "none",
         })
     }
@@ -72,7 +76,8 @@ pub struct PartitionEntry {
 /// A volume of the disk: a partition, or the whole disk when there is no table.
 #[derive(Debug, Clone)]
 pub struct Volume {
-    /// Stable identifier: `p<N>` for partition N, `disk` for an unpartitioned disk.
+    /// Stable identifier: `p<N>` for partition N, `disk` for an unpartitioned disk,
+    /// `VG/LV` for a logical volume.
     pub id: String,
     pub scheme: Scheme,
     pub partition: Option<u32>,
@@ -98,11 +103,22 @@ pub struct Layout {
     /// A GPT disk whose MBR also lists ordinary partitions.
     pub hybrid_mbr: bool,
     pub volumes: Vec<Volume>,
+    /// LVM2 volume groups whose PVs are among the volumes; their logical volumes follow
+    /// the partitions in `volumes`.
+    pub volume_groups: Vec<lvm::VolumeGroupInfo>,
 }
 
-/// Finds the partition table (GPT first, as Linux does, then MBR, else a bare volume) and
-/// identifies every volume.
+/// Finds the partition table (GPT first, as Linux does, then MBR, else a bare volume),
+/// identifies every volume, and adds the logical volumes of the LVM2 PVs among them.
 pub fn discover(disk: &Arc<dyn BlockSource>) -> Result<Layout, TableError> {
+    let mut layout = discover_partitions(disk)?;
+    let (lvs, groups) = lvm::logical_volumes(&mut layout.volumes);
+    layout.volumes.extend(lvs);
+    layout.volume_groups = groups;
+    Ok(layout)
+}
+
+fn discover_partitions(disk: &Arc<dyn BlockSource>) -> Result<Layout, TableError> {
     let header = mbr::read_header(disk)?;
     if let Some(sector) = gpt::detect_sector_size(disk.as_ref())? {
         let entries = gpt::read(disk, sector)?;
@@ -114,6 +130,7 @@ pub fn discover(disk: &Arc<dyn BlockSource>) -> Result<Layout, TableError> {
             sector_size: sector,
             hybrid_mbr,
             volumes: volumes_from(disk, Scheme::Gpt, entries),
+            volume_groups: Vec::new(),
         });
     }
     // A bare filesystem's boot sector can end in 0x55AA too (vfat does), so a filesystem
@@ -135,6 +152,7 @@ pub fn discover(disk: &Arc<dyn BlockSource>) -> Result<Layout, TableError> {
             sector_size: 512,
             hybrid_mbr: false,
             volumes: volumes_from(disk, Scheme::Mbr, entries),
+            volume_groups: Vec::new(),
         });
     }
     Ok(Layout {
@@ -157,6 +175,7 @@ pub fn discover(disk: &Arc<dyn BlockSource>) -> Result<Layout, TableError> {
             identity: whole,
             source: Some(Arc::clone(disk)),
         }],
+        volume_groups: Vec::new(),
     })
 }
 
