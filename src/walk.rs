@@ -3,6 +3,7 @@
 //! is sorted by path, so it is the same at any thread count. Reports how far it is into
 //! an optional [`Progress`], in batches, so that showing progress does not slow it.
 
+use std::collections::HashSet;
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -98,6 +99,10 @@ struct Walker<'a> {
     /// Met at mount points only, so a lock costs nothing and keeps `Found` small: it is
     /// moved through every step of the fold.
     shadowed: Mutex<Vec<Shadowed>>,
+    /// Directories listed so far, by (mount, node). No filesystem amiscan reads lets a
+    /// directory have two parents; a crafted one that does would otherwise be walked once
+    /// per path, which grows exponentially with depth. Locked once per directory.
+    listed: Mutex<HashSet<(usize, NodeId)>>,
 }
 
 /// What one worker task collected. Entries are in batches so that merging moves batch
@@ -261,6 +266,16 @@ impl Walker<'_> {
                 "deeper than {MAX_DEPTH} levels; not walked further"
             ));
         }
+        let first_visit = self
+            .listed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((mount, dir));
+        if !first_visit {
+            return failed(format!(
+                "directory (inode {dir}) is also reached by another path: a directory with two parents, listed once"
+            ));
+        }
         let children = match fs.read_dir(dir) {
             Ok(children) => children,
             Err(e) => return failed(e.rebase(base).to_string()),
@@ -318,6 +333,7 @@ pub fn walk(tree: &Tree, options: WalkOptions<'_>) -> Inventory {
         options,
         bytes_read: AtomicU64::new(0),
         shadowed: Mutex::new(Vec::new()),
+        listed: Mutex::new(HashSet::new()),
     };
     if let Some(progress) = options.progress {
         let mounts: Vec<MountTotals> = tree

@@ -176,6 +176,25 @@ fn xfs_corpus_replays_and_mutations_return() {
     mutation_run("xfs", exercise_xfs, 150);
 }
 
+/// A crafted v4 volume whose inline directories each list the next one 18 times, five
+/// deep (found by reading the walk, not by the fuzzer): walked once per path it would be
+/// 18^5 listings; each directory must be listed once.
+#[test]
+fn directories_with_many_parents_are_listed_once() {
+    let dag = corpus("xfs")
+        .into_iter()
+        .find(|(path, _)| path.ends_with("found-632b27fa6b4e850e"))
+        .map(|(_, bytes)| bytes)
+        .unwrap();
+    let started = std::time::Instant::now();
+    let nodes = exercise_xfs(&dag);
+    assert!(
+        nodes < 200,
+        "{nodes} nodes: directories were walked once per path"
+    );
+    assert!(started.elapsed() < DEADLINE);
+}
+
 #[test]
 fn mutated_disks_never_panic_or_hang() {
     mutation_run("disk", exercise_disk, 100);
