@@ -63,4 +63,46 @@ for n in range(len(data) // 512):
 open(sys.argv[2], 'wb').write(b''.join(out))
 PY
 done
+
+# LVM2 seeds for the `lvm` target (needs root for loop devices): the first 16 KiB of PVs
+# made by lvm2 with activation off (label, metadata area header, metadata text), one with
+# linear LVs and a dash in a name, one PV of a VG with a striped LV over two PVs; plus a
+# metadata text on its own.
+mkdir -p corpus/lvm
+lvm_seed() { # NAME SIZE-MIB NPVS LVCREATE-ARGS...
+  local name=$1 size=$2 count=$3; shift 3
+  local loops=() conf="$work/lvm"
+  mkdir -p "$conf"
+  for i in $(seq 1 "$count"); do
+    truncate -s "${size}M" "$work/pv$i.img"
+    loops+=("$(losetup -f --show "$work/pv$i.img")")
+  done
+  local filter
+  filter=$(printf '"a|^%s$|", ' "${loops[@]}")
+  printf 'devices { filter = [ %s"r|.*|" ] }\nbackup { backup = 0 archive = 0 }\nglobal { activation = 0 }\n' \
+    "$filter" > "$conf/lvm.conf"
+  (
+    export LVM_SYSTEM_DIR=$conf
+    pvcreate -q "${loops[@]}"
+    vgcreate -q "seed$name" "${loops[@]}"
+    while [ $# -gt 0 ]; do
+      # shellcheck disable=SC2086
+      lvcreate -q -an -Zn -y $1 "seed$name"
+      shift
+    done
+  ) >/dev/null 2>&1
+  for loop in "${loops[@]}"; do losetup -d "$loop"; done
+  head -c 16384 "$work/pv1.img" > "corpus/lvm/$name"
+  rm -f "$work"/pv*.img
+}
+lvm_seed linear 16 1 "-L 4M -n root" "-L 4M -n my-lv" "-L 4M -n var"
+lvm_seed striped 16 2 "-L 8M -i 2 -I 64k -n stripe" "-L 4M -n plain"
+# The committed text, as the metadata area header's first raw location gives it.
+python3 - corpus/lvm/linear corpus/lvm/text <<'PY'
+import struct, sys
+pv = open(sys.argv[1], 'rb').read()
+mda = 4096
+offset, size = struct.unpack_from('<QQ', pv, mda + 40)
+open(sys.argv[2], 'wb').write(pv[mda + offset:mda + offset + size])
+PY
 ls -l corpus/*

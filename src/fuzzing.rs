@@ -90,6 +90,41 @@ fn sparse_volume(bytes: &[u8]) -> Arc<dyn BlockSource> {
     Arc::new(sparse)
 }
 
+/// Treats `bytes` as one LVM2 physical volume (label, metadata area, metadata text) and
+/// as a metadata text on its own; reads the start of every logical volume found.
+pub fn exercise_lvm(bytes: &[u8]) -> usize {
+    let source: Arc<dyn BlockSource> = Arc::new(MemoryImage::new(bytes.to_vec()));
+    let mut pv = [volumes::Volume {
+        id: "p1".into(),
+        scheme: volumes::Scheme::Gpt,
+        partition: Some(1),
+        type_id: None,
+        name: None,
+        part_uuid: None,
+        offset: 0,
+        size: source.len(),
+        identity: volumes::Identity {
+            content: volumes::Content::Lvm2Member,
+            label: None,
+            uuid: None,
+        },
+        source: Some(source),
+        problem: None,
+    }];
+    let (lvs, _) = volumes::lvm::logical_volumes(&mut pv);
+    let mut head = [0u8; 4096];
+    let readable = lvs
+        .iter()
+        .filter_map(|lv| lv.source.as_ref())
+        .filter(|source| {
+            let n = head.len().min(usize::try_from(source.len()).unwrap_or(0));
+            head.get_mut(..n)
+                .is_some_and(|buf| source.read_exact_at(0, buf).is_ok())
+        })
+        .count();
+    lvs.len() + readable + volumes::lvm::parse_metadata(bytes)
+}
+
 /// Walks every node of one filesystem with hashing on, as the walk of a scan would.
 pub fn walk_filesystem(fs: Arc<dyn Filesystem>) -> usize {
     let tree = guest::Tree::single(fs, 0, 0);

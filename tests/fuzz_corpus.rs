@@ -11,7 +11,9 @@ mod util;
 
 use util::Rng;
 
-use amiscan::fuzzing::{exercise_configs, exercise_disk, exercise_filesystem, exercise_xfs};
+use amiscan::fuzzing::{
+    exercise_configs, exercise_disk, exercise_filesystem, exercise_lvm, exercise_xfs,
+};
 
 /// Generous for a debug build on a loaded 2-core machine; a hang runs forever.
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -174,6 +176,28 @@ fn xfs_corpus_replays_and_mutations_return() {
         );
     }
     mutation_run("xfs", exercise_xfs, 150);
+}
+
+/// LVM2 physical volumes and metadata texts made by lvm2: the seeds are read (their LVs
+/// found), the corpus replays, and seeded mutations return.
+#[test]
+fn lvm_corpus_replays_and_mutations_return() {
+    let inputs = corpus("lvm");
+    assert!(
+        inputs.len() >= 3,
+        "lvm seed corpus missing: run fuzz/make-seeds.sh"
+    );
+    for (path, bytes) in &inputs {
+        must_return(&path.display().to_string(), bytes.clone(), exercise_lvm);
+    }
+    for (path, bytes) in seeds("lvm") {
+        assert!(
+            exercise_lvm(&bytes) >= 2,
+            "{}: no logical volume found in a valid seed",
+            path.display()
+        );
+    }
+    mutation_run("lvm", exercise_lvm, 300);
 }
 
 /// A crafted v4 volume whose inline directories each list the next one 18 times, five

@@ -61,6 +61,15 @@ pub struct SegmentInfo {
     pub stripe_size: Option<u64>,
 }
 
+/// For fuzzing: parses `text` as LVM2 metadata and builds its VG; returns how many LVs
+/// it describes (0 when refused).
+pub fn parse_metadata(text: &[u8]) -> usize {
+    text::parse(text)
+        .ok()
+        .and_then(|top| vg::from_metadata(&top).ok())
+        .map_or(0, |vg| vg.lvs.len())
+}
+
 /// One PV found in the image: where it is, and its VG description.
 struct FoundPv {
     volume: usize,

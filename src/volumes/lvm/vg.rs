@@ -193,7 +193,10 @@ fn logical_volume(
             }
             if count > 1 {
                 let sectors = positive(seg, "stripe_size").map_err(what)?;
-                if sectors == 0 || sectors > extent_sectors || !extent_sectors.is_multiple_of(sectors) {
+                if sectors == 0
+                    || sectors > extent_sectors
+                    || !extent_sectors.is_multiple_of(sectors)
+                {
                     return Err(what(format!("stripe size of {sectors} sectors")));
                 }
                 stripe_size = Some(sectors * SECTOR);
