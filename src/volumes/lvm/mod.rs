@@ -318,3 +318,6 @@ fn info(vg: &VolumeGroup, holders: &[Option<usize>], volumes: &[Volume]) -> Volu
             .collect(),
     }
 }
+
+#[cfg(test)]
+mod tests;
