@@ -124,6 +124,12 @@ fn open_filesystem(volume: &Volume) -> Result<Arc<dyn Filesystem>, (String, bool
         Content::Vfat => FatFs::open(source).map(|fs| Arc::new(fs) as Arc<dyn Filesystem>),
         Content::Xfs => XfsFs::open(source).map(|fs| Arc::new(fs) as Arc<dyn Filesystem>),
         Content::Swap => return Err(("swap space holds no files".into(), false)),
+        Content::CryptoLuks => {
+            return Err((
+                "encrypted (LUKS): not scanned; amiscan reads no encrypted volume".into(),
+                true,
+            ))
+        }
         Content::Lvm2Member => {
             return Err((
                 "LVM2 physical volume: its logical volumes are listed as VG/LV".into(),
