@@ -9,16 +9,18 @@
 # (LVM_SYSTEM_DIR: a filter that accepts exactly those loop devices, no udev, no backups or
 # archives, no hints) and with `--driverloaded n`, so it never touches device-mapper: no
 # logical volume is ever activated, and nothing is left registered when the loops are
-# detached. lvcreate/lvextend allocate the extents (-an -Zn: not activated, not zeroed),
-# lvs/pvs/vgs/vgcfgbackup/pvck report where they are, and the filesystems, made apart in
-# files (mke2fs -d; mkfs.xfs filled through a loop mount, which keeps times; mkfs.vfat and
-# mcopy; mkswap), are then copied extent by extent into the images' bytes: segment by
-# segment, and for a striped segment stripe_size chunk by chunk across the stripes, as
-# device-mapper's linear and striped targets map them. A thin pool cannot be created without
-# device-mapper, so lvm-thin.img's pool and thin volume are written into the metadata text by
-# hand and restored with `vgcfgrestore --force`, and the pool's metadata by `thin_restore`
-# (thin-provisioning-tools), checked with `thin_check`. Every image is checked afterwards with
-# `pvck` and `vgs` on fresh loop devices.
+# detached. Every VG is created with --setautoactivation n (the VG flag NOAUTOACTIVATE in its
+# metadata): on a host where udev runs lvm2's rules, a PV appearing on a loop device would
+# otherwise be activated by the host's own lvm. lvcreate/lvextend allocate the extents (-an
+# -Zn: not activated, not zeroed), lvs/pvs/vgs/vgcfgbackup/pvck report where they are, and
+# the filesystems, made apart in files (mke2fs -d; mkfs.xfs filled through a loop mount,
+# which keeps times; mkfs.vfat and mcopy; mkswap), are then copied extent by extent into the
+# images' bytes: segment by segment, and for a striped segment stripe_size chunk by chunk
+# across the stripes, as device-mapper's linear and striped targets map them. A thin pool
+# cannot be created without device-mapper, so lvm-thin.img's pool and thin volume are
+# written into the metadata text by hand and restored with `vgcfgrestore --force`, and the
+# pool's metadata by `thin_restore` (thin-provisioning-tools), checked with `thin_check`.
+# Every image is checked afterwards with `pvck` and `vgs` on fresh loop devices.
 #
 # Needs root (loop devices, and loop mounts for XFS); without it the script fails, it does not
 # skip. Runs once: when testdata/build/.complete-lvm holds the sha256 of this script and the
@@ -836,7 +838,7 @@ sgdisk -n 1:2048:0 -t 1:8E00 -c 1:"lvm" "$disk" >/dev/null
 attach_part "$disk" 1; pv="$LOOP"
 use_devices "$pv"
 lvmc pvcreate -y "$pv"
-lvmc vgcreate vg0 "$pv"
+lvmc vgcreate --setautoactivation n vg0 "$pv"
 lvmc lvcreate -an -Zn -y -L 32M -n root vg0
 lvmc lvcreate -an -Zn -y -L 16M -n home vg0
 lvmc lvcreate -an -Zn -y -L 320M -n var vg0
@@ -868,7 +870,7 @@ attach_part "$disk" 1; pv1="$LOOP"; off1=$PART_OFF
 attach_part "$disk" 2; pv2="$LOOP"; off2=$PART_OFF
 use_devices "$pv1" "$pv2"
 lvmc pvcreate -y "$pv1" "$pv2"
-lvmc vgcreate vgs "$pv1" "$pv2"
+lvmc vgcreate --setautoactivation n vgs "$pv1" "$pv2"
 lvmc lvcreate -an -Zn -y -i 2 -I 64k -L 48M -n stripe vgs "$pv1" "$pv2"
 devmap "$tmp/devmap" "$pv1=p1:$off1" "$pv2=p2:$off2"
 rep="$reports/lvm-striped.json"
@@ -888,7 +890,7 @@ sgdisk -n 1:2048:0 -t 1:8E00 "$disk" >/dev/null
 attach_part "$disk" 1; pv="$LOOP"
 use_devices "$pv"
 lvmc pvcreate -y "$pv"
-lvmc vgcreate vgseg "$pv"
+lvmc vgcreate --setautoactivation n vgseg "$pv"
 lvmc lvcreate -an -Zn -y -l 4 -n frag vgseg "$pv:20-23"
 lvmc lvextend -y -l +4 vgseg/frag "$pv:2-5"
 devmap "$tmp/devmap" "$pv=p1:$PART_OFF"
@@ -915,7 +917,7 @@ truncate -s 64M "$disk"
 attach "$disk"; pv="$LOOP"
 use_devices "$pv"
 lvmc pvcreate -y "$pv"
-lvmc vgcreate vgw "$pv"
+lvmc vgcreate --setautoactivation n vgw "$pv"
 lvmc lvcreate -an -Zn -y -L 32M -n root vgw
 devmap "$tmp/devmap" "$pv=disk:0"
 rep="$reports/lvm-wholedisk.json"
@@ -934,7 +936,7 @@ sgdisk -n 1:2048:0 -t 1:8E00 "$disk" >/dev/null
 attach_part "$disk" 1; pv="$LOOP"
 use_devices "$pv"
 lvmc pvcreate -y --metadatasize 64k --dataalignment 64k "$pv"
-lvmc vgcreate vgwrap "$pv"
+lvmc vgcreate --setautoactivation n vgwrap "$pv"
 lvmc lvcreate -an -Zn -y -L 16M -n root vgwrap
 # Commit until the current text starts before the end of the area and ends after it (lvm
 # starts again at the beginning when less than a sector is left, so not every lap wraps).
@@ -980,7 +982,7 @@ attach_part "$disk" 1; pv1="$LOOP"; off1=$PART_OFF
 attach_part "$other" 1; pv2="$LOOP"; off2=$PART_OFF
 use_devices "$pv1" "$pv2"
 lvmc pvcreate -y "$pv1" "$pv2"
-lvmc vgcreate vgm "$pv1" "$pv2"
+lvmc vgcreate --setautoactivation n vgm "$pv1" "$pv2"
 lvmc lvcreate -an -Zn -y -l 4 -n a vgm "$pv1"
 lvmc lvcreate -an -Zn -y -l 2 -n b vgm "$pv1"
 lvmc lvextend -y -l +2 vgm/b "$pv2"
@@ -1010,7 +1012,7 @@ sgdisk -n 1:2048:0 -t 1:8E00 "$disk" >/dev/null
 attach_part "$disk" 1; pv="$LOOP"
 use_devices "$pv"
 lvmc pvcreate -y "$pv"
-lvmc vgcreate vgt "$pv"
+lvmc vgcreate --setautoactivation n vgt "$pv"
 lvmc lvcreate -an -Zn -y -L 16M -n plain vgt
 # The pool's two sub-volumes are allocated as ordinary LVs (lvm reserves the _tmeta and
 # _tdata suffixes), then renamed, hidden and joined into a pool in the metadata text.
@@ -1126,7 +1128,7 @@ for case in rhel rhel-sealed; do
     attach_part "$disk" 4; pv="$LOOP"
     use_devices "$pv"
     lvmc pvcreate -y "$pv"
-    lvmc vgcreate rhel "$pv"
+    lvmc vgcreate --setautoactivation n rhel "$pv"
     lvmc lvcreate -an -Zn -y -L 16M -n swap rhel
     lvmc lvcreate -an -Zn -y -L 400M -n root rhel
     lvmc lvcreate -an -Zn -y -L 320M -n home rhel
