@@ -209,8 +209,11 @@ fn read_metadata_area(pv: &dyn BlockSource, start: u64, size: u64) -> Result<Vec
         ));
     }
     // The text runs to the end of the area and continues after the header.
+    let text_at = start
+        .checked_add(offset)
+        .ok_or_else(|| error(start + 40, WHAT, "metadata offset overflows"))?;
     let first = len.min(area - offset);
-    let mut text = read(pv, start + offset, first, "LVM2 metadata text")?;
+    let mut text = read(pv, text_at, first, "LVM2 metadata text")?;
     if first < len {
         text.extend(read(
             pv,
@@ -222,7 +225,7 @@ fn read_metadata_area(pv: &dyn BlockSource, start: u64, size: u64) -> Result<Vec
     let computed = lvm_crc(INITIAL_CRC, &text);
     if computed != checksum {
         return Err(error(
-            start + offset,
+            text_at,
             "LVM2 metadata text",
             format!("checksum {checksum:#010x} recorded, {computed:#010x} computed"),
         ));

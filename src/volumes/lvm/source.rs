@@ -27,7 +27,7 @@ pub(crate) struct LvSource {
 
 impl LvSource {
     pub(crate) fn new(segments: Vec<MappedSegment>) -> Self {
-        let len = segments.last().map_or(0, |s| s.start + s.len);
+        let len = segments.last().map_or(0, |s| s.start.saturating_add(s.len));
         Self { len, segments }
     }
 
@@ -45,7 +45,7 @@ impl LvSource {
         let at = base
             .checked_add(row.checked_mul(chunk)?)?
             .checked_add(within % chunk)?;
-        let run = (chunk - within % chunk).min(segment.len - within);
+        let run = (chunk - within % chunk).min(segment.len.checked_sub(within)?);
         Some((pv, at, run))
     }
 }
@@ -60,7 +60,9 @@ impl BlockSource for LvSource {
         let mut done = 0usize;
         while done < buf.len() {
             let at = offset + done as u64;
-            let index = self.segments.partition_point(|s| s.start + s.len <= at);
+            let index = self
+                .segments
+                .partition_point(|s| s.start.saturating_add(s.len) <= at);
             let (pv, pv_offset, run) =
                 self.segments
                     .get(index)
