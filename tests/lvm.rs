@@ -17,15 +17,13 @@ mod util;
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs;
-use std::io::{Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 use util::{
-    amiscan, assert_inventory_matches, build_dir, files, fingerprint, inspect_json,
-    run_with_deadline, source, volume, Fs, Source,
+    amiscan, assert_inventory_matches, build_dir, damaged_files, files, fingerprint, inspect_json,
+    mentions_offset_within, poke, read_at, run_with_deadline, source, volume, Fs, Scratch, Source,
 };
 
 /// Every image the LVM build script makes.
@@ -120,101 +118,6 @@ fn run<'a>(image_path: &'a Path, args: impl IntoIterator<Item = &'a str>) -> uti
 // ---------------------------------------------------------------------------------------
 // Damaged copies.
 // ---------------------------------------------------------------------------------------
-
-/// A directory for damaged copies, private to one test and process, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(test: &str) -> Scratch {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join("lvm-tests")
-            .join(format!("{test}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    /// A sparse copy of a built image.
-    fn copy(&self, name: &str) -> PathBuf {
-        let to = self.0.join(name);
-        let status = Command::new("cp")
-            .arg("--sparse=always")
-            .arg(lvm_image(name))
-            .arg(&to)
-            .status()
-            .unwrap();
-        assert!(status.success(), "cp {name} failed");
-        to
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Overwrites bytes of a file at `at`.
-fn poke(file: &Path, at: u64, bytes: &[u8]) {
-    let mut f = fs::OpenOptions::new().write(true).open(file).unwrap();
-    f.seek(SeekFrom::Start(at)).unwrap();
-    f.write_all(bytes).unwrap();
-}
-
-fn read_at(file: &Path, at: u64, len: usize) -> Vec<u8> {
-    use std::os::unix::fs::FileExt;
-    let mut buf = vec![0; len];
-    fs::File::open(file)
-        .unwrap()
-        .read_exact_at(&mut buf, at)
-        .unwrap();
-    buf
-}
-
-/// Whether a message gives a byte offset inside `start..start + len`, in decimal or in hex.
-fn mentions_offset_within(text: &str, start: u64, len: u64) -> bool {
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let starts_number =
-            bytes[i].is_ascii_digit() && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric());
-        if !starts_number {
-            i += 1;
-            continue;
-        }
-        let (radix, from) = if bytes[i..].starts_with(b"0x") {
-            (16, i + 2)
-        } else {
-            (10, i)
-        };
-        let to = from
-            + bytes[from..]
-                .iter()
-                .take_while(|b| b.is_ascii_hexdigit() && (radix == 16 || b.is_ascii_digit()))
-                .count();
-        if let Ok(n) = u64::from_str_radix(&text[from..to], radix) {
-            if (start..start + len).contains(&n) {
-                return true;
-            }
-        }
-        i = to.max(i + 1);
-    }
-    false
-}
-
-/// `files --hash sha256` on a damaged image, with a deadline and a 2 GiB address-space
-/// limit: (exit code, stderr). A panic, a signal or a hang fails the test.
-fn damaged_files(img: &Path) -> (i32, String) {
-    run_with_deadline(
-        &[
-            OsStr::new("files"),
-            OsStr::new("--hash"),
-            OsStr::new("sha256"),
-            img.as_os_str(),
-        ],
-        true,
-    )
-}
 
 /// LVM's CRC-32 (`calc_crc` in lvm2's lib/misc/crc.c): the reflected polynomial 0xEDB88320,
 /// no inversion on the way in or out; every on-disk checksum starts from 0xf597a6cf.
@@ -863,7 +766,7 @@ fn assert_rhel_lvs_absent(img: &Path, what: &str) {
 /// the label and a byte offset in its sector.
 #[test]
 fn damaged_label_crc_drops_the_pv() {
-    let scratch = Scratch::new("damaged_label");
+    let scratch = Scratch::new("lvm-tests", "damaged_label", lvm_image);
     let pv = rhel_pv();
     let label = u64_of(&pv["label_offset"]);
     let img = scratch.copy("lvm-rhel.img");
@@ -908,7 +811,7 @@ fn damaged_label_crc_drops_the_pv() {
 /// metadata area, and the LVs are absent.
 #[test]
 fn damaged_metadata_text_fails_its_checksum() {
-    let scratch = Scratch::new("damaged_text");
+    let scratch = Scratch::new("lvm-tests", "damaged_text", lvm_image);
     let pv = rhel_pv();
     let (mda, text_at, text_len) = (
         u64_of(&pv["mda_offset"]),
@@ -954,7 +857,7 @@ fn damaged_metadata_text_fails_its_checksum() {
 /// and `files` names p4.
 #[test]
 fn truncated_metadata_area_fails_cleanly() {
-    let scratch = Scratch::new("truncated");
+    let scratch = Scratch::new("lvm-tests", "truncated", lvm_image);
     for (name, vg, must_fail, named) in [
         (
             "lvm-wholedisk.img",
@@ -1062,7 +965,7 @@ fn rewrite_metadata_text(img: &Path, pv: &Value, edit: impl FnOnce(&str) -> Stri
 /// not scanned, with a reason naming the segment; root and var are still read.
 #[test]
 fn segment_past_the_end_of_the_pv_is_refused() {
-    let scratch = Scratch::new("segment_past_end");
+    let scratch = Scratch::new("lvm-tests", "segment_past_end", lvm_image);
     let pv = rhel_pv();
     let pe_count = u64_of(&pv["pe_count"]);
     let report = lvm_report("lvm-rhel.img");

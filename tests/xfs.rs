@@ -14,7 +14,6 @@ mod util;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
 use std::fs;
-use std::io::{Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -22,9 +21,10 @@ use std::process::Command;
 
 use serde_json::Value;
 use util::{
-    amiscan, assert_inventory_matches, build_dir, escape_for_terminal, files, fingerprint,
-    inspect_json, mode_string, run_with_deadline, sha256_file, sorted_names, source, utc_time,
-    volume, Fs, Record, Source,
+    amiscan, assert_inventory_matches, build_dir, damaged_files, escape_for_terminal, files,
+    fingerprint, inspect_json, mentions_offset_within, mode_string, poke, read_at,
+    run_with_deadline, sha256_file, sorted_names, source, utc_time, volume, Fs, Record, Scratch,
+    Source,
 };
 
 /// Every image the XFS build script makes.
@@ -203,103 +203,6 @@ fn extract_partition(disk: &Path, number: u32, out: &Path) {
 // ---------------------------------------------------------------------------------------
 // Damaged copies.
 // ---------------------------------------------------------------------------------------
-
-/// A directory for damaged copies, private to one test and process, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(test: &str) -> Scratch {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join("xfs-tests")
-            .join(format!("{test}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    /// A sparse copy of a built image.
-    fn copy(&self, name: &str) -> PathBuf {
-        let to = self.0.join(name);
-        let status = Command::new("cp")
-            .arg("--sparse=always")
-            .arg(xfs_image(name))
-            .arg(&to)
-            .status()
-            .unwrap();
-        assert!(status.success(), "cp {name} failed");
-        to
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Overwrites bytes of a file at `at`.
-fn poke(file: &Path, at: u64, bytes: &[u8]) {
-    let mut f = fs::OpenOptions::new().write(true).open(file).unwrap();
-    f.seek(SeekFrom::Start(at)).unwrap();
-    f.write_all(bytes).unwrap();
-}
-
-fn read_at(file: &Path, at: u64, len: usize) -> Vec<u8> {
-    use std::os::unix::fs::FileExt;
-    let mut buf = vec![0; len];
-    fs::File::open(file)
-        .unwrap()
-        .read_exact_at(&mut buf, at)
-        .unwrap();
-    buf
-}
-
-/// Whether a message gives a byte offset inside `start..start + len` (the damaged
-/// structure: the reader may name its first byte or the field it found wrong), in decimal
-/// or in hex.
-fn mentions_offset_within(text: &str, start: u64, len: u64) -> bool {
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let starts_number =
-            bytes[i].is_ascii_digit() && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric());
-        if !starts_number {
-            i += 1;
-            continue;
-        }
-        let (radix, from) = if bytes[i..].starts_with(b"0x") {
-            (16, i + 2)
-        } else {
-            (10, i)
-        };
-        let to = from
-            + bytes[from..]
-                .iter()
-                .take_while(|b| b.is_ascii_hexdigit() && (radix == 16 || b.is_ascii_digit()))
-                .count();
-        if let Ok(n) = u64::from_str_radix(&text[from..to], radix) {
-            if (start..start + len).contains(&n) {
-                return true;
-            }
-        }
-        i = to.max(i + 1);
-    }
-    false
-}
-
-/// `files --hash sha256` on a damaged image with a deadline: (exit code, stdout records,
-/// stderr). A panic, a signal or a hang fails the test.
-fn damaged_files(img: &Path) -> (i32, String) {
-    run_with_deadline(
-        &[
-            OsStr::new("files"),
-            OsStr::new("--hash"),
-            OsStr::new("sha256"),
-            img.as_os_str(),
-        ],
-        true,
-    )
-}
 
 /// The records `files` still lists for a damaged image (run without a deadline: call
 /// [`damaged_files`] first, which has one).
@@ -891,8 +794,8 @@ fn inspect_al2023() {
     assert_eq!(p1["scanned"], true, "{p1:#}");
     assert!(p1["error"].is_null(), "{p1:#}");
 
-    let scratch = Scratch::new("inspect_al2023");
-    let fs_file = scratch.0.join("p1.fs");
+    let scratch = Scratch::new("xfs-tests", "inspect_al2023", xfs_image);
+    let fs_file = scratch.dir.join("p1.fs");
     extract_partition(&img, 1, &fs_file);
     let g = geometry(&fs_file);
     let details = &p1["details"];
@@ -936,7 +839,7 @@ fn inspect_rhel() {
     assert_eq!(report["complete"], true, "{report:#}");
     assert_eq!(report["os"]["id"], "rhel");
     assert_eq!(report["os"]["version_id"], "9.4");
-    let scratch = Scratch::new("inspect_rhel");
+    let scratch = Scratch::new("xfs-tests", "inspect_rhel", xfs_image);
     for (id, number, label, uuid, mount) in [
         ("p3", 3, "boot", RHEL_BOOT_UUID, "/boot"),
         ("p4", 4, "root", RHEL_ROOT_UUID, "/"),
@@ -947,7 +850,7 @@ fn inspect_rhel() {
         assert_eq!(v["uuid"], uuid);
         assert_eq!(v["mount_point"], mount);
         assert_eq!(v["scanned"], true, "{v:#}");
-        let fs_file = scratch.0.join(format!("{id}.fs"));
+        let fs_file = scratch.dir.join(format!("{id}.fs"));
         extract_partition(&img, number, &fs_file);
         assert_details_match(&v["details"], &geometry(&fs_file), 5, id);
         assert_eq!(v["details"]["log"], "clean");
@@ -1246,7 +1149,7 @@ fn inventory_is_the_same_at_any_thread_count() {
 /// probe's business, not the reader's.)
 #[test]
 fn damaged_superblock_leaves_the_volume_unscanned() {
-    let scratch = Scratch::new("damaged_superblock");
+    let scratch = Scratch::new("xfs-tests", "damaged_superblock", xfs_image);
     let p1 = util::sfdisk_partitions(&xfs_image("xfs-al2023.img"))[&1].0;
     let img = scratch.copy("xfs-al2023.img");
     assert_eq!(read_at(&img, p1, 4), b"XFSB");
@@ -1278,7 +1181,7 @@ fn damaged_superblock_leaves_the_volume_unscanned() {
 /// AG 1's free-space (AGF, sector 1 of the AG) and inode (AGI, sector 2) headers, damaged.
 #[test]
 fn damaged_ag_headers_are_named_and_never_pass() {
-    let scratch = Scratch::new("damaged_ag_headers");
+    let scratch = Scratch::new("xfs-tests", "damaged_ag_headers", xfs_image);
     let g = geometry(&xfs_image("xfs-v5.img"));
     let ag1 = g.agblocks * g.blocksize;
     for (name, at, magic) in [
@@ -1309,7 +1212,7 @@ fn damaged_ag_headers_are_named_and_never_pass() {
 /// result is incomplete, and every other file is still listed, with the right bytes.
 #[test]
 fn damaged_inode_is_reported_and_the_rest_listed() {
-    let scratch = Scratch::new("damaged_inode");
+    let scratch = Scratch::new("xfs-tests", "damaged_inode", xfs_image);
     let img = scratch.copy("xfs-v5.img");
     let ino = db_inode(&img, "/sizes/4096");
     let at = db_byte(&img, "inode", ino);
@@ -1346,7 +1249,7 @@ fn damaged_inode_is_reported_and_the_rest_listed() {
 /// the directory block and its byte offset.
 #[test]
 fn damaged_directory_block_is_named() {
-    let scratch = Scratch::new("damaged_directory_block");
+    let scratch = Scratch::new("xfs-tests", "damaged_directory_block", xfs_image);
     let img = scratch.copy("xfs-v5.img");
     let text = xfs_db_text(&img, &["path /dirs/leaf", "bmap"]);
     let block: u64 = text
@@ -1383,7 +1286,7 @@ fn damaged_directory_block_is_named() {
 /// exits 3, each naming the btree block and its byte offset.
 #[test]
 fn damaged_bmap_btree_block_is_named() {
-    let scratch = Scratch::new("damaged_bmbt");
+    let scratch = Scratch::new("xfs-tests", "damaged_bmbt", xfs_image);
     let img = scratch.copy("xfs-v5-mounted.img");
     let text = xfs_db_text(&img, &["path /frag/fragmented.bin", "print u3.bmbt.ptrs"]);
     // `u3.bmbt.ptrs[1-9] = 1:12345 2:…`
@@ -1430,7 +1333,7 @@ fn damaged_bmap_btree_block_is_named() {
 /// never a panic or a hang.
 #[test]
 fn truncated_image_fails_cleanly() {
-    let scratch = Scratch::new("truncated");
+    let scratch = Scratch::new("xfs-tests", "truncated", xfs_image);
     for (name, keep) in [
         ("xfs-v5.img", 256 << 20),
         ("xfs-v5.img", (100 << 20) + 123),

@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ffi::OsStr;
 use std::fs;
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -972,4 +972,111 @@ pub fn rule_disk(case: &str, tree: &Path, out: &Path) {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Damaged copies of built images.
+// ---------------------------------------------------------------------------------------
+
+/// A directory for damaged copies, private to one test and process, removed when dropped.
+pub struct Scratch {
+    pub dir: PathBuf,
+    /// Where the built images this test copies live.
+    images: fn(&str) -> PathBuf,
+}
+
+impl Scratch {
+    /// A scratch directory of test `test` in suite `suite`, copying images found by
+    /// `images` (an image name to its built path).
+    pub fn new(suite: &str, test: &str, images: fn(&str) -> PathBuf) -> Scratch {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(suite)
+            .join(format!("{test}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        Scratch { dir, images }
+    }
+
+    /// A sparse copy of a built image.
+    pub fn copy(&self, name: &str) -> PathBuf {
+        let to = self.dir.join(name);
+        let status = Command::new("cp")
+            .arg("--sparse=always")
+            .arg((self.images)(name))
+            .arg(&to)
+            .status()
+            .unwrap();
+        assert!(status.success(), "cp {name} failed");
+        to
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Overwrites bytes of a file at `at`.
+pub fn poke(file: &Path, at: u64, bytes: &[u8]) {
+    let mut f = fs::OpenOptions::new().write(true).open(file).unwrap();
+    f.seek(SeekFrom::Start(at)).unwrap();
+    f.write_all(bytes).unwrap();
+}
+
+pub fn read_at(file: &Path, at: u64, len: usize) -> Vec<u8> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0; len];
+    fs::File::open(file)
+        .unwrap()
+        .read_exact_at(&mut buf, at)
+        .unwrap();
+    buf
+}
+
+/// Whether a message gives a byte offset inside `start..start + len` (the damaged
+/// structure: a reader may name its first byte or the field it found wrong), in decimal
+/// or in hex.
+pub fn mentions_offset_within(text: &str, start: u64, len: u64) -> bool {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let starts_number =
+            bytes[i].is_ascii_digit() && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric());
+        if !starts_number {
+            i += 1;
+            continue;
+        }
+        let (radix, from) = if bytes[i..].starts_with(b"0x") {
+            (16, i + 2)
+        } else {
+            (10, i)
+        };
+        let to = from
+            + bytes[from..]
+                .iter()
+                .take_while(|b| b.is_ascii_hexdigit() && (radix == 16 || b.is_ascii_digit()))
+                .count();
+        if let Ok(n) = u64::from_str_radix(&text[from..to], radix) {
+            if (start..start + len).contains(&n) {
+                return true;
+            }
+        }
+        i = to.max(i + 1);
+    }
+    false
+}
+
+/// `files --hash sha256` on a damaged image, with a deadline and a 2 GiB address-space
+/// limit: (exit code, stderr). A panic, a signal or a hang fails the test.
+pub fn damaged_files(img: &Path) -> (i32, String) {
+    run_with_deadline(
+        &[
+            OsStr::new("files"),
+            OsStr::new("--hash"),
+            OsStr::new("sha256"),
+            img.as_os_str(),
+        ],
+        true,
+    )
 }
