@@ -127,7 +127,7 @@ pub fn exercise_lvm(bytes: &[u8]) -> usize {
 
 /// Walks every node of one filesystem with hashing on, as the walk of a scan would.
 pub fn walk_filesystem(fs: Arc<dyn Filesystem>) -> usize {
-    let tree = guest::Tree::single(fs, 0, 0);
+    let tree = guest::Tree::single(fs, 0, crate::image::Placement::default());
     walk(&tree, FUZZ_WALK).entries.len()
 }
 

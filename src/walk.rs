@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::filesystems::{FileKind, Filesystem, Metadata, NodeId};
 use crate::guest::tree::{display_path, Mount, Tree};
+use crate::image::Placement;
 use crate::progress::{MountTotals, Progress};
 
 /// Deeper trees than this are reported, not followed: real systems stay far below it, and
@@ -160,7 +161,12 @@ impl Walker<'_> {
         }
     }
 
-    fn hash(&self, fs: &dyn Filesystem, node: NodeId, base: u64) -> Result<[u8; 32], String> {
+    fn hash(
+        &self,
+        fs: &dyn Filesystem,
+        node: NodeId,
+        base: &Placement,
+    ) -> Result<[u8; 32], String> {
         let mut reader = fs.open(node).map_err(|e| e.rebase(base).to_string())?;
         let mut hasher = Sha256::new();
         // One buffer per worker: a fresh 256 KiB allocation per file costs more than
@@ -194,7 +200,7 @@ impl Walker<'_> {
         let Some(owner) = self.tree.mount(mount) else {
             return;
         };
-        let (fs, volume, base) = (owner.fs.as_ref(), owner.volume, owner.offset);
+        let (fs, volume, base) = (owner.fs.as_ref(), owner.volume, &owner.offset);
         let meta = match fs.metadata(node) {
             Ok(meta) => meta,
             Err(e) => {
@@ -252,7 +258,7 @@ impl Walker<'_> {
         let Some(owner) = self.tree.mount(mount) else {
             return Found::default();
         };
-        let (fs, volume, base) = (owner.fs.as_ref(), owner.volume, owner.offset);
+        let (fs, volume, base) = (owner.fs.as_ref(), owner.volume, &owner.offset);
         let failed = |message: String| Found {
             errors: vec![self.error(path, volume, message)],
             ..Found::default()
@@ -309,7 +315,7 @@ impl Walker<'_> {
             Ok(_) => fs.read_dir(node).map(|children| children.len()),
             Err(e) => Err(e),
         };
-        let hidden = hidden.map_err(|e| e.rebase(owner.offset).to_string());
+        let hidden = hidden.map_err(|e| e.rebase(&owner.offset).to_string());
         if hidden == Ok(0) {
             return;
         }
@@ -488,7 +494,7 @@ mod tests {
         let mount = |path: &[u8], volume: usize, fs: MemFs| Mount {
             path: path.to_vec(),
             volume,
-            offset: 0,
+            offset: Placement::default(),
             fs: Arc::new(fs),
         };
         Tree::new(vec![

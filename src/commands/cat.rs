@@ -17,7 +17,7 @@ pub fn run(tree: &Tree, path: &[u8], out: &mut dyn Write) -> Result<Outcome, Com
     let meta = mount
         .fs
         .metadata(located.node)
-        .map_err(|e| CommandError::Image(format!("{shown}: {}", e.rebase(mount.offset))))?;
+        .map_err(|e| CommandError::Image(format!("{shown}: {}", e.rebase(&mount.offset))))?;
     if meta.kind != FileKind::File {
         return Err(CommandError::Usage(format!(
             "{shown}: is a {}, not a regular file",
@@ -27,7 +27,7 @@ pub fn run(tree: &Tree, path: &[u8], out: &mut dyn Write) -> Result<Outcome, Com
     let mut reader = mount
         .fs
         .open(located.node)
-        .map_err(|e| CommandError::Image(format!("{shown}: {}", e.rebase(mount.offset))))?;
+        .map_err(|e| CommandError::Image(format!("{shown}: {}", e.rebase(&mount.offset))))?;
     let mut buf = vec![0u8; 256 * 1024];
     loop {
         let n = reader

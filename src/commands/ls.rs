@@ -29,7 +29,7 @@ fn children(tree: &Tree, mount: usize, dir: NodeId, path: &[u8]) -> Result<Vec<L
     let entries = parent
         .fs
         .read_dir(dir)
-        .map_err(|e| e.rebase(parent.offset).to_string())?;
+        .map_err(|e| e.rebase(&parent.offset).to_string())?;
     for entry in entries {
         let mut child_path = path.to_vec();
         if child_path != b"/" {
@@ -44,7 +44,7 @@ fn children(tree: &Tree, mount: usize, dir: NodeId, path: &[u8]) -> Result<Vec<L
         let fs = &owner.fs;
         let meta = fs
             .metadata(node)
-            .map_err(|e| format!("{}: {}", display_path(&child_path), e.rebase(owner.offset)))?;
+            .map_err(|e| format!("{}: {}", display_path(&child_path), e.rebase(&owner.offset)))?;
         let target = if meta.kind == FileKind::Symlink {
             fs.read_link(node).ok()
         } else {
@@ -106,7 +106,7 @@ pub fn run(
         CommandError::Image(format!(
             "{}: {}",
             display_path(path),
-            e.rebase(owner.offset)
+            e.rebase(&owner.offset)
         ))
     })?;
     if meta.kind != FileKind::Dir {

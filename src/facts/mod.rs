@@ -87,8 +87,11 @@ struct Node<'t> {
     meta: crate::filesystems::Metadata,
 }
 
-fn fs_failure(path: &str, offset: u64) -> impl Fn(crate::filesystems::FsError) -> FactError + '_ {
-    move |e| FactError::new(path, e.rebase(offset).to_string())
+fn fs_failure<'a>(
+    path: &'a str,
+    placement: &'a crate::image::Placement,
+) -> impl Fn(crate::filesystems::FsError) -> FactError + 'a {
+    move |e| FactError::new(path, e.rebase(placement).to_string())
 }
 
 /// Resolves a guest path; `Ok(None)` when it does not exist.
@@ -104,7 +107,7 @@ fn node<'t>(tree: &'t Tree, path: &str, follow: bool) -> Result<Option<Node<'t>>
     let meta = mount
         .fs
         .metadata(located.node)
-        .map_err(fs_failure(path, mount.offset))?;
+        .map_err(fs_failure(path, &mount.offset))?;
     Ok(Some(Node {
         mount,
         located,
@@ -121,7 +124,7 @@ impl GuestFiles for Tree {
             .mount
             .fs
             .open(found.located.node)
-            .map_err(fs_failure(path, found.mount.offset))?;
+            .map_err(fs_failure(path, &found.mount.offset))?;
         let mut bytes = Vec::new();
         reader
             .take(limit)
@@ -134,7 +137,7 @@ impl GuestFiles for Tree {
         let Some(found) = node(self, path, true)?.filter(|n| n.meta.kind == FileKind::Dir) else {
             return Ok(None);
         };
-        let fail = fs_failure(path, found.mount.offset);
+        let fail = fs_failure(path, &found.mount.offset);
         let fs = &found.mount.fs;
         let mut items = Vec::new();
         for entry in fs.read_dir(found.located.node).map_err(&fail)? {
@@ -166,7 +169,7 @@ impl GuestFiles for Tree {
             .fs
             .read_link(found.located.node)
             .map(Some)
-            .map_err(fs_failure(path, found.mount.offset))
+            .map_err(fs_failure(path, &found.mount.offset))
     }
 
     fn kind(&self, path: &str) -> Result<Option<FileKind>, FactError> {

@@ -129,9 +129,9 @@ impl FsError {
         }
     }
 
-    /// The same error with its offset moved by `base`: a volume-relative offset becomes an
-    /// image offset when `base` is the volume's start.
-    pub fn rebase(self, base: u64) -> Self {
+    /// The same error with its volume-relative offset turned into an offset on the
+    /// image's disk.
+    pub fn rebase(self, placement: &crate::image::Placement) -> Self {
         match self {
             Self::Corrupt {
                 structure,
@@ -139,7 +139,7 @@ impl FsError {
                 detail,
             } => Self::Corrupt {
                 structure,
-                offset: offset.saturating_add(base),
+                offset: placement.disk_offset(offset),
                 detail,
             },
             Self::Io {
@@ -148,7 +148,7 @@ impl FsError {
                 source,
             } => Self::Io {
                 structure,
-                offset: offset.saturating_add(base),
+                offset: placement.disk_offset(offset),
                 source,
             },
             other => other,

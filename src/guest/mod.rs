@@ -15,7 +15,7 @@ use crate::filesystems::ext4::Ext4Fs;
 use crate::filesystems::fat::FatFs;
 use crate::filesystems::xfs::XfsFs;
 use crate::filesystems::{FileKind, Filesystem};
-use crate::image::OpenedImage;
+use crate::image::{OpenedImage, Placement};
 use crate::volumes::{Content, Layout, Volume};
 use fstab::{DeviceSpec, FstabEntry};
 pub use os_release::OsRelease;
@@ -106,7 +106,7 @@ impl Guest {
             .enumerate()
             .find(|(_, v)| v.volume.id == id)?;
         let fs = state.fs.clone()?;
-        Some(Tree::single(fs, index, state.volume.offset))
+        Some(Tree::single(fs, index, state.volume.placement()))
     }
 }
 
@@ -158,7 +158,7 @@ fn open_filesystem(volume: &Volume) -> Result<Arc<dyn Filesystem>, (String, bool
     opened.map_err(|e| {
         let at = e
             .offset()
-            .map(|o| format!(" (byte {} of the image)", volume.offset.saturating_add(o)))
+            .map(|o| format!(" (byte {} of the image)", volume.placement().disk_offset(o)))
             .unwrap_or_default();
         (
             format!("{}: {e}{at}", volume.identity.content.as_str()),
@@ -181,7 +181,7 @@ pub fn read_text(tree: &Tree, path: &[u8]) -> Result<Option<String>, ResolveErro
     let fs_error = |source: crate::filesystems::FsError| ResolveError::Fs {
         path: display_path(path),
         volume: mount.volume,
-        source: source.rebase(mount.offset),
+        source: source.rebase(&mount.offset),
     };
     let meta = mount.fs.metadata(located.node).map_err(fs_error)?;
     if meta.kind != FileKind::File {
@@ -201,7 +201,7 @@ pub fn read_text(tree: &Tree, path: &[u8]) -> Result<Option<String>, ResolveErro
 }
 
 fn has_entry(fs: &Arc<dyn Filesystem>, dir: &[u8], name: &[u8]) -> bool {
-    Tree::single(Arc::clone(fs), 0, 0)
+    Tree::single(Arc::clone(fs), 0, Placement::default())
         .resolve(dir, true)
         .ok()
         .and_then(|dir| fs.lookup(dir.node, name).ok().flatten())
@@ -319,10 +319,16 @@ pub fn assemble(image: OpenedImage, image_name: &str, layout: Layout) -> Guest {
             mounts.push(Mount {
                 path: b"/".to_vec(),
                 volume: root,
-                offset: volumes.get(root).map(|s| s.volume.offset).unwrap_or(0),
+                offset: volumes
+                    .get(root)
+                    .map(|s| s.volume.placement())
+                    .unwrap_or_default(),
                 fs: Arc::clone(&fs),
             });
-            let root_offset = volumes.get(root).map_or(0, |s| s.volume.offset);
+            let root_offset = volumes
+                .get(root)
+                .map(|s| s.volume.placement())
+                .unwrap_or_default();
             let root_only = Tree::single(Arc::clone(&fs), root, root_offset);
             let fstab_text = match read_text(&root_only, b"/etc/fstab") {
                 Ok(text) => text.unwrap_or_default(),
@@ -415,7 +421,7 @@ fn mount_fstab_entry(
             mounts.push(Mount {
                 path: path.clone(),
                 volume: index,
-                offset: state.volume.offset,
+                offset: state.volume.placement(),
                 fs: Arc::clone(fs),
             });
             state.mount_point = Some(path);

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::filesystems::{FileKind, Filesystem, FsError, NodeId};
+use crate::image::Placement;
 
 /// Linux's limit on symlinks followed while resolving one path.
 const MAX_SYMLINKS: usize = 40;
@@ -20,8 +21,8 @@ pub struct Mount {
     pub path: Vec<u8>,
     /// Index of the volume in the disk layout.
     pub volume: usize,
-    /// Byte offset of the volume in the disk, to turn filesystem offsets into image offsets.
-    pub offset: u64,
+    /// Where the volume lies on the disk, to turn filesystem offsets into image offsets.
+    pub offset: Placement,
     pub fs: Arc<dyn Filesystem>,
 }
 
@@ -95,7 +96,7 @@ impl Tree {
     }
 
     /// A tree holding one filesystem at `/`.
-    pub fn single(fs: Arc<dyn Filesystem>, volume: usize, offset: u64) -> Self {
+    pub fn single(fs: Arc<dyn Filesystem>, volume: usize, offset: Placement) -> Self {
         Self::new(vec![Mount {
             path: b"/".to_vec(),
             volume,
@@ -135,7 +136,7 @@ impl Tree {
         ResolveError::Fs {
             path: display_path(&join(path)),
             volume: mount.map(|m| m.volume).unwrap_or(0),
-            source: source.rebase(mount.map(|m| m.offset).unwrap_or(0)),
+            source: source.rebase(&mount.map(|m| m.offset.clone()).unwrap_or_default()),
         }
     }
 

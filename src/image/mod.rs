@@ -40,6 +40,34 @@ pub trait BlockSource: Send + Sync + fmt::Debug {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Where byte `offset` of this source lies on the image's virtual disk: the same
+    /// offset for the disk itself, shifted for a partition, mapped through its segments
+    /// for a logical volume; `None` when no byte of the disk holds it.
+    fn disk_offset(&self, offset: u64) -> Option<u64> {
+        Some(offset)
+    }
+}
+
+/// Turns offsets within a volume into offsets on the image's virtual disk, for errors
+/// that name where on the image a structure lies.
+#[derive(Debug, Clone, Default)]
+pub struct Placement(Option<Arc<dyn BlockSource>>);
+
+impl Placement {
+    /// Offsets within `volume`'s bytes.
+    pub fn of(volume: Arc<dyn BlockSource>) -> Self {
+        Self(Some(volume))
+    }
+
+    /// The disk offset of volume byte `offset`; the offset itself when the volume is the
+    /// disk, or when no disk byte holds it (past the end of a logical volume).
+    pub fn disk_offset(&self, offset: u64) -> u64 {
+        self.0
+            .as_ref()
+            .and_then(|volume| volume.disk_offset(offset))
+            .unwrap_or(offset)
+    }
 }
 
 /// Reads `len` bytes at `offset` into a new buffer, refusing ranges that leave the source

@@ -31,6 +31,10 @@ impl BlockSource for Window {
         self.len
     }
 
+    fn disk_offset(&self, offset: u64) -> Option<u64> {
+        self.parent.disk_offset(self.start.checked_add(offset)?)
+    }
+
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
         check_range(offset, buf.len(), self.len)?;
         // Cannot overflow: start + offset + len <= start + self.len <= parent.len().

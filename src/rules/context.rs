@@ -147,7 +147,7 @@ impl<'a> ScanContext<'a> {
         mount
             .fs
             .open(entry.node)
-            .map_err(|e| format!("{}: {}", display_path(&entry.path), e.rebase(mount.offset)))
+            .map_err(|e| format!("{}: {}", display_path(&entry.path), e.rebase(&mount.offset)))
     }
 
     /// A regular file's contents as a stream (no symlink is followed: callers pass paths
@@ -161,7 +161,7 @@ impl<'a> ScanContext<'a> {
         mount
             .fs
             .open(located.node)
-            .map_err(|e| format!("{}: {}", display_path(path), e.rebase(mount.offset)))
+            .map_err(|e| format!("{}: {}", display_path(path), e.rebase(&mount.offset)))
     }
 
     /// The results of the shared secrets pass, once the engine has run it.

@@ -94,6 +94,16 @@ pub struct Volume {
     pub problem: Option<String>,
 }
 
+impl Volume {
+    /// Turns offsets within this volume into offsets on the image's disk.
+    pub fn placement(&self) -> crate::image::Placement {
+        self.source
+            .clone()
+            .map(crate::image::Placement::of)
+            .unwrap_or_default()
+    }
+}
+
 /// The disk's partition layout.
 #[derive(Debug, Clone)]
 pub struct Layout {

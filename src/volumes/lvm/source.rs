@@ -55,6 +55,14 @@ impl BlockSource for LvSource {
         self.len
     }
 
+    fn disk_offset(&self, offset: u64) -> Option<u64> {
+        let index = self
+            .segments
+            .partition_point(|s| s.start.saturating_add(s.len) <= offset);
+        let (pv, at, _) = Self::locate(self.segments.get(index)?, offset)?;
+        pv.disk_offset(at)
+    }
+
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
         crate::image::check_range(offset, buf.len(), self.len)?;
         let mut done = 0usize;

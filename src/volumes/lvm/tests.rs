@@ -190,3 +190,26 @@ fn striped_and_linear_segments_map_like_device_mapper() {
         .read_exact_at(expected.len() as u64 - 1, &mut past)
         .is_err());
 }
+
+/// Offsets in errors are disk offsets: a byte of a striped LV maps through its stripe's PV
+/// and that PV's partition to the disk.
+#[test]
+fn lv_bytes_map_to_disk_offsets_through_stripes_and_partitions() {
+    use super::source::{LvSource, MappedSegment};
+    use crate::image::Window;
+    const CHUNK: u64 = 4096;
+    let disk = pv(vec![0u8; 200 * 1024]);
+    let part = |start: u64| -> Arc<dyn BlockSource> {
+        Arc::new(Window::new(Arc::clone(&disk), start, 64 * 1024).unwrap())
+    };
+    let lv = LvSource::new(vec![MappedSegment {
+        start: 0,
+        len: 8 * CHUNK,
+        stripes: vec![(part(0), 8192), (part(100_000), 8192)],
+        chunk: CHUNK,
+    }]);
+    assert_eq!(lv.disk_offset(5), Some(8192 + 5));
+    assert_eq!(lv.disk_offset(CHUNK + 5), Some(100_000 + 8192 + 5));
+    assert_eq!(lv.disk_offset(2 * CHUNK), Some(8192 + CHUNK));
+    assert_eq!(lv.disk_offset(8 * CHUNK), None);
+}
