@@ -1080,3 +1080,49 @@ pub fn damaged_files(img: &Path) -> (i32, String) {
         true,
     )
 }
+
+/// Asserts that a scan report of an image built with the usual planted leftovers (the
+/// XFS and LVM RHEL-like and Amazon Linux-like images) fails each rule at each planted
+/// path; `home` is the image's user home directory.
+pub fn assert_planted_leftovers_found(image: &str, report: &serde_json::Value, home: &str) {
+    let history = format!("{home}/.bash_history");
+    let planted: &[(&str, &str)] = &[
+        ("ssh.host-keys", "/etc/ssh/ssh_host_ed25519_key"),
+        ("ssh.host-keys", "/etc/ssh/ssh_host_ed25519_key.pub"),
+        ("ssh.host-keys", "/etc/ssh/ssh_host_ecdsa_key"),
+        ("ssh.authorized-keys", "/root/.ssh/authorized_keys"),
+        ("history.shell", &history),
+        ("history.shell", "/root/.bash_history"),
+        ("creds.aws", "/root/.aws/credentials"),
+        ("sshd.password-authentication", "/etc/ssh/sshd_config"),
+        ("sshd.permit-root-login", "/etc/ssh/sshd_config"),
+        ("accounts.empty-password", "/etc/shadow"),
+        ("accounts.password-set", "/etc/shadow"),
+        ("cleanup.machine-id", "/etc/machine-id"),
+        ("cleanup.cloud-init", "/var/lib/cloud/instance"),
+        ("cleanup.cloud-init", "/var/log/cloud-init.log"),
+        ("cleanup.logs", "/var/log/messages"),
+        ("cleanup.logs", "/var/log/secure"),
+    ];
+    let mut missing = Vec::new();
+    for (rule, path) in planted {
+        let result = rule_result(report, rule);
+        let found = result["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["path"] == *path);
+        if result["status"] != "fail" || !found {
+            missing.push(format!(
+                "{rule} at {path}: status {}, findings {}",
+                result["status"],
+                serde_json::to_string(&result["findings"]).unwrap()
+            ));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "{image}: planted leftovers not found:\n  {}",
+        missing.join("\n  ")
+    );
+}
