@@ -978,3 +978,57 @@ fn volume_identity_matches_blkid() {
         );
     }
 }
+
+/// `inspect`'s details of every ext volume agree with dumpe2fs: the feature list (names
+/// and order), block size and inode size.
+#[test]
+fn ext_details_match_dumpe2fs() {
+    for name in [
+        "bare-ext4.img",
+        "ext2.img",
+        "ext3.img",
+        "ext4-1k.img",
+        "ext4-no64.img",
+        "ext4-inline.img",
+    ] {
+        let img = image(name);
+        let (run, report) = inspect_json(&img);
+        run.expect_code(0);
+        let details = &volume(&report, "disk")["details"];
+        let out = std::process::Command::new("dumpe2fs")
+            .env("PATH", "/usr/sbin:/sbin:/usr/bin:/bin")
+            .arg("-h")
+            .arg(&img)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let field = |key: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(key))
+                .map(|v| v.trim().to_string())
+                .unwrap_or_else(|| panic!("{name}: dumpe2fs has no {key}"))
+        };
+        let features: Vec<&str> = details["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            features.join(" "),
+            field("Filesystem features:"),
+            "{name}: features"
+        );
+        assert_eq!(
+            details["block_size"].as_u64().unwrap().to_string(),
+            field("Block size:"),
+            "{name}"
+        );
+        assert_eq!(
+            details["inode_size"].as_u64().unwrap().to_string(),
+            field("Inode size:"),
+            "{name}"
+        );
+        assert_eq!(details["version"], serde_json::Value::Null);
+    }
+}

@@ -206,16 +206,20 @@ fn write_table(report: &InspectReport<'_>, out: &mut dyn Write) -> std::io::Resu
     writeln!(out, "{rows}")?;
     for v in &report.volumes {
         if let Some(d) = &v.details {
+            let version = d
+                .version
+                .map(|n| format!(" version {n}"))
+                .unwrap_or_default();
             writeln!(
                 out,
-                "{}: {} version {}, {}-byte blocks, {}-byte inodes, {}-byte directory blocks, {} allocation groups, log {}{}",
+                "{}: {}{version}, {}-byte blocks, {}-byte inodes, {}-byte directory blocks, {} {}, log {}{}",
                 v.id,
                 v.filesystem,
-                d.version,
                 d.block_size,
                 d.inode_size,
                 d.dir_block_size,
                 d.allocation_groups,
+                if v.filesystem == "xfs" { "allocation groups" } else { "block groups" },
                 d.log,
                 if d.realtime { ", realtime subvolume (not in the image)" } else { "" }
             )?;

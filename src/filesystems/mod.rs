@@ -207,16 +207,19 @@ pub struct Usage {
 /// the format's own tools (xfs_info, dumpe2fs).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct FsDetails {
-    pub version: u32,
+    /// The format's version, where it has one (XFS 4 or 5).
+    pub version: Option<u32>,
     pub block_size: u64,
     pub inode_size: u64,
     pub dir_block_size: u64,
-    pub sector_size: u64,
+    /// The sector size the filesystem was made for, where it records one (XFS).
+    pub sector_size: Option<u64>,
     /// Allocation groups (XFS) or block groups (ext).
     pub allocation_groups: u64,
     /// Feature names as the format's tools spell them.
     pub features: Vec<String>,
-    /// The journal or log: `clean`, `dirty` (not replayed), `replayed` or `external`.
+    /// The journal or log: `clean`, `dirty` (not replayed), `replayed` (in memory, ext3/4),
+    /// `external` or `none`.
     pub log: String,
     /// True when the filesystem has a realtime subvolume, which the image does not hold.
     pub realtime: bool,

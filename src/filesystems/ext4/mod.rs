@@ -22,7 +22,9 @@ use std::fmt;
 use std::io::Cursor;
 use std::sync::Arc;
 
-use super::{DirEntry, FileKind, FileReader, Filesystem, FsError, Metadata, NodeId, Usage};
+use super::{
+    DirEntry, FileKind, FileReader, Filesystem, FsDetails, FsError, Metadata, NodeId, Usage,
+};
 use crate::filesystems::stream::{Run, READ_CHUNK};
 use crate::image::BlockSource;
 use block_map::BlockMap;
@@ -481,6 +483,28 @@ impl Filesystem for Ext4Fs {
                     .min(self.disk.source.len()),
             ),
         }
+    }
+
+    fn details(&self) -> Option<FsDetails> {
+        let sb = &self.sb;
+        let log = if !sb.has_compat(superblock::COMPAT_HAS_JOURNAL) {
+            "none"
+        } else if !self.disk.overlay.is_empty() {
+            "replayed"
+        } else {
+            "clean"
+        };
+        Some(FsDetails {
+            version: None,
+            block_size: sb.block_size,
+            inode_size: sb.inode_size,
+            dir_block_size: sb.block_size,
+            sector_size: None,
+            allocation_groups: u64::from(sb.group_count),
+            features: sb.feature_names(),
+            log: log.into(),
+            realtime: false,
+        })
     }
 
     fn read_dir(&self, dir: NodeId) -> Result<Vec<DirEntry>, FsError> {

@@ -100,7 +100,83 @@ pub(super) struct Superblock {
     pub group_count: u32,
 }
 
+/// Feature names as dumpe2fs prints them (e2fsprogs' lib/e2p/feature.c), per word.
+const COMPAT_NAMES: &[(u32, &str)] = &[
+    (0x0001, "dir_prealloc"),
+    (0x0002, "imagic_inodes"),
+    (0x0004, "has_journal"),
+    (0x0008, "ext_attr"),
+    (0x0010, "resize_inode"),
+    (0x0020, "dir_index"),
+    (0x0040, "lazy_bg"),
+    (0x0100, "snapshot_bitmap"),
+    (0x0200, "sparse_super2"),
+    (0x0400, "fast_commit"),
+    (0x0800, "stable_inodes"),
+    (0x1000, "orphan_file"),
+];
+const INCOMPAT_NAMES: &[(u32, &str)] = &[
+    (0x0001, "compression"),
+    (0x0002, "filetype"),
+    (0x0004, "needs_recovery"),
+    (0x0008, "journal_dev"),
+    (0x0010, "meta_bg"),
+    (0x0040, "extent"),
+    (0x0080, "64bit"),
+    (0x0100, "mmp"),
+    (0x0200, "flex_bg"),
+    (0x0400, "ea_inode"),
+    (0x1000, "dirdata"),
+    (0x2000, "metadata_csum_seed"),
+    (0x4000, "large_dir"),
+    (0x8000, "inline_data"),
+    (0x10000, "encrypt"),
+    (0x20000, "casefold"),
+];
+const RO_COMPAT_NAMES: &[(u32, &str)] = &[
+    (0x0001, "sparse_super"),
+    (0x0002, "large_file"),
+    (0x0008, "huge_file"),
+    (0x0010, "uninit_bg"),
+    (0x0020, "dir_nlink"),
+    (0x0040, "extra_isize"),
+    (0x0080, "snapshot"),
+    (0x0100, "quota"),
+    (0x0200, "bigalloc"),
+    (0x0400, "metadata_csum"),
+    (0x0800, "replica"),
+    (0x1000, "read-only"),
+    (0x2000, "project"),
+    (0x4000, "shared_blocks"),
+    (0x8000, "verity"),
+    (0x10000, "orphan_present"),
+];
+
 impl Superblock {
+    /// Feature names in dumpe2fs's order (compat, incompat, ro_compat; bits ascending);
+    /// a bit without a name is shown as dumpe2fs does, `FEATURE_C12`.
+    pub(super) fn feature_names(&self) -> Vec<String> {
+        let words = [
+            (self.s_feature_compat, COMPAT_NAMES, 'C'),
+            (self.s_feature_incompat, INCOMPAT_NAMES, 'I'),
+            (self.s_feature_ro_compat, RO_COMPAT_NAMES, 'R'),
+        ];
+        let mut names = Vec::new();
+        for (word, table, letter) in words {
+            for bit in 0..32u32 {
+                let mask = 1u32 << bit;
+                if word & mask == 0 {
+                    continue;
+                }
+                names.push(table.iter().find(|(m, _)| *m == mask).map_or_else(
+                    || format!("FEATURE_{letter}{bit}"),
+                    |(_, n)| (*n).to_string(),
+                ));
+            }
+        }
+        names
+    }
+
     /// Parses and validates the 1024-byte superblock read from byte 1024 of the volume.
     pub(super) fn parse(raw: &[u8], volume_len: u64) -> Result<Self, FsError> {
         let what = What::fs("ext4 superblock");

@@ -425,11 +425,11 @@ impl Filesystem for XfsFs {
     fn details(&self) -> Option<FsDetails> {
         let sb = &self.sb;
         Some(FsDetails {
-            version: u32::from(sb.version),
+            version: Some(u32::from(sb.version)),
             block_size: sb.block_size,
             inode_size: sb.inode_size,
             dir_block_size: sb.dir_block_size(),
-            sector_size: sb.sector_size,
+            sector_size: Some(sb.sector_size),
             allocation_groups: u64::from(sb.ag_count),
             features: sb.features().iter().map(|f| (*f).to_string()).collect(),
             log: self.log.name().to_string(),

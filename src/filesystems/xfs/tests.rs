@@ -295,7 +295,7 @@ fn roundtrip(tag: &str, args: &[&str], big_dir_entries: usize) -> (Scratch, Path
 fn xfs_v5_default() {
     let (_scratch, img) = roundtrip("v5", &[], BIG_DIR_ENTRIES);
     let details = open_path(&img).details().unwrap();
-    assert_eq!(details.version, 5);
+    assert_eq!(details.version, Some(5));
     assert_eq!(details.log, "clean");
     assert!(details.features.iter().any(|f| f == "bigtime"));
 }
@@ -304,7 +304,7 @@ fn xfs_v5_default() {
 fn xfs_v4_without_ftype() {
     let (_scratch, img) = roundtrip("v4", &["-m", "crc=0", "-n", "ftype=0"], BIG_DIR_ENTRIES);
     let details = open_path(&img).details().unwrap();
-    assert_eq!(details.version, 4);
+    assert_eq!(details.version, Some(4));
     assert!(!details.features.iter().any(|f| f == "ftype"));
 }
 
