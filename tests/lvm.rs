@@ -59,10 +59,7 @@ fn ensure_lvm_images() {
 
 /// The path of a built LVM image.
 fn lvm_image(name: &str) -> PathBuf {
-    ensure_lvm_images();
-    let path = build_dir().join(name);
-    assert!(path.is_file(), "{} was not built", path.display());
-    path
+    util::built_image("build-lvm-images.sh", ".lock-lvm", name)
 }
 
 fn lvm_source(tree: &str, guest: &'static str, volume: &'static str, fs: Fs) -> Source {
@@ -589,24 +586,7 @@ fn inspect_rhel_lists_lvs_boot_esp_and_swap() {
 // ---------------------------------------------------------------------------------------
 
 fn scan(image: &str) -> (util::Run, Value) {
-    let img = lvm_image(image);
-    let run = amiscan([
-        OsStr::new("scan"),
-        img.as_os_str(),
-        OsStr::new("--format"),
-        OsStr::new("json"),
-        OsStr::new("--as-of"),
-        OsStr::new(AS_OF),
-    ]);
-    let json = serde_json::from_slice(&run.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{}: stdout is not JSON ({e}); exit {}, stderr:\n{}",
-            run.describe(),
-            run.code,
-            run.stderr
-        )
-    });
-    (run, util::single_image(json))
+    util::scan_json_as_of(&lvm_image(image), AS_OF)
 }
 
 /// Every planted leftover is found under its rule at its path — on the root LV, and on the

@@ -21,10 +21,9 @@ use std::process::Command;
 
 use serde_json::Value;
 use util::{
-    amiscan, assert_inventory_matches, build_dir, damaged_files, escape_for_terminal, files,
-    fingerprint, inspect_json, mentions_offset_within, mode_string, poke, read_at,
-    run_with_deadline, sha256_file, sorted_names, source, utc_time, volume, Fs, Record, Scratch,
-    Source,
+    amiscan, assert_inventory_matches, damaged_files, escape_for_terminal, files, fingerprint,
+    inspect_json, mentions_offset_within, mode_string, poke, read_at, run_with_deadline,
+    sha256_file, sorted_names, source, utc_time, volume, Fs, Record, Scratch, Source,
 };
 
 /// Every image the XFS build script makes.
@@ -59,10 +58,7 @@ fn ensure_xfs_images() {
 
 /// The path of a built XFS image.
 fn xfs_image(name: &str) -> PathBuf {
-    ensure_xfs_images();
-    let path = build_dir().join(name);
-    assert!(path.is_file(), "{} was not built", path.display());
-    path
+    util::built_image("build-xfs-images.sh", ".lock-xfs", name)
 }
 
 /// The tree an XFS image was made from.
@@ -981,24 +977,7 @@ fn volume_identity_matches_blkid() {
 // ---------------------------------------------------------------------------------------
 
 fn scan(image: &str) -> (util::Run, Value) {
-    let img = xfs_image(image);
-    let run = amiscan([
-        OsStr::new("scan"),
-        img.as_os_str(),
-        OsStr::new("--format"),
-        OsStr::new("json"),
-        OsStr::new("--as-of"),
-        OsStr::new(AS_OF),
-    ]);
-    let json = serde_json::from_slice(&run.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{}: stdout is not JSON ({e}); exit {}, stderr:\n{}",
-            run.describe(),
-            run.code,
-            run.stderr
-        )
-    });
-    (run, util::single_image(json))
+    util::scan_json_as_of(&xfs_image(image), AS_OF)
 }
 
 /// Every planted leftover is found, under its rule, at its path.

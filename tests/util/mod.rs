@@ -1126,3 +1126,32 @@ pub fn assert_planted_leftovers_found(image: &str, report: &serde_json::Value, h
         missing.join("\n  ")
     );
 }
+
+/// The path of an image built by `testdata/SCRIPT` (run once per process, under `lock`).
+pub fn built_image(script: &str, lock: &str, name: &str) -> PathBuf {
+    ensure_built(script, lock);
+    let path = build_dir().join(name);
+    assert!(path.is_file(), "{} was not built", path.display());
+    path
+}
+
+/// `amiscan scan IMAGE --format json --as-of DAY`: the run and the image's report.
+pub fn scan_json_as_of(img: &Path, as_of: &str) -> (Run, serde_json::Value) {
+    let run = amiscan([
+        OsStr::new("scan"),
+        img.as_os_str(),
+        OsStr::new("--format"),
+        OsStr::new("json"),
+        OsStr::new("--as-of"),
+        OsStr::new(as_of),
+    ]);
+    let json = serde_json::from_slice(&run.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{}: stdout is not JSON ({e}); exit {}, stderr:\n{}",
+            run.describe(),
+            run.code,
+            run.stderr
+        )
+    });
+    (run, single_image(json))
+}
