@@ -139,9 +139,13 @@ impl XfsFs {
         let volume = disk.source.len();
         // The first sector holds the superblock; its size is only known after reading it.
         let head = disk.read_vec(what, 0, superblock::SB_DECODED_LEN as u64)?;
-        let sb = Superblock::parse(&head, volume)?;
-        if sb.is_v5() {
-            let sector = disk.read_vec(what, 0, sb.sector_size)?;
+        // On v5 the CRC is checked before any field but the magic is believed, so that a
+        // damaged sector is reported as damaged rather than as whatever its bits now claim.
+        let sector_size = u64::from(crate::bytes::be16(&head, 102));
+        let claims_v5 =
+            head.get(..4) == Some(b"XFSB".as_slice()) && crate::bytes::be16(&head, 100) & 0xf == 5;
+        if claims_v5 && sector_size.is_power_of_two() && (512..=32768).contains(&sector_size) {
+            let sector = disk.read_vec(what, 0, sector_size)?;
             let stored = crate::bytes::le32(&sector, SB_CRC_OFFSET);
             let computed = crc_with_hole(&sector, SB_CRC_OFFSET);
             if stored != computed {
@@ -152,6 +156,7 @@ impl XfsFs {
                 ));
             }
         }
+        let sb = Superblock::parse(&head, volume)?;
         let ags = (0..sb.ag_count)
             .map(|ag| ag::read(&disk, &sb, ag))
             .collect();
