@@ -10,6 +10,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// without root and without booting it, finds its partitions and filesystems, assembles
 /// the guest's file tree from its /etc/fstab, and lets you inspect it.
 ///
+/// IMAGE is an image file, or the disks of one machine joined with `+` (`root.img+data.img`,
+/// or `xvda=root.img+xvdf=data.img` to name them as the guest does).
+///
 /// Exit codes: 0 success (for `scan`: no failing rule at or above --fail-on), 1 failing
 /// rules, 2 usage error or unreadable image, 3 partly read (the output says what was
 /// skipped; for `scan`, nothing failed but a clean result is not proven).

@@ -30,7 +30,11 @@ pub fn exercise_disk(bytes: &[u8]) -> usize {
         allocated_size: None,
         info: Default::default(),
     };
-    let guest = guest::assemble(image, "fuzz", layout);
+    let disk = guest::GuestDisk {
+        path: "fuzz".into(),
+        image,
+    };
+    let guest = guest::assemble(vec![disk], "fuzz", layout);
     let _ = guest.tree.resolve(b"/etc/../etc/./os-release", true);
     walk(&guest.tree, FUZZ_WALK).entries.len()
 }
@@ -96,6 +100,7 @@ pub fn exercise_lvm(bytes: &[u8]) -> usize {
     let source: Arc<dyn BlockSource> = Arc::new(MemoryImage::new(bytes.to_vec()));
     let mut pv = [volumes::Volume {
         id: "p1".into(),
+        disk: 0,
         scheme: volumes::Scheme::Gpt,
         partition: Some(1),
         type_id: None,

@@ -45,9 +45,11 @@
 #   lvm-wrapped.img     GPT, p1 a PV with a 124 KiB metadata area (VG vgwrap, LV root ext4)
 #                       after enough commits (vgchange --addtag) that the current metadata
 #                       text wraps around the end of the circular buffer
-#   lvm-missing-pv.img  GPT, p1 the first of VG vgm's two PVs; the second PV was on another
-#                       disk, not kept. LV a lies on the first PV (ext4), LV b has one segment
-#                       on each (ext4: its first half is here)
+#   lvm-missing-pv.img  GPT, p1 the first of VG vgm's two PVs; the second PV is on another
+#                       disk, lvm-missing-pv-disk2.img (GPT, p1). LV a lies on the first PV
+#                       (ext4), LV b has one segment on each (ext4: its first half is here).
+#                       Alone, the image is a VG with a PV missing; joined with its second
+#                       disk (lvm-missing-pv.img+lvm-missing-pv-disk2.img) the VG is whole
 #   lvm-thin.img        GPT, p1 a PV of VG vgt: LV plain (ext4), thin pool pool (hidden
 #                       pool_tmeta holding real thin metadata, pool_tdata), thin LV thin1 whose
 #                       blocks map one to one onto the pool's data (ext4)
@@ -971,10 +973,10 @@ mkext "$tmp/fs" "$(python3 "$tool" lv-size "$rep" vgwrap root)" "$trees/lvm-wrap
 python3 "$tool" place "$rep" vgwrap root "$tmp/fs" "$tmp/pvfiles"
 verify "$disk" vgwrap 1
 
-# 6. lvm-missing-pv.img: VG vgm over two disks; only the first is kept.
+# 6. lvm-missing-pv.img: VG vgm over two disks, each kept in its own image.
 step "6. lvm-missing-pv.img"
 disk="$img/lvm-missing-pv.img"
-other="$tmp/lvm-missing-other.img"
+other="$img/lvm-missing-pv-disk2.img"
 truncate -s 66M "$disk" "$other"
 sgdisk -n 1:2048:0 -t 1:8E00 "$disk" >/dev/null
 sgdisk -n 1:2048:0 -t 1:8E00 "$other" >/dev/null
@@ -1002,7 +1004,12 @@ lvmc pvck "$pv1"
 vgs --driverloaded n -o vg_name,pv_count,vg_missing_pv_count --noheadings vgm 2>>"$log" |
     grep -q 'vgm *2 *1' || fail "lvm-missing-pv: vgs does not report one missing PV"
 detach_all
-rm -f "$other"
+attach_part "$disk" 1; pv1="$LOOP"
+attach_part "$other" 1; pv2="$LOOP"
+use_devices "$pv1" "$pv2"
+vgs --driverloaded n -o vg_name,pv_count,vg_missing_pv_count --noheadings vgm 2>>"$log" |
+    grep -q 'vgm *2 *0' || fail "lvm-missing-pv: vgs does not see both PVs of the two disks"
+detach_all
 
 # 7. lvm-thin.img: LV plain, and a thin pool with a thin LV, restored from metadata text.
 step "7. lvm-thin.img"

@@ -155,6 +155,17 @@ fn an_incomplete_scan_matches_the_schema() {
     assert_valid(&util::image("incomplete.img"), &[]);
 }
 
+/// A guest given as two disks lists each under `image.disks`.
+#[test]
+fn a_guest_of_two_disks_matches_the_schema() {
+    let joined = format!(
+        "{}+{}",
+        rule_image("leaky").display(),
+        manifest_dir().join("testdata/sample.img").display()
+    );
+    assert_valid(std::path::Path::new(&joined), &["--as-of", "2026-11-22"]);
+}
+
 #[test]
 fn the_validator_rejects_a_broken_report() {
     let schema = schema();

@@ -22,8 +22,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use util::{
-    amiscan, assert_inventory_matches, build_dir, damaged_files, files, fingerprint, inspect_json,
-    mentions_offset_within, poke, read_at, run_with_deadline, source, volume, Fs, Scratch, Source,
+    amiscan, assert_inventory_matches, assert_volume_inventory_matches, build_dir, damaged_files,
+    files, fingerprint, inspect_json, mentions_offset_within, poke, read_at, run_with_deadline,
+    source, volume, Fs, Scratch, Source,
 };
 
 /// Every image the LVM build script makes.
@@ -290,6 +291,140 @@ fn missing_pv_leaves_its_lv_unscanned_and_the_rest_listed() {
     assert!(
         names_missing_pv(error),
         "vgm/b: the reason does not name the missing PV (pv1 or {missing_uuid}): {b:#}"
+    );
+}
+
+/// The two disks of VG vgm given together (`DISK+DISK`) make the VG whole: LV b, with a
+/// segment on each disk, is read in full like LV a; nothing is incomplete; each disk's
+/// volumes carry its name; `inspect` lists both disks and both PVs.
+#[test]
+fn pvs_on_two_disks_given_together_make_the_vg_whole() {
+    let first = lvm_image("lvm-missing-pv.img");
+    let second = lvm_image("lvm-missing-pv-disk2.img");
+    let joined = PathBuf::from(format!("{}+{}", first.display(), second.display()));
+
+    assert_volume_inventory_matches(
+        &joined,
+        lvm_source("lvm-missing-a", "/", "vgm/a", Fs::Ext),
+        0,
+    );
+    assert_volume_inventory_matches(
+        &joined,
+        lvm_source("lvm-missing-b", "/", "vgm/b", Fs::Ext),
+        0,
+    );
+
+    let (run, report) = inspect_json(&joined);
+    run.expect_code(0);
+    assert_eq!(report["complete"], true, "{report:#}");
+    let disks = report["disks"].as_array().unwrap();
+    let named: Vec<(&str, &str)> = disks
+        .iter()
+        .map(|d| {
+            (
+                d["name"].as_str().unwrap(),
+                d["image"]["path"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let paths = [first.display().to_string(), second.display().to_string()];
+    assert_eq!(
+        named,
+        [("disk1", paths[0].as_str()), ("disk2", paths[1].as_str())],
+        "{report:#}"
+    );
+    assert_eq!(report["image"]["path"], joined.display().to_string());
+    let lvm = lvm_report("lvm-missing-pv.img");
+    let vg = report_vg(&lvm, "vgm");
+    for (id, pv) in [("disk1/p1", "pv0"), ("disk2/p1", "pv1")] {
+        let v = volume(&report, id);
+        assert_eq!(v["filesystem"], "LVM2_member", "{v:#}");
+        assert_eq!(v["uuid"], report_pv(vg, pv)["uuid"], "{v:#}");
+    }
+    let group = report["volume_groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "vgm")
+        .unwrap();
+    let holders: Vec<&Value> = group["physical_volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| &p["volume"])
+        .collect();
+    assert_eq!(
+        holders,
+        [&Value::from("disk1/p1"), &Value::from("disk2/p1")],
+        "{group:#}"
+    );
+    let b = volume(&report, "vgm/b");
+    assert_eq!(b["scanned"], true, "{b:#}");
+
+    let run = amiscan([
+        OsStr::new("scan"),
+        OsStr::new("--format"),
+        OsStr::new("json"),
+        joined.as_os_str(),
+    ]);
+    run.expect_code(0);
+    let scanned: Value = serde_json::from_slice(&run.stdout).unwrap();
+    let image = &scanned["images"][0]["image"];
+    let sizes = fs::metadata(&first).unwrap().len() + fs::metadata(&second).unwrap().len();
+    assert_eq!(image["virtual_size"], sizes, "{image:#}");
+    assert_eq!(image["disks"][1]["name"], "disk2", "{image:#}");
+    assert_eq!(image["disks"][1]["path"], paths[1].as_str(), "{image:#}");
+
+    // The same disks named as the guest would see them, in the table too.
+    let named = PathBuf::from(format!(
+        "xvda={}+nvme1n1={}",
+        first.display(),
+        second.display()
+    ));
+    let run = amiscan([OsStr::new("inspect"), named.as_os_str()]);
+    run.expect_code(0);
+    let table = run.stdout_text();
+    for expected in [
+        "Guest:      2 disks",
+        "Disk:       xvda",
+        "Disk:       nvme1n1",
+        "xvda/p1",
+        "nvme1n1/p1",
+    ] {
+        assert!(
+            table.contains(expected),
+            "inspect table lacks {expected:?}:\n{table}"
+        );
+    }
+}
+
+/// A joined argument whose second disk cannot be opened is an unreadable image (exit 2)
+/// naming that disk; a join with an empty part is a usage error naming its position.
+#[test]
+fn joined_disks_that_cannot_be_opened_are_named() {
+    let first = lvm_image("lvm-missing-pv.img");
+    let joined = format!("{}+/nonexistent/disk2.img", first.display());
+    let run = amiscan(["inspect", joined.as_str()]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("/nonexistent/disk2.img"),
+        "{}",
+        run.describe()
+    );
+    let run = amiscan(["ls", &format!("{}+", first.display()), "/"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("disk 2 of the guest is empty"),
+        "{}",
+        run.describe()
+    );
+    let run = amiscan(["scan", joined.as_str()]);
+    run.expect_code(2);
+    assert!(
+        run.stdout_text().contains("/nonexistent/disk2.img")
+            || run.stderr.contains("/nonexistent/disk2.img"),
+        "{}",
+        run.describe()
     );
 }
 
@@ -658,6 +793,20 @@ fn images_are_never_written() {
         let after = (hashed.then(|| fingerprint(&img)), stamp(&img));
         assert_eq!(after, before, "{name} changed");
     }
+    let disks = [
+        lvm_image("lvm-missing-pv.img"),
+        lvm_image("lvm-missing-pv-disk2.img"),
+    ];
+    let before: Vec<_> = disks.iter().map(|d| fingerprint(d)).collect();
+    let joined = PathBuf::from(format!("{}+{}", disks[0].display(), disks[1].display()));
+    for args in [
+        vec!["inspect", "--format", "json"],
+        vec!["files", "--hash", "sha256"],
+    ] {
+        run(&joined, args).expect_code(0);
+    }
+    let after: Vec<_> = disks.iter().map(|d| fingerprint(d)).collect();
+    assert_eq!(after, before, "the joined disks changed");
 }
 
 #[test]

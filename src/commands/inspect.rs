@@ -9,11 +9,12 @@ use super::render::human_size;
 use super::{CommandError, Outcome};
 use crate::cli::TableOrJson;
 use crate::filesystems::FsDetails;
-use crate::guest::{display_path, Guest, OsRelease};
+use crate::guest::{display_path, Guest, GuestDisk, OsRelease};
 use crate::image::Snapshot;
 use crate::volumes::lvm::VolumeGroupInfo;
+use crate::volumes::DiskTable;
 
-#[derive(Serialize)]
+#[derive(Serialize, Clone)]
 struct ImageReport<'a> {
     path: &'a str,
     format: String,
@@ -26,7 +27,7 @@ struct ImageReport<'a> {
     extra_files: &'a [String],
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Clone)]
 struct TableReport {
     scheme: String,
     sector_size: u64,
@@ -54,10 +55,23 @@ struct VolumeReport {
     details: Option<FsDetails>,
 }
 
-#[derive(Serialize)]
-struct InspectReport<'a> {
+/// One disk of the guest with its partition table.
+#[derive(Serialize, Clone)]
+struct DiskReport<'a> {
+    /// Set for a guest of several disks: the prefix of the disk's volume ids.
+    name: Option<&'a str>,
     image: ImageReport<'a>,
     partition_table: TableReport,
+}
+
+#[derive(Serialize)]
+struct InspectReport<'a> {
+    /// The first disk's image (`path` is the argument as given); a guest always has one.
+    image: Option<ImageReport<'a>>,
+    /// The first disk's partition table.
+    partition_table: Option<TableReport>,
+    /// Every disk of the guest (one unless disks were joined with `+`).
+    disks: Vec<DiskReport<'a>>,
     volumes: Vec<VolumeReport>,
     volume_groups: &'a [VolumeGroupInfo],
     os: Option<&'a OsRelease>,
@@ -90,27 +104,50 @@ fn report(guest: &Guest) -> InspectReport<'_> {
             }
         })
         .collect();
+    let mut disks: Vec<DiskReport<'_>> = guest
+        .disks
+        .iter()
+        .zip(&guest.layout.disks)
+        .map(|(disk, table)| disk_report(disk, table))
+        .collect();
+    let mut first = disks.first().cloned();
+    if let Some(first) = &mut first {
+        first.image.path = &guest.image_name;
+    }
+    if let [only] = disks.as_mut_slice() {
+        only.image.path = &guest.image_name;
+    }
     InspectReport {
-        image: ImageReport {
-            path: &guest.image_name,
-            format: guest.image.format.to_string(),
-            virtual_size: guest.image.disk.len(),
-            allocated_size: guest.image.allocated_size,
-            subformat: guest.image.info.subformat.as_deref(),
-            backing_chain: &guest.image.info.backing_chain,
-            snapshots: &guest.image.info.snapshots,
-            extra_files: &guest.image.info.extra_files,
-        },
-        partition_table: TableReport {
-            scheme: guest.layout.scheme.to_string(),
-            sector_size: guest.layout.sector_size,
-            hybrid_mbr: guest.layout.hybrid_mbr,
-        },
+        image: first.as_ref().map(|d| d.image.clone()),
+        partition_table: first.map(|d| d.partition_table),
+        disks,
         volumes,
         volume_groups: &guest.layout.volume_groups,
         os: guest.os.as_ref(),
         notes: guest.notes.iter().map(|n| n.message.as_str()).collect(),
         complete: !guest.incomplete(),
+    }
+}
+
+fn disk_report<'a>(disk: &'a GuestDisk, table: &'a DiskTable) -> DiskReport<'a> {
+    let image = &disk.image;
+    DiskReport {
+        name: table.name.as_deref(),
+        image: ImageReport {
+            path: &disk.path,
+            format: image.format.to_string(),
+            virtual_size: image.disk.len(),
+            allocated_size: image.allocated_size,
+            subformat: image.info.subformat.as_deref(),
+            backing_chain: &image.info.backing_chain,
+            snapshots: &image.info.snapshots,
+            extra_files: &image.info.extra_files,
+        },
+        partition_table: TableReport {
+            scheme: table.scheme.to_string(),
+            sector_size: table.sector_size,
+            hybrid_mbr: table.hybrid_mbr,
+        },
     }
 }
 
@@ -131,7 +168,20 @@ pub fn run(
 }
 
 fn write_table(report: &InspectReport<'_>, out: &mut dyn Write) -> std::io::Result<()> {
-    let image = &report.image;
+    if report.disks.len() > 1 {
+        writeln!(out, "Guest:      {} disks", report.disks.len())?;
+    }
+    for disk in &report.disks {
+        if let Some(name) = disk.name {
+            writeln!(out, "Disk:       {name}")?;
+        }
+        write_disk(disk, out)?;
+    }
+    write_guest(report, out)
+}
+
+fn write_disk(disk: &DiskReport<'_>, out: &mut dyn Write) -> std::io::Result<()> {
+    let image = &disk.image;
     writeln!(out, "Image:      {}", image.path)?;
     match image.subformat {
         Some(sub) => writeln!(out, "Format:     {} ({sub})", image.format)?,
@@ -165,13 +215,16 @@ fn write_table(report: &InspectReport<'_>, out: &mut dyn Write) -> std::io::Resu
         human_size(image.virtual_size),
         image.virtual_size
     )?;
-    let table = &report.partition_table;
+    let table = &disk.partition_table;
     let hybrid = if table.hybrid_mbr { ", hybrid MBR" } else { "" };
     writeln!(
         out,
         "Partitions: {} ({}-byte sectors{hybrid})",
         table.scheme, table.sector_size
-    )?;
+    )
+}
+
+fn write_guest(report: &InspectReport<'_>, out: &mut dyn Write) -> std::io::Result<()> {
     let os = report
         .os
         .and_then(|os| os.pretty_name.clone().or_else(|| os.id.clone()))

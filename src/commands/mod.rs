@@ -11,6 +11,7 @@ mod scan;
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::cli::{Cli, Command};
 use crate::guest::{self, Guest, Tree};
@@ -62,13 +63,28 @@ pub enum CommandError {
     Output(#[from] std::io::Error),
 }
 
-/// Opens the image read-only, finds its volumes and assembles the guest.
+/// Opens the image read-only (or each of the disks an argument joins with `+`), finds
+/// the volumes and assembles the guest.
 pub fn open_guest(path: &Path) -> Result<Guest, CommandError> {
     let name = path.display().to_string();
-    let opened = image::open_image(path).map_err(|e| CommandError::Image(e.to_string()))?;
-    let layout =
-        volumes::discover(&opened.disk).map_err(|e| CommandError::Image(format!("{name}: {e}")))?;
-    Ok(guest::assemble(opened, &name, layout))
+    let args = image::disks::split_image_argument(path).map_err(CommandError::Usage)?;
+    let mut disks = Vec::with_capacity(args.len());
+    let mut inputs = Vec::with_capacity(args.len());
+    for arg in args {
+        let opened =
+            image::open_image(&arg.path).map_err(|e| CommandError::Image(e.to_string()))?;
+        inputs.push(volumes::DiskInput {
+            name: arg.name,
+            source: Arc::clone(&opened.disk),
+        });
+        disks.push(guest::GuestDisk {
+            path: arg.path.display().to_string(),
+            image: opened,
+        });
+    }
+    let layout = volumes::discover_disks(&inputs)
+        .map_err(|e| CommandError::Image(format!("{name}: {e}")))?;
+    Ok(guest::assemble(disks, &name, layout))
 }
 
 /// The tree a path argument refers to: the guest's, or one volume's with `--volume`.

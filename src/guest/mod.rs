@@ -50,10 +50,20 @@ pub struct Note {
     pub mount_point: Option<Vec<u8>>,
 }
 
+/// One disk of the guest, opened.
+#[derive(Debug, Clone)]
+pub struct GuestDisk {
+    /// The image file as the user named it.
+    pub path: String,
+    pub image: OpenedImage,
+}
+
 /// The assembled guest.
 #[derive(Debug, Clone)]
 pub struct Guest {
-    pub image: OpenedImage,
+    /// The guest's disks in the order given; the first is the one it boots from.
+    pub disks: Vec<GuestDisk>,
+    /// The image argument as given (`root.img`, or `root.img+data.img` for several disks).
     pub image_name: String,
     pub layout: Layout,
     pub volumes: Vec<VolumeState>,
@@ -65,6 +75,19 @@ pub struct Guest {
 }
 
 impl Guest {
+    /// The boot disk's image.
+    pub fn first_image(&self) -> Option<&OpenedImage> {
+        self.disks.first().map(|d| &d.image)
+    }
+
+    /// The bytes of all the guest's disks together.
+    pub fn virtual_size(&self) -> u64 {
+        self.disks
+            .iter()
+            .map(|d| d.image.disk.len())
+            .fold(0, u64::saturating_add)
+    }
+
     /// True when some volume or mount could not be read, so a clean result proves nothing.
     pub fn incomplete(&self) -> bool {
         self.volumes.iter().any(|v| v.incomplete) || self.notes.iter().any(|n| n.incomplete)
@@ -226,22 +249,13 @@ fn match_device(entry: &FstabEntry, states: &[VolumeState], layout: &Layout) -> 
         DeviceSpec::PartLabel(l) => found(&|v| v.name.as_deref() == Some(l.as_str())),
         DeviceSpec::Kernel(name) => {
             let (disk, part) = fstab::split_kernel_name(name)?;
-            // The image is the guest's first disk; other disks are not part of it.
-            let first_disk = matches!(
-                disk.as_str(),
-                "sda" | "xvda" | "vda" | "hda" | "nvme0n1" | "mmcblk0"
-            );
-            if !first_disk {
-                return None;
-            }
+            let disk = kernel_disk_index(&disk, layout)?;
+            let table = layout.disks.get(disk)?;
+            let on_disk = |v: &Volume| v.disk == disk && v.scheme != crate::volumes::Scheme::Lvm;
             match part {
-                None if layout.volumes.len() == 1
-                    && layout.scheme == crate::volumes::Scheme::None =>
-                {
-                    Some(0)
-                }
+                None if table.scheme == crate::volumes::Scheme::None => found(&on_disk),
                 None => None,
-                Some(n) => found(&|v| v.partition == Some(n)),
+                Some(n) => found(&|v| on_disk(v) && v.partition == Some(n)),
             }
         }
         DeviceSpec::LogicalVolume { vg, lv } => {
@@ -250,6 +264,35 @@ fn match_device(entry: &FstabEntry, states: &[VolumeState], layout: &Layout) -> 
         }
         DeviceSpec::Other(_) => None,
     }
+}
+
+/// Which of the guest's disks a kernel disk name (`xvdb`, `nvme1n1`) means: the disk
+/// given that name, else the one at the position the name's letter or number gives
+/// (`sda`, `xvda`, `nvme0n1` are the first disk, `sdb`, `nvme1n1` the second).
+fn kernel_disk_index(disk: &str, layout: &Layout) -> Option<usize> {
+    if let Some(named) = layout
+        .disks
+        .iter()
+        .position(|d| d.name.as_deref() == Some(disk))
+    {
+        return Some(named);
+    }
+    let lettered = ["xvd", "sd", "vd", "hd"]
+        .iter()
+        .find_map(|prefix| disk.strip_prefix(prefix))
+        .and_then(|letter| match letter.as_bytes() {
+            [l @ b'a'..=b'z'] => Some(usize::from(l - b'a')),
+            _ => None,
+        });
+    let numbered = || {
+        let number = disk
+            .strip_prefix("nvme")
+            .and_then(|rest| rest.strip_suffix("n1"))
+            .or_else(|| disk.strip_prefix("mmcblk"))?;
+        number.parse::<usize>().ok()
+    };
+    let index = lettered.or_else(numbered)?;
+    (index < layout.disks.len()).then_some(index)
 }
 
 /// Normalises an fstab mount point to a guest path without trailing slashes or `.` parts.
@@ -264,7 +307,7 @@ fn normalise_mount_point(path: &str) -> Vec<u8> {
 }
 
 /// Opens every volume and assembles the guest's mount tree.
-pub fn assemble(image: OpenedImage, image_name: &str, layout: Layout) -> Guest {
+pub fn assemble(disks: Vec<GuestDisk>, image_name: &str, layout: Layout) -> Guest {
     let mut notes = Vec::new();
     let mut volumes: Vec<VolumeState> = layout
         .volumes
@@ -358,7 +401,7 @@ pub fn assemble(image: OpenedImage, image_name: &str, layout: Layout) -> Guest {
             .map(|text| os_release::parse(&text));
     }
     Guest {
-        image,
+        disks,
         image_name: image_name.to_string(),
         layout,
         volumes,
@@ -448,5 +491,56 @@ fn mount_fstab_entry(
                 mount_point: None,
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::volumes::{DiskTable, Scheme};
+
+    fn layout(names: &[Option<&str>]) -> Layout {
+        Layout {
+            disks: names
+                .iter()
+                .map(|name| DiskTable {
+                    name: name.map(str::to_string),
+                    scheme: Scheme::Gpt,
+                    sector_size: 512,
+                    hybrid_mbr: false,
+                })
+                .collect(),
+            volumes: Vec::new(),
+            volume_groups: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn kernel_disk_names_count_from_the_first_disk() {
+        let two = layout(&[Some("disk1"), Some("disk2")]);
+        for (name, index) in [
+            ("sda", Some(0)),
+            ("xvda", Some(0)),
+            ("vdb", Some(1)),
+            ("hdb", Some(1)),
+            ("nvme0n1", Some(0)),
+            ("nvme1n1", Some(1)),
+            ("mmcblk1", Some(1)),
+            ("sdc", None),
+            ("nvme2n1", None),
+            ("sdaa", None),
+            ("loop0", None),
+        ] {
+            assert_eq!(kernel_disk_index(name, &two), index, "{name}");
+        }
+        assert_eq!(kernel_disk_index("sdb", &layout(&[None])), None);
+    }
+
+    #[test]
+    fn a_disk_given_a_name_answers_to_it_first() {
+        let named = layout(&[Some("xvda"), Some("sdf")]);
+        assert_eq!(kernel_disk_index("sdf", &named), Some(1));
+        assert_eq!(kernel_disk_index("xvdb", &named), Some(1));
+        assert_eq!(kernel_disk_index("xvda", &named), Some(0));
     }
 }

@@ -7,6 +7,7 @@
 mod cache;
 mod container;
 mod cursor;
+pub mod disks;
 mod memory;
 pub mod qcow2;
 mod raw;

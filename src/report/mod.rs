@@ -41,9 +41,23 @@ impl Tool {
 pub struct ImageInfo {
     /// The image as named on the command line.
     pub path: String,
-    /// Null when the image could not be opened.
+    /// Null when the image could not be opened. For a guest of several disks, the first's.
     pub format: Option<String>,
+    /// For a guest of several disks, the sum of their sizes.
     pub virtual_size: Option<u64>,
+    /// Each disk of a guest given as several disks (`DISK+DISK`); absent for one disk.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub disks: Vec<DiskInfo>,
+}
+
+/// One disk of a guest of several disks.
+#[derive(Debug, Clone, Serialize)]
+pub struct DiskInfo {
+    /// The prefix of the disk's volume ids.
+    pub name: String,
+    pub path: String,
+    pub format: String,
+    pub virtual_size: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -432,8 +446,9 @@ impl ImageReport {
         ImageReport {
             image: ImageInfo {
                 path: guest.image_name.clone(),
-                format: Some(guest.image.format.to_string()),
-                virtual_size: Some(guest.image.disk.len()),
+                format: guest.first_image().map(|image| image.format.to_string()),
+                virtual_size: Some(guest.virtual_size()),
+                disks: disk_infos(guest),
             },
             error: None,
             os: guest.os.clone(),
@@ -454,6 +469,7 @@ impl ImageReport {
                 path,
                 format: None,
                 virtual_size: None,
+                disks: Vec::new(),
             },
             error: Some(error),
             os: None,
@@ -466,4 +482,22 @@ impl ImageReport {
             guest_incomplete: true,
         }
     }
+}
+
+/// The disks of a guest given as several, each under its name.
+fn disk_infos(guest: &Guest) -> Vec<DiskInfo> {
+    if guest.disks.len() < 2 {
+        return Vec::new();
+    }
+    guest
+        .disks
+        .iter()
+        .zip(&guest.layout.disks)
+        .map(|(disk, table)| DiskInfo {
+            name: table.name.clone().unwrap_or_default(),
+            path: disk.path.clone(),
+            format: disk.image.format.to_string(),
+            virtual_size: disk.image.disk.len(),
+        })
+        .collect()
 }

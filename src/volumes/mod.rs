@@ -73,12 +73,17 @@ pub struct PartitionEntry {
     pub problem: Option<String>,
 }
 
-/// A volume of the disk: a partition, or the whole disk when there is no table.
+/// A volume of the guest: a partition, a whole disk when it has no table, or a logical
+/// volume.
 #[derive(Debug, Clone)]
 pub struct Volume {
     /// Stable identifier: `p<N>` for partition N, `disk` for an unpartitioned disk,
-    /// `VG/LV` for a logical volume.
+    /// `VG/LV` for a logical volume. A guest of several disks prefixes a disk's volumes
+    /// with the disk's name (`disk2/p1`), and calls an unpartitioned disk by its name.
     pub id: String,
+    /// Index of the disk (in `Layout::disks`) the volume lies on; a logical volume's is
+    /// that of its first physical volume.
+    pub disk: usize,
     pub scheme: Scheme,
     pub partition: Option<u32>,
     pub type_id: Option<String>,
@@ -104,44 +109,108 @@ impl Volume {
     }
 }
 
-/// The disk's partition layout.
+/// How one disk of the guest is partitioned.
 #[derive(Debug, Clone)]
-pub struct Layout {
+pub struct DiskTable {
+    /// The disk's name in a guest of several disks (`disk2`, `xvdb`); `None` for a guest
+    /// of one disk.
+    pub name: Option<String>,
     pub scheme: Scheme,
     /// Sector size the partition table uses.
     pub sector_size: u64,
     /// A GPT disk whose MBR also lists ordinary partitions.
     pub hybrid_mbr: bool,
+}
+
+/// The guest's volumes, across all its disks.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// One per disk, in the order the disks were given.
+    pub disks: Vec<DiskTable>,
     pub volumes: Vec<Volume>,
     /// LVM2 volume groups whose PVs are among the volumes; their logical volumes follow
     /// the partitions in `volumes`.
     pub volume_groups: Vec<lvm::VolumeGroupInfo>,
 }
 
-/// Finds the partition table (GPT first, as Linux does, then MBR, else a bare volume),
-/// identifies every volume, and adds the logical volumes of the LVM2 PVs among them.
+impl Layout {
+    /// The table of the guest's first disk, the one it boots from.
+    pub fn first_disk(&self) -> Option<&DiskTable> {
+        self.disks.first()
+    }
+}
+
+/// One disk of a guest, as handed to discovery.
+pub struct DiskInput {
+    /// Set for a guest of several disks: it prefixes the disk's volume ids.
+    pub name: Option<String>,
+    pub source: Arc<dyn BlockSource>,
+}
+
+/// Finds the partition table of a one-disk guest, identifies every volume, and adds the
+/// logical volumes of the LVM2 PVs among them.
 pub fn discover(disk: &Arc<dyn BlockSource>) -> Result<Layout, TableError> {
-    let mut layout = discover_partitions(disk)?;
+    discover_disks(&[DiskInput {
+        name: None,
+        source: Arc::clone(disk),
+    }])
+}
+
+/// Finds each disk's partition table (GPT first, as Linux does, then MBR, else a bare
+/// volume), identifies every volume, and adds the logical volumes of the LVM2 PVs among
+/// them, whichever disks those PVs are on.
+pub fn discover_disks(disks: &[DiskInput]) -> Result<Layout, TableError> {
+    let mut layout = Layout {
+        disks: Vec::with_capacity(disks.len()),
+        volumes: Vec::new(),
+        volume_groups: Vec::new(),
+    };
+    for (index, input) in disks.iter().enumerate() {
+        let (table, mut volumes) =
+            discover_partitions(&input.source).map_err(|e| match &input.name {
+                Some(name) => TableError {
+                    structure: format!("disk {name}: {}", e.structure),
+                    ..e
+                },
+                None => e,
+            })?;
+        for volume in &mut volumes {
+            volume.disk = index;
+            if let Some(name) = &input.name {
+                volume.id = match volume.scheme {
+                    Scheme::None => name.clone(),
+                    _ => format!("{name}/{}", volume.id),
+                };
+            }
+        }
+        layout.disks.push(DiskTable {
+            name: input.name.clone(),
+            ..table
+        });
+        layout.volumes.extend(volumes);
+    }
     let (lvs, groups) = lvm::logical_volumes(&mut layout.volumes);
     layout.volumes.extend(lvs);
     layout.volume_groups = groups;
     Ok(layout)
 }
 
-fn discover_partitions(disk: &Arc<dyn BlockSource>) -> Result<Layout, TableError> {
+fn discover_partitions(
+    disk: &Arc<dyn BlockSource>,
+) -> Result<(DiskTable, Vec<Volume>), TableError> {
     let header = mbr::read_header(disk)?;
     if let Some(sector) = gpt::detect_sector_size(disk.as_ref())? {
         let entries = gpt::read(disk, sector)?;
         let hybrid_mbr = header.as_ref().is_some_and(|h| {
             mbr::is_protective(h) && h.iter().any(|(_, e)| e.is_used() && e.sys != 0xee)
         });
-        return Ok(Layout {
+        let table = DiskTable {
+            name: None,
             scheme: Scheme::Gpt,
             sector_size: sector,
             hybrid_mbr,
-            volumes: volumes_from(disk, Scheme::Gpt, entries),
-            volume_groups: Vec::new(),
-        });
+        };
+        return Ok((table, volumes_from(disk, Scheme::Gpt, entries)));
     }
     // A bare filesystem's boot sector can end in 0x55AA too (vfat does), so a filesystem
     // recognised at byte 0 wins over a partition table that would be a guess.
@@ -157,36 +226,38 @@ fn discover_partitions(disk: &Arc<dyn BlockSource>) -> Result<Layout, TableError
     let header = header.filter(|h| mbr::has_partitions(h) && !mbr::is_protective(h));
     if let (false, Some(header)) = (bare, header) {
         let entries = mbr::read(disk, &header)?;
-        return Ok(Layout {
+        let table = DiskTable {
+            name: None,
             scheme: Scheme::Mbr,
             sector_size: 512,
             hybrid_mbr: false,
-            volumes: volumes_from(disk, Scheme::Mbr, entries),
-            volume_groups: Vec::new(),
-        });
+        };
+        return Ok((table, volumes_from(disk, Scheme::Mbr, entries)));
     }
-    Ok(Layout {
+    let table = DiskTable {
+        name: None,
         scheme: Scheme::None,
         sector_size: 512,
         hybrid_mbr: false,
-        volumes: vec![Volume {
-            id: "disk".into(),
-            scheme: Scheme::None,
-            partition: None,
-            type_id: None,
-            name: None,
-            part_uuid: None,
-            offset: 0,
-            size: disk.len(),
-            problem: unreadable.or_else(|| {
-                (whole.content == Content::Unknown)
-                    .then(|| "no partition table and no recognised filesystem".to_string())
-            }),
-            identity: whole,
-            source: Some(Arc::clone(disk)),
-        }],
-        volume_groups: Vec::new(),
-    })
+    };
+    let volume = Volume {
+        id: "disk".into(),
+        disk: 0,
+        scheme: Scheme::None,
+        partition: None,
+        type_id: None,
+        name: None,
+        part_uuid: None,
+        offset: 0,
+        size: disk.len(),
+        problem: unreadable.or_else(|| {
+            (whole.content == Content::Unknown)
+                .then(|| "no partition table and no recognised filesystem".to_string())
+        }),
+        identity: whole,
+        source: Some(Arc::clone(disk)),
+    };
+    Ok((table, vec![volume]))
 }
 
 /// A FAT boot sector that also validates as an MBR: trust the FAT reading when its total
@@ -233,6 +304,7 @@ fn volumes_from(
             };
             Volume {
                 id: format!("p{}", entry.number),
+                disk: 0,
                 scheme,
                 partition: Some(entry.number),
                 type_id: Some(entry.type_id),

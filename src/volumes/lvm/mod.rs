@@ -171,11 +171,11 @@ fn lv_volume(
     volumes: &[Volume],
 ) -> Volume {
     let mapped = map_segments(vg, lv, holders, volumes);
-    let first_offset = mapped
+    let (disk, first_offset) = mapped
         .as_ref()
         .ok()
         .and_then(|(_, offset)| *offset)
-        .unwrap_or(0);
+        .unwrap_or((0, 0));
     let (source, problem) = match mapped {
         Ok((segments, _)) => (
             Some(Arc::new(LvSource::new(segments)) as Arc<dyn BlockSource>),
@@ -190,6 +190,7 @@ fn lv_volume(
     };
     Volume {
         id: format!("{}/{}", vg.name, lv.name),
+        disk,
         scheme: Scheme::Lvm,
         partition: None,
         type_id: Some(lv_kind(lv)),
@@ -211,7 +212,7 @@ fn map_segments(
     lv: &vg::LogicalVolume,
     holders: &[Option<usize>],
     volumes: &[Volume],
-) -> Result<(Vec<MappedSegment>, Option<u64>), String> {
+) -> Result<(Vec<MappedSegment>, Option<(usize, u64)>), String> {
     if let Some(problem) = &lv.problem {
         return Err(format!("LVM2 metadata of VG {}: {problem}", vg.name));
     }
@@ -236,7 +237,7 @@ fn map_segments(
                 .and_then(|i| volumes.get(i))
                 .ok_or_else(|| {
                     format!(
-                        "PV {} ({}) of VG {} is not in the image",
+                        "PV {} ({}) of VG {} is not in the image (a guest of several disks is given as DISK+DISK)",
                         pv.name, pv.uuid, vg.name
                     )
                 })?;
@@ -261,7 +262,7 @@ fn map_segments(
                         holder.id
                     )
                 })?;
-            first_offset.get_or_insert(holder.offset.saturating_add(start));
+            first_offset.get_or_insert((holder.disk, holder.offset.saturating_add(start)));
             stripes.push((source, start));
         }
         let len = seg.extent_count.saturating_mul(vg.extent_size);
