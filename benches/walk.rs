@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 
-use amiscan::commands::open_guest;
+use amiscan::guest::open as open_guest;
 use amiscan::progress::Progress;
 use amiscan::walk::{walk, WalkOptions, DEFAULT_HASH_LIMIT};
 

@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use amiscan::commands::open_guest;
+use amiscan::guest::open as open_guest;
 use amiscan::progress::{Display, Mode, Phase};
 use amiscan::rules::{self, select, Pack, ScanContext};
 use amiscan::walk::{walk, WalkOptions};

@@ -11,12 +11,9 @@ mod scan;
 
 use std::io::Write;
 use std::path::Path;
-use std::sync::Arc;
 
 use crate::cli::{Cli, Command};
 use crate::guest::{self, Guest, Tree};
-use crate::image;
-use crate::volumes;
 
 /// How a command that ran ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,28 +60,12 @@ pub enum CommandError {
     Output(#[from] std::io::Error),
 }
 
-/// Opens the image read-only (or each of the disks an argument joins with `+`), finds
-/// the volumes and assembles the guest.
-pub fn open_guest(path: &Path) -> Result<Guest, CommandError> {
-    let name = path.display().to_string();
-    let args = image::disks::split_image_argument(path).map_err(CommandError::Usage)?;
-    let mut disks = Vec::with_capacity(args.len());
-    let mut inputs = Vec::with_capacity(args.len());
-    for arg in args {
-        let opened =
-            image::open_image(&arg.path).map_err(|e| CommandError::Image(e.to_string()))?;
-        inputs.push(volumes::DiskInput {
-            name: arg.name,
-            source: Arc::clone(&opened.disk),
-        });
-        disks.push(guest::GuestDisk {
-            path: arg.path.display().to_string(),
-            image: opened,
-        });
-    }
-    let layout = volumes::discover_disks(&inputs)
-        .map_err(|e| CommandError::Image(format!("{name}: {e}")))?;
-    Ok(guest::assemble(disks, &name, layout))
+/// Opens the guest an image argument names, as a command's error.
+fn open_guest(path: &Path) -> Result<Guest, CommandError> {
+    guest::open(path).map_err(|e| match e {
+        guest::OpenError::Argument(message) => CommandError::Usage(message),
+        other => CommandError::Image(other.to_string()),
+    })
 }
 
 /// The tree a path argument refers to: the guest's, or one volume's with `--volume`.

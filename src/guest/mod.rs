@@ -21,6 +21,48 @@ use fstab::{DeviceSpec, FstabEntry};
 pub use os_release::OsRelease;
 pub use tree::{display_path, Located, Mount, ResolveError, Tree};
 
+/// Why a guest could not be opened at all.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The image argument itself is malformed (an empty part of `DISK+DISK`): a usage error.
+    #[error("{0}")]
+    Argument(String),
+    /// A disk image could not be opened.
+    #[error(transparent)]
+    Image(#[from] crate::image::OpenError),
+    /// A disk's partition table could not be read.
+    #[error("{image}: {source}")]
+    Table {
+        image: String,
+        source: crate::volumes::TableError,
+    },
+}
+
+/// Opens the image read-only (or each of the disks an argument joins with `+`), finds
+/// the volumes and assembles the guest.
+pub fn open(argument: &std::path::Path) -> Result<Guest, OpenError> {
+    let name = argument.display().to_string();
+    let args = crate::image::disks::split_image_argument(argument).map_err(OpenError::Argument)?;
+    let mut disks = Vec::with_capacity(args.len());
+    let mut inputs = Vec::with_capacity(args.len());
+    for arg in args {
+        let opened = crate::image::open_image(&arg.path)?;
+        inputs.push(crate::volumes::DiskInput {
+            name: arg.name,
+            source: Arc::clone(&opened.disk),
+        });
+        disks.push(GuestDisk {
+            path: arg.path.display().to_string(),
+            image: opened,
+        });
+    }
+    let layout = crate::volumes::discover_disks(&inputs).map_err(|source| OpenError::Table {
+        image: name.clone(),
+        source,
+    })?;
+    Ok(assemble(disks, &name, layout))
+}
+
 /// Largest /etc/fstab or os-release amiscan will read; real ones are a few KiB.
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
 /// The type GUID of a GRUB BIOS boot partition, which holds boot code and no filesystem.

@@ -550,7 +550,7 @@ mod tests {
             ("var/log/big.log", b"line of text\n".repeat(20_000)),
             ("skip/excluded.txt", b"AKIAQWERTYUIOPASDFGH\n".to_vec()),
         ]);
-        let guest = crate::commands::open_guest(&image.path()).unwrap();
+        let guest = crate::guest::open(&image.path()).unwrap();
         let progress = Progress::new();
         let inventory = walk(
             &guest.tree,
