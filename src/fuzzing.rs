@@ -185,7 +185,12 @@ pub fn exercise_gate_inputs(bytes: &[u8]) -> usize {
     let waivers = match crate::gate::waivers::parse("fuzz.yaml", &text) {
         Ok(waivers) => waivers
             .iter()
-            .filter(|w| w.covers(Some("/etc/shadow"), Some("root")))
+            .filter(|w| {
+                w.covers(
+                    Some(&crate::guest::GuestPath::from("/etc/shadow")),
+                    Some("root"),
+                )
+            })
             .count(),
         Err(errors) => errors.len(),
     };

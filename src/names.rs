@@ -40,9 +40,54 @@ pub fn json_text_and_bytes(bytes: &[u8]) -> (String, Option<String>) {
     }
 }
 
+/// The inverse of `escape_for_terminal`: `\\`, `\n`, `\t`, `\r`, `\u{hex}` and `\xNN`.
+pub fn unescape_terminal(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            let mut buf = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            continue;
+        }
+        match chars.next()? {
+            '\\' => out.push(b'\\'),
+            'n' => out.push(b'\n'),
+            't' => out.push(b'\t'),
+            'r' => out.push(b'\r'),
+            'x' => {
+                let hex: String = chars.by_ref().take(2).collect();
+                if hex.len() != 2 {
+                    return None;
+                }
+                out.push(u8::from_str_radix(&hex, 16).ok()?);
+            }
+            'u' => {
+                if chars.next()? != '{' {
+                    return None;
+                }
+                let hex: String = chars.by_ref().take_while(|&c| c != '}').collect();
+                let c = char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?;
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn terminal_escapes_decode_to_the_same_bytes() {
+        let raw: &[u8] = b"/tmp/a\nb\\c\xff\x1b\xc3\xa9";
+        let shown = escape_for_terminal(raw);
+        assert_eq!(unescape_terminal(&shown).as_deref(), Some(raw));
+        assert_eq!(unescape_terminal("/a\\qb"), None);
+    }
 
     #[test]
     fn terminal_escapes_are_unambiguous() {

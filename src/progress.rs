@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::filesystems::Usage;
-use crate::guest::Guest;
 
 /// Redraws of the terminal display per second, at most.
 const TERMINAL_HZ: u8 = 10;
@@ -219,9 +218,8 @@ impl Progress {
     }
 
     /// Names the guest's volumes, so the walk can say "walking p1 at /".
-    pub fn opened(&self, guest: &Guest) {
-        self.lock_state().volume_names =
-            guest.volumes.iter().map(|v| v.volume.id.clone()).collect();
+    pub fn opened(&self, volume_names: Vec<String>) {
+        self.lock_state().volume_names = volume_names;
     }
 
     /// Enters a phase without a total (opening, evaluating rules).

@@ -93,6 +93,17 @@ pub struct Inventory {
     pub bytes_read: u64,
 }
 
+impl Inventory {
+    /// Entries whose path starts with `prefix` (entries are sorted by path, so they are
+    /// contiguous).
+    pub fn entries_under(&self, prefix: &[u8]) -> &[Entry] {
+        let start = self.entries.partition_point(|e| e.path.as_slice() < prefix);
+        let rest = self.entries.get(start..).unwrap_or_default();
+        let len = rest.partition_point(|e| e.path.starts_with(prefix));
+        rest.get(..len).unwrap_or_default()
+    }
+}
+
 struct Walker<'a> {
     tree: &'a Tree,
     options: WalkOptions<'a>,

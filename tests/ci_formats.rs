@@ -228,7 +228,7 @@ fn junit_summary(path: &Path) -> Value {
 // What every scan's SARIF and JUnit must say, given its JSON report.
 // ---------------------------------------------------------------------------------------
 
-fn percent_decode(uri: &str) -> String {
+fn percent_decode(uri: &str) -> Vec<u8> {
     let bytes = uri.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -242,7 +242,7 @@ fn percent_decode(uri: &str) -> String {
             i += 1;
         }
     }
-    String::from_utf8(out).unwrap()
+    out
 }
 
 fn sarif_level(severity: &str) -> &'static str {
@@ -413,8 +413,17 @@ fn check(outputs: &Outputs) {
             assert!(!uri.is_empty() && !uri.starts_with('/'), "{at}: {uri}");
             match finding["path"].as_str() {
                 Some(path) => {
+                    // The URI carries the guest's exact bytes.
+                    let exact = match finding["path_base64"].as_str() {
+                        Some(encoded) => util::decode_base64(encoded),
+                        None => path.as_bytes().to_vec(),
+                    };
                     assert_eq!(physical["artifactLocation"]["uriBaseId"], "GUESTROOT");
-                    assert_eq!(percent_decode(uri), path.trim_start_matches('/'), "{at}");
+                    assert_eq!(
+                        percent_decode(uri),
+                        exact.strip_prefix(b"/").unwrap_or(&exact),
+                        "{at}"
+                    );
                     assert_eq!(physical["region"]["startLine"], finding["line"], "{at}");
                 }
                 None => assert_eq!(physical["artifactLocation"]["uriBaseId"], "IMAGEDIR"),

@@ -11,10 +11,9 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use amiscan::guest::open as open_guest;
-use amiscan::progress::{Display, Mode, Phase};
-use amiscan::rules::{self, select, Pack, ScanContext};
-use amiscan::walk::{walk, WalkOptions};
+use amiscan::progress::{Display, Mode};
+use amiscan::rules::{select, FailOn, Pack, Severity};
+use amiscan::scan::ScanConfig;
 use serde_json::Value;
 use util::{amiscan, image, rule_image, Run};
 
@@ -86,31 +85,17 @@ fn a_lines_display_follows_the_whole_pipeline() {
     let display = Display::start_with(Mode::Lines, "debian-gpt.img", Box::new(out.clone()));
     let progress = display.progress();
     assert!(progress.is_some());
-    let guest = open_guest(&path).unwrap();
-    if let Some(progress) = progress {
-        progress.opened(&guest);
-    }
-    let inventory = walk(
-        &guest.tree,
-        WalkOptions {
-            progress,
-            ..WalkOptions::default()
-        },
-    );
-    let ctx = ScanContext::new(
-        &guest.tree,
-        &inventory,
-        guest.os.as_ref(),
-        Default::default(),
-        Vec::new(),
-    )
-    .with_progress(progress);
-    if let Some(progress) = progress {
-        progress.set_phase(Phase::Evaluating);
-    }
     let pack = Pack::builtin().unwrap();
-    let selected = select::select(&pack, &[], &[]).unwrap();
-    rules::evaluate(&selected, &ctx);
+    let config = ScanConfig {
+        images: vec![path.clone()],
+        rules: select::select(&pack, &[], &[]).unwrap(),
+        known_rules: pack.rules().map(|r| r.id.clone()).collect(),
+        options: Default::default(),
+        fail_on: FailOn::At(Severity::Medium),
+        waivers: Vec::new(),
+        baseline: None,
+    };
+    let scanned = amiscan::scan::scan_image(&path, &config, progress).unwrap();
     display.finish();
 
     let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
@@ -134,11 +119,11 @@ fn a_lines_display_follows_the_whole_pipeline() {
     assert!(phases.contains(&"evaluating rules"), "{text}");
     assert_eq!(
         lines.last(),
-        Some(&("done", inventory.entries.len() as u64)),
+        Some(&("done", scanned.scanned.details.stats.files as u64)),
         "{text}"
     );
 
-    let skipped = ctx.skipped(&guest);
+    let skipped = &scanned.not_read;
     assert!(
         skipped.contains(
             &"skipped volume p14 (unknown): BIOS boot partition: boot code, no filesystem"
@@ -146,7 +131,14 @@ fn a_lines_display_follows_the_whole_pipeline() {
         ),
         "{skipped:#?}"
     );
-    let binary = ctx.secrets_pass().unwrap().stats.skipped_binary;
+    let binary = scanned
+        .scanned
+        .details
+        .stats
+        .secrets
+        .as_ref()
+        .unwrap()
+        .skipped_binary;
     assert!(binary > 0);
     assert!(
         skipped.contains(&format!(

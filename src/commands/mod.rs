@@ -13,6 +13,7 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::cli::{Cli, Command};
+use crate::gate::Verdict;
 use crate::guest::{self, Guest, Tree};
 
 /// How a command that ran ended.
@@ -39,12 +40,25 @@ impl Outcome {
         }
     }
 
+    /// The exit code, from the one table of them (`Verdict::exit_code`).
     pub fn exit_code(self) -> u8 {
-        match self {
-            Self::Complete => 0,
-            Self::Incomplete => 3,
-            Self::Failed => 1,
-            Self::Unreadable => 2,
+        let verdict = match self {
+            Self::Complete => Verdict::Pass,
+            Self::Incomplete => Verdict::Incomplete,
+            Self::Failed => Verdict::Fail,
+            Self::Unreadable => Verdict::Error,
+        };
+        verdict.exit_code()
+    }
+}
+
+impl From<Verdict> for Outcome {
+    fn from(verdict: Verdict) -> Self {
+        match verdict {
+            Verdict::Pass => Self::Complete,
+            Verdict::Incomplete => Self::Incomplete,
+            Verdict::Fail => Self::Failed,
+            Verdict::Error => Self::Unreadable,
         }
     }
 }
@@ -62,10 +76,16 @@ pub enum CommandError {
 
 /// Opens the guest an image argument names, as a command's error.
 fn open_guest(path: &Path) -> Result<Guest, CommandError> {
-    guest::open(path).map_err(|e| match e {
+    guest::open(path).map_err(open_error)
+}
+
+/// A guest that could not be opened, as a command's error: a malformed argument is a
+/// usage error, the rest an unreadable image.
+fn open_error(error: guest::OpenError) -> CommandError {
+    match error {
         guest::OpenError::Argument(message) => CommandError::Usage(message),
         other => CommandError::Image(other.to_string()),
-    })
+    }
 }
 
 /// The tree a path argument refers to: the guest's, or one volume's with `--volume`.

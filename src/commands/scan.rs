@@ -1,23 +1,18 @@
-//! `amiscan scan`: scan each image in turn (full parallelism inside each), let the gate
-//! weigh waivers, the baseline and `--fail-on`, write the report in every format asked
-//! for, and turn the worst verdict into an exit code.
+//! `amiscan scan`: the command line resolved into a `ScanConfig` (a typo in any argument
+//! costs nothing), each image scanned by `crate::scan` with a progress display, the gate's
+//! decision rendered in every format asked for, and the worst verdict as the exit code.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use super::render::civil_from_days;
-use super::{open_guest, CommandError, Outcome};
+use super::{CommandError, Outcome};
 use crate::cli::{ReportFormat, RuleArgs, ScanArgs};
-use crate::gate::baseline::{self, Baseline};
 use crate::gate::waivers::{self, Waiver, WaiverError};
-use crate::gate::{FailOn, Gate};
+use crate::gate::{baseline, DecidedImage, Decision, ResultStatus, WaiverState};
 use crate::progress::{Display, Mode};
-use crate::report::{self, ImageReport, Report, ResultStatus, Stats, Verdict, WaiverState};
-use crate::rules::checks::os_eol::parse_date;
-use crate::rules::context::BlindSpot;
-use crate::rules::{self, select, Pack, Rule, RuleResult, ScanContext, ScanOptions, Severity};
-use crate::walk::{self, WalkOptions};
+use crate::report::{self, ImageDetails, Report};
+use crate::rules::{select, FailOn, Finding, Pack, Rule, ScanOptions};
+use crate::scan::{self, ScanConfig};
 
 /// The built-in pack plus the user's `--rules` packs.
 pub fn load_pack(args: &RuleArgs) -> Result<Pack, CommandError> {
@@ -35,16 +30,6 @@ pub fn load_pack(args: &RuleArgs) -> Result<Pack, CommandError> {
         pack.load(path).map_err(located_errors)?;
     }
     Ok(pack)
-}
-
-/// Today's date in UTC as (year, month, day).
-pub fn today_utc() -> (i32, u32, u32) {
-    let days = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() / 86_400)
-        .unwrap_or(0);
-    let (year, month, day) = civil_from_days(i64::try_from(days).unwrap_or(0));
-    (i32::try_from(year).unwrap_or(i32::MAX), month, day)
 }
 
 /// Writes a report in one format.
@@ -101,11 +86,7 @@ fn output(spec: &str) -> Result<(ReportFormat, PathBuf), CommandError> {
 }
 
 fn fail_on(text: &str) -> Result<FailOn, CommandError> {
-    if text == "never" {
-        return Ok(FailOn::Never);
-    }
-    Severity::parse(text)
-        .map(FailOn::At)
+    FailOn::parse(text)
         .ok_or_else(|| CommandError::Usage(format!("--fail-on: unknown severity `{text}`")))
 }
 
@@ -173,17 +154,12 @@ fn load_waivers(args: &ScanArgs, images: &[PathBuf]) -> Result<Vec<Waiver>, Comm
     }
 }
 
-/// Everything `scan` resolved from its arguments before opening any image.
+/// Everything `scan` resolved from its arguments before opening any image: the library's
+/// configuration, and where the report goes.
 struct Plan {
-    images: Vec<PathBuf>,
-    selected: Vec<std::sync::Arc<Rule>>,
-    known_rules: std::collections::BTreeSet<String>,
-    options: ScanOptions,
-    fail_on: FailOn,
+    config: ScanConfig,
     stdout_format: ReportFormat,
     outputs: Vec<(ReportFormat, PathBuf)>,
-    waivers: Vec<Waiver>,
-    baseline: Option<Baseline>,
 }
 
 fn plan(args: &ScanArgs) -> Result<Plan, CommandError> {
@@ -191,10 +167,10 @@ fn plan(args: &ScanArgs) -> Result<Plan, CommandError> {
     let selected = select::select(&pack, &args.rules.select, &args.rules.ignore)
         .map_err(CommandError::Usage)?;
     let today = match &args.as_of {
-        Some(date) => parse_date(date).ok_or_else(|| {
+        Some(date) => crate::date::parse(date).ok_or_else(|| {
             CommandError::Usage(format!("--as-of: `{date}` is not a YYYY-MM-DD date"))
         })?,
-        None => today_utc(),
+        None => crate::date::today_utc(),
     };
     let mut outputs = args
         .outputs
@@ -233,110 +209,60 @@ fn plan(args: &ScanArgs) -> Result<Plan, CommandError> {
         .transpose()
         .map_err(CommandError::Usage)?;
     Ok(Plan {
-        known_rules: pack.rules().map(|r| r.id.clone()).collect(),
-        images,
-        selected,
-        options: ScanOptions {
-            sshd_strict: args.sshd_strict,
-            today,
-            secrets_max_size: args.secrets_max_size,
+        config: ScanConfig {
+            known_rules: pack.rules().map(|r| r.id.clone()).collect(),
+            images,
+            rules: selected,
+            options: ScanOptions {
+                sshd_strict: args.sshd_strict,
+                today,
+                secrets_max_size: args.secrets_max_size,
+            },
+            fail_on: fail_on(&args.fail_on)?,
+            waivers,
+            baseline,
         },
-        fail_on: fail_on(&args.fail_on)?,
         stdout_format,
         outputs,
-        waivers,
-        baseline,
     })
 }
 
-/// Scans one image: what it found, and the engine's results (for the remediation script).
+/// Scans one image with a progress display on stderr; `--verbose` lists what was not read.
 fn scan_image(
     path: &Path,
-    plan: &Plan,
+    config: &ScanConfig,
     args: &ScanArgs,
     err: &mut dyn Write,
-) -> Result<(ImageReport, Vec<RuleResult>), CommandError> {
-    let started = Instant::now();
+) -> Result<crate::gate::Scanned<ImageDetails>, CommandError> {
     let display = Display::start(
         Mode::for_stderr(args.progress, args.quiet),
         &path.display().to_string(),
     );
-    let progress = display.progress();
-    let guest = open_guest(path)?;
-    if let Some(progress) = progress {
-        progress.opened(&guest);
-    }
-    let inventory = walk::walk(
-        &guest.tree,
-        WalkOptions {
-            progress,
-            ..WalkOptions::default()
-        },
-    );
-    let blind_spots = guest
-        .unscanned_mount_points()
-        .into_iter()
-        .map(|(path, reason)| BlindSpot {
-            path: path.to_vec(),
-            reason: reason.to_string(),
-        })
-        .collect();
-    let ctx = ScanContext::new(
-        &guest.tree,
-        &inventory,
-        guest.os.as_ref(),
-        plan.options.clone(),
-        blind_spots,
-    )
-    .with_progress(progress);
-    if let Some(progress) = progress {
-        // The secrets pass announces its own phases; without one, rules run right away.
-        let reads_contents = plan.selected.iter().any(|rule| {
-            rule.checks
-                .iter()
-                .any(|check| matches!(check, rules::checks::Check::Secrets(_)))
-        });
-        if !reads_contents {
-            progress.set_phase(crate::progress::Phase::Evaluating);
-        }
-    }
-    let results = rules::evaluate(&plan.selected, &ctx);
+    let scanned = scan::scan_image(path, config, display.progress());
     // The display clears its line before anything else reaches stderr.
     display.finish();
-    let secrets = ctx.secrets_pass();
+    let scanned = scanned.map_err(super::open_error)?;
     if args.verbose && !args.quiet {
-        let image = crate::names::escape_for_terminal(guest.image_name.as_bytes());
-        for line in ctx.skipped(&guest) {
+        let image = crate::names::escape_for_terminal(path.display().to_string().as_bytes());
+        for line in &scanned.not_read {
             writeln!(err, "amiscan: {image}: {line}")?;
         }
     }
-    let stats = Stats {
-        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        files: inventory.entries.len(),
-        bytes_read: ctx.bytes_read() + secrets.map_or(0, |p| p.stats.bytes_scanned),
-        secrets: secrets.map(|p| p.stats.clone()),
-    };
-    let report = ImageReport::scanned(&guest, &results, stats);
-    Ok((report, results))
+    Ok(scanned.scanned)
 }
 
-/// The rules that still fail in the gated image, with their unwaived findings.
-fn failing_for_script<'a>(
-    image: &ImageReport,
-    results: &'a [RuleResult],
-) -> Vec<(&'a Rule, Vec<&'a rules::engine::Finding>)> {
+/// The rules that still fail in the decided image, with their findings no waiver covers.
+fn failing_for_script<D>(image: &DecidedImage<D>) -> Vec<(&Rule, Vec<&Finding>)> {
     image
         .results
         .iter()
-        .zip(results)
-        .filter(|(info, _)| info.status == ResultStatus::Fail)
-        .map(|(info, result)| {
-            let findings = info
+        .filter(|result| result.status == ResultStatus::Fail)
+        .map(|result| {
+            let findings = result
                 .findings
                 .iter()
-                .zip(&result.findings)
-                .filter(|(f, _)| !f.waived())
-                .map(|(_, f)| f)
+                .filter(|f| !f.waived())
+                .map(|f| &f.finding)
                 .collect();
             (result.rule.as_ref(), findings)
         })
@@ -370,84 +296,72 @@ fn waiver_warnings(report: &Report) -> Vec<String> {
         .collect()
 }
 
+/// Says on stderr what a user should hear whatever the report's format: the notes of
+/// images whose report goes elsewhere, waiver files picked up unasked, waivers to act on.
+fn warn(plan: &Plan, args: &ScanArgs, report: &Report, err: &mut dyn Write) -> std::io::Result<()> {
+    if plan.stdout_format != ReportFormat::Table {
+        for image in &report.images {
+            for note in &image.notes {
+                writeln!(err, "amiscan: {}: {note}", image.image.path)?;
+            }
+        }
+    }
+    if args.waivers.is_empty() {
+        // Files picked up without being named: say so, so none waives in silence.
+        let mut files: Vec<(&str, usize)> = Vec::new();
+        for waiver in &plan.config.waivers {
+            let file = waiver.source.rsplit_once(':').map_or("", |(file, _)| file);
+            match files.iter_mut().find(|(f, _)| *f == file) {
+                Some((_, count)) => *count += 1,
+                None => files.push((file, 1)),
+            }
+        }
+        for (file, count) in files {
+            writeln!(err, "amiscan: {count} waiver(s) read from {file}")?;
+        }
+    }
+    for warning in waiver_warnings(report) {
+        writeln!(err, "amiscan: {warning}")?;
+    }
+    Ok(())
+}
+
 pub fn run(
     args: &ScanArgs,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<Outcome, CommandError> {
     let plan = plan(args)?;
-    let mut images = Vec::with_capacity(plan.images.len());
-    let mut kept_results = Vec::new();
-    for path in &plan.images {
-        match scan_image(path, &plan, args, err) {
-            Ok((image, results)) => {
-                images.push(image);
-                if args.remediation_script.is_some() {
-                    kept_results = results;
-                }
-            }
+    let config = &plan.config;
+    let mut images = Vec::with_capacity(config.images.len());
+    for path in &config.images {
+        match scan_image(path, config, args, err) {
+            Ok(image) => images.push(image),
             Err(CommandError::Output(e)) => return Err(CommandError::Output(e)),
             Err(e) => {
                 writeln!(err, "amiscan: {e}")?;
-                images.push(ImageReport::unreadable(
-                    path.display().to_string(),
-                    e.to_string(),
-                ));
+                images.push(scan::unreadable(path, e.to_string()));
             }
         }
     }
-    let gate = Gate {
-        fail_on: plan.fail_on,
-        waivers: &plan.waivers,
-        baseline: plan.baseline.as_ref(),
-        today: plan.options.today,
-        known_rules: &plan.known_rules,
-        rules: &plan.selected,
-    };
-    let report = gate.decide(images);
+    let decision: Decision<ImageDetails> = scan::decide(config, images);
+    let report = Report::new(&decision, &config.rules, config.baseline.as_ref());
     if !args.quiet {
-        let to_file = plan.stdout_format != ReportFormat::Table;
-        for image in report.images.iter().filter(|_| to_file) {
-            for note in &image.notes {
-                writeln!(err, "amiscan: {}: {note}", image.image.path)?;
-            }
-        }
-        if args.waivers.is_empty() {
-            // Files picked up without being named: say so, so none waives in silence.
-            let mut files: Vec<(&str, usize)> = Vec::new();
-            for waiver in &plan.waivers {
-                let file = waiver.source.rsplit_once(':').map_or("", |(file, _)| file);
-                match files.iter_mut().find(|(f, _)| *f == file) {
-                    Some((_, count)) => *count += 1,
-                    None => files.push((file, 1)),
-                }
-            }
-            for (file, count) in files {
-                writeln!(err, "amiscan: {count} waiver(s) read from {file}")?;
-            }
-        }
-        for warning in waiver_warnings(&report) {
-            writeln!(err, "amiscan: {warning}")?;
-        }
+        warn(&plan, args, &report, err)?;
     }
     render(&report, plan.stdout_format, out)?;
     for (format, path) in &plan.outputs {
         write_file(path, "--output", |file| render(&report, *format, file))?;
     }
-    if let (Some(path), Some(image)) = (&args.remediation_script, report.images.first()) {
-        if image.error.is_none() {
-            let failing = failing_for_script(image, &kept_results);
+    if let (Some(path), Some(image)) = (&args.remediation_script, decision.images.first()) {
+        if image.unreadable.is_none() {
+            let failing = failing_for_script(image);
             write_file(path, "--remediation-script", |file| {
-                report::remediation::write_script(file, &image.image.path, &failing)
+                report::remediation::write_script(file, &image.path, &failing)
             })?;
         }
     }
-    Ok(match report.summary.verdict {
-        Verdict::Pass => Outcome::Complete,
-        Verdict::Fail => Outcome::Failed,
-        Verdict::Incomplete => Outcome::Incomplete,
-        Verdict::Error => Outcome::Unreadable,
-    })
+    Ok(Outcome::from(decision.summary.verdict))
 }
 
 #[cfg(test)]

@@ -1,21 +1,24 @@
-//! Baselines: an earlier JSON report (schema_version 1 or 2) read back as the set of
+//! Baselines: an earlier JSON report (schema_version 1, 2 or 3) read back as the set of
 //! findings already known, so a scan can fail on new findings only and list what was fixed.
-//! A finding is identified by rule, path, subject and secret fingerprint — never by its
-//! message, which may be reworded between versions.
+//! A finding is identified by rule, path (the guest's exact bytes), subject and secret
+//! fingerprint — never by its message, which may be reworded between versions.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use base64::Engine;
 use serde_json::Value;
+
+use crate::guest::GuestPath;
 
 /// A report larger than this is refused rather than read into memory.
 const MAX_FILE_BYTES: u64 = 1 << 30;
 
 /// What identifies a finding across reports.
-pub type Key = (String, Option<String>, Option<String>, Option<String>);
+pub type Key = (String, Option<GuestPath>, Option<String>, Option<String>);
 
 /// One finding of the earlier report (the shape a fixed one is reported in).
-pub type KnownFinding = crate::report::FixedFinding;
+pub type KnownFinding = super::decision::FixedFinding;
 
 /// What identifies a finding of the earlier report.
 pub fn key(finding: &KnownFinding) -> Key {
@@ -62,8 +65,26 @@ fn file_name(path: &str) -> String {
         .unwrap_or_else(|| path.to_string())
 }
 
-/// Reads one image's results (`results` of a v1 report or of a v2 `images[]` entry).
-fn image(image: &Value, results: &Value) -> Result<BaselineImage, String> {
+/// A finding's guest path as its bytes. Version 3 gives them exactly (`path_base64` when
+/// they are not UTF-8); versions 1 and 2 wrote paths escaped for a terminal, which is
+/// reversible, or as lossy text, which is taken as it is.
+fn finding_path(finding: &Value, schema_version: u64) -> Option<GuestPath> {
+    let text = finding.get("path").and_then(Value::as_str)?;
+    if schema_version >= 3 {
+        let exact = finding
+            .get("path_base64")
+            .and_then(Value::as_str)
+            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok());
+        return Some(GuestPath::new(
+            exact.unwrap_or_else(|| text.as_bytes().to_vec()),
+        ));
+    }
+    let bytes = crate::names::unescape_terminal(text).unwrap_or_else(|| text.as_bytes().to_vec());
+    Some(GuestPath::new(bytes))
+}
+
+/// Reads one image's results (`results` of a v1 report or of a v2/v3 `images[]` entry).
+fn image(image: &Value, results: &Value, schema_version: u64) -> Result<BaselineImage, String> {
     let name = image
         .get("path")
         .and_then(Value::as_str)
@@ -88,7 +109,7 @@ fn image(image: &Value, results: &Value) -> Result<BaselineImage, String> {
         {
             findings.push(KnownFinding {
                 rule: rule.clone(),
-                path: text(finding, "path"),
+                path: finding_path(finding, schema_version),
                 subject: text(finding, "subject"),
                 fingerprint: text(finding, "fingerprint"),
                 message: text(finding, "message").unwrap_or_default(),
@@ -115,8 +136,9 @@ pub fn from_value(path: &str, report: &Value) -> Result<Baseline, String> {
         1 => vec![image(
             report.get("image").unwrap_or(&Value::Null),
             report.get("results").unwrap_or(&Value::Null),
+            1,
         )?],
-        2 => report
+        2 | 3 => report
             .get("images")
             .and_then(Value::as_array)
             .ok_or("`images` is not a list".to_string())?
@@ -127,12 +149,13 @@ pub fn from_value(path: &str, report: &Value) -> Result<Baseline, String> {
                 image(
                     i.get("image").unwrap_or(&Value::Null),
                     i.get("results").unwrap_or(&Value::Null),
+                    schema_version,
                 )
             })
             .collect::<Result<_, _>>()?,
         other => {
             return Err(format!(
-                "schema_version {other} is newer than this amiscan understands (1 or 2)"
+                "schema_version {other} is newer than this amiscan understands (1, 2 or 3)"
             ))
         }
     };
@@ -192,7 +215,7 @@ mod tests {
             assert_eq!(image.name, "old.img");
             let key = (
                 "history.shell".to_string(),
-                Some("/root/.bash_history".to_string()),
+                Some(GuestPath::from("/root/.bash_history")),
                 None,
                 None,
             );

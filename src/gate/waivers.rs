@@ -2,13 +2,15 @@
 //! YAML strictly (every problem as FILE:LINE:COLUMN) and answers "which waiver covers this
 //! finding"; it does not decide the verdict.
 
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use globset::{Glob, GlobBuilder, GlobMatcher};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use crate::rules::checks::os_eol::parse_date;
+use crate::date::{self, Date};
+use crate::guest::GuestPath;
 
 /// The file picked up without `--waivers`, next to the image or in the working directory.
 pub const DEFAULT_FILE: &str = ".amiscan-waivers.yaml";
@@ -50,7 +52,7 @@ pub struct Waiver {
     pub subjects: Vec<String>,
     pub reason: String,
     /// Last day the waiver applies (inclusive), as written and parsed.
-    pub expires: Option<(String, (i32, u32, u32))>,
+    pub expires: Option<(String, Date)>,
     pub images: Option<String>,
     path_matchers: Vec<GlobMatcher>,
     subject_matchers: Vec<GlobMatcher>,
@@ -78,14 +80,20 @@ impl Waiver {
     }
 
     /// Whether the waiver covers a finding of its rule at this path and subject.
-    pub fn covers(&self, path: Option<&str>, subject: Option<&str>) -> bool {
-        let any = |matchers: &[GlobMatcher], value: Option<&str>| {
-            matchers.is_empty() || value.is_some_and(|v| matchers.iter().any(|m| m.is_match(v)))
+    /// Paths match by the guest's exact bytes.
+    pub fn covers(&self, path: Option<&GuestPath>, subject: Option<&str>) -> bool {
+        let any = |matchers: &[GlobMatcher], value: Option<&[u8]>| {
+            matchers.is_empty()
+                || value.is_some_and(|v| {
+                    let v = std::ffi::OsStr::from_bytes(v);
+                    matchers.iter().any(|m| m.is_match(v))
+                })
         };
-        any(&self.path_matchers, path) && any(&self.subject_matchers, subject)
+        any(&self.path_matchers, path.map(GuestPath::as_bytes))
+            && any(&self.subject_matchers, subject.map(str::as_bytes))
     }
 
-    pub fn expired(&self, today: (i32, u32, u32)) -> bool {
+    pub fn expired(&self, today: Date) -> bool {
         self.expires.as_ref().is_some_and(|(_, day)| *day < today)
     }
 }
@@ -141,7 +149,7 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Waiver>, Vec<WaiverError>> {
         }
         let expires = match &spec.expires {
             None => None,
-            Some(text) => match parse_date(text.trim()) {
+            Some(text) => match date::parse(text.trim()) {
                 Some(day) => Some((text.trim().to_string(), day)),
                 None => {
                     problems.push(format!("expires: `{text}` is not a YYYY-MM-DD date"));
@@ -271,7 +279,7 @@ pub fn load_defaults(images: &[PathBuf]) -> Result<Vec<Waiver>, Vec<WaiverError>
 mod tests {
     use super::*;
 
-    const TODAY: (i32, u32, u32) = (2026, 11, 22);
+    const TODAY: Date = jiff::civil::date(2026, 11, 22);
 
     #[test]
     fn a_full_waiver_parses_and_matches() {
@@ -279,12 +287,15 @@ mod tests {
         let waivers = parse("w.yaml", text).unwrap();
         let waiver = &waivers[0];
         assert_eq!(waiver.source, "w.yaml:2");
-        assert!(waiver.covers(Some("/var/log/installer/a/b.log"), Some("syslog")));
-        assert!(!waiver.covers(Some("/var/log/other.log"), Some("syslog")));
+        assert!(waiver.covers(
+            Some(&GuestPath::from("/var/log/installer/a/b.log")),
+            Some("syslog")
+        ));
+        assert!(!waiver.covers(Some(&GuestPath::from("/var/log/other.log")), Some("syslog")));
         assert!(!waiver.covers(None, Some("syslog")));
-        assert!(!waiver.covers(Some("/var/log/installer/x"), Some("auth")));
+        assert!(!waiver.covers(Some(&GuestPath::from("/var/log/installer/x")), Some("auth")));
         assert!(!waiver.expired(TODAY));
-        assert!(waiver.expired((2027, 1, 1)));
+        assert!(waiver.expired(jiff::civil::date(2027, 1, 1)));
         assert!(waiver.covers_image(Path::new("/tmp/x/base-1.img")));
         assert!(!waiver.covers_image(Path::new("/tmp/x/app-1.img")));
     }
@@ -294,7 +305,7 @@ mod tests {
         let text = "waivers:\n  - rule: a.b\n    reason: r\n    expires: 2026-11-22\n";
         let waiver = &parse("w", text).unwrap()[0];
         assert!(!waiver.expired(TODAY));
-        assert!(waiver.expired((2026, 11, 23)));
+        assert!(waiver.expired(jiff::civil::date(2026, 11, 23)));
     }
 
     #[test]

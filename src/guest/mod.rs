@@ -6,6 +6,7 @@
 
 pub mod fstab;
 pub mod os_release;
+mod path;
 pub mod tree;
 
 use std::io::Read;
@@ -19,6 +20,7 @@ use crate::image::{OpenedImage, Placement};
 use crate::volumes::{Content, Layout, Volume};
 use fstab::{DeviceSpec, FstabEntry};
 pub use os_release::OsRelease;
+pub use path::GuestPath;
 pub use tree::{display_path, Located, Mount, ResolveError, Tree};
 
 /// Why a guest could not be opened at all.

@@ -17,6 +17,8 @@ struct Line<'a> {
     gating: bool,
     severity: crate::rules::Severity,
     path: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path_base64: Option<&'a str>,
     line: Option<u64>,
     subject: Option<&'a str>,
     message: &'a str,
@@ -37,6 +39,7 @@ pub fn write(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
                     gating: finding.gating,
                     severity: finding.severity,
                     path: finding.path.as_deref(),
+                    path_base64: finding.path_base64.as_deref(),
                     line: finding.line,
                     subject: finding.subject.as_deref(),
                     message: &finding.message,

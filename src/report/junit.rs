@@ -64,9 +64,9 @@ fn classname(rule: &str) -> String {
 
 /// One line per finding: where, how bad, what, and why it does or does not gate.
 fn finding_line(finding: &FindingInfo, fail_on: &str) -> String {
-    let mut line = match (&finding.path, finding.line) {
+    let mut line = match (finding.shown_path(), finding.line) {
         (Some(path), Some(number)) => format!("{path}:{number}"),
-        (Some(path), None) => path.clone(),
+        (Some(path), None) => path,
         (None, _) => "(no file)".to_string(),
     };
     let _ = write!(line, " [{}] {}", finding.severity, finding.message);

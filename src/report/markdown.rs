@@ -110,7 +110,7 @@ fn write_image(image: &ImageReport, heading: &str, out: &mut dyn Write) -> std::
                 escape(&result.title)
             )?;
             for finding in &result.findings {
-                let place = match (&finding.path, finding.line) {
+                let place = match (finding.shown_path(), finding.line) {
                     (Some(path), Some(line)) => format!("`{}:{line}`", path.replace('`', "'")),
                     (Some(path), None) => format!("`{}`", path.replace('`', "'")),
                     (None, _) => "(default)".to_string(),
@@ -141,8 +141,7 @@ fn write_image(image: &ImageReport, heading: &str, out: &mut dyn Write) -> std::
         writeln!(out, "Fixed since the baseline:\n")?;
         for fixed in &image.fixed {
             let place = fixed
-                .path
-                .as_deref()
+                .shown_path()
                 .map(|p| format!(" `{}`", p.replace('`', "'")))
                 .unwrap_or_default();
             writeln!(out, "- `{}`{place} {}", fixed.rule, escape(&fixed.message))?;

@@ -1,7 +1,7 @@
-//! Scan reports: the data model of the public JSON contract (schema_version 2, described
-//! in docs/json-schema.md and docs/scan-report.schema.json) and its renderings. Building a
-//! report records what each scan found; `crate::gate` then decides what fails (waivers,
-//! baseline, `--fail-on`) and fills in the statuses, summaries and verdicts.
+//! Scan reports: the data model of the public JSON contract (schema_version 3, described
+//! in docs/json-schema.md and docs/scan-report.schema.json) and its renderings. A report is
+//! built once, from what `crate::gate` decided; guest paths become text only here, each
+//! renderer escaping them for its medium.
 
 pub mod jsonl;
 pub mod junit;
@@ -10,17 +10,22 @@ pub mod remediation;
 pub mod sarif;
 pub mod table;
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::guest::{display_path, Guest, OsRelease};
-use crate::rules::{Rule, RuleResult, Severity, Status};
+use crate::gate::baseline::Baseline;
+pub use crate::gate::{
+    BaselineState, Counts, DecidedFinding, DecidedImage, Decision, FixedFinding, ResultStatus,
+    Summary, Verdict, WaiverInfo, WaiverRef, WaiverState,
+};
+use crate::guest::{display_path, Guest, GuestPath, OsRelease};
+pub use crate::rules::FailOn;
+use crate::rules::{Rule, Severity};
 
-pub use crate::gate::FailOn;
-
-/// Bumped only when the JSON contract changes incompatibly.
-pub const SCHEMA_VERSION: u32 = 2;
+/// Bumped only when the JSON contract changes incompatibly. 3: finding paths are the
+/// guest's bytes (`path` as text, `path_base64` when not UTF-8), no longer escaped.
+pub const SCHEMA_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Tool {
@@ -73,27 +78,15 @@ pub struct VolumeInfo {
     pub error: Option<String>,
 }
 
-/// A waiver that covered a finding: applied, or expired and so no longer applied.
-#[derive(Debug, Clone, Serialize)]
-pub struct WaiverRef {
-    /// `FILE:LINE` of the waiver.
-    pub source: String,
-    pub reason: String,
-    pub expires: Option<String>,
-    pub expired: bool,
-}
-
-/// Whether a finding was already in the baseline report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BaselineState {
-    New,
-    Known,
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct FindingInfo {
+    /// The guest path as text (lossy when its bytes are not UTF-8).
     pub path: Option<String>,
+    /// The path's exact bytes, only when they are not UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_base64: Option<String>,
+    #[serde(skip)]
+    pub guest_path: Option<GuestPath>,
     pub subject: Option<String>,
     pub message: String,
     pub line: Option<u64>,
@@ -113,39 +106,74 @@ impl FindingInfo {
     pub fn waived(&self) -> bool {
         self.waiver.as_ref().is_some_and(|w| !w.expired)
     }
-}
 
-/// A result's status in the report: the rule engine's, plus `waived` for a failing rule
-/// whose every finding a waiver covers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ResultStatus {
-    Pass,
-    Fail,
-    Waived,
-    Error,
-    Skipped,
-}
+    /// The path for people: escaped for a terminal, reversibly.
+    pub fn shown_path(&self) -> Option<String> {
+        self.guest_path.as_ref().map(GuestPath::display)
+    }
 
-impl ResultStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ResultStatus::Pass => "pass",
-            ResultStatus::Fail => "fail",
-            ResultStatus::Waived => "waived",
-            ResultStatus::Error => "error",
-            ResultStatus::Skipped => "skipped",
+    fn from_decided(decided: &DecidedFinding) -> Self {
+        let finding = &decided.finding;
+        let (path, path_base64) = split_path(finding.path.as_ref());
+        FindingInfo {
+            path,
+            path_base64,
+            guest_path: finding.path.clone(),
+            subject: finding.subject.clone(),
+            message: finding.message.clone(),
+            line: finding.line,
+            severity: decided.severity,
+            fingerprint: finding.fingerprint.clone(),
+            gating: decided.gating,
+            waiver: decided.waiver.clone(),
+            baseline: decided.baseline,
         }
     }
 }
 
-impl From<Status> for ResultStatus {
-    fn from(status: Status) -> Self {
-        match status {
-            Status::Pass => ResultStatus::Pass,
-            Status::Fail => ResultStatus::Fail,
-            Status::Error => ResultStatus::Error,
-            Status::Skipped => ResultStatus::Skipped,
+/// A path's JSON text and, when it is not UTF-8, its bytes in base64.
+fn split_path(path: Option<&GuestPath>) -> (Option<String>, Option<String>) {
+    match path.map(GuestPath::json_text_and_bytes) {
+        Some((text, bytes)) => (Some(text), bytes),
+        None => (None, None),
+    }
+}
+
+/// A finding of the baseline report that this scan no longer makes.
+#[derive(Debug, Clone, Serialize)]
+pub struct FixedInfo {
+    pub rule: String,
+    pub path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_base64: Option<String>,
+    #[serde(skip)]
+    pub guest_path: Option<GuestPath>,
+    pub subject: Option<String>,
+    pub fingerprint: Option<String>,
+    /// The earlier report's message and severity.
+    pub message: String,
+    pub severity: String,
+}
+
+impl FixedInfo {
+    /// The path for people: escaped for a terminal, reversibly.
+    pub fn shown_path(&self) -> Option<String> {
+        self.guest_path.as_ref().map(GuestPath::display)
+    }
+}
+
+impl From<&FixedFinding> for FixedInfo {
+    fn from(fixed: &FixedFinding) -> Self {
+        let (path, path_base64) = split_path(fixed.path.as_ref());
+        FixedInfo {
+            rule: fixed.rule.clone(),
+            path,
+            path_base64,
+            guest_path: fixed.path.clone(),
+            subject: fixed.subject.clone(),
+            fingerprint: fixed.fingerprint.clone(),
+            message: fixed.message.clone(),
+            severity: fixed.severity.clone(),
         }
     }
 }
@@ -175,102 +203,6 @@ impl ResultInfo {
     }
 }
 
-/// A finding of the baseline report that this scan no longer makes.
-#[derive(Debug, Clone, Serialize)]
-pub struct FixedFinding {
-    pub rule: String,
-    pub path: Option<String>,
-    pub subject: Option<String>,
-    pub fingerprint: Option<String>,
-    /// The earlier report's message and severity.
-    pub message: String,
-    pub severity: String,
-}
-
-#[derive(Debug, Default, Clone, Serialize)]
-pub struct Counts {
-    pub pass: usize,
-    pub fail: usize,
-    pub waived: usize,
-    pub error: usize,
-    pub skipped: usize,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Summary {
-    /// Images in this summary (1 for an image's own).
-    pub images: usize,
-    pub rules: usize,
-    pub results: Counts,
-    pub findings: usize,
-    /// Findings a waiver covers.
-    pub waived: usize,
-    /// Findings already in the baseline (0 without one).
-    pub known: usize,
-    /// Baseline findings no longer present (0 without one).
-    pub fixed: usize,
-    /// Failing rules per effective severity (the most severe unwaived finding's).
-    pub failing: BTreeMap<Severity, usize>,
-    pub fail_on: &'static str,
-    /// Some image, volume, mount or file could not be read.
-    pub incomplete: bool,
-    pub verdict: Verdict,
-    pub exit_code: u8,
-}
-
-impl Summary {
-    pub fn new(fail_on: FailOn) -> Self {
-        Summary {
-            images: 0,
-            rules: 0,
-            results: Counts::default(),
-            findings: 0,
-            waived: 0,
-            known: 0,
-            fixed: 0,
-            failing: BTreeMap::new(),
-            fail_on: fail_on.as_str(),
-            incomplete: false,
-            verdict: Verdict::Pass,
-            exit_code: 0,
-        }
-    }
-}
-
-/// The scan's answer, from the best to the worst; the worst image decides a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    /// No gating finding, and everything was read.
-    Pass,
-    /// Nothing gating, but something could not be read.
-    Incomplete,
-    /// The image could not be opened at all.
-    Error,
-    /// At least one gating finding: the image is rejected whatever else is unknown.
-    Fail,
-}
-
-impl Verdict {
-    pub fn exit_code(self) -> u8 {
-        match self {
-            Verdict::Pass => 0,
-            Verdict::Fail => 1,
-            Verdict::Error => 2,
-            Verdict::Incomplete => 3,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Pass => "pass",
-            Verdict::Incomplete => "incomplete",
-            Verdict::Error => "error",
-            Verdict::Fail => "fail",
-        }
-    }
-}
-
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Stats {
     pub duration_ms: u64,
@@ -290,63 +222,12 @@ pub struct ImageReport {
     pub volumes: Vec<VolumeInfo>,
     pub results: Vec<ResultInfo>,
     /// Baseline findings this scan no longer makes.
-    pub fixed: Vec<FixedFinding>,
-    /// Problems met while assembling the guest (unreadable volumes, missing mounts).
+    pub fixed: Vec<FixedInfo>,
+    /// Problems met while assembling the guest (unreadable volumes, missing mounts), then
+    /// what the gate noted.
     pub notes: Vec<String>,
     pub summary: Summary,
     pub stats: Stats,
-    /// The guest could not be read in full (decided while it was open).
-    #[serde(skip)]
-    pub guest_incomplete: bool,
-}
-
-/// How a waiver fared in this run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum WaiverState {
-    /// It waived at least one finding.
-    Applied,
-    /// It is past its `expires` date; the findings it covers fail again.
-    Expired,
-    /// Its rule ran on an image it covers and it matched nothing: delete it.
-    Unmatched,
-    /// Its rule did not run (not selected) or no image of this run is covered.
-    NotEvaluated,
-    /// No loaded rule has this id.
-    UnknownRule,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct WaiverInfo {
-    pub source: String,
-    pub rule: String,
-    pub paths: Vec<String>,
-    pub subjects: Vec<String>,
-    pub images: Option<String>,
-    pub reason: String,
-    pub expires: Option<String>,
-    pub state: WaiverState,
-    /// Findings it covers (waived, or for an expired waiver, that it would have waived).
-    pub matched: usize,
-}
-
-impl WaiverInfo {
-    /// How the waiver fared, in words: the same on stderr, in the table and in Markdown.
-    pub fn describe(&self) -> String {
-        match self.state {
-            WaiverState::Applied => format!("applied to {} finding(s)", self.matched),
-            WaiverState::Expired => format!(
-                "expired on {}; the {} finding(s) it covers fail again",
-                self.expires.as_deref().unwrap_or("?"),
-                self.matched
-            ),
-            WaiverState::Unmatched => "matched no finding; delete it".to_string(),
-            WaiverState::NotEvaluated => {
-                "not evaluated: its rule did not run, or it covers no image of this run".to_string()
-            }
-            WaiverState::UnknownRule => "names no loaded rule".to_string(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -396,9 +277,20 @@ impl From<&Rule> for RuleInfo {
     }
 }
 
-impl ImageReport {
-    /// What a scan of an opened guest found, before the gate decides.
-    pub fn scanned(guest: &Guest, results: &[RuleResult], stats: Stats) -> Self {
+/// What a report says of an image besides the gate's decision: the image, its OS and
+/// volumes, the notes of assembling the guest, and the scan's statistics.
+#[derive(Debug, Clone)]
+pub struct ImageDetails {
+    pub image: ImageInfo,
+    pub os: Option<OsRelease>,
+    pub volumes: Vec<VolumeInfo>,
+    pub notes: Vec<String>,
+    pub stats: Stats,
+}
+
+impl ImageDetails {
+    /// An opened guest, as scanned.
+    pub fn of(guest: &Guest, stats: Stats) -> Self {
         let volumes = guest
             .volumes
             .iter()
@@ -417,69 +309,100 @@ impl ImageReport {
                 }
             })
             .collect();
-        let results = results
-            .iter()
-            .map(|result| ResultInfo {
-                rule: result.rule.id.clone(),
-                title: result.rule.title.clone(),
-                severity: result.rule.severity,
-                status: result.status.into(),
-                gating: false,
-                reason: result.reason.clone(),
-                findings: result
-                    .findings
-                    .iter()
-                    .map(|f| FindingInfo {
-                        path: f.path.clone(),
-                        subject: f.subject.clone(),
-                        message: f.message.clone(),
-                        line: f.line,
-                        severity: f.severity.unwrap_or(result.rule.severity),
-                        fingerprint: f.fingerprint.clone(),
-                        gating: false,
-                        waiver: None,
-                        baseline: None,
-                    })
-                    .collect(),
-            })
-            .collect();
-        ImageReport {
+        ImageDetails {
             image: ImageInfo {
                 path: guest.image_name.clone(),
                 format: guest.first_image().map(|image| image.format.to_string()),
                 virtual_size: Some(guest.virtual_size()),
                 disks: disk_infos(guest),
             },
-            error: None,
             os: guest.os.clone(),
             volumes,
-            results,
-            fixed: Vec::new(),
             notes: guest.notes.iter().map(|n| n.message.clone()).collect(),
-            summary: Summary::new(FailOn::Never),
             stats,
-            guest_incomplete: guest.incomplete(),
         }
     }
 
     /// An image that could not be opened.
-    pub fn unreadable(path: String, error: String) -> Self {
-        ImageReport {
+    pub fn unreadable(path: String) -> Self {
+        ImageDetails {
             image: ImageInfo {
                 path,
                 format: None,
                 virtual_size: None,
                 disks: Vec::new(),
             },
-            error: Some(error),
             os: None,
             volumes: Vec::new(),
-            results: Vec::new(),
-            fixed: Vec::new(),
             notes: Vec::new(),
-            summary: Summary::new(FailOn::Never),
             stats: Stats::default(),
-            guest_incomplete: true,
+        }
+    }
+}
+
+impl ImageReport {
+    fn from_decided(decided: &DecidedImage<ImageDetails>) -> Self {
+        let details = &decided.details;
+        let results = decided
+            .results
+            .iter()
+            .map(|result| ResultInfo {
+                rule: result.rule.id.clone(),
+                title: result.rule.title.clone(),
+                severity: result.rule.severity,
+                status: result.status,
+                gating: result.gating,
+                reason: result.reason.clone(),
+                findings: result
+                    .findings
+                    .iter()
+                    .map(FindingInfo::from_decided)
+                    .collect(),
+            })
+            .collect();
+        ImageReport {
+            image: details.image.clone(),
+            error: decided.unreadable.clone(),
+            os: details.os.clone(),
+            volumes: details.volumes.clone(),
+            results,
+            fixed: decided.fixed.iter().map(FixedInfo::from).collect(),
+            notes: details
+                .notes
+                .iter()
+                .chain(&decided.notes)
+                .cloned()
+                .collect(),
+            summary: decided.summary.clone(),
+            stats: details.stats.clone(),
+        }
+    }
+}
+
+impl Report {
+    /// The report of a decided run: built once, read by every renderer.
+    pub fn new(
+        decision: &Decision<ImageDetails>,
+        rules: &[Arc<Rule>],
+        baseline: Option<&Baseline>,
+    ) -> Self {
+        let mut rules: Vec<RuleInfo> = rules.iter().map(|r| RuleInfo::from(r.as_ref())).collect();
+        rules.sort_by(|a, b| a.id.cmp(&b.id));
+        Report {
+            schema_version: SCHEMA_VERSION,
+            tool: Tool::this(),
+            images: decision
+                .images
+                .iter()
+                .map(ImageReport::from_decided)
+                .collect(),
+            waivers: decision.waivers.clone(),
+            baseline: baseline.map(|b| BaselineInfo {
+                path: b.path.clone(),
+                schema_version: b.schema_version,
+            }),
+            rules,
+            summary: decision.summary.clone(),
         }
     }
 }

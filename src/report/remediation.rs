@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
+use crate::guest::GuestPath;
 use crate::rules::engine::Finding;
 use crate::rules::pack::{Placeholder, Segment, Template};
 use crate::rules::Rule;
@@ -99,7 +100,7 @@ fn section(body: &mut String, rule: &Rule, findings: &[&Finding], counts: &mut C
     let mut handled: Vec<&Finding> = Vec::new();
     for finding in findings {
         if fix.handles(
-            finding.path.as_deref(),
+            finding.path.as_ref().map(GuestPath::as_bytes),
             finding.subject.as_deref(),
             &finding.message,
         ) {
@@ -183,7 +184,7 @@ fn manual_block(body: &mut String, rule: &Rule, manual: &[(&Finding, Option<Stri
 fn describe(finding: &Finding) -> String {
     let mut text = String::new();
     if let Some(path) = &finding.path {
-        text.push_str(path);
+        text.push_str(&path.display());
         if let Some(line) = finding.line {
             let _ = write!(text, ":{line}");
         }
@@ -243,8 +244,10 @@ fn render(template: &Template, finding: &Finding) -> Result<String, Placeholder>
                 let bytes = match placeholder {
                     Placeholder::Path => finding
                         .path
-                        .as_deref()
-                        .and_then(guest_path_bytes)
+                        .as_ref()
+                        .map(GuestPath::as_bytes)
+                        .filter(|bytes| bytes.starts_with(b"/"))
+                        .map(<[u8]>::to_vec)
                         .ok_or(Placeholder::Path)?,
                     _ => finding
                         .subject
@@ -270,51 +273,6 @@ fn render(template: &Template, finding: &Finding) -> Result<String, Placeholder>
         }
     }
     Ok(prelude + &command)
-}
-
-/// A finding's path as the guest's bytes. Checks write paths escaped for display
-/// (`crate::names::escape_for_terminal`), which is reversible; a path that is not absolute
-/// or does not decode is no path to act on.
-fn guest_path_bytes(shown: &str) -> Option<Vec<u8>> {
-    let bytes = unescape_display(shown)?;
-    bytes.starts_with(b"/").then_some(bytes)
-}
-
-/// The inverse of `escape_for_terminal`: `\\`, `\n`, `\t`, `\r`, `\u{hex}` and `\xNN`.
-fn unescape_display(text: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            let mut buf = [0u8; 4];
-            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-            continue;
-        }
-        match chars.next()? {
-            '\\' => out.push(b'\\'),
-            'n' => out.push(b'\n'),
-            't' => out.push(b'\t'),
-            'r' => out.push(b'\r'),
-            'x' => {
-                let hex: String = chars.by_ref().take(2).collect();
-                if hex.len() != 2 {
-                    return None;
-                }
-                out.push(u8::from_str_radix(&hex, 16).ok()?);
-            }
-            'u' => {
-                if chars.next()? != '{' {
-                    return None;
-                }
-                let hex: String = chars.by_ref().take_while(|&c| c != '}').collect();
-                let c = char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?;
-                let mut buf = [0u8; 4];
-                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-            }
-            _ => return None,
-        }
-    }
-    Some(out)
 }
 
 /// `'…'` with each `'` written as `'\''`, when the value is printable text; `None` when it
@@ -712,15 +670,6 @@ fi
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn display_escapes_decode_to_the_guest_bytes() {
-        let raw: &[u8] = b"/tmp/a\nb\\c\xff\x1b\xc3\xa9";
-        let shown = crate::names::escape_for_terminal(raw);
-        assert_eq!(unescape_display(&shown).as_deref(), Some(raw));
-        assert_eq!(unescape_display("/a\\qb"), None);
-        assert_eq!(guest_path_bytes("(no preset rule)"), None);
-    }
 
     #[test]
     fn plain_values_are_single_quoted() {

@@ -352,14 +352,14 @@ fn descriptor(rule: &RuleInfo) -> Descriptor {
 }
 
 /// Percent-encodes every byte outside RFC 3986's unreserved set.
-fn encode_segment(segment: &str, out: &mut String) {
+fn encode_segment(segment: &[u8], out: &mut String) {
     // A segment of only dots would be a dot-segment that URI resolution removes, climbing
     // out of the guest root; encoded dots are data.
-    if !segment.is_empty() && segment.bytes().all(|b| b == b'.') {
+    if !segment.is_empty() && segment.iter().all(|b| *b == b'.') {
         out.push_str(&"%2E".repeat(segment.len()));
         return;
     }
-    for byte in segment.bytes() {
+    for &byte in segment {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
             out.push(char::from(byte));
         } else {
@@ -371,13 +371,15 @@ fn encode_segment(segment: &str, out: &mut String) {
 /// A guest path as a relative reference under `GUESTROOT`: no leading slash (it would
 /// discard the base), `/` kept between segments, everything else that could change how the
 /// reference parses (`%`, `#`, `?`, `:`, spaces, backslashes, non-ASCII) percent-encoded.
-fn guest_uri(path: &str) -> String {
-    let relative = path.trim_start_matches('/');
+/// The guest's bytes are encoded as they are, so the URI decodes to the exact path.
+fn guest_uri(path: &[u8]) -> String {
+    let start = path.iter().position(|b| *b != b'/').unwrap_or(path.len());
+    let relative = path.get(start..).unwrap_or_default();
     if relative.is_empty() {
         return "./".to_string();
     }
     let mut out = String::with_capacity(relative.len());
-    for (index, segment) in relative.split('/').enumerate() {
+    for (index, segment) in relative.split(|b| *b == b'/').enumerate() {
         if index > 0 {
             out.push('/');
         }
@@ -390,7 +392,10 @@ fn guest_uri(path: &str) -> String {
 fn image_uri(image_path: &str) -> String {
     let name = image_file_name(image_path);
     let mut out = String::new();
-    encode_segment(if name.is_empty() { "image" } else { name }, &mut out);
+    encode_segment(
+        if name.is_empty() { "image" } else { name }.as_bytes(),
+        &mut out,
+    );
     out
 }
 
@@ -419,7 +424,7 @@ fn hash_field(hasher: &mut Sha256, field: Option<&str>) {
 fn fingerprint(rule: &str, finding: &FindingInfo, rank: usize) -> String {
     let mut hasher = Sha256::new();
     hash_field(&mut hasher, Some(rule));
-    hash_field(&mut hasher, finding.path.as_deref());
+    hash_field(&mut hasher, finding.shown_path().as_deref());
     hash_field(&mut hasher, finding.subject.as_deref());
     hash_field(&mut hasher, finding.fingerprint.as_deref());
     hasher.update(u64::try_from(rank).unwrap_or(u64::MAX).to_le_bytes());
@@ -447,11 +452,11 @@ fn message(finding: &FindingInfo) -> String {
 }
 
 fn location(finding: &FindingInfo, image_path: &str) -> Location {
-    match &finding.path {
+    match &finding.guest_path {
         Some(path) => Location {
             physical_location: PhysicalLocation {
                 artifact_location: ArtifactLocation {
-                    uri: guest_uri(path),
+                    uri: guest_uri(path.as_bytes()),
                     uri_base_id: GUEST_ROOT,
                 },
                 // SARIF lines start at 1; a 0 would make the file invalid.
@@ -480,13 +485,13 @@ fn location(finding: &FindingInfo, image_path: &str) -> Location {
 }
 
 /// Path, subject and secret fingerprint: what the baseline also matches findings by.
-type FindingKey<'a> = (Option<&'a str>, Option<&'a str>, Option<&'a str>);
+type FindingKey<'a> = (Option<String>, Option<&'a str>, Option<&'a str>);
 
 fn results(result: &ResultInfo, rule_index: usize, image_path: &str, out: &mut Vec<SarifResult>) {
     let mut ranks: BTreeMap<FindingKey<'_>, usize> = BTreeMap::new();
     for finding in &result.findings {
         let key = (
-            finding.path.as_deref(),
+            finding.shown_path(),
             finding.subject.as_deref(),
             finding.fingerprint.as_deref(),
         );
@@ -745,24 +750,31 @@ mod tests {
 
     #[test]
     fn guest_paths_become_relative_references_that_parse_one_way() {
-        assert_eq!(guest_uri("/etc/ssh/sshd_config"), "etc/ssh/sshd_config");
-        assert_eq!(guest_uri("/home/a b/x#y?z"), "home/a%20b/x%23y%3Fz");
-        assert_eq!(guest_uri("/100%/f"), "100%25/f");
-        // A colon in the first segment would read as a scheme.
-        assert_eq!(guest_uri("/c:/x"), "c%3A/x");
-        assert_eq!(guest_uri("/é"), "%C3%A9");
-        // The report shows invalid bytes as `\xNN` text: the backslash is encoded too.
-        assert_eq!(guest_uri("/bad\\xff"), "bad%5Cxff");
-        assert_eq!(guest_uri("/a\nb\tc\u{7f}"), "a%0Ab%09c%7F");
-        // Leading slashes would make an absolute path (or, doubled, an authority).
-        assert_eq!(guest_uri("//host/x"), "host/x");
-        assert_eq!(guest_uri("/"), "./");
-        assert_eq!(guest_uri(""), "./");
-        // Dot segments are data, not directions out of the guest root.
-        assert_eq!(guest_uri("/../etc/.."), "%2E%2E/etc/%2E%2E");
-        assert_eq!(guest_uri("/a/./.b"), "a/%2E/.b");
         assert_eq!(
-            guest_uri("/[x]@y;z=1&w+v,u!$'()*"),
+            guest_uri("/etc/ssh/sshd_config".as_bytes()),
+            "etc/ssh/sshd_config"
+        );
+        assert_eq!(
+            guest_uri("/home/a b/x#y?z".as_bytes()),
+            "home/a%20b/x%23y%3Fz"
+        );
+        assert_eq!(guest_uri("/100%/f".as_bytes()), "100%25/f");
+        // A colon in the first segment would read as a scheme.
+        assert_eq!(guest_uri("/c:/x".as_bytes()), "c%3A/x");
+        assert_eq!(guest_uri("/é".as_bytes()), "%C3%A9");
+        // Bytes that are not UTF-8 are encoded as they are; a backslash is data.
+        assert_eq!(guest_uri(b"/bad\xff"), "bad%FF");
+        assert_eq!(guest_uri(b"/a\\b"), "a%5Cb");
+        assert_eq!(guest_uri("/a\nb\tc\u{7f}".as_bytes()), "a%0Ab%09c%7F");
+        // Leading slashes would make an absolute path (or, doubled, an authority).
+        assert_eq!(guest_uri("//host/x".as_bytes()), "host/x");
+        assert_eq!(guest_uri("/".as_bytes()), "./");
+        assert_eq!(guest_uri("".as_bytes()), "./");
+        // Dot segments are data, not directions out of the guest root.
+        assert_eq!(guest_uri("/../etc/..".as_bytes()), "%2E%2E/etc/%2E%2E");
+        assert_eq!(guest_uri("/a/./.b".as_bytes()), "a/%2E/.b");
+        assert_eq!(
+            guest_uri("/[x]@y;z=1&w+v,u!$'()*".as_bytes()),
             "%5Bx%5D%40y%3Bz%3D1%26w%2Bv%2Cu%21%24%27%28%29%2A"
         );
     }
@@ -770,7 +782,7 @@ mod tests {
     #[test]
     fn every_encoded_uri_is_ascii_without_reserved_characters() {
         for path in ["/a b", "/ü/ß", "/x?#[]", "/\u{0}\u{1f}", "/%41"] {
-            let uri = guest_uri(path);
+            let uri = guest_uri(path.as_bytes());
             assert!(
                 uri.bytes().all(|b| b.is_ascii_alphanumeric()
                     || matches!(b, b'-' | b'.' | b'_' | b'~' | b'%' | b'/')),
@@ -819,6 +831,8 @@ mod tests {
     fn finding(path: Option<&str>, subject: Option<&str>, fp: Option<&str>) -> FindingInfo {
         FindingInfo {
             path: path.map(str::to_string),
+            path_base64: None,
+            guest_path: path.map(crate::guest::GuestPath::from),
             subject: subject.map(str::to_string),
             message: "m".to_string(),
             line: Some(3),

@@ -104,9 +104,10 @@ fn write_image(image: &ImageReport, out: &mut dyn Write) -> std::io::Result<()> 
             clean(&result.title)
         )?;
         for finding in &result.findings {
-            let place = match (&finding.path, finding.line) {
-                (Some(path), Some(line)) => format!("{}:{line}", clean(path)),
-                (Some(path), None) => clean(path),
+            // `shown_path` is already escaped for a terminal, once.
+            let place = match (finding.shown_path(), finding.line) {
+                (Some(path), Some(line)) => format!("{path}:{line}"),
+                (Some(path), None) => path,
                 (None, _) => "(default)".to_string(),
             };
             let severity = if finding.severity != result.severity {
@@ -151,7 +152,7 @@ fn write_image(image: &ImageReport, out: &mut dyn Write) -> std::io::Result<()> 
                 out,
                 "  {} {}{}",
                 fixed.rule,
-                fixed.path.as_deref().map(clean).unwrap_or_default(),
+                fixed.shown_path().unwrap_or_default(),
                 fixed
                     .subject
                     .as_deref()

@@ -1,14 +1,13 @@
 //! What rules evaluate against: the guest tree, its walked inventory, the home directories,
-//! the places that could not be read, and facts read once and shared by every rule; and,
-//! for `--verbose`, the account of everything the scan did not look at.
+//! the places that could not be read, and facts read once and shared by every rule.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
+use super::BlindSpot;
 use crate::facts::{self, FactError, GuestFiles};
-use crate::guest::{display_path, Guest, OsRelease, Tree};
-use crate::names::escape_for_terminal;
+use crate::guest::{display_path, OsRelease, Tree};
 use crate::progress::Progress;
 use crate::walk::{Entry, Inventory};
 
@@ -17,8 +16,8 @@ use crate::walk::{Entry, Inventory};
 pub struct ScanOptions {
     /// Every sshd occurrence must conform, not only the effective value (SCAP parity).
     pub sshd_strict: bool,
-    /// The date end-of-life checks compare against, as (year, month, day).
-    pub today: (i32, u32, u32),
+    /// The day end-of-life checks compare against.
+    pub today: crate::date::Date,
     /// Content read per file by the secrets pass, overriding the rules' `max_size`.
     pub secrets_max_size: Option<u64>,
 }
@@ -40,18 +39,10 @@ pub struct ScanContext<'a> {
     partly_read: Mutex<Vec<String>>,
     progress: Option<&'a Progress>,
     accounts: OnceLock<Result<Option<facts::accounts::Accounts>, FactError>>,
-    homes: OnceLock<Vec<String>>,
+    homes: OnceLock<Vec<Vec<u8>>>,
     sshd: OnceLock<Result<Option<facts::sshd::SshdConfig>, FactError>>,
     services: OnceLock<Result<facts::services::Services, FactError>>,
     packages: OnceLock<Result<facts::packages::Packages, FactError>>,
-    secrets: OnceLock<super::checks::secrets::SecretsPass>,
-}
-
-/// A guest path whose contents are unknown, and why.
-#[derive(Debug, Clone)]
-pub struct BlindSpot {
-    pub path: Vec<u8>,
-    pub reason: String,
 }
 
 impl<'a> ScanContext<'a> {
@@ -85,7 +76,6 @@ impl<'a> ScanContext<'a> {
             sshd: OnceLock::new(),
             services: OnceLock::new(),
             packages: OnceLock::new(),
-            secrets: OnceLock::new(),
         }
     }
 
@@ -120,11 +110,7 @@ impl<'a> ScanContext<'a> {
     /// Inventory entries whose path starts with `prefix` (the inventory is sorted by path,
     /// so they are contiguous).
     pub fn entries_under(&self, prefix: &[u8]) -> &'a [Entry] {
-        let entries = &self.inventory.entries;
-        let start = entries.partition_point(|e| e.path.as_slice() < prefix);
-        let rest = entries.get(start..).unwrap_or_default();
-        let len = rest.partition_point(|e| e.path.starts_with(prefix));
-        rest.get(..len).unwrap_or_default()
+        self.inventory.entries_under(prefix)
     }
 
     /// The blind spots that could hide a path starting with `prefix`.
@@ -164,19 +150,71 @@ impl<'a> ScanContext<'a> {
             .map_err(|e| format!("{}: {}", display_path(path), e.rebase(&mount.offset)))
     }
 
-    /// The results of the shared secrets pass, once the engine has run it.
-    pub fn secrets_pass(&self) -> Option<&super::checks::secrets::SecretsPass> {
-        self.secrets.get()
+    /// A file's contents by its exact guest path, symlinks followed inside the guest, at
+    /// most `limit` bytes; `Ok(None)` when the path leads to no regular file.
+    pub fn read_file(&self, path: &[u8], limit: u64) -> Result<Option<Vec<u8>>, String> {
+        let Some((mount, node, kind)) = self.follow(path)? else {
+            return Ok(None);
+        };
+        if kind != crate::filesystems::FileKind::File {
+            return Ok(None);
+        }
+        let reader = mount
+            .fs
+            .open(node)
+            .map_err(|e| format!("{}: {}", display_path(path), e.rebase(&mount.offset)))?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::Read::take(reader, limit), &mut bytes)
+            .map_err(|e| format!("{}: reading the file: {e}", display_path(path)))?;
+        Ok(Some(bytes))
     }
 
-    pub fn set_secrets_pass(&self, pass: super::checks::secrets::SecretsPass) {
-        let _ = self.secrets.set(pass);
+    /// How many entries the directory at `path` holds, symlinks followed inside the guest;
+    /// `Ok(None)` when the path leads to no directory.
+    pub fn directory_len(&self, path: &[u8]) -> Result<Option<usize>, String> {
+        let Some((mount, node, kind)) = self.follow(path)? else {
+            return Ok(None);
+        };
+        if kind != crate::filesystems::FileKind::Dir {
+            return Ok(None);
+        }
+        mount
+            .fs
+            .read_dir(node)
+            .map(|entries| Some(entries.len()))
+            .map_err(|e| format!("{}: {}", display_path(path), e.rebase(&mount.offset)))
     }
 
-    /// What the scan did not look at, and why, one line each, for `--verbose`: volumes not
-    /// scanned or not mounted, guest paths the walk could not read, mount points hiding
-    /// files of the volume below, files the secrets pass did not read in full, matches an
-    /// allowlist removed. In a stable order; escaped for a terminal; no file content.
+    /// The node a guest path leads to with symlinks followed, and its kind.
+    fn follow(
+        &self,
+        path: &[u8],
+    ) -> Result<
+        Option<(
+            &'a crate::guest::Mount,
+            crate::filesystems::NodeId,
+            crate::filesystems::FileKind,
+        )>,
+        String,
+    > {
+        let located = match self.tree.resolve(path, true) {
+            Ok(located) => located,
+            Err(
+                crate::guest::ResolveError::NotFound { .. }
+                | crate::guest::ResolveError::NotADirectory { .. },
+            ) => return Ok(None),
+            Err(e) => return Err(e.to_string()),
+        };
+        let Some(mount) = self.tree.mount(located.mount) else {
+            return Ok(None);
+        };
+        let meta = mount
+            .fs
+            .metadata(located.node)
+            .map_err(|e| format!("{}: {}", display_path(path), e.rebase(&mount.offset)))?;
+        Ok(Some((mount, located.node, meta.kind)))
+    }
+
     /// Records, for `--verbose`, something a check did not read in full. `line` must already
     /// be escaped for a terminal.
     pub fn note_partly_read(&self, line: String) {
@@ -186,94 +224,16 @@ impl<'a> ScanContext<'a> {
             .push(line);
     }
 
-    pub fn skipped(&self, guest: &Guest) -> Vec<String> {
-        let text = |message: &str| escape_for_terminal(message.as_bytes());
-        let volume_id = |index: usize| {
-            guest.volumes.get(index).map_or_else(
-                || format!("#{}", index.saturating_add(1)),
-                |state| state.volume.id.clone(),
-            )
-        };
-        let mut lines = Vec::new();
-        for state in &guest.volumes {
-            let id = text(&state.volume.id);
-            let kind = state.volume.identity.content.as_str();
-            match (&state.fs, &state.mount_point) {
-                (None, mount_point) => {
-                    let at = mount_point
-                        .as_deref()
-                        .map(|path| format!(", the guest's {}", display_path(path)))
-                        .unwrap_or_default();
-                    let reason = state.not_scanned.as_deref().unwrap_or("unreadable");
-                    lines.push(format!(
-                        "skipped volume {id} ({kind}{at}): {}",
-                        text(reason)
-                    ));
-                }
-                (Some(_), None) => lines.push(format!(
-                    "skipped volume {id} ({kind}): the guest does not mount it, so its files \
-                     are not walked (`amiscan ls --volume {id}` lists them)"
-                )),
-                (Some(_), Some(_)) => {}
-            }
-        }
-        for note in guest.notes.iter().filter(|n| n.incomplete) {
-            if let Some(path) = &note.mount_point {
-                let path = display_path(path);
-                lines.push(format!("skipped {path}: {}", text(&note.message)));
-            }
-        }
-        for error in &self.inventory.errors {
-            lines.push(format!(
-                "skipped {} (volume {}): {}",
-                display_path(&error.path),
-                text(&volume_id(error.volume)),
-                text(&error.message)
-            ));
-        }
-        for shadowed in &self.inventory.shadowed {
-            let (below, over) = (volume_id(shadowed.volume), volume_id(shadowed.by_volume));
-            let what = match &shadowed.hidden {
-                Ok(count) => format!(
-                    "{count} entries of volume {below} lie under the mount of volume {over}; \
-                     not walked (the running guest does not see them either)"
-                ),
-                Err(e) => format!(
-                    "the directory of volume {below} under the mount of volume {over} could \
-                     not be listed: {e}"
-                ),
-            };
-            lines.push(format!(
-                "skipped {}: {}",
-                display_path(&shadowed.path),
-                text(&what)
-            ));
-        }
-        let mut partly_read = self
+    /// What checks did not read in full, sorted (checks run in parallel, so the list is
+    /// the same at any thread count).
+    pub fn partly_read(&self) -> Vec<String> {
+        let mut lines = self
             .partly_read
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        // Checks run in parallel: sort, so the list is the same at any thread count.
-        partly_read.sort();
-        partly_read.dedup();
-        lines.extend(partly_read);
-        if let Some(pass) = self.secrets_pass() {
-            lines.extend(pass.notes.iter().map(|note| format!("secrets: {note}")));
-            if pass.stats.skipped_binary > 0 {
-                lines.push(format!(
-                    "secrets: {} files not searched: binary (a NUL byte in their first 8 KiB)",
-                    pass.stats.skipped_binary
-                ));
-            }
-            if pass.outside_paths > 0 {
-                lines.push(format!(
-                    "secrets: {} regular files not read: outside every credential rule's paths",
-                    pass.outside_paths
-                ));
-            }
-            lines.extend(pass.allowlisted.iter().map(|hit| format!("secrets: {hit}")));
-        }
+        lines.sort();
+        lines.dedup();
         lines
     }
 
@@ -282,30 +242,30 @@ impl<'a> ScanContext<'a> {
             .get_or_init(|| facts::accounts::read(self.files()))
     }
 
-    /// Home directories: every account's home from /etc/passwd, plus /root and each
-    /// directory under /home, with symlinks resolved inside the guest so they name the
-    /// paths the walk lists.
-    pub fn homes(&self) -> &[String] {
+    /// Home directories as the guest's bytes: every account's home from /etc/passwd, plus
+    /// /root and each directory under /home, with symlinks resolved inside the guest so
+    /// they name the paths the walk lists.
+    pub fn homes(&self) -> &[Vec<u8>] {
         self.homes.get_or_init(|| {
-            let mut homes = BTreeSet::new();
-            homes.insert("/root".to_string());
+            let mut homes: BTreeSet<Vec<u8>> = BTreeSet::new();
+            homes.insert(b"/root".to_vec());
             if let Ok(Some(accounts)) = self.accounts() {
                 for account in &accounts.passwd {
                     if account.home.starts_with('/') {
-                        homes.insert(account.home.clone());
+                        homes.insert(account.home.as_bytes().to_vec());
                     }
                 }
             }
             for entry in self.entries_under(b"/home/") {
                 let rest = entry.path.get(b"/home/".len()..).unwrap_or_default();
                 if !rest.contains(&b'/') && entry.meta.kind == crate::filesystems::FileKind::Dir {
-                    homes.insert(display_path(&entry.path));
+                    homes.insert(entry.path.clone());
                 }
             }
             homes
                 .into_iter()
-                .map(|home| match self.tree.resolve(home.as_bytes(), true) {
-                    Ok(located) => display_path(&located.canonical),
+                .map(|home| match self.tree.resolve(&home, true) {
+                    Ok(located) => located.canonical,
                     Err(_) => home,
                 })
                 .collect::<BTreeSet<_>>()

@@ -7,52 +7,10 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::checks::CheckReport;
+use super::checks::secrets::{self, CheckKey, SecretsPass};
+use super::checks::{Check, CheckReport};
+pub use super::finding::Finding;
 use super::{Rule, ScanContext, Severity};
-
-/// One thing a rule found.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Finding {
-    /// Guest path in the assembled tree.
-    pub path: Option<String>,
-    /// 1-based line in `path`.
-    pub line: Option<u64>,
-    /// The account, keyword, service or package the finding is about.
-    pub subject: Option<String>,
-    pub message: String,
-    /// When not the rule's own severity (an installed-but-disabled service, say).
-    pub severity: Option<Severity>,
-    /// A secret's short, non-reversible fingerprint (never the secret).
-    pub fingerprint: Option<String>,
-}
-
-impl Finding {
-    pub fn at(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            path: Some(path.into()),
-            line: None,
-            subject: None,
-            message: message.into(),
-            severity: None,
-            fingerprint: None,
-        }
-    }
-
-    pub fn line(mut self, line: usize) -> Self {
-        self.line = u64::try_from(line).ok().filter(|&l| l > 0);
-        self
-    }
-
-    pub fn subject(mut self, subject: impl Into<String>) -> Self {
-        self.subject = Some(subject.into());
-        self
-    }
-
-    pub fn severity(mut self, severity: Severity) -> Self {
-        self.severity = Some(severity);
-        self
-    }
-}
 
 /// A rule's verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -125,28 +83,53 @@ impl RuleResult {
     }
 }
 
-/// Evaluates every rule (in parallel) and returns results in rule-id order.
-pub fn evaluate(rules: &[Arc<Rule>], ctx: &ScanContext<'_>) -> Vec<RuleResult> {
-    // Every secrets check shares one pass over the files, run before the rules.
-    let secret_checks: Vec<&super::checks::secrets::Compiled> = rules
+/// Every secrets check of `rules` with its key, in rule order: what the shared pass runs.
+pub fn secrets_checks(rules: &[Arc<Rule>]) -> Vec<(CheckKey, &secrets::Compiled)> {
+    rules
         .iter()
-        .flat_map(|rule| rule.checks.iter())
-        .filter_map(|check| match check {
-            super::checks::Check::Secrets(check) => Some(check),
-            _ => None,
+        .flat_map(|rule| {
+            rule.checks
+                .iter()
+                .enumerate()
+                .filter_map(move |(index, check)| match check {
+                    Check::Secrets(check) => Some((
+                        CheckKey {
+                            rule: rule.id.clone(),
+                            index,
+                        },
+                        check,
+                    )),
+                    _ => None,
+                })
         })
-        .collect();
-    if !secret_checks.is_empty() && ctx.no_root.is_none() {
-        ctx.set_secrets_pass(super::checks::secrets::run_pass(&secret_checks, ctx));
-    }
+        .collect()
+}
+
+/// Evaluates every rule (in parallel) and returns results in rule-id order. `secrets` is
+/// the shared secrets pass over `ctx`, run first by the caller when any rule has a
+/// secrets check (`secrets_checks`, `secrets::run_pass`).
+pub fn evaluate(
+    rules: &[Arc<Rule>],
+    ctx: &ScanContext<'_>,
+    secrets: Option<&SecretsPass>,
+) -> Vec<RuleResult> {
     let mut results: Vec<RuleResult> = rules
         .par_iter()
         .map(|rule| {
             let report = match &ctx.no_root {
                 Some(reason) => CheckReport::unknown(reason.clone()),
-                None => {
-                    CheckReport::merge(rule.checks.iter().map(|c| c.evaluate(ctx, rule.severity)))
-                }
+                None => CheckReport::merge(rule.checks.iter().enumerate().map(|(index, check)| {
+                    match check {
+                        Check::Secrets(check) => {
+                            let key = CheckKey {
+                                rule: rule.id.clone(),
+                                index,
+                            };
+                            check.report(&key, secrets)
+                        }
+                        other => other.evaluate(ctx, rule.severity),
+                    }
+                })),
             };
             RuleResult::from_report(Arc::clone(rule), report)
         })

@@ -9,8 +9,8 @@ use std::os::unix::ffi::OsStrExt;
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
-use super::context::{BlindSpot, ScanContext};
-use crate::walk::Entry;
+use super::BlindSpot;
+use crate::walk::{Entry, Inventory};
 
 /// Checks a pattern as written in a rule pack.
 pub fn validate(pattern: &str) -> Result<(), String> {
@@ -33,17 +33,6 @@ fn compile(patterns: &[String]) -> Result<GlobSet, String> {
         builder.add(glob);
     }
     builder.build().map_err(|e| e.to_string())
-}
-
-/// `~/rest` once per home directory; other patterns as they are.
-pub fn expand_homes(pattern: &str, homes: &[String]) -> Vec<String> {
-    match pattern.strip_prefix("~/") {
-        None => vec![pattern.to_string()],
-        Some(rest) => homes
-            .iter()
-            .map(|home| format!("{}/{rest}", globset::escape(home.trim_end_matches('/'))))
-            .collect(),
-    }
 }
 
 /// The part of a pattern before its first wildcard, cut back to a directory boundary.
@@ -69,53 +58,103 @@ pub fn literal_prefix(pattern: &str) -> &str {
     }
 }
 
-/// Patterns compiled for one scan (homes expanded).
+/// Patterns compiled for one scan. `~/rest` patterns are matched below each home
+/// directory by the guest's exact bytes, so a home whose name is not UTF-8 is searched too.
 pub struct PathMatcher {
-    include: GlobSet,
-    exclude: GlobSet,
-    prefixes: Vec<String>,
+    include: Split,
+    exclude: Split,
+    homes: Vec<Vec<u8>>,
+    /// Where matches can lie: the inventory slices to look at, shortest first.
+    prefixes: Vec<Vec<u8>>,
+}
+
+/// Patterns split by how they are anchored: absolute, or below every home (`/rest`).
+struct Split {
+    absolute: GlobSet,
+    in_home: GlobSet,
+}
+
+impl Split {
+    fn compile(patterns: &[String]) -> Result<(Self, Vec<String>, Vec<String>), String> {
+        let mut absolute = Vec::new();
+        let mut in_home = Vec::new();
+        for pattern in patterns {
+            match pattern.strip_prefix('~') {
+                Some(rest) => in_home.push(rest.to_string()),
+                None => absolute.push(pattern.clone()),
+            }
+        }
+        let split = Split {
+            absolute: compile(&absolute)?,
+            in_home: compile(&in_home)?,
+        };
+        Ok((split, absolute, in_home))
+    }
+
+    fn is_match(&self, path: &[u8], homes: &[Vec<u8>]) -> bool {
+        self.absolute.is_match(OsStr::from_bytes(path))
+            || (!self.in_home.is_empty()
+                && homes.iter().any(|home| {
+                    path.strip_prefix(home.as_slice())
+                        .filter(|rest| rest.first() == Some(&b'/'))
+                        .is_some_and(|rest| self.in_home.is_match(OsStr::from_bytes(rest)))
+                }))
+    }
 }
 
 impl PathMatcher {
-    pub fn new(include: &[String], exclude: &[String], homes: &[String]) -> Result<Self, String> {
-        let include: Vec<String> = include
+    /// `homes` are the guest's home directories as its bytes (`~/` stands for each).
+    pub fn new(include: &[String], exclude: &[String], homes: &[Vec<u8>]) -> Result<Self, String> {
+        let (include, absolute, in_home) = Split::compile(include)?;
+        let (exclude, _, _) = Split::compile(exclude)?;
+        let homes: Vec<Vec<u8>> = homes
             .iter()
-            .flat_map(|p| expand_homes(p, homes))
+            .map(|home| {
+                let mut home = home.clone();
+                while home.last() == Some(&b'/') {
+                    home.pop();
+                }
+                home
+            })
             .collect();
-        let exclude: Vec<String> = exclude
+        let mut prefixes: Vec<Vec<u8>> = absolute
             .iter()
-            .flat_map(|p| expand_homes(p, homes))
+            .map(|p| unescape(literal_prefix(p)).into_bytes())
             .collect();
-        let mut prefixes: Vec<String> = include
-            .iter()
-            .map(|p| unescape(literal_prefix(p)))
-            .collect();
+        for rest in &in_home {
+            let rest = unescape(literal_prefix(rest));
+            for home in &homes {
+                let mut prefix = home.clone();
+                prefix.extend_from_slice(rest.as_bytes());
+                prefixes.push(prefix);
+            }
+        }
         prefixes.sort();
         // A prefix already covered by a shorter one adds nothing.
-        let mut kept: Vec<String> = Vec::new();
+        let mut kept: Vec<Vec<u8>> = Vec::new();
         for prefix in prefixes {
-            if !kept.iter().any(|k| prefix.starts_with(k.as_str())) {
+            if !kept.iter().any(|k| prefix.starts_with(k)) {
                 kept.push(prefix);
             }
         }
         Ok(Self {
-            include: compile(&include)?,
-            exclude: compile(&exclude)?,
+            include,
+            exclude,
+            homes,
             prefixes: kept,
         })
     }
 
     pub fn is_match(&self, path: &[u8]) -> bool {
-        let path = OsStr::from_bytes(path);
-        self.include.is_match(path) && !self.exclude.is_match(path)
+        self.include.is_match(path, &self.homes) && !self.exclude.is_match(path, &self.homes)
     }
 
     /// Inventory entries the patterns match, in path order.
-    pub fn entries<'a>(&self, ctx: &ScanContext<'a>) -> Vec<&'a Entry> {
+    pub fn entries<'a>(&self, inventory: &'a Inventory) -> Vec<&'a Entry> {
         let mut seen = BTreeSet::new();
         let mut out = Vec::new();
         for prefix in &self.prefixes {
-            for entry in ctx.entries_under(prefix.as_bytes()) {
+            for entry in inventory.entries_under(prefix) {
                 if self.is_match(&entry.path) && seen.insert(entry.path.as_slice()) {
                     out.push(entry);
                 }
@@ -126,16 +165,15 @@ impl PathMatcher {
     }
 
     /// Unreadable places where a match could hide.
-    pub fn blind_spots<'c>(&self, ctx: &'c ScanContext<'_>) -> Vec<&'c BlindSpot> {
-        let mut spots: Vec<&BlindSpot> = Vec::new();
-        for prefix in &self.prefixes {
-            for spot in ctx.blind_spots_for(prefix.as_bytes()) {
-                if !spots.iter().any(|s| std::ptr::eq(*s, spot)) {
-                    spots.push(spot);
-                }
-            }
-        }
+    pub fn blind_spots<'s>(&self, spots: &'s [BlindSpot]) -> Vec<&'s BlindSpot> {
         spots
+            .iter()
+            .filter(|spot| {
+                self.prefixes
+                    .iter()
+                    .any(|prefix| spot.path.starts_with(prefix) || prefix.starts_with(&spot.path))
+            })
+            .collect()
     }
 }
 
@@ -169,19 +207,37 @@ mod tests {
     }
 
     #[test]
-    fn tilde_means_every_home_and_homes_are_escaped() {
-        assert_eq!(
-            expand_homes("~/.ssh/*", &["/root".into(), "/home/a[1]".into()]),
-            vec![
-                "/root/.ssh/*".to_string(),
-                "/home/a[[]1[]]/.ssh/*".to_string()
-            ]
-        );
-        let matcher = PathMatcher::new(&["~/.ssh/*".into()], &[], &["/home/a[1]".into()]).unwrap();
+    fn tilde_means_every_home_by_its_bytes() {
+        let homes = [
+            b"/root".to_vec(),
+            b"/home/a[1]".to_vec(),
+            b"/home/x\xff\n".to_vec(),
+        ];
+        let matcher = PathMatcher::new(&["~/.ssh/*".into()], &[], &homes).unwrap();
         assert!(matcher.is_match(b"/home/a[1]/.ssh/id_rsa"));
         assert!(!matcher.is_match(b"/home/a1/.ssh/id_rsa"));
-        // An escaped `[` still stops the literal prefix early: a wider slice, same matches.
-        assert_eq!(matcher.prefixes, vec!["/home/".to_string()]);
+        assert!(matcher.is_match(b"/home/x\xff\n/.ssh/id_rsa"));
+        assert!(matcher.is_match(b"/root/.ssh/authorized_keys"));
+        assert!(!matcher.is_match(b"/rootx/.ssh/authorized_keys"));
+        assert!(!matcher.is_match(b"/root/.ssh/sub/key"));
+        assert_eq!(
+            matcher.prefixes,
+            vec![
+                b"/home/a[1]/.ssh/".to_vec(),
+                b"/home/x\xff\n/.ssh/".to_vec(),
+                b"/root/.ssh/".to_vec()
+            ]
+        );
+        let root_home = PathMatcher::new(&["~/.profile".into()], &[], &[b"/".to_vec()]).unwrap();
+        assert!(root_home.is_match(b"/.profile"));
+    }
+
+    #[test]
+    fn excludes_apply_below_homes_too() {
+        let homes = [b"/home/a".to_vec()];
+        let matcher = PathMatcher::new(&["~/**".into()], &["~/.cache/**".into()], &homes).unwrap();
+        assert!(matcher.is_match(b"/home/a/.bash_history"));
+        assert!(!matcher.is_match(b"/home/a/.cache/x"));
     }
 
     #[test]

@@ -2,9 +2,11 @@
 //! guest. Rules read the guest through the walk's inventory and the facts readers; they
 //! never touch disk structures. Reports are rendered elsewhere (`crate::report`).
 
+pub mod blind_spot;
 pub mod checks;
 pub mod context;
 pub mod engine;
+pub mod finding;
 pub mod globs;
 pub mod pack;
 pub mod select;
@@ -13,8 +15,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use blind_spot::BlindSpot;
 pub use context::{ScanContext, ScanOptions};
-pub use engine::{evaluate, Finding, RuleResult, Status};
+pub use engine::{evaluate, RuleResult, Status};
+pub use finding::Finding;
 pub use pack::{Pack, PackError, Rule};
 
 /// How bad a failing rule is. Ordered: `Info < Low < Medium < High < Critical`.
@@ -64,6 +68,38 @@ impl Severity {
         Severity::ALL
             .into_iter()
             .find(|s| s.as_str().eq_ignore_ascii_case(text))
+    }
+}
+
+/// The least severity that fails a scan, or never.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailOn {
+    At(Severity),
+    Never,
+}
+
+impl FailOn {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailOn::At(severity) => severity.as_str(),
+            FailOn::Never => "never",
+        }
+    }
+
+    /// `never`, or a severity's name.
+    pub fn parse(text: &str) -> Option<FailOn> {
+        if text.eq_ignore_ascii_case("never") {
+            return Some(FailOn::Never);
+        }
+        Severity::parse(text).map(FailOn::At)
+    }
+
+    pub fn gates(self, severity: Severity) -> bool {
+        match self {
+            FailOn::At(threshold) => severity >= threshold,
+            FailOn::Never => false,
+        }
     }
 }
 

@@ -180,7 +180,8 @@ impl Template {
 /// A compiled `FilterSpec`.
 #[derive(Debug, Clone)]
 pub struct Filter {
-    path: Option<Regex>,
+    /// Matched against the guest path's bytes.
+    path: Option<regex::bytes::Regex>,
     subject: Option<Regex>,
     message: Option<Regex>,
 }
@@ -192,8 +193,13 @@ impl Filter {
                 .map(|t| Regex::new(t).map_err(|e| format!("`{what}.{field}`: {e}")))
                 .transpose()
         };
+        let path = spec
+            .path
+            .as_deref()
+            .map(|t| regex::bytes::Regex::new(t).map_err(|e| format!("`{what}.path`: {e}")))
+            .transpose()?;
         let filter = Filter {
-            path: regex("path", &spec.path)?,
+            path,
             subject: regex("subject", &spec.subject)?,
             message: regex("message", &spec.message)?,
         };
@@ -206,14 +212,16 @@ impl Filter {
     }
 
     /// A field the filter names but the finding lacks does not match.
-    pub fn matches(&self, path: Option<&str>, subject: Option<&str>, message: &str) -> bool {
+    pub fn matches(&self, path: Option<&[u8]>, subject: Option<&str>, message: &str) -> bool {
         let field = |regex: &Option<Regex>, value: Option<&str>| match regex {
             Some(regex) => value.is_some_and(|v| regex.is_match(v)),
             None => true,
         };
-        field(&self.path, path)
-            && field(&self.subject, subject)
-            && field(&self.message, Some(message))
+        let path_matches = match &self.path {
+            Some(regex) => path.is_some_and(|p| regex.is_match(p)),
+            None => true,
+        };
+        path_matches && field(&self.subject, subject) && field(&self.message, Some(message))
     }
 }
 
@@ -276,7 +284,7 @@ impl Fix {
     }
 
     /// Whether the fix handles a finding with these fields (`only` and `except` applied).
-    pub fn handles(&self, path: Option<&str>, subject: Option<&str>, message: &str) -> bool {
+    pub fn handles(&self, path: Option<&[u8]>, subject: Option<&str>, message: &str) -> bool {
         self.only
             .as_ref()
             .is_none_or(|f| f.matches(path, subject, message))
@@ -717,7 +725,7 @@ mod tests {
         );
         let rules = parse("x.yaml", &with_fix("      each: amiscan_remove {path}\n")).unwrap();
         let fix = rules[0].fix.as_ref().unwrap();
-        assert!(fix.handles(Some("/x"), None, "m"));
+        assert!(fix.handles(Some(b"/x"), None, "m"));
     }
 
     #[test]
@@ -757,15 +765,15 @@ mod tests {
         )
         .unwrap();
         let fix = rules[0].fix.as_ref().unwrap();
-        assert!(fix.handles(Some("/home/a"), None, "m"));
-        assert!(!fix.handles(Some("/etc/a"), None, "m"));
+        assert!(fix.handles(Some(b"/home/a"), None, "m"));
+        assert!(!fix.handles(Some(b"/etc/a"), None, "m"));
         assert!(
             !fix.handles(None, None, "m"),
             "a missing field does not match `only`"
         );
-        assert!(!fix.handles(Some("/home/a"), Some("keep"), "an env file"));
+        assert!(!fix.handles(Some(b"/home/a"), Some("keep"), "an env file"));
         assert!(
-            fix.handles(Some("/home/a"), Some("keep"), "other"),
+            fix.handles(Some(b"/home/a"), Some("keep"), "other"),
             "every field must match"
         );
     }

@@ -209,10 +209,10 @@ pub fn inspect_json(image_path: &Path) -> (Run, serde_json::Value) {
     (run, value)
 }
 
-/// The one image of a single-image scan report (schema_version 2): its `results`,
+/// The one image of a single-image scan report (schema_version 3): its `results`,
 /// `summary` (equal to the run's) and `stats`.
 pub fn single_image(report: serde_json::Value) -> serde_json::Value {
-    assert_eq!(report["schema_version"], 2, "schema_version in {report:#}");
+    assert_eq!(report["schema_version"], 3, "schema_version in {report:#}");
     let images = report["images"]
         .as_array()
         .expect("a scan report has images");

@@ -102,7 +102,7 @@ impl CompiledPattern {
     /// A pattern with a `secret` group reports every credential it matches (each must be
     /// rotated), at the secret's line, with its fingerprint and never its bytes; matches
     /// whose secret is a placeholder are skipped. Other patterns report their first match.
-    fn find_all(&self, bytes: &[u8], path: &str, message: &str, out: &mut Vec<Finding>) {
+    fn find_all(&self, bytes: &[u8], path: &[u8], message: &str, out: &mut Vec<Finding>) {
         for captures in self.regex.captures_iter(bytes).take(MAX_SECRETS_PER_FILE) {
             let secret = captures.name("secret");
             if secret.is_some_and(|s| self.allow.iter().any(|a| a.is_match(s.as_bytes()))) {
@@ -139,12 +139,12 @@ impl Compiled {
             Err(e) => return CheckReport::unknown(e),
         };
         let limit = spec.max_size.unwrap_or(DEFAULT_MAX_SIZE);
-        for entry in matcher.entries(ctx) {
+        for entry in matcher.entries(ctx.inventory) {
             if !matches!(entry.meta.kind, FileKind::File | FileKind::Symlink) {
                 continue;
             }
             let path = display_path(&entry.path);
-            let bytes = match ctx.files().read(&path, limit) {
+            let bytes = match ctx.read_file(&entry.path, limit) {
                 Ok(Some(bytes)) => {
                     ctx.count_read(bytes.len());
                     bytes
@@ -157,7 +157,7 @@ impl Compiled {
                     continue;
                 }
                 Err(e) => {
-                    report.unknown.push(e.to_string());
+                    report.unknown.push(e);
                     continue;
                 }
             };
@@ -169,10 +169,10 @@ impl Compiled {
                 ));
             }
             for pattern in &self.patterns {
-                pattern.find_all(&bytes, &path, &spec.message, &mut report.findings);
+                pattern.find_all(&bytes, &entry.path, &spec.message, &mut report.findings);
             }
         }
-        report.note_blind_spots(&matcher.blind_spots(ctx));
+        report.note_blind_spots(&matcher.blind_spots(&ctx.blind_spots));
         report
     }
 }

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::CheckReport;
+use crate::date::Date;
 use crate::rules::context::ScanContext;
 use crate::rules::engine::Finding;
 
@@ -29,26 +30,17 @@ pub struct Spec {
 
 #[derive(Debug, Clone)]
 pub struct Compiled {
-    releases: Vec<(Release, (i32, u32, u32))>,
+    releases: Vec<(Release, Date)>,
 }
 
 /// Parses `YYYY-MM-DD`.
-pub fn parse_date(text: &str) -> Option<(i32, u32, u32)> {
-    let mut parts = text.split('-');
-    let year = parts.next()?.parse().ok()?;
-    let month: u32 = parts.next()?.parse().ok()?;
-    let day: u32 = parts.next()?.parse().ok()?;
-    (parts.next().is_none() && (1..=12).contains(&month) && (1..=31).contains(&day))
-        .then_some((year, month, day))
-}
-
 impl Spec {
     pub fn compile(&self) -> Result<Compiled, String> {
         let releases = self
             .releases
             .iter()
             .map(|r| {
-                parse_date(&r.eol)
+                crate::date::parse(&r.eol)
                     .map(|date| (r.clone(), date))
                     .ok_or_else(|| {
                         format!("release {} {}: `eol` must be YYYY-MM-DD", r.id, r.version)

@@ -95,17 +95,16 @@ impl Compiled {
                 },
             };
             if let Some(description) = description {
-                let path = display_path(&entry.path);
                 let mut finding =
-                    Finding::at(path.clone(), format!("{} ({description})", spec.message));
+                    Finding::at(&entry.path, format!("{} ({description})", spec.message));
                 finding.subject = spec.subject.clone();
                 if spec.fingerprint && entry.meta.kind == FileKind::File {
-                    match ctx.files().read(&path, MAX_FINGERPRINT_BYTES) {
+                    match ctx.read_file(&entry.path, MAX_FINGERPRINT_BYTES) {
                         Ok(Some(bytes)) => {
                             finding.fingerprint = Some(crate::secrets::fingerprint(&bytes));
                         }
                         Ok(None) => {}
-                        Err(e) => report.unknown.push(e.to_string()),
+                        Err(e) => report.unknown.push(e),
                     }
                 }
                 report.findings.push(finding);
@@ -149,15 +148,10 @@ fn non_empty(ctx: &ScanContext<'_>, entry: &Entry) -> Result<bool, String> {
         FileKind::File => Ok(entry.meta.size > 0),
         FileKind::Dir => Ok(children(ctx, &entry.path) > 0),
         FileKind::Symlink => {
-            let path = display_path(&entry.path);
-            let files = ctx.files();
-            if let Some(bytes) = files.read(&path, 1).map_err(|e| e.to_string())? {
+            if let Some(bytes) = ctx.read_file(&entry.path, 1)? {
                 return Ok(!bytes.is_empty());
             }
-            Ok(files
-                .list(&path)
-                .map_err(|e| e.to_string())?
-                .is_some_and(|items| !items.is_empty()))
+            Ok(ctx.directory_len(&entry.path)?.is_some_and(|len| len > 0))
         }
         _ => Ok(true),
     }

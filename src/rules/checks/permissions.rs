@@ -85,7 +85,7 @@ impl Compiled {
                 .is_some_and(|owners| !owners.contains(&entry.meta.uid));
             if bad_bits || bad_owner {
                 report.findings.push(Finding::at(
-                    display_path(&entry.path),
+                    &entry.path,
                     format!(
                         "{} ({} {}, mode {:04o}, owner uid {})",
                         spec.message,

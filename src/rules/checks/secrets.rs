@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 use std::io::Read;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use md5::{Digest, Md5};
 use rayon::prelude::*;
@@ -32,8 +31,13 @@ pub const DEFAULT_MAX_SIZE: u64 = 4 << 30;
 /// Bytes a worker reads before adding them to the progress counter.
 const PROGRESS_BATCH: u64 = 4 << 20;
 
-/// Each compiled secrets check gets a key, so the shared pass can hand it its findings.
-static NEXT_KEY: AtomicUsize = AtomicUsize::new(0);
+/// Which secrets check of which rule: how the shared pass hands each check its findings.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CheckKey {
+    pub rule: String,
+    /// The check's position in its rule.
+    pub index: usize,
+}
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -83,7 +87,6 @@ fn every_file() -> Vec<String> {
 
 #[derive(Debug, Clone)]
 pub struct Compiled {
-    key: usize,
     spec: Spec,
 }
 
@@ -115,21 +118,19 @@ impl Spec {
         }
         let specs: Vec<DetectorSpec> = self.detectors.iter().map(Detector::engine_spec).collect();
         Scanner::new(&specs)?;
-        Ok(Compiled {
-            key: NEXT_KEY.fetch_add(1, Ordering::Relaxed),
-            spec: self.clone(),
-        })
+        Ok(Compiled { spec: self.clone() })
     }
 }
 
 impl Compiled {
-    pub fn evaluate(&self, ctx: &ScanContext<'_>) -> CheckReport {
-        let Some(pass) = ctx.secrets_pass() else {
+    /// This check's share of the pass, found by its key.
+    pub fn report(&self, key: &CheckKey, pass: Option<&SecretsPass>) -> CheckReport {
+        let Some(pass) = pass else {
             return CheckReport::unknown("the secrets pass did not run");
         };
         CheckReport {
-            findings: pass.findings.get(&self.key).cloned().unwrap_or_default(),
-            unknown: pass.unknown.get(&self.key).cloned().unwrap_or_default(),
+            findings: pass.findings.get(key).cloned().unwrap_or_default(),
+            unknown: pass.unknown.get(key).cloned().unwrap_or_default(),
             skipped: None,
         }
     }
@@ -154,8 +155,8 @@ pub struct SecretStats {
 /// What the pass found, by check key.
 #[derive(Debug, Default)]
 pub struct SecretsPass {
-    pub findings: HashMap<usize, Vec<Finding>>,
-    pub unknown: HashMap<usize, Vec<String>>,
+    pub findings: HashMap<CheckKey, Vec<Finding>>,
+    pub unknown: HashMap<CheckKey, Vec<String>>,
     pub stats: SecretStats,
     /// `path:line kind fingerprint (reason)` lines for `--verbose`.
     pub allowlisted: Vec<String>,
@@ -164,6 +165,31 @@ pub struct SecretsPass {
     pub notes: Vec<String>,
     /// Regular files no secrets check's paths select (excluded by the rules), not read.
     pub outside_paths: usize,
+}
+
+impl SecretsPass {
+    /// What the pass did not read or report, one line each, for `--verbose`.
+    pub fn not_read(&self) -> Vec<String> {
+        let mut lines: Vec<String> = self
+            .notes
+            .iter()
+            .map(|note| format!("secrets: {note}"))
+            .collect();
+        if self.stats.skipped_binary > 0 {
+            lines.push(format!(
+                "secrets: {} files not searched: binary (a NUL byte in their first 8 KiB)",
+                self.stats.skipped_binary
+            ));
+        }
+        if self.outside_paths > 0 {
+            lines.push(format!(
+                "secrets: {} regular files not read: outside every credential rule's paths",
+                self.outside_paths
+            ));
+        }
+        lines.extend(self.allowlisted.iter().map(|hit| format!("secrets: {hit}")));
+        lines
+    }
 }
 
 /// Bytes read (and bytes planned but not read) by one worker, added to the progress
@@ -239,6 +265,7 @@ fn scan_counted(
 }
 
 struct CheckPlan<'c> {
+    key: &'c CheckKey,
     check: &'c Compiled,
     matcher: PathMatcher,
     detector_paths: Vec<Option<PathMatcher>>,
@@ -247,15 +274,15 @@ struct CheckPlan<'c> {
 }
 
 /// Runs every secrets check's detectors over the guest's regular files in one pass.
-pub fn run_pass(checks: &[&Compiled], ctx: &ScanContext<'_>) -> SecretsPass {
+pub fn run_pass(checks: &[(CheckKey, &Compiled)], ctx: &ScanContext<'_>) -> SecretsPass {
     let mut pass = SecretsPass::default();
     let mut plans = Vec::new();
     let mut detectors = Vec::new();
-    for check in checks {
+    for (key, check) in checks {
         let matcher = match PathMatcher::new(&check.spec.paths, &check.spec.exclude, ctx.homes()) {
             Ok(matcher) => matcher,
             Err(e) => {
-                pass.unknown.entry(check.key).or_default().push(e);
+                pass.unknown.entry(key.clone()).or_default().push(e);
                 continue;
             }
         };
@@ -270,6 +297,7 @@ pub fn run_pass(checks: &[&Compiled], ctx: &ScanContext<'_>) -> SecretsPass {
             })
             .collect();
         plans.push(CheckPlan {
+            key,
             check,
             matcher,
             detector_paths,
@@ -282,7 +310,7 @@ pub fn run_pass(checks: &[&Compiled], ctx: &ScanContext<'_>) -> SecretsPass {
         Err(e) => {
             for plan in &plans {
                 pass.unknown
-                    .entry(plan.check.key)
+                    .entry(plan.key.clone())
                     .or_default()
                     .push(e.clone());
             }
@@ -292,7 +320,7 @@ pub fn run_pass(checks: &[&Compiled], ctx: &ScanContext<'_>) -> SecretsPass {
     let max_bytes = ctx.options.secrets_max_size.unwrap_or_else(|| {
         checks
             .iter()
-            .map(|c| c.spec.max_size.unwrap_or(DEFAULT_MAX_SIZE))
+            .map(|(_, c)| c.spec.max_size.unwrap_or(DEFAULT_MAX_SIZE))
             .max()
             .unwrap_or(DEFAULT_MAX_SIZE)
     });
@@ -355,7 +383,7 @@ pub fn run_pass(checks: &[&Compiled], ctx: &ScanContext<'_>) -> SecretsPass {
                 ));
                 for plan in plans.iter().filter(|p| p.matcher.is_match(&entry.path)) {
                     pass.unknown
-                        .entry(plan.check.key)
+                        .entry(plan.key.clone())
                         .or_default()
                         .push(format!("{path} could not be read: {e}"));
                 }
@@ -418,7 +446,7 @@ pub fn run_pass(checks: &[&Compiled], ctx: &ScanContext<'_>) -> SecretsPass {
                 .map(|c| format!(", inside {c}-compressed content"))
                 .unwrap_or_default();
             let mut finding = Finding::at(
-                path.clone(),
+                &entry.path,
                 format!("{} ({}{compressed})", plan.check.spec.message, spec.name),
             )
             .line(usize::try_from(hit.line).unwrap_or(0))
@@ -433,7 +461,7 @@ pub fn run_pass(checks: &[&Compiled], ctx: &ScanContext<'_>) -> SecretsPass {
                 finding = finding.severity(Severity::Info);
             }
             pass.findings
-                .entry(plan.check.key)
+                .entry(plan.key.clone())
                 .or_default()
                 .push(finding);
         }
@@ -570,7 +598,11 @@ mod tests {
         .with_progress(Some(&progress));
         let max_size = 64 << 10;
         let compiled = check(max_size);
-        let pass = run_pass(&[&compiled], &ctx);
+        let key = CheckKey {
+            rule: "test".into(),
+            index: 0,
+        };
+        let pass = run_pass(&[(key, &compiled)], &ctx);
         assert_eq!(pass.findings.values().map(Vec::len).sum::<usize>(), 1);
 
         // Every planned byte was read or credited: the reading phase ends at 100 %.
@@ -587,8 +619,7 @@ mod tests {
         assert!(progress.credited() > 0, "the binary file stops early");
         assert_eq!(progress.phase(), Phase::Evaluating);
 
-        ctx.set_secrets_pass(pass);
-        let lines = ctx.skipped(&guest);
+        let lines = pass.not_read();
         assert_eq!(
             lines,
             [
