@@ -9,6 +9,7 @@ pub mod bytes;
 pub mod cli;
 pub mod commands;
 pub mod crc32c;
+pub mod escapes;
 pub mod facts;
 pub mod filesystems;
 pub mod fuzzing;

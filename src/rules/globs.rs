@@ -10,6 +10,7 @@ use std::os::unix::ffi::OsStrExt;
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
 use super::context::{BlindSpot, ScanContext};
+use crate::escapes;
 use crate::walk::Entry;
 
 /// Checks a pattern as written in a rule pack.
@@ -141,18 +142,7 @@ impl PathMatcher {
 
 /// A literal prefix with glob escapes removed, as it appears in real paths.
 fn unescape(prefix: &str) -> String {
-    let mut out = String::with_capacity(prefix.len());
-    let mut chars = prefix.chars();
-    while let Some(c) = chars.next() {
-        if c == '\\' {
-            if let Some(next) = chars.next() {
-                out.push(next);
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    String::from_utf8_lossy(&escapes::unquote(prefix.as_bytes())).into_owned()
 }
 
 #[cfg(test)]
