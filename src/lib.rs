@@ -10,6 +10,7 @@ pub mod cli;
 pub mod commands;
 pub mod crc32c;
 pub mod date;
+pub mod escapes;
 pub mod facts;
 pub mod filesystems;
 pub mod fuzzing;

@@ -46,16 +46,19 @@ impl HostDir {
                 Ok(meta) => meta,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
                 Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => return Ok(None),
-                Err(e) => return Err(FactError::new(path, e.to_string())),
+                Err(e) => return Err(FactError::unreadable(path, e.to_string())),
             };
             let last = pending.is_empty();
             if meta.file_type().is_symlink() && (!last || follow_last) {
                 links += 1;
                 if links > MAX_SYMLINKS {
-                    return Err(FactError::new(path, "too many levels of symbolic links"));
+                    return Err(FactError::unreadable(
+                        path,
+                        "too many levels of symbolic links",
+                    ));
                 }
                 let target =
-                    fs::read_link(&host).map_err(|e| FactError::new(path, e.to_string()))?;
+                    fs::read_link(&host).map_err(|e| FactError::unreadable(path, e.to_string()))?;
                 let target = target.as_os_str().as_bytes();
                 names.pop();
                 if target.first() == Some(&b'/') {
@@ -113,11 +116,11 @@ impl GuestFiles for HostDir {
         if !host.is_file() {
             return Ok(None);
         }
-        let file = fs::File::open(&host).map_err(|e| FactError::new(path, e.to_string()))?;
+        let file = fs::File::open(&host).map_err(|e| FactError::unreadable(path, e.to_string()))?;
         let mut bytes = Vec::new();
         file.take(limit)
             .read_to_end(&mut bytes)
-            .map_err(|e| FactError::new(path, e.to_string()))?;
+            .map_err(|e| FactError::unreadable(path, e.to_string()))?;
         Ok(Some(bytes))
     }
 
@@ -129,11 +132,11 @@ impl GuestFiles for HostDir {
             return Ok(None);
         }
         let mut items = Vec::new();
-        for entry in fs::read_dir(&host).map_err(|e| FactError::new(path, e.to_string()))? {
-            let entry = entry.map_err(|e| FactError::new(path, e.to_string()))?;
+        for entry in fs::read_dir(&host).map_err(|e| FactError::unreadable(path, e.to_string()))? {
+            let entry = entry.map_err(|e| FactError::unreadable(path, e.to_string()))?;
             let file_type = entry
                 .file_type()
-                .map_err(|e| FactError::new(path, e.to_string()))?;
+                .map_err(|e| FactError::unreadable(path, e.to_string()))?;
             items.push(DirItem {
                 name: entry.file_name().as_bytes().to_vec(),
                 kind: kind_of(file_type),
@@ -159,7 +162,7 @@ impl GuestFiles for HostDir {
         match fs::symlink_metadata(Path::new(&host)) {
             Ok(meta) => Ok(Some(kind_of(meta.file_type()))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(FactError::new(path, e.to_string())),
+            Err(e) => Err(FactError::unreadable(path, e.to_string())),
         }
     }
 }

@@ -8,6 +8,8 @@
 
 pub mod accounts;
 pub mod dpkg_files;
+mod error;
+pub mod fnmatch;
 pub mod host;
 pub mod memory;
 pub mod packages;
@@ -15,6 +17,8 @@ pub mod rpmdb;
 pub mod services;
 pub mod sqlite;
 pub mod sshd;
+
+pub use error::{FactError, FactErrorKind};
 
 use crate::filesystems::FileKind;
 use crate::guest::{ResolveError, Tree};
@@ -28,23 +32,6 @@ pub const MAX_CONFIG_BYTES: u64 = 4 << 20;
 pub struct Origin {
     pub path: String,
     pub line: usize,
-}
-
-/// A file the fact depended on could not be read; rules that need it report `error`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{path}: {message}")]
-pub struct FactError {
-    pub path: String,
-    pub message: String,
-}
-
-impl FactError {
-    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            path: path.into(),
-            message: message.into(),
-        }
-    }
 }
 
 /// One directory entry, as `lstat` sees it.
@@ -91,7 +78,7 @@ fn fs_failure<'a>(
     path: &'a str,
     placement: &'a crate::image::Placement,
 ) -> impl Fn(crate::filesystems::FsError) -> FactError + 'a {
-    move |e| FactError::new(path, e.rebase(placement).to_string())
+    move |e| FactError::unreadable(path, e.rebase(placement).to_string())
 }
 
 /// Resolves a guest path; `Ok(None)` when it does not exist.
@@ -99,7 +86,7 @@ fn node<'t>(tree: &'t Tree, path: &str, follow: bool) -> Result<Option<Node<'t>>
     let located = match tree.resolve(path.as_bytes(), follow) {
         Ok(located) => located,
         Err(ResolveError::NotFound { .. } | ResolveError::NotADirectory { .. }) => return Ok(None),
-        Err(other) => return Err(FactError::new(path, other.to_string())),
+        Err(other) => return Err(FactError::unreadable(path, other.to_string())),
     };
     let Some(mount) = tree.mount(located.mount) else {
         return Ok(None);
@@ -129,7 +116,7 @@ impl GuestFiles for Tree {
         reader
             .take(limit)
             .read_to_end(&mut bytes)
-            .map_err(|e| FactError::new(path, format!("reading the file: {e}")))?;
+            .map_err(|e| FactError::unreadable(path, format!("reading the file: {e}")))?;
         Ok(Some(bytes))
     }
 

@@ -10,7 +10,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::{child_path, rpmdb, services::canonical_path, FactError, GuestFiles, Origin};
+use super::{
+    child_path, rpmdb, services::canonical_path, FactError, FactErrorKind, GuestFiles, Origin,
+};
 use crate::filesystems::FileKind;
 
 /// Package databases larger than this are not read (the largest real ones, rpm databases
@@ -115,16 +117,16 @@ pub fn read(files: &dyn GuestFiles) -> Result<Packages, FactError> {
     Ok(out)
 }
 
-/// A whole database file, or a problem string when it is larger than we read.
+/// A whole database file, or the problem to record when it is larger than we read.
 fn read_bounded(
     files: &dyn GuestFiles,
     path: &str,
-) -> Result<Option<Result<Vec<u8>, String>>, FactError> {
+) -> Result<Option<Result<Vec<u8>, FactError>>, FactError> {
     Ok(files.read(path, MAX_DATABASE_BYTES + 1)?.map(|bytes| {
         if bytes.len() as u64 > MAX_DATABASE_BYTES {
-            Err(format!(
-                "larger than {} MiB; not read",
-                MAX_DATABASE_BYTES >> 20
+            Err(FactError::new(
+                FactErrorKind::TooLarge,
+                format!("larger than {} MiB; not read", MAX_DATABASE_BYTES >> 20),
             ))
         } else {
             Ok(bytes)
@@ -221,9 +223,10 @@ fn dpkg_package(stanza: &Stanza, path: &str, need_status: bool) -> Option<Packag
 fn read_dpkg(files: &dyn GuestFiles, out: &mut Packages) -> Result<(), FactError> {
     if let Some(bytes) = read_bounded(files, DPKG_STATUS)? {
         match bytes {
-            Err(problem) => out
-                .databases
-                .push(unreadable(Manager::Dpkg, DPKG_STATUS, problem)),
+            Err(problem) => {
+                out.databases
+                    .push(unreadable(Manager::Dpkg, DPKG_STATUS, problem.to_string()))
+            }
             Ok(bytes) => {
                 let text = String::from_utf8_lossy(&bytes);
                 let mut count = 0;
@@ -308,11 +311,17 @@ fn read_rpm(files: &dyn GuestFiles, out: &mut Packages) -> Result<(), FactError>
                     // SQLite treats an empty file as an empty database.
                     return Ok(Vec::new());
                 }
+                // The database is then as unknown as if its own file had failed.
+                let in_wal = |e: FactError| FactError {
+                    kind: e.kind,
+                    path: None,
+                    message: format!("write-ahead log: {e}"),
+                };
                 let wal = match read_bounded(files, &format!("{sqlite}-wal")) {
                     Ok(Some(Ok(wal))) => Some(wal),
-                    Ok(Some(Err(problem))) => return Err(format!("write-ahead log: {problem}")),
+                    Ok(Some(Err(problem))) => return Err(in_wal(problem)),
                     Ok(None) => None,
-                    Err(e) => return Err(format!("write-ahead log: {e}")),
+                    Err(e) => return Err(in_wal(e)),
                 };
                 rpmdb::read_sqlite(&bytes, wal.as_deref())
             });
@@ -334,9 +343,11 @@ fn read_rpm(files: &dyn GuestFiles, out: &mut Packages) -> Result<(), FactError>
     Ok(())
 }
 
-fn record_rpm(out: &mut Packages, path: &str, decoded: Result<Vec<rpmdb::RpmHeader>, String>) {
+fn record_rpm(out: &mut Packages, path: &str, decoded: Result<Vec<rpmdb::RpmHeader>, FactError>) {
     match decoded {
-        Err(problem) => out.databases.push(unreadable(Manager::Rpm, path, problem)),
+        Err(problem) => out
+            .databases
+            .push(unreadable(Manager::Rpm, path, problem.to_string())),
         Ok(headers) => {
             out.databases.push(Database {
                 manager: Manager::Rpm,
@@ -375,7 +386,7 @@ fn read_apk(files: &dyn GuestFiles, out: &mut Packages) -> Result<(), FactError>
         Ok(bytes) => bytes,
         Err(problem) => {
             out.databases
-                .push(unreadable(Manager::Apk, APK_INSTALLED, problem));
+                .push(unreadable(Manager::Apk, APK_INSTALLED, problem.to_string()));
             return Ok(());
         }
     };

@@ -12,6 +12,7 @@
 use std::collections::HashSet;
 
 use super::sqlite::{self, Database, SqliteError};
+use super::FactError;
 use crate::bytes::array;
 
 /// rpm refuses headers with more index entries or data than this (`hdrchkTags`,
@@ -59,26 +60,30 @@ impl RpmHeader {
 
 /// Parses an rpm header blob as the database stores it: entry count and data length
 /// (big-endian 32-bit), the index entries, then the data store; no lead, no magic.
-pub fn parse_header(blob: &[u8]) -> Result<RpmHeader, String> {
-    let count = usize::try_from(be32(blob, 0)).map_err(|_| "entry count overflows")?;
-    let data_len = usize::try_from(be32(blob, 4)).map_err(|_| "data length overflows")?;
+pub fn parse_header(blob: &[u8]) -> Result<RpmHeader, FactError> {
+    let count = usize::try_from(be32(blob, 0))
+        .map_err(|_| FactError::malformed("entry count overflows"))?;
+    let data_len = usize::try_from(be32(blob, 4))
+        .map_err(|_| FactError::malformed("data length overflows"))?;
     if blob.len() < 8 {
-        return Err("header shorter than its preamble".into());
+        return Err(FactError::malformed("header shorter than its preamble"));
     }
     if count == 0 || count > MAX_HEADER_ENTRIES || data_len > MAX_HEADER_DATA {
-        return Err(format!(
+        return Err(FactError::malformed(format!(
             "implausible header: {count} entries, {data_len} bytes of data"
-        ));
+        )));
     }
     let data_at = count
         .checked_mul(16)
         .and_then(|n| n.checked_add(8))
-        .ok_or("header index overflows")?;
+        .ok_or_else(|| FactError::malformed("header index overflows"))?;
     let data = data_at
         .checked_add(data_len)
         .and_then(|end| blob.get(data_at..end))
         .ok_or_else(|| {
-            format!("header of {count} entries and {data_len} data bytes is truncated")
+            FactError::malformed(format!(
+                "header of {count} entries and {data_len} data bytes is truncated"
+            ))
         })?;
     let mut header = RpmHeader {
         name: String::new(),
@@ -93,17 +98,18 @@ pub fn parse_header(blob: &[u8]) -> Result<RpmHeader, String> {
         let tag = be32(blob, entry);
         let kind = be32(blob, entry + 4);
         let offset = usize::try_from(be32(blob, entry + 8)).unwrap_or(usize::MAX);
-        let string = || -> Result<String, String> {
+        let string = || -> Result<String, FactError> {
             if !matches!(kind, TYPE_STRING | TYPE_STRING_ARRAY | TYPE_I18NSTRING) {
-                return Err(format!("tag {tag} has type {kind}, not a string"));
+                return Err(FactError::malformed(format!(
+                    "tag {tag} has type {kind}, not a string"
+                )));
             }
-            let rest = data
-                .get(offset..)
-                .ok_or_else(|| format!("tag {tag}: offset {offset} is past the data"))?;
-            let end = rest
-                .iter()
-                .position(|b| *b == 0)
-                .ok_or_else(|| format!("tag {tag}: string is not terminated"))?;
+            let rest = data.get(offset..).ok_or_else(|| {
+                FactError::malformed(format!("tag {tag}: offset {offset} is past the data"))
+            })?;
+            let end = rest.iter().position(|b| *b == 0).ok_or_else(|| {
+                FactError::malformed(format!("tag {tag}: string is not terminated"))
+            })?;
             Ok(String::from_utf8_lossy(rest.get(..end).unwrap_or_default()).into_owned())
         };
         match tag {
@@ -113,11 +119,13 @@ pub fn parse_header(blob: &[u8]) -> Result<RpmHeader, String> {
             TAG_ARCH => header.arch = Some(string()?),
             TAG_EPOCH => {
                 if kind != TYPE_INT32 {
-                    return Err(format!("epoch has type {kind}, not int32"));
+                    return Err(FactError::malformed(format!(
+                        "epoch has type {kind}, not int32"
+                    )));
                 }
                 let value = array::<4>(data, offset)
                     .map(u32::from_be_bytes)
-                    .ok_or("epoch is past the data")?;
+                    .ok_or_else(|| FactError::malformed("epoch is past the data"))?;
                 header.epoch = Some(value);
             }
             _ => {}
@@ -125,7 +133,7 @@ pub fn parse_header(blob: &[u8]) -> Result<RpmHeader, String> {
     }
     header.name = name
         .filter(|n| !n.is_empty())
-        .ok_or("header has no package name")?;
+        .ok_or_else(|| FactError::malformed("header has no package name"))?;
     Ok(header)
 }
 
@@ -134,12 +142,12 @@ fn be32(bytes: &[u8], at: usize) -> u32 {
 }
 
 /// Every package header in an `rpmdb.sqlite` (and its `-wal`, when one was left behind).
-pub fn read_sqlite(file: &[u8], wal: Option<&[u8]>) -> Result<Vec<RpmHeader>, String> {
-    let db = Database::open(file, wal).map_err(|e| e.to_string())?;
+pub fn read_sqlite(file: &[u8], wal: Option<&[u8]>) -> Result<Vec<RpmHeader>, FactError> {
+    let db = Database::open(file, wal).map_err(FactError::from)?;
     let root = db
         .table_root("Packages")
-        .map_err(|e| e.to_string())?
-        .ok_or("no Packages table")?;
+        .map_err(FactError::from)?
+        .ok_or_else(|| FactError::malformed("no Packages table"))?;
     let mut headers = Vec::new();
     db.scan_table(root, &mut |rowid, payload| {
         let values = sqlite::parse_record(payload)?;
@@ -157,7 +165,7 @@ pub fn read_sqlite(file: &[u8], wal: Option<&[u8]>) -> Result<Vec<RpmHeader>, St
         headers.push(header);
         Ok(())
     })
-    .map_err(|e| e.to_string())?;
+    .map_err(FactError::from)?;
     headers.sort();
     Ok(headers)
 }
@@ -199,26 +207,28 @@ impl<'a> Bdb<'a> {
         }
     }
 
-    fn page(&self, number: u32) -> Result<&'a [u8], String> {
+    fn page(&self, number: u32) -> Result<&'a [u8], FactError> {
         if number == 0 || number > self.last_page {
-            return Err(format!(
+            return Err(FactError::malformed(format!(
                 "page {number} is out of range (1..={})",
                 self.last_page
-            ));
+            )));
         }
         let start = usize::try_from(number)
             .ok()
             .and_then(|n| n.checked_mul(self.page_size))
-            .ok_or("page offset overflows")?;
+            .ok_or_else(|| FactError::malformed("page offset overflows"))?;
         let page = self
             .file
             .get(start..start.saturating_add(self.page_size))
-            .ok_or_else(|| format!("page {number} lies past the end of the file"))?;
+            .ok_or_else(|| {
+                FactError::malformed(format!("page {number} lies past the end of the file"))
+            })?;
         if self.u32_at(page, 8) != number {
-            return Err(format!(
+            return Err(FactError::malformed(format!(
                 "page {number} records page number {}",
                 self.u32_at(page, 8)
-            ));
+            )));
         }
         Ok(page)
     }
@@ -230,43 +240,53 @@ impl<'a> Bdb<'a> {
         start: usize,
         end: usize,
         seen: &mut HashSet<u32>,
-    ) -> Result<Vec<u8>, String> {
-        let item = page.get(start..end).ok_or("item outside its page")?;
+    ) -> Result<Vec<u8>, FactError> {
+        let item = page
+            .get(start..end)
+            .ok_or_else(|| FactError::malformed("item outside its page"))?;
         match item.first() {
             Some(&H_KEYDATA) => Ok(item.get(1..).unwrap_or_default().to_vec()),
             Some(&H_OFFPAGE) => {
                 let mut next = self.u32_at(item, 4);
                 let total = usize::try_from(self.u32_at(item, 8)).unwrap_or(usize::MAX);
                 if total > self.file.len() {
-                    return Err(format!(
+                    return Err(FactError::malformed(format!(
                         "overflow item of {total} bytes is larger than the file"
-                    ));
+                    )));
                 }
                 let mut bytes = Vec::with_capacity(total.min(1 << 20));
                 while bytes.len() < total {
                     if !seen.insert(next) {
-                        return Err(format!("overflow page {next} reached twice"));
+                        return Err(FactError::malformed(format!(
+                            "overflow page {next} reached twice"
+                        )));
                     }
                     let page = self.page(next)?;
                     if page.get(25) != Some(&P_OVERFLOW) {
-                        return Err(format!("page {next} is not an overflow page"));
+                        return Err(FactError::malformed(format!(
+                            "page {next} is not an overflow page"
+                        )));
                     }
                     let len = usize::from(self.u16_at(page, 22));
                     let chunk = page
                         .get(PAGE_HEADER..PAGE_HEADER.saturating_add(len))
-                        .ok_or_else(|| format!("overflow page {next} claims {len} bytes"))?;
+                        .ok_or_else(|| {
+                            FactError::malformed(format!("overflow page {next} claims {len} bytes"))
+                        })?;
                     if len == 0 || len > total - bytes.len() {
-                        return Err(format!(
+                        return Err(FactError::malformed(format!(
                             "overflow page {next} holds {len} bytes, not what the chain needs"
-                        ));
+                        )));
                     }
                     bytes.extend_from_slice(chunk);
                     next = self.u32_at(page, 16);
                 }
                 Ok(bytes)
             }
-            Some(other) => Err(format!("unsupported hash item type {other}")),
-            None => Err("empty hash item".into()),
+            Some(other) => Err(FactError::malformed(format!(
+                "unsupported hash item type {other}"
+            ))),
+            None => Err(FactError::malformed("empty hash item")),
         }
     }
 }
@@ -274,17 +294,17 @@ impl<'a> Bdb<'a> {
 /// Every package header in a Berkeley DB hash `Packages` file (key: a 32-bit instance
 /// number; value: the header blob). Walks each bucket's page chain from the metadata
 /// page's bucket map, as Berkeley DB does.
-pub fn read_bdb(file: &[u8]) -> Result<Vec<RpmHeader>, String> {
+pub fn read_bdb(file: &[u8]) -> Result<Vec<RpmHeader>, FactError> {
     let meta = file
         .get(..512)
-        .ok_or("shorter than a Berkeley DB metadata page")?;
-    let magic = array::<4>(meta, 12).ok_or("truncated metadata")?;
+        .ok_or_else(|| FactError::malformed("shorter than a Berkeley DB metadata page"))?;
+    let magic = array::<4>(meta, 12).ok_or_else(|| FactError::malformed("truncated metadata"))?;
     let swapped = if u32::from_le_bytes(magic) == BDB_HASH_MAGIC {
         false
     } else if u32::from_be_bytes(magic) == BDB_HASH_MAGIC {
         true
     } else {
-        return Err("not a Berkeley DB hash database".into());
+        return Err(FactError::malformed("not a Berkeley DB hash database"));
     };
     let mut db = Bdb {
         file,
@@ -294,24 +314,30 @@ pub fn read_bdb(file: &[u8]) -> Result<Vec<RpmHeader>, String> {
     };
     let version = db.u32_at(meta, 16);
     if !(8..=10).contains(&version) {
-        return Err(format!("unsupported Berkeley DB hash version {version}"));
+        return Err(FactError::malformed(format!(
+            "unsupported Berkeley DB hash version {version}"
+        )));
     }
     if meta.get(25) != Some(&P_HASHMETA) {
-        return Err("first page is not a hash metadata page".into());
+        return Err(FactError::malformed(
+            "first page is not a hash metadata page",
+        ));
     }
     let page_size = usize::try_from(db.u32_at(meta, 20)).unwrap_or(0);
     if !page_size.is_power_of_two() || !(512..=65536).contains(&page_size) {
-        return Err(format!("invalid page size {page_size}"));
+        return Err(FactError::malformed(format!(
+            "invalid page size {page_size}"
+        )));
     }
     db.page_size = page_size;
     let in_file = u32::try_from(file.len() / page_size).unwrap_or(u32::MAX);
     db.last_page = db.u32_at(meta, 32).min(in_file.saturating_sub(1));
     let max_bucket = db.u32_at(meta, 72);
     if max_bucket > db.last_page {
-        return Err(format!(
+        return Err(FactError::malformed(format!(
             "{max_bucket} buckets in a file of {} pages",
             db.last_page
-        ));
+        )));
     }
     let spares: Vec<u32> = (0..32).map(|i| db.u32_at(meta, 96 + 4 * i)).collect();
 
@@ -322,20 +348,26 @@ pub fn read_bdb(file: &[u8]) -> Result<Vec<RpmHeader>, String> {
         let spare = spares.get(split_point).copied().unwrap_or(0);
         let mut next = bucket
             .checked_add(spare)
-            .ok_or("bucket page number overflows")?;
+            .ok_or_else(|| FactError::malformed("bucket page number overflows"))?;
         while next != 0 {
             if !seen.insert(next) {
-                return Err(format!("hash page {next} reached twice"));
+                return Err(FactError::malformed(format!(
+                    "hash page {next} reached twice"
+                )));
             }
             let page = db.page(next)?;
             let kind = page.get(25).copied().unwrap_or(0);
             if kind != P_HASH && kind != P_HASH_UNSORTED {
-                return Err(format!("bucket page {next} has type {kind}"));
+                return Err(FactError::malformed(format!(
+                    "bucket page {next} has type {kind}"
+                )));
             }
             let entries = usize::from(db.u16_at(page, 20));
             let index_end = PAGE_HEADER + 2 * entries;
             if index_end > page_size {
-                return Err(format!("page {next}: {entries} items do not fit"));
+                return Err(FactError::malformed(format!(
+                    "page {next}: {entries} items do not fit"
+                )));
             }
             let offset = |i: usize| usize::from(db.u16_at(page, PAGE_HEADER + 2 * i));
             for pair in 0..entries / 2 {
@@ -351,7 +383,10 @@ pub fn read_bdb(file: &[u8]) -> Result<Vec<RpmHeader>, String> {
                     || key_at >= key_end
                     || key_end > page_size
                 {
-                    return Err(format!("page {next}: item {} has bad offsets", 2 * pair));
+                    return Err(FactError::malformed(format!(
+                        "page {next}: item {} has bad offsets",
+                        2 * pair
+                    )));
                 }
                 let key = db.item(page, key_at, key_end, &mut seen)?;
                 // Key 0 holds rpm's counter of instances, not a package.
@@ -359,7 +394,8 @@ pub fn read_bdb(file: &[u8]) -> Result<Vec<RpmHeader>, String> {
                     continue;
                 }
                 let value = db.item(page, value_at, key_at, &mut seen)?;
-                let header = parse_header(&value).map_err(|e| format!("page {next}: {e}"))?;
+                let header = parse_header(&value)
+                    .map_err(|e| FactError::malformed(format!("page {next}: {e}")))?;
                 headers.push(header);
             }
             next = db.u32_at(page, 16);
@@ -427,7 +463,9 @@ mod tests {
 
     #[test]
     fn header_without_name_or_with_bad_offsets_is_refused() {
-        assert!(parse_header(&header(&[(TAG_VERSION, TYPE_STRING, b"1\0")])).is_err());
+        let e = parse_header(&header(&[(TAG_VERSION, TYPE_STRING, b"1\0")])).unwrap_err();
+        assert_eq!(e.kind, crate::facts::FactErrorKind::Malformed);
+        assert_eq!(e.to_string(), "header has no package name");
         let mut blob = header(&[(TAG_NAME, TYPE_STRING, b"x\0")]);
         blob[8 + 8..8 + 12].copy_from_slice(&100u32.to_be_bytes());
         assert!(parse_header(&blob).is_err());

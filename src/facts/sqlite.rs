@@ -35,6 +35,13 @@ pub struct SqliteError {
     pub message: String,
 }
 
+/// The package readers report a broken database like any other undecodable bytes.
+impl From<SqliteError> for super::FactError {
+    fn from(error: SqliteError) -> Self {
+        Self::malformed(error.to_string())
+    }
+}
+
 impl SqliteError {
     fn file(message: impl Into<String>) -> Self {
         Self {

@@ -1,6 +1,8 @@
 //! Parses the guest's /etc/fstab into mount requests. Matching them to volumes is the
 //! tree's job; this module only understands the file's syntax.
 
+use crate::escapes;
+
 /// How an fstab entry names its device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeviceSpec {
@@ -64,49 +66,12 @@ impl FstabEntry {
 
 /// fstab escapes spaces and tabs in fields as octal (`\040`).
 fn unescape(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        let octal = bytes
-            .get(i + 1..i + 4)
-            .and_then(|d| std::str::from_utf8(d).ok())
-            .filter(|d| d.bytes().all(|c| (b'0'..=b'7').contains(&c)))
-            .and_then(|d| u8::from_str_radix(d, 8).ok());
-        match (b, octal) {
-            (b'\\', Some(value)) => {
-                out.push(value);
-                i += 4;
-            }
-            _ => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8_lossy(&escapes::octal(field.as_bytes())).into_owned()
 }
 
 /// udev escapes `/` and other bytes in /dev/disk/by-label names as `\x2f`.
 fn unescape_udev(name: &str) -> String {
-    let mut out = Vec::new();
-    let bytes = name.as_bytes();
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        let hex = (b == b'\\' && bytes.get(i + 1) == Some(&b'x'))
-            .then(|| bytes.get(i + 2..i + 4))
-            .flatten()
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        if let Some(value) = hex {
-            out.push(value);
-            i += 4;
-        } else {
-            out.push(b);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8_lossy(&escapes::hex(name.as_bytes())).into_owned()
 }
 
 fn strip_quotes(value: &str) -> &str {

@@ -10,6 +10,7 @@ use std::os::unix::ffi::OsStrExt;
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
 use super::BlindSpot;
+use crate::escapes;
 use crate::walk::{Entry, Inventory};
 
 /// Checks a pattern as written in a rule pack.
@@ -179,18 +180,7 @@ impl PathMatcher {
 
 /// A literal prefix with glob escapes removed, as it appears in real paths.
 fn unescape(prefix: &str) -> String {
-    let mut out = String::with_capacity(prefix.len());
-    let mut chars = prefix.chars();
-    while let Some(c) = chars.next() {
-        if c == '\\' {
-            if let Some(next) = chars.next() {
-                out.push(next);
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    String::from_utf8_lossy(&escapes::unquote(prefix.as_bytes())).into_owned()
 }
 
 #[cfg(test)]
