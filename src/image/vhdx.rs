@@ -265,15 +265,15 @@ impl Parser<'_> {
         Ok(())
     }
 
-    fn header(&self, number: u8, at: u64) -> Result<Header, String> {
-        let mut bytes = read_vec(self.file, at, HEADER_LEN as usize).map_err(|e| e.to_string())?;
+    fn header(&self, number: u8, at: u64) -> Result<Header, CopyError> {
+        let mut bytes = read_vec(self.file, at, HEADER_LEN as usize).map_err(CopyError::Read)?;
         if bytes.get(..4) != Some(b"head".as_slice()) {
-            return Err("no \"head\" signature".into());
+            return Err(CopyError::Signature("head"));
         }
         verify_crc(&mut bytes)?;
         let version = le16(&bytes, 66);
         if version != 1 {
-            return Err(format!("version {version} (expected 1)"));
+            return Err(CopyError::Version(version));
         }
         Ok(Header {
             number,
@@ -295,7 +295,7 @@ impl Parser<'_> {
             (Ok(one), Err(_)) => Ok(one),
             (Err(_), Ok(two)) => Ok(two),
             (Err(one), Err(two)) => Err(self.corrupt(
-                CorruptKind::Invalid,
+                one.kind_with(&two),
                 "VHDX headers",
                 first,
                 format!(
@@ -305,16 +305,16 @@ impl Parser<'_> {
         }
     }
 
-    fn region_table(&self, at: u64) -> Result<Vec<(Guid, u64, u64, bool)>, String> {
+    fn region_table(&self, at: u64) -> Result<Vec<(Guid, u64, u64, bool)>, CopyError> {
         let mut bytes =
-            read_vec(self.file, at, REGION_TABLE_LEN as usize).map_err(|e| e.to_string())?;
+            read_vec(self.file, at, REGION_TABLE_LEN as usize).map_err(CopyError::Read)?;
         if bytes.get(..4) != Some(b"regi".as_slice()) {
-            return Err("no \"regi\" signature".into());
+            return Err(CopyError::Signature("regi"));
         }
         verify_crc(&mut bytes)?;
         let count = u64::from(le32(&bytes, 8));
         if count > MAX_TABLE_ENTRIES {
-            return Err(format!("{count} entries (at most {MAX_TABLE_ENTRIES})"));
+            return Err(CopyError::TooManyEntries(count));
         }
         Ok((0..count as usize)
             .map(|i| {
@@ -338,7 +338,7 @@ impl Parser<'_> {
                 Ok(entries) => (second, entries),
                 Err(two) => {
                     return Err(self.corrupt(
-                        CorruptKind::Invalid,
+                        one.kind_with(&two),
                         "VHDX region tables",
                         first,
                         format!(
@@ -677,17 +677,53 @@ impl Parser<'_> {
     }
 }
 
+/// Why one copy of a structure the format keeps twice (the header, the region table) is
+/// not valid; the other copy may still be.
+#[derive(Debug, thiserror::Error)]
+enum CopyError {
+    #[error("{0}")]
+    Read(io::Error),
+    #[error("no \"{0}\" signature")]
+    Signature(&'static str),
+    #[error("CRC-32C {stored:#010x} does not match its bytes ({computed:#010x})")]
+    Crc { stored: u32, computed: u32 },
+    #[error("version {0} (expected 1)")]
+    Version(u16),
+    #[error("{0} entries (at most {MAX_TABLE_ENTRIES})")]
+    TooManyEntries(u64),
+}
+
+impl CopyError {
+    fn kind(&self) -> CorruptKind {
+        match self {
+            Self::Read(e) if e.kind() == io::ErrorKind::UnexpectedEof => CorruptKind::OutOfRange,
+            Self::Read(_) => CorruptKind::Unreadable,
+            Self::Signature(_) => CorruptKind::Magic,
+            Self::Crc { .. } => CorruptKind::Checksum,
+            Self::Version(_) => CorruptKind::Invalid,
+            Self::TooManyEntries(_) => CorruptKind::TooLarge,
+        }
+    }
+
+    /// The kind when both copies failed: theirs when they agree, else merely invalid.
+    fn kind_with(&self, other: &Self) -> CorruptKind {
+        if self.kind() == other.kind() {
+            self.kind()
+        } else {
+            CorruptKind::Invalid
+        }
+    }
+}
+
 /// Checks a structure's CRC-32C, computed with its checksum field (bytes 4..8) zeroed.
-fn verify_crc(bytes: &mut [u8]) -> Result<(), String> {
+fn verify_crc(bytes: &mut [u8]) -> Result<(), CopyError> {
     let stored = le32(bytes, 4);
     if let Some(field) = bytes.get_mut(4..8) {
         field.fill(0);
     }
     let computed = crc32c(bytes);
     if stored != computed {
-        return Err(format!(
-            "CRC-32C {stored:#010x} does not match its bytes ({computed:#010x})"
-        ));
+        return Err(CopyError::Crc { stored, computed });
     }
     Ok(())
 }

@@ -236,7 +236,7 @@ fn read_descriptor_file(source: &dyn BlockSource, name: &str) -> Result<Vec<u8>,
 fn parse_descriptor(text: &[u8], base: u64, name: &str) -> Result<Descriptor, ContainerError> {
     descriptor::parse(text).map_err(|e| {
         ContainerError::corrupt(
-            CorruptKind::Invalid,
+            e.kind,
             name,
             format!("VMDK descriptor line {}", e.line),
             base.saturating_add(e.at),

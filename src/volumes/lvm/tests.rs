@@ -63,7 +63,11 @@ fn metadata_area_header_crc_is_checked() {
     let e = read_pv(pv(bytes).as_ref()).unwrap_err();
     assert_eq!(
         (e.structure, e.offset, e.kind),
-        ("LVM2 metadata area header", MDA as u64, CorruptKind::Checksum)
+        (
+            "LVM2 metadata area header",
+            MDA as u64,
+            CorruptKind::Checksum
+        )
     );
 }
 
@@ -121,7 +125,11 @@ fn committed_metadata_outside_its_area_is_refused() {
     let e = read_pv(pv(bytes).as_ref()).unwrap_err();
     assert_eq!(
         (e.structure, e.offset, e.kind),
-        ("LVM2 metadata area header", MDA as u64 + 40, CorruptKind::TooLarge)
+        (
+            "LVM2 metadata area header",
+            MDA as u64 + 40,
+            CorruptKind::TooLarge
+        )
     );
 }
 
