@@ -112,3 +112,24 @@ pub fn corrupt_read(
         ContainerError::corrupt(kind, path, structure, offset, detail),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_corrupt_read_keeps_the_typed_error_and_its_text() {
+        let e = corrupt_read(
+            CorruptKind::OutOfRange,
+            "d.vhd",
+            "VHD BAT",
+            1536,
+            "no entry",
+        );
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        assert_eq!(e.to_string(), "d.vhd: VHD BAT at byte 1536: no entry");
+        let beneath = ContainerError::beneath(&e).unwrap();
+        assert_eq!(beneath.corrupt_kind(), Some(CorruptKind::OutOfRange));
+        assert!(ContainerError::beneath(&io::Error::other("disk gone")).is_none());
+    }
+}

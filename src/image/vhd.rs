@@ -504,7 +504,7 @@ impl DynamicDisk {
             &self.name,
             "VHD BAT",
             self.table,
-            &format!("no entry for block {index}"),
+            format!("no entry for block {index}"),
         )
     }
 
@@ -689,6 +689,27 @@ mod tests {
         bytes[at] ^= 1;
         let err = open_bytes(bytes).unwrap_err().to_string();
         assert!(err.contains("checksum"), "{err}");
+    }
+
+    #[test]
+    fn corruptions_are_told_apart_by_kind() {
+        let kind = |bytes: Vec<u8>| open_bytes(bytes).unwrap_err().corrupt_kind();
+        // A footer whose disk runs past the bytes before it.
+        let mut larger = vec![0u8; 1024];
+        larger.extend(footer(TYPE_FIXED, u64::MAX, 1025));
+        assert_eq!(kind(larger), Some(CorruptKind::OutOfRange));
+        // One flipped bit inside the footer's checksummed bytes.
+        let mut flipped = vec![0u8; 2048];
+        flipped.extend(footer(TYPE_FIXED, u64::MAX, 2048));
+        let at = flipped.len() - 500;
+        flipped[at] ^= 1;
+        assert_eq!(kind(flipped), Some(CorruptKind::Checksum));
+        // A disk type the format defines but amiscan does not read is not corruption.
+        let mut other = vec![0u8; 512];
+        other.extend(footer(5, u64::MAX, 512));
+        let err = open_bytes(other).unwrap_err();
+        assert!(matches!(err, ContainerError::Unsupported { .. }), "{err}");
+        assert_eq!(err.corrupt_kind(), None);
     }
 
     #[test]

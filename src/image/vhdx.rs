@@ -856,7 +856,7 @@ impl BlockSource for VhdxDisk {
                         &self.name,
                         "VHDX BAT",
                         0,
-                        &format!("no entry for payload block {block}"),
+                        format!("no entry for payload block {block}"),
                     )
                 })?;
             if start == 0 {

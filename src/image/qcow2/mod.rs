@@ -439,7 +439,7 @@ impl Qcow2 {
                 &self.name,
                 l1_structure(),
                 l1_at,
-                &format!("reserved bits are set ({l1_entry:#018x})"),
+                format!("reserved bits are set ({l1_entry:#018x})"),
             ));
         }
         let l2_offset = l1_entry & OFFSET_MASK;
@@ -462,7 +462,7 @@ impl Qcow2 {
                 &self.name,
                 l1_structure(),
                 l1_at,
-                &format!("L2 table offset {l2_offset} is not a multiple of the {cs}-byte cluster"),
+                format!("L2 table offset {l2_offset} is not a multiple of the {cs}-byte cluster"),
             ));
         }
         if l2_offset + cs > self.file_len {
@@ -471,7 +471,7 @@ impl Qcow2 {
                 &self.name,
                 l1_structure(),
                 l1_at,
-                &format!(
+                format!(
                     "the L2 table at byte {l2_offset} runs past the end of the {}-byte file",
                     self.file_len
                 ),

@@ -361,6 +361,7 @@ RDONLY 100 FLAT \"x\" 7\nNOACCESS 5 ZERO\nRW 9 SPARSE \"s.vmdk\"\n\n#DDB\nddb.ad
         ] {
             let err = parse(bad).unwrap_err();
             assert_eq!(err.line, 1, "{}", String::from_utf8_lossy(bad));
+            assert_eq!(err.kind, CorruptKind::Invalid);
         }
     }
 
@@ -369,5 +370,6 @@ RDONLY 100 FLAT \"x\" 7\nNOACCESS 5 ZERO\nRW 9 SPARSE \"s.vmdk\"\n\n#DDB\nddb.ad
         let text = "RW 1 ZERO\n".repeat(MAX_EXTENTS + 1);
         let err = parse(text.as_bytes()).unwrap_err();
         assert_eq!(err.line, MAX_EXTENTS + 1);
+        assert_eq!(err.kind, CorruptKind::TooLarge);
     }
 }
