@@ -40,7 +40,7 @@ impl fmt::Display for Scheme {
 
 /// A partition table that could not be read, naming the structure and its byte offset.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}{structure} at byte {offset}: {detail}", DiskPrefix(.disk))]
+#[error("{}{structure} at byte {offset}: {detail}", Prefix("disk ", .disk))]
 pub struct TableError {
     /// The disk's name in a guest of several disks, which the message starts with.
     pub disk: Option<String>,
@@ -67,13 +67,14 @@ impl TableError {
     }
 }
 
-/// `disk NAME: ` before a table error of a guest of several disks, nothing otherwise.
-struct DiskPrefix<'a>(&'a Option<String>);
+/// `LEAD NAME: ` before an error that concerns one named thing (a disk of several, an
+/// LV), nothing when it names none.
+pub(crate) struct Prefix<'a>(pub &'static str, pub &'a Option<String>);
 
-impl fmt::Display for DiskPrefix<'_> {
+impl fmt::Display for Prefix<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Some(name) => write!(f, "disk {name}: "),
+        match self.1 {
+            Some(name) => write!(f, "{}{name}: ", self.0),
             None => Ok(()),
         }
     }

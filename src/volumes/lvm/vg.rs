@@ -2,10 +2,9 @@
 //! volumes and their segments. Only what the text says, checked for consistency; which
 //! PVs are present is decided by the caller.
 
-use std::fmt;
-
 use super::text::{Section, Value};
 use crate::image::CorruptKind;
+use crate::volumes::Prefix;
 
 /// Sectors are LVM's unit for sizes in metadata.
 pub(crate) const SECTOR: u64 = 512;
@@ -75,7 +74,7 @@ const MAX_STRIPES: usize = 128;
 /// What in a volume group's metadata LVM itself would refuse, and which LV (and segment)
 /// it concerns.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}{detail}", Within(.within))]
+#[error("{}{detail}", Prefix("", .within))]
 pub(crate) struct MetadataError {
     /// `LV` or `LV segmentN`, which the message starts with.
     pub within: Option<String>,
@@ -97,18 +96,6 @@ impl MetadataError {
         Self {
             within: Some(subject),
             ..self
-        }
-    }
-}
-
-/// `SUBJECT: ` before an error about one LV or segment, nothing otherwise.
-struct Within<'a>(&'a Option<String>);
-
-impl fmt::Display for Within<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Some(subject) => write!(f, "{subject}: "),
-            None => Ok(()),
         }
     }
 }
