@@ -12,8 +12,11 @@ pub(crate) mod stream;
 pub(crate) mod test_support;
 pub mod xfs;
 
+use std::borrow::Cow;
 use std::fmt;
 use std::io::Read;
+
+use crate::image::{ContainerError, CorruptKind};
 
 /// Identifies a node (inode, or a FAT directory-entry position) within one filesystem.
 pub type NodeId = u64;
@@ -92,15 +95,19 @@ pub struct DirEntry {
 pub enum FsError {
     #[error("{structure} at byte {offset}: {detail}")]
     Corrupt {
-        structure: String,
+        /// The structure's name; literal for most, numbered for inodes and groups.
+        structure: Cow<'static, str>,
         offset: u64,
+        kind: CorruptKind,
         detail: String,
     },
     #[error("unsupported {feature}")]
-    Unsupported { feature: String },
+    Unsupported { feature: Cow<'static, str> },
+    /// A read of the volume failed. When the image's container is corrupt beneath the
+    /// volume, `source` carries its typed error (see `FsError::container`).
     #[error("read of {structure} at byte {offset} failed: {source}")]
     Io {
-        structure: String,
+        structure: Cow<'static, str>,
         offset: u64,
         source: std::io::Error,
     },
@@ -113,15 +120,43 @@ pub enum FsError {
 }
 
 impl FsError {
-    pub fn corrupt(structure: impl Into<String>, offset: u64, detail: impl Into<String>) -> Self {
+    pub fn corrupt(
+        kind: CorruptKind,
+        structure: impl Into<Cow<'static, str>>,
+        offset: u64,
+        detail: impl Into<String>,
+    ) -> Self {
         Self::Corrupt {
             structure: structure.into(),
             offset,
+            kind,
             detail: detail.into(),
         }
     }
 
-    pub fn io(structure: impl Into<String>, offset: u64, source: std::io::Error) -> Self {
+    /// The kind of corruption: the filesystem's own, or the container's when a read
+    /// failed because the image's tables beneath the volume are corrupt.
+    pub fn corrupt_kind(&self) -> Option<CorruptKind> {
+        match self {
+            Self::Corrupt { kind, .. } => Some(*kind),
+            _ => self.container().and_then(ContainerError::corrupt_kind),
+        }
+    }
+
+    /// The container's error beneath a failed read, when the image file itself (not the
+    /// filesystem) is what is corrupt.
+    pub fn container(&self) -> Option<&ContainerError> {
+        match self {
+            Self::Io { source, .. } => ContainerError::beneath(source),
+            _ => None,
+        }
+    }
+
+    pub fn io(
+        structure: impl Into<Cow<'static, str>>,
+        offset: u64,
+        source: std::io::Error,
+    ) -> Self {
         Self::Io {
             structure: structure.into(),
             offset,
@@ -136,10 +171,12 @@ impl FsError {
             Self::Corrupt {
                 structure,
                 offset,
+                kind,
                 detail,
             } => Self::Corrupt {
                 structure,
                 offset: placement.disk_offset(offset),
+                kind,
                 detail,
             },
             Self::Io {
@@ -182,6 +219,7 @@ pub(crate) fn zeroed_buffer(
     }
     let len = usize::try_from(len).map_err(|_| {
         FsError::corrupt(
+            CorruptKind::TooLarge,
             what.to_string(),
             offset,
             format!("{len} bytes do not fit in memory"),
@@ -268,5 +306,36 @@ pub trait Filesystem: Send + Sync + fmt::Debug {
             .into_iter()
             .find(|entry| entry.name == name)
             .map(|entry| entry.node))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_corrupt_container_beneath_a_read_is_told_from_a_corrupt_filesystem() {
+        let read = crate::image::corrupt_read(
+            CorruptKind::Checksum,
+            "d.vhdx",
+            "VHDX BAT",
+            4096,
+            "no entry",
+        );
+        let e = FsError::io("ext4 inode 12", 8192, read);
+        assert_eq!(
+            e.to_string(),
+            "read of ext4 inode 12 at byte 8192 failed: d.vhdx: VHDX BAT at byte 4096: no entry"
+        );
+        assert_eq!(e.corrupt_kind(), Some(CorruptKind::Checksum));
+        assert!(e.container().is_some());
+        let plain = FsError::io("ext4 inode 12", 8192, std::io::Error::other("gone"));
+        assert_eq!(
+            (plain.corrupt_kind(), plain.container().is_none()),
+            (None, true)
+        );
+        let own = FsError::corrupt(CorruptKind::Magic, "ext4 superblock", 1080, "bad");
+        assert_eq!(own.corrupt_kind(), Some(CorruptKind::Magic));
+        assert!(own.container().is_none());
     }
 }

@@ -44,7 +44,8 @@ pub enum OpenError {
 /// the volumes and assembles the guest.
 pub fn open(argument: &std::path::Path) -> Result<Guest, OpenError> {
     let name = argument.display().to_string();
-    let args = crate::image::disks::split_image_argument(argument).map_err(OpenError::Argument)?;
+    let args = crate::image::disks::split_image_argument(argument)
+        .map_err(|e| OpenError::Argument(e.to_string()))?;
     let mut disks = Vec::with_capacity(args.len());
     let mut inputs = Vec::with_capacity(args.len());
     for arg in args {

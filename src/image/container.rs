@@ -1,10 +1,11 @@
 //! What every container format shares: the result of opening one, what it reports about
 //! itself, and errors that name the file, the structure and the byte offset.
 
+use std::borrow::Cow;
 use std::io;
 use std::sync::Arc;
 
-use super::BlockSource;
+use super::{BlockSource, CorruptKind};
 
 /// A container opened into the virtual disk it presents.
 #[derive(Debug, Clone)]
@@ -38,7 +39,7 @@ pub struct ContainerInfo {
     pub extra_files: Vec<String>,
 }
 
-/// A container that cannot be opened.
+/// A container that cannot be opened, or whose tables turned out corrupt while reading.
 #[derive(Debug, thiserror::Error)]
 pub enum ContainerError {
     #[error("{path}: cannot open: {source}")]
@@ -46,22 +47,25 @@ pub enum ContainerError {
     #[error("{path}: {structure} at byte {offset}: {detail}")]
     Corrupt {
         path: String,
-        structure: String,
+        /// The structure's name; literal for most, numbered for table entries and lines.
+        structure: Cow<'static, str>,
         offset: u64,
+        kind: CorruptKind,
         detail: String,
     },
     #[error("{path}: {feature} is not supported: {detail}")]
     Unsupported {
         path: String,
-        feature: String,
+        feature: Cow<'static, str>,
         detail: String,
     },
 }
 
 impl ContainerError {
     pub fn corrupt(
+        kind: CorruptKind,
         path: impl Into<String>,
-        structure: impl Into<String>,
+        structure: impl Into<Cow<'static, str>>,
         offset: u64,
         detail: impl Into<String>,
     ) -> Self {
@@ -69,17 +73,63 @@ impl ContainerError {
             path: path.into(),
             structure: structure.into(),
             offset,
+            kind,
             detail: detail.into(),
         }
+    }
+
+    /// The kind of corruption, when the container is corrupt.
+    pub fn corrupt_kind(&self) -> Option<CorruptKind> {
+        match self {
+            Self::Corrupt { kind, .. } => Some(*kind),
+            _ => None,
+        }
+    }
+
+    /// The container error a failed read carries, when the read failed because the
+    /// container's own tables are corrupt (see `corrupt_read`).
+    pub fn beneath(error: &io::Error) -> Option<&Self> {
+        error
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<Self>())
     }
 }
 
 /// The error a container's `read_exact_at` returns when its tables are corrupt: it names
 /// the file, the structure and the byte offset, and surfaces as an unreadable file or
-/// directory in the walk (an incomplete result), never as zeros.
-pub fn corrupt_read(path: &str, structure: &str, offset: u64, detail: &str) -> io::Error {
+/// directory in the walk (an incomplete result), never as zeros. The typed error rides
+/// inside the `io::Error` (its text is the error's own), so the layers above can tell a
+/// corrupt container from a corrupt filesystem with `ContainerError::beneath`.
+pub fn corrupt_read(
+    kind: CorruptKind,
+    path: &str,
+    structure: impl Into<Cow<'static, str>>,
+    offset: u64,
+    detail: impl Into<String>,
+) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidData,
-        format!("{path}: {structure} at byte {offset}: {detail}"),
+        ContainerError::corrupt(kind, path, structure, offset, detail),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_corrupt_read_keeps_the_typed_error_and_its_text() {
+        let e = corrupt_read(
+            CorruptKind::OutOfRange,
+            "d.vhd",
+            "VHD BAT",
+            1536,
+            "no entry",
+        );
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        assert_eq!(e.to_string(), "d.vhd: VHD BAT at byte 1536: no entry");
+        let beneath = ContainerError::beneath(&e).unwrap();
+        assert_eq!(beneath.corrupt_kind(), Some(CorruptKind::OutOfRange));
+        assert!(ContainerError::beneath(&io::Error::other("disk gone")).is_none());
+    }
 }

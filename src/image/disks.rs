@@ -18,9 +18,20 @@ pub struct DiskArg {
     pub path: PathBuf,
 }
 
+/// An image argument that joins disks wrongly: a usage error, naming the argument.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ArgumentError {
+    #[error("{joined}: {count} disks given; at most {MAX_DISKS} make one guest")]
+    TooManyDisks { joined: String, count: usize },
+    #[error("{joined}: disk {position} of the guest is empty (disks are joined as DISK+DISK)")]
+    EmptyDisk { joined: String, position: usize },
+    #[error("{joined}: two disks are named `{name}`")]
+    DuplicateName { joined: String, name: String },
+}
+
 /// Splits an image argument into the guest's disks. A path that exists is always one
 /// disk, whatever characters its name holds; otherwise `+` separates disks.
-pub fn split_image_argument(argument: &Path) -> Result<Vec<DiskArg>, String> {
+pub fn split_image_argument(argument: &Path) -> Result<Vec<DiskArg>, ArgumentError> {
     let text = argument.to_str();
     let joined = text.filter(|t| t.contains('+') && argument.symlink_metadata().is_err());
     let Some(joined) = joined else {
@@ -31,18 +42,18 @@ pub fn split_image_argument(argument: &Path) -> Result<Vec<DiskArg>, String> {
     };
     let parts: Vec<&str> = joined.split('+').collect();
     if parts.len() > MAX_DISKS {
-        return Err(format!(
-            "{joined}: {} disks given; at most {MAX_DISKS} make one guest",
-            parts.len()
-        ));
+        return Err(ArgumentError::TooManyDisks {
+            joined: joined.to_string(),
+            count: parts.len(),
+        });
     }
     let mut disks: Vec<DiskArg> = Vec::with_capacity(parts.len());
     for (index, part) in parts.iter().enumerate() {
         if part.is_empty() {
-            return Err(format!(
-                "{joined}: disk {} of the guest is empty (disks are joined as DISK+DISK)",
-                index + 1
-            ));
+            return Err(ArgumentError::EmptyDisk {
+                joined: joined.to_string(),
+                position: index + 1,
+            });
         }
         let (name, path) = match part.split_once('=') {
             Some((name, path)) if is_disk_name(name) && !Path::new(part).exists() => {
@@ -54,7 +65,10 @@ pub fn split_image_argument(argument: &Path) -> Result<Vec<DiskArg>, String> {
             .iter()
             .any(|d| d.name.as_deref() == Some(name.as_str()))
         {
-            return Err(format!("{joined}: two disks are named `{name}`"));
+            return Err(ArgumentError::DuplicateName {
+                joined: joined.to_string(),
+                name,
+            });
         }
         disks.push(DiskArg {
             name: Some(name),
@@ -77,7 +91,7 @@ fn is_disk_name(name: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn split(argument: &str) -> Result<Vec<(Option<String>, String)>, String> {
+    fn split(argument: &str) -> Result<Vec<(Option<String>, String)>, ArgumentError> {
         split_image_argument(Path::new(argument)).map(|disks| {
             disks
                 .into_iter()
@@ -128,13 +142,16 @@ mod tests {
 
     #[test]
     fn malformed_joins_are_refused() {
-        assert!(split("/no/a.img+").unwrap_err().contains("disk 2"));
-        assert!(split("+/no/a.img").unwrap_err().contains("disk 1"));
-        assert!(split("sdb=/no/a.img+sdb=/no/b.img")
-            .unwrap_err()
-            .contains("two disks are named `sdb`"));
+        let message = |argument: &str| split(argument).unwrap_err().to_string();
+        assert!(message("/no/a.img+").contains("disk 2"));
+        assert!(message("+/no/a.img").contains("disk 1"));
+        assert!(message("sdb=/no/a.img+sdb=/no/b.img").contains("two disks are named `sdb`"));
         let many = vec!["/no/a.img"; MAX_DISKS + 1].join("+");
-        assert!(split(&many).unwrap_err().contains("at most"));
+        assert!(message(&many).contains("at most"));
+        assert!(matches!(
+            split(&many),
+            Err(ArgumentError::TooManyDisks { count, .. }) if count == MAX_DISKS + 1
+        ));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 mod cache;
 mod container;
+mod corruption;
 mod cursor;
 pub mod disks;
 mod memory;
@@ -22,6 +23,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use container::{corrupt_read, ContainerError, ContainerInfo, Opened, Snapshot};
+pub use corruption::CorruptKind;
 pub use cursor::SourceCursor;
 pub use memory::{MemoryImage, SparseMemory};
 pub use raw::RawImage;

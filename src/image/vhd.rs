@@ -13,6 +13,7 @@
 //! lie inside the file too, which is how a truncated image is recognised when it is opened.
 
 use crate::bytes::{be32, be64};
+use crate::image::CorruptKind;
 use std::fmt;
 use std::io;
 use std::path::Path;
@@ -61,7 +62,7 @@ pub fn open_source(file: Arc<dyn BlockSource>, name: &str) -> Result<Opened, Con
         TYPE_DIFFERENCING => Err(differencing(file.as_ref(), name, &footer)),
         other => Err(ContainerError::Unsupported {
             path: name.to_string(),
-            feature: format!("VHD disk type {other}"),
+            feature: format!("VHD disk type {other}").into(),
             detail: "only fixed (2) and dynamic (3) disks are read".into(),
         }),
     }
@@ -83,6 +84,7 @@ fn find_footer(file: &dyn BlockSource, name: &str) -> Result<Footer, ContainerEr
     let len = file.len();
     let Some(end) = len.checked_sub(FOOTER_LEN) else {
         return Err(ContainerError::corrupt(
+            CorruptKind::Truncated,
             name,
             "VHD footer",
             0,
@@ -106,22 +108,25 @@ fn find_footer(file: &dyn BlockSource, name: &str) -> Result<Footer, ContainerEr
 
 fn read_footer(file: &dyn BlockSource, name: &str, at: u64) -> Result<Footer, ContainerError> {
     let bytes = read_vec(file, at, FOOTER_LEN as usize).map_err(|e| io_error(name, e))?;
-    let corrupt = |detail: String| ContainerError::corrupt(name, "VHD footer", at, detail);
+    let corrupt =
+        |kind, detail: String| ContainerError::corrupt(kind, name, "VHD footer", at, detail);
     if bytes.get(..8) != Some(FOOTER_COOKIE) {
-        return Err(corrupt("no \"conectix\" cookie".into()));
+        return Err(corrupt(CorruptKind::Magic, "no \"conectix\" cookie".into()));
     }
     let stored = be32(&bytes, 64);
     let computed = checksum(&bytes, 64);
     if stored != computed {
-        return Err(corrupt(format!(
-            "checksum {stored:#010x} does not match the footer's bytes ({computed:#010x})"
-        )));
+        return Err(corrupt(
+            CorruptKind::Checksum,
+            format!("checksum {stored:#010x} does not match the footer's bytes ({computed:#010x})"),
+        ));
     }
     let version = be32(&bytes, 12);
     if version >> 16 != 1 {
-        return Err(corrupt(format!(
-            "file format version {version:#010x} (expected 0x00010000)"
-        )));
+        return Err(corrupt(
+            CorruptKind::Invalid,
+            format!("file format version {version:#010x} (expected 0x00010000)"),
+        ));
     }
     Ok(Footer {
         at,
@@ -140,6 +145,7 @@ fn open_fixed(
     let before_footer = footer.at;
     if footer.current_size > before_footer {
         return Err(ContainerError::corrupt(
+            CorruptKind::OutOfRange,
             name,
             "VHD footer",
             footer.at.saturating_add(48),
@@ -186,6 +192,7 @@ fn read_dynamic_header(
             .is_some_and(|end| end <= len);
     if !inside {
         return Err(ContainerError::corrupt(
+            CorruptKind::OutOfRange,
             name,
             "VHD footer",
             footer.at.saturating_add(16),
@@ -196,16 +203,27 @@ fn read_dynamic_header(
         ));
     }
     let bytes = read_vec(file, at, DYNAMIC_HEADER_LEN as usize).map_err(|e| io_error(name, e))?;
-    let corrupt = |field: u64, detail: String| {
-        ContainerError::corrupt(name, "VHD dynamic header", at.saturating_add(field), detail)
+    let corrupt = |kind, field: u64, detail: String| {
+        ContainerError::corrupt(
+            kind,
+            name,
+            "VHD dynamic header",
+            at.saturating_add(field),
+            detail,
+        )
     };
     if bytes.get(..8) != Some(DYNAMIC_COOKIE) {
-        return Err(corrupt(0, "no \"cxsparse\" cookie".into()));
+        return Err(corrupt(
+            CorruptKind::Magic,
+            0,
+            "no \"cxsparse\" cookie".into(),
+        ));
     }
     let stored = be32(&bytes, 36);
     let computed = checksum(&bytes, 36);
     if stored != computed {
         return Err(corrupt(
+            CorruptKind::Checksum,
             36,
             format!("checksum {stored:#010x} does not match the header's bytes ({computed:#010x})"),
         ));
@@ -213,6 +231,7 @@ fn read_dynamic_header(
     let version = be32(&bytes, 24);
     if version >> 16 != 1 {
         return Err(corrupt(
+            CorruptKind::Invalid,
             24,
             format!("header version {version:#010x} (expected 0x00010000)"),
         ));
@@ -220,6 +239,7 @@ fn read_dynamic_header(
     let block_size = u64::from(be32(&bytes, 32));
     if !block_size.is_power_of_two() || !(MIN_BLOCK_SIZE..=MAX_BLOCK_SIZE).contains(&block_size) {
         return Err(corrupt(
+            CorruptKind::Invalid,
             32,
             format!(
                 "block size {block_size} is not a power of two from {MIN_BLOCK_SIZE} to \
@@ -247,6 +267,7 @@ fn open_dynamic(
     let blocks = size.div_ceil(block_size);
     if blocks > u64::from(header.max_table_entries) {
         return Err(ContainerError::corrupt(
+            CorruptKind::Invalid,
             name,
             "VHD dynamic header",
             footer.data_offset.saturating_add(28),
@@ -262,6 +283,7 @@ fn open_dynamic(
     let table_len = blocks.saturating_mul(4);
     if table.checked_add(table_len).is_none_or(|end| end > len) {
         return Err(ContainerError::corrupt(
+            CorruptKind::OutOfRange,
             name,
             "VHD BAT",
             table,
@@ -269,7 +291,13 @@ fn open_dynamic(
         ));
     }
     let table_bytes = usize::try_from(table_len).map_err(|_| {
-        ContainerError::corrupt(name, "VHD BAT", table, "too large for this machine")
+        ContainerError::corrupt(
+            CorruptKind::TooLarge,
+            name,
+            "VHD BAT",
+            table,
+            "too large for this machine",
+        )
     })?;
     let raw_bat = read_vec(file.as_ref(), table, table_bytes).map_err(|e| io_error(name, e))?;
     let bat: Vec<u32> = raw_bat
@@ -291,6 +319,7 @@ fn open_dynamic(
             .and_then(|data| data.checked_add(in_disk));
         if end.is_none_or(|end| end > len) {
             return Err(ContainerError::corrupt(
+                CorruptKind::OutOfRange,
                 name,
                 format!("VHD BAT entry {index}"),
                 table.saturating_add(index as u64 * 4),
@@ -326,7 +355,7 @@ fn differencing(file: &dyn BlockSource, name: &str, footer: &Footer) -> Containe
     };
     ContainerError::Unsupported {
         path: name.to_string(),
-        feature: format!("VHD differencing disk (parent {parent})"),
+        feature: format!("VHD differencing disk (parent {parent})").into(),
         detail: "amiscan reads fixed and dynamic VHDs only; merge the chain into one image \
                  first, e.g. `qemu-img convert -O vpc CHILD.vhd MERGED.vhd` beside its parent"
             .into(),
@@ -471,10 +500,11 @@ impl DynamicDisk {
 
     fn no_entry(&self, index: usize) -> io::Error {
         corrupt_read(
+            CorruptKind::OutOfRange,
             &self.name,
             "VHD BAT",
             self.table,
-            &format!("no entry for block {index}"),
+            format!("no entry for block {index}"),
         )
     }
 
@@ -659,6 +689,27 @@ mod tests {
         bytes[at] ^= 1;
         let err = open_bytes(bytes).unwrap_err().to_string();
         assert!(err.contains("checksum"), "{err}");
+    }
+
+    #[test]
+    fn corruptions_are_told_apart_by_kind() {
+        let kind = |bytes: Vec<u8>| open_bytes(bytes).unwrap_err().corrupt_kind();
+        // A footer whose disk runs past the bytes before it.
+        let mut larger = vec![0u8; 1024];
+        larger.extend(footer(TYPE_FIXED, u64::MAX, 1025));
+        assert_eq!(kind(larger), Some(CorruptKind::OutOfRange));
+        // One flipped bit inside the footer's checksummed bytes.
+        let mut flipped = vec![0u8; 2048];
+        flipped.extend(footer(TYPE_FIXED, u64::MAX, 2048));
+        let at = flipped.len() - 500;
+        flipped[at] ^= 1;
+        assert_eq!(kind(flipped), Some(CorruptKind::Checksum));
+        // A disk type the format defines but amiscan does not read is not corruption.
+        let mut other = vec![0u8; 512];
+        other.extend(footer(5, u64::MAX, 512));
+        let err = open_bytes(other).unwrap_err();
+        assert!(matches!(err, ContainerError::Unsupported { .. }), "{err}");
+        assert_eq!(err.corrupt_kind(), None);
     }
 
     #[test]

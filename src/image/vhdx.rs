@@ -15,6 +15,8 @@
 //! is checked when the file is opened, which is how a truncated image is recognised.
 
 use crate::bytes::{le16, le32, le64};
+use crate::image::CorruptKind;
+use std::borrow::Cow;
 use std::fmt;
 use std::io;
 use std::path::Path;
@@ -202,30 +204,48 @@ struct Parser<'a> {
 }
 
 impl Parser<'_> {
-    fn corrupt(&self, structure: impl Into<String>, at: u64, detail: String) -> ContainerError {
-        ContainerError::corrupt(self.name, structure, at, detail)
+    fn corrupt(
+        &self,
+        kind: CorruptKind,
+        structure: impl Into<Cow<'static, str>>,
+        at: u64,
+        detail: String,
+    ) -> ContainerError {
+        ContainerError::corrupt(kind, self.name, structure, at, detail)
     }
 
     fn unsupported(&self, feature: String, detail: &str) -> ContainerError {
         ContainerError::Unsupported {
             path: self.name.to_string(),
-            feature,
+            feature: feature.into(),
             detail: detail.to_string(),
         }
     }
 
     /// Reads `len` bytes that must lie inside the file; `structure` names them on failure.
-    fn read(&self, structure: &str, at: u64, len: u64) -> Result<Vec<u8>, ContainerError> {
+    fn read(
+        &self,
+        structure: impl Into<Cow<'static, str>> + Clone,
+        at: u64,
+        len: u64,
+    ) -> Result<Vec<u8>, ContainerError> {
         let file_len = self.file.len();
         if at.checked_add(len).is_none_or(|end| end > file_len) {
             return Err(self.corrupt(
-                structure,
+                CorruptKind::OutOfRange,
+                structure.clone(),
                 at,
                 format!("{len} bytes run past the end of the {file_len}-byte file"),
             ));
         }
-        let len = usize::try_from(len)
-            .map_err(|_| self.corrupt(structure, at, format!("{len} bytes is too large")))?;
+        let len = usize::try_from(len).map_err(|_| {
+            self.corrupt(
+                CorruptKind::TooLarge,
+                structure,
+                at,
+                format!("{len} bytes is too large"),
+            )
+        })?;
         read_vec(self.file, at, len).map_err(|source| ContainerError::Io {
             path: self.name.to_string(),
             source,
@@ -236,6 +256,7 @@ impl Parser<'_> {
         let bytes = self.read("VHDX file identifier", 0, 8)?;
         if bytes != b"vhdxfile" {
             return Err(self.corrupt(
+                CorruptKind::Magic,
                 "VHDX file identifier",
                 0,
                 "no \"vhdxfile\" signature".into(),
@@ -244,15 +265,15 @@ impl Parser<'_> {
         Ok(())
     }
 
-    fn header(&self, number: u8, at: u64) -> Result<Header, String> {
-        let mut bytes = read_vec(self.file, at, HEADER_LEN as usize).map_err(|e| e.to_string())?;
+    fn header(&self, number: u8, at: u64) -> Result<Header, CopyError> {
+        let mut bytes = read_vec(self.file, at, HEADER_LEN as usize).map_err(CopyError::Read)?;
         if bytes.get(..4) != Some(b"head".as_slice()) {
-            return Err("no \"head\" signature".into());
+            return Err(CopyError::Signature("head"));
         }
         verify_crc(&mut bytes)?;
         let version = le16(&bytes, 66);
         if version != 1 {
-            return Err(format!("version {version} (expected 1)"));
+            return Err(CopyError::Version(version));
         }
         Ok(Header {
             number,
@@ -274,6 +295,7 @@ impl Parser<'_> {
             (Ok(one), Err(_)) => Ok(one),
             (Err(_), Ok(two)) => Ok(two),
             (Err(one), Err(two)) => Err(self.corrupt(
+                one.kind_with(&two),
                 "VHDX headers",
                 first,
                 format!(
@@ -283,16 +305,16 @@ impl Parser<'_> {
         }
     }
 
-    fn region_table(&self, at: u64) -> Result<Vec<(Guid, u64, u64, bool)>, String> {
+    fn region_table(&self, at: u64) -> Result<Vec<(Guid, u64, u64, bool)>, CopyError> {
         let mut bytes =
-            read_vec(self.file, at, REGION_TABLE_LEN as usize).map_err(|e| e.to_string())?;
+            read_vec(self.file, at, REGION_TABLE_LEN as usize).map_err(CopyError::Read)?;
         if bytes.get(..4) != Some(b"regi".as_slice()) {
-            return Err("no \"regi\" signature".into());
+            return Err(CopyError::Signature("regi"));
         }
         verify_crc(&mut bytes)?;
         let count = u64::from(le32(&bytes, 8));
         if count > MAX_TABLE_ENTRIES {
-            return Err(format!("{count} entries (at most {MAX_TABLE_ENTRIES})"));
+            return Err(CopyError::TooManyEntries(count));
         }
         Ok((0..count as usize)
             .map(|i| {
@@ -316,6 +338,7 @@ impl Parser<'_> {
                 Ok(entries) => (second, entries),
                 Err(two) => {
                     return Err(self.corrupt(
+                        one.kind_with(&two),
                         "VHDX region tables",
                         first,
                         format!(
@@ -345,6 +368,7 @@ impl Parser<'_> {
             };
             if slot.is_some() {
                 return Err(self.corrupt(
+                    CorruptKind::Invalid,
                     structure,
                     entry_at,
                     format!("a second {} region", region_name(&id)),
@@ -352,6 +376,7 @@ impl Parser<'_> {
             }
             if offset < HEADER_STRUCTURES_END || length == 0 {
                 return Err(self.corrupt(
+                    CorruptKind::OutOfRange,
                     structure,
                     entry_at,
                     format!(
@@ -369,10 +394,18 @@ impl Parser<'_> {
         }
         match (bat, metadata) {
             (Some(bat), Some(metadata)) => Ok(Regions { bat, metadata }),
-            (None, _) => Err(self.corrupt("VHDX region table", table_at, "no BAT region".into())),
-            (_, None) => {
-                Err(self.corrupt("VHDX region table", table_at, "no metadata region".into()))
-            }
+            (None, _) => Err(self.corrupt(
+                CorruptKind::Invalid,
+                "VHDX region table",
+                table_at,
+                "no BAT region".into(),
+            )),
+            (_, None) => Err(self.corrupt(
+                CorruptKind::Invalid,
+                "VHDX region table",
+                table_at,
+                "no metadata region".into(),
+            )),
         }
     }
 
@@ -381,6 +414,7 @@ impl Parser<'_> {
         let header = self.read("VHDX metadata table", table_at, 32)?;
         if header.get(..8) != Some(b"metadata".as_slice()) {
             return Err(self.corrupt(
+                CorruptKind::Magic,
                 "VHDX metadata table",
                 table_at,
                 "no \"metadata\" signature".into(),
@@ -389,6 +423,7 @@ impl Parser<'_> {
         let count = u64::from(le16(&header, 10));
         if count > MAX_TABLE_ENTRIES || region.length < METADATA_TABLE_LEN {
             return Err(self.corrupt(
+                CorruptKind::Invalid,
                 "VHDX metadata table",
                 table_at,
                 format!(
@@ -432,6 +467,7 @@ impl Parser<'_> {
             }
             if items.iter().any(|(seen, _, _, _)| *seen == id) {
                 return Err(self.corrupt(
+                    CorruptKind::Invalid,
                     structure,
                     entry_at,
                     format!("a second {} item", item_name(&id)),
@@ -444,6 +480,7 @@ impl Parser<'_> {
                         .is_some_and(|end| end <= region.length));
             if !inside {
                 return Err(self.corrupt(
+                    CorruptKind::OutOfRange,
                     structure,
                     entry_at,
                     format!(
@@ -461,18 +498,20 @@ impl Parser<'_> {
                 length.min(16)
             };
             let item_at = table_at + offset;
-            let bytes = self.read(&format!("VHDX {} item", item_name(&id)), item_at, wanted)?;
+            let bytes = self.read(format!("VHDX {} item", item_name(&id)), item_at, wanted)?;
             items.push((id, item_at, length, bytes));
         }
         let item = |id: Guid, len: u64| -> Result<(u64, Vec<u8>), ContainerError> {
             match items.iter().find(|(seen, _, _, _)| *seen == id) {
                 Some((_, at, length, bytes)) if *length == len => Ok((*at, bytes.clone())),
                 Some((_, at, length, _)) => Err(self.corrupt(
+                    CorruptKind::Invalid,
                     format!("VHDX {} item", item_name(&id)),
                     *at,
                     format!("{length} bytes (expected {len})"),
                 )),
                 None => Err(self.corrupt(
+                    CorruptKind::Invalid,
                     "VHDX metadata table",
                     table_at,
                     format!("no {} item", item_name(&id)),
@@ -486,6 +525,7 @@ impl Parser<'_> {
         if !block_size.is_power_of_two() || !(MIN_BLOCK_SIZE..=MAX_BLOCK_SIZE).contains(&block_size)
         {
             return Err(self.corrupt(
+                CorruptKind::Invalid,
                 "VHDX file parameters",
                 params_at,
                 format!("block size {block_size} is not a power of two from 1 MiB to 256 MiB"),
@@ -510,6 +550,7 @@ impl Parser<'_> {
         let disk_size = le64(&size, 0);
         if disk_size > MAX_DISK_SIZE {
             return Err(self.corrupt(
+                CorruptKind::Invalid,
                 "VHDX virtual disk size",
                 size_at,
                 format!("{disk_size} bytes is more than the format's 64 TiB"),
@@ -519,6 +560,7 @@ impl Parser<'_> {
         let logical_sector_size = u64::from(le32(&lss, 0));
         if logical_sector_size != 512 && logical_sector_size != 4096 {
             return Err(self.corrupt(
+                CorruptKind::Invalid,
                 "VHDX logical sector size",
                 lss_at,
                 format!("{logical_sector_size} (expected 512 or 4096)"),
@@ -532,6 +574,7 @@ impl Parser<'_> {
             let physical = le32(&pss, 0);
             if physical != 512 && physical != 4096 {
                 return Err(self.corrupt(
+                    CorruptKind::Invalid,
                     "VHDX physical sector size",
                     pss_at,
                     format!("{physical} (expected 512 or 4096)"),
@@ -563,6 +606,7 @@ impl Parser<'_> {
         let bytes = entries * 8;
         if bytes > bat.length {
             return Err(self.corrupt(
+                CorruptKind::Truncated,
                 "VHDX region table entry for the BAT",
                 bat.entry_at,
                 format!(
@@ -596,6 +640,7 @@ impl Parser<'_> {
                             .is_some_and(|end| end <= file_len);
                     if !inside {
                         return Err(self.corrupt(
+                            CorruptKind::OutOfRange,
                             structure(),
                             entry_at,
                             format!(
@@ -609,6 +654,7 @@ impl Parser<'_> {
                 }
                 PAYLOAD_PARTIALLY_PRESENT => {
                     return Err(self.corrupt(
+                        CorruptKind::Invalid,
                         structure(),
                         entry_at,
                         format!(
@@ -619,6 +665,7 @@ impl Parser<'_> {
                 }
                 other => {
                     return Err(self.corrupt(
+                        CorruptKind::Invalid,
                         structure(),
                         entry_at,
                         format!("payload block {block} has the invalid state {other}"),
@@ -630,17 +677,53 @@ impl Parser<'_> {
     }
 }
 
+/// Why one copy of a structure the format keeps twice (the header, the region table) is
+/// not valid; the other copy may still be.
+#[derive(Debug, thiserror::Error)]
+enum CopyError {
+    #[error("{0}")]
+    Read(io::Error),
+    #[error("no \"{0}\" signature")]
+    Signature(&'static str),
+    #[error("CRC-32C {stored:#010x} does not match its bytes ({computed:#010x})")]
+    Crc { stored: u32, computed: u32 },
+    #[error("version {0} (expected 1)")]
+    Version(u16),
+    #[error("{0} entries (at most {MAX_TABLE_ENTRIES})")]
+    TooManyEntries(u64),
+}
+
+impl CopyError {
+    fn kind(&self) -> CorruptKind {
+        match self {
+            Self::Read(e) if e.kind() == io::ErrorKind::UnexpectedEof => CorruptKind::OutOfRange,
+            Self::Read(_) => CorruptKind::Unreadable,
+            Self::Signature(_) => CorruptKind::Magic,
+            Self::Crc { .. } => CorruptKind::Checksum,
+            Self::Version(_) => CorruptKind::Invalid,
+            Self::TooManyEntries(_) => CorruptKind::TooLarge,
+        }
+    }
+
+    /// The kind when both copies failed: theirs when they agree, else merely invalid.
+    fn kind_with(&self, other: &Self) -> CorruptKind {
+        if self.kind() == other.kind() {
+            self.kind()
+        } else {
+            CorruptKind::Invalid
+        }
+    }
+}
+
 /// Checks a structure's CRC-32C, computed with its checksum field (bytes 4..8) zeroed.
-fn verify_crc(bytes: &mut [u8]) -> Result<(), String> {
+fn verify_crc(bytes: &mut [u8]) -> Result<(), CopyError> {
     let stored = le32(bytes, 4);
     if let Some(field) = bytes.get_mut(4..8) {
         field.fill(0);
     }
     let computed = crc32c(bytes);
     if stored != computed {
-        return Err(format!(
-            "CRC-32C {stored:#010x} does not match its bytes ({computed:#010x})"
-        ));
+        return Err(CopyError::Crc { stored, computed });
     }
     Ok(())
 }
@@ -769,10 +852,11 @@ impl BlockSource for VhdxDisk {
                 .copied()
                 .ok_or_else(|| {
                     super::corrupt_read(
+                        CorruptKind::OutOfRange,
                         &self.name,
                         "VHDX BAT",
                         0,
-                        &format!("no entry for payload block {block}"),
+                        format!("no entry for payload block {block}"),
                     )
                 })?;
             if start == 0 {

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use super::{PartitionEntry, TableError};
-use crate::image::{BlockSource, SourceCursor};
+use crate::image::{BlockSource, CorruptKind, SourceCursor};
 
 /// Entry counts beyond this are not produced by any partitioning tool; refusing them keeps
 /// a crafted header from making us read gigabytes of "entries".
@@ -21,8 +21,14 @@ pub fn detect_sector_size(disk: &dyn BlockSource) -> Result<Option<u64>, TableEr
             continue;
         }
         let mut signature = [0u8; 8];
-        disk.read_exact_at(size, &mut signature)
-            .map_err(|e| TableError::new("GPT header", size, format!("cannot be read: {e}")))?;
+        disk.read_exact_at(size, &mut signature).map_err(|e| {
+            TableError::new(
+                CorruptKind::Unreadable,
+                "GPT header",
+                size,
+                format!("cannot be read: {e}"),
+            )
+        })?;
         if &signature == b"EFI PART" {
             return Ok(Some(size));
         }
@@ -49,6 +55,7 @@ fn validate_header(disk: &dyn BlockSource, at: u64, sector: u64) -> Result<(), T
     let entry_size = (count_and_size >> 32) as u32;
     if entry_size != ENTRY_SIZE {
         return Err(TableError::new(
+            CorruptKind::Invalid,
             "GPT header",
             at,
             format!("partition entry size {entry_size} is not supported (only {ENTRY_SIZE})"),
@@ -56,6 +63,7 @@ fn validate_header(disk: &dyn BlockSource, at: u64, sector: u64) -> Result<(), T
     }
     if count > MAX_ENTRIES {
         return Err(TableError::new(
+            CorruptKind::TooLarge,
             "GPT header",
             at,
             format!(
@@ -68,7 +76,7 @@ fn validate_header(disk: &dyn BlockSource, at: u64, sector: u64) -> Result<(), T
         .and_then(|start| start.checked_add(u64::from(count) * u64::from(ENTRY_SIZE)));
     match array_end {
         Some(end) if end <= disk.len() => Ok(()),
-        _ => Err(TableError::new(
+        _ => Err(TableError::new(CorruptKind::OutOfRange,
             "GPT header",
             at,
             format!(
@@ -94,7 +102,7 @@ pub fn read(disk: &Arc<dyn BlockSource>, sector: u64) -> Result<Vec<PartitionEnt
         .writable(false)
         .logical_block_size(block_size)
         .open_from_device(SourceCursor::new(Arc::clone(disk)))
-        .map_err(|e| TableError::new("GPT header", sector, e.to_string()))?;
+        .map_err(|e| TableError::new(CorruptKind::Invalid, "GPT header", sector, e.to_string()))?;
 
     let mut entries = Vec::new();
     for (number, part) in table.partitions() {

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use super::{PartitionEntry, TableError};
-use crate::image::{BlockSource, MemoryImage, SourceCursor, Window};
+use crate::image::{BlockSource, CorruptKind, MemoryImage, SourceCursor, Window};
 
 /// Linux numbers logical partitions from 5; no real disk chains more than this many.
 const MAX_LOGICAL: usize = 256;
@@ -19,8 +19,14 @@ pub fn read_header(disk: &Arc<dyn BlockSource>) -> Result<Option<mbrman::MBRHead
         return Ok(None);
     }
     let mut sector = [0u8; 512];
-    disk.read_exact_at(0, &mut sector)
-        .map_err(|e| TableError::new("MBR", 0, format!("cannot be read: {e}")))?;
+    disk.read_exact_at(0, &mut sector).map_err(|e| {
+        TableError::new(
+            CorruptKind::Unreadable,
+            "MBR",
+            0,
+            format!("cannot be read: {e}"),
+        )
+    })?;
     let mut cursor = SourceCursor::new(Arc::new(MemoryImage::new(sector.to_vec())));
     Ok(mbrman::MBRHeader::read_from(&mut cursor).ok())
 }
@@ -115,14 +121,26 @@ fn read_logical(
         // `MBRHeader::read_from` always reads from position 0, so give it a window that
         // starts at this EBR.
         let sector = Window::new(Arc::clone(disk), ebr_at, 512).ok_or_else(|| {
-            TableError::new("EBR", ebr_at, "lies past the end of the disk".to_string())
+            TableError::new(
+                CorruptKind::OutOfRange,
+                "EBR",
+                ebr_at,
+                "lies past the end of the disk".to_string(),
+            )
         })?;
         let mut cursor = SourceCursor::new(Arc::new(sector));
         let ebr = match mbrman::MBRHeader::read_from(&mut cursor) {
             Ok(ebr) => ebr,
             // An empty extended partition need not hold an EBR at all.
             Err(_) if relative == 0 => return Ok(()),
-            Err(e) => return Err(TableError::new("EBR", ebr_at, e.to_string())),
+            Err(e) => {
+                return Err(TableError::new(
+                    CorruptKind::Invalid,
+                    "EBR",
+                    ebr_at,
+                    e.to_string(),
+                ))
+            }
         };
         let logical = &ebr.partition_1;
         if logical.is_used() {
@@ -143,7 +161,7 @@ fn read_logical(
         let next_relative = u64::from(next.starting_lba);
         if next_relative <= relative || extended_start.saturating_add(next_relative) >= extended_end
         {
-            return Err(TableError::new(
+            return Err(TableError::new(CorruptKind::Loop,
                 "EBR",
                 ebr_at,
                 format!("link to the next EBR (relative LBA {next_relative}) does not move forward inside the extended partition"),
@@ -151,6 +169,7 @@ fn read_logical(
         }
         if entries.len() >= MAX_LOGICAL {
             return Err(TableError::new(
+                CorruptKind::TooLarge,
                 "EBR",
                 ebr_at,
                 format!("more than {MAX_LOGICAL} logical partitions"),

@@ -12,7 +12,7 @@ pub mod probe;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::image::{BlockSource, Window};
+use crate::image::{BlockSource, CorruptKind, Window};
 pub use probe::{Content, Identity};
 
 /// How the disk is partitioned.
@@ -40,19 +40,42 @@ impl fmt::Display for Scheme {
 
 /// A partition table that could not be read, naming the structure and its byte offset.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{structure} at byte {offset}: {detail}")]
+#[error("{}{structure} at byte {offset}: {detail}", Prefix("disk ", .disk))]
 pub struct TableError {
-    pub structure: String,
+    /// The disk's name in a guest of several disks, which the message starts with.
+    pub disk: Option<String>,
+    pub structure: &'static str,
     pub offset: u64,
+    pub kind: CorruptKind,
     pub detail: String,
 }
 
 impl TableError {
-    pub fn new(structure: &str, offset: u64, detail: impl Into<String>) -> Self {
+    pub fn new(
+        kind: CorruptKind,
+        structure: &'static str,
+        offset: u64,
+        detail: impl Into<String>,
+    ) -> Self {
         Self {
-            structure: structure.to_string(),
+            disk: None,
+            structure,
             offset,
+            kind,
             detail: detail.into(),
+        }
+    }
+}
+
+/// `LEAD NAME: ` before an error that concerns one named thing (a disk of several, an
+/// LV), nothing when it names none.
+pub(crate) struct Prefix<'a>(pub &'static str, pub &'a Option<String>);
+
+impl fmt::Display for Prefix<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.1 {
+            Some(name) => write!(f, "{}{name}: ", self.0),
+            None => Ok(()),
         }
     }
 }
@@ -166,14 +189,10 @@ pub fn discover_disks(disks: &[DiskInput]) -> Result<Layout, TableError> {
         volume_groups: Vec::new(),
     };
     for (index, input) in disks.iter().enumerate() {
-        let (table, mut volumes) =
-            discover_partitions(&input.source).map_err(|e| match &input.name {
-                Some(name) => TableError {
-                    structure: format!("disk {name}: {}", e.structure),
-                    ..e
-                },
-                None => e,
-            })?;
+        let (table, mut volumes) = discover_partitions(&input.source).map_err(|e| TableError {
+            disk: input.name.clone(),
+            ..e
+        })?;
         for volume in &mut volumes {
             volume.disk = index;
             if let Some(name) = &input.name {
@@ -216,7 +235,7 @@ fn discover_partitions(
     // recognised at byte 0 wins over a partition table that would be a guess.
     let (whole, unreadable) = match probe::identify(disk.as_ref()) {
         Ok(identity) => (identity, None),
-        Err(failure) => (Identity::unknown(), Some(failure)),
+        Err(failure) => (Identity::unknown(), Some(failure.to_string())),
     };
     let bare = match whole.content {
         Content::Unknown => false,
@@ -299,7 +318,7 @@ fn volumes_from(
             };
             let (identity, unreadable) = match source.as_deref().map(probe::identify) {
                 Some(Ok(identity)) => (identity, None),
-                Some(Err(failure)) => (Identity::unknown(), Some(failure)),
+                Some(Err(failure)) => (Identity::unknown(), Some(failure.to_string())),
                 None => (Identity::unknown(), None),
             };
             Volume {

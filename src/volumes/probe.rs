@@ -74,7 +74,16 @@ impl Identity {
 /// error) is remembered, so that the volume is reported unreadable rather than unknown.
 struct Reader<'a> {
     source: &'a dyn BlockSource,
-    failure: RefCell<Option<String>>,
+    failure: RefCell<Option<ProbeError>>,
+}
+
+/// A header inside the volume that could not be read. The read's own error is kept
+/// whole: beneath it may be the container's typed corruption (`ContainerError::beneath`).
+#[derive(Debug, thiserror::Error)]
+#[error("reading byte {offset} of the volume: {source}")]
+pub struct ProbeError {
+    pub offset: u64,
+    pub source: std::io::Error,
 }
 
 impl Reader<'_> {
@@ -91,7 +100,7 @@ impl Reader<'_> {
             Err(e) => {
                 self.failure
                     .borrow_mut()
-                    .get_or_insert_with(|| format!("reading byte {offset} of the volume: {e}"));
+                    .get_or_insert(ProbeError { offset, source: e });
                 None
             }
         }
@@ -122,7 +131,7 @@ fn label_from(bytes: &[u8]) -> Option<String> {
 
 /// Identifies the volume: anything not recognised is `Unknown`; an error only when a
 /// header could not be read, so nothing unreadable passes for "no filesystem".
-pub fn identify(source: &dyn BlockSource) -> Result<Identity, String> {
+pub fn identify(source: &dyn BlockSource) -> Result<Identity, ProbeError> {
     let r = Reader {
         source,
         failure: RefCell::new(None),

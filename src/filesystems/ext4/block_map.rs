@@ -4,6 +4,7 @@
 use super::superblock::Superblock;
 use super::{le32, Disk, Run, What, MAX_LOGICAL_BLOCKS};
 use crate::filesystems::FsError;
+use crate::image::CorruptKind;
 
 const EXT4_NDIR_BLOCKS: u64 = 12;
 /// i_block slots 12, 13 and 14 root the single, double and triple indirect trees.
@@ -110,6 +111,7 @@ impl BlockMap {
             let block = u64::from(ptr);
             if !sb.block_in_range(block, 1) {
                 return Err(FsError::corrupt(
+                    CorruptKind::OutOfRange,
                     what.to_string(),
                     ptr_at,
                     format!("indirect block pointer {block} lies outside the filesystem"),
@@ -122,6 +124,7 @@ impl BlockMap {
             rel %= child_span;
             let Some((_, entries)) = self.cache.get(slot) else {
                 return Err(FsError::corrupt(
+                    CorruptKind::Invalid,
                     what.to_string(),
                     block_offset,
                     "indirect block cache miss",
@@ -135,6 +138,7 @@ impl BlockMap {
             span = child_span;
         }
         Err(FsError::corrupt(
+            CorruptKind::Invalid,
             what.to_string(),
             ptr_at,
             "indirect tree deeper than the format allows",
@@ -180,6 +184,7 @@ fn run_in(
     let rest = ptrs.get(idx..).unwrap_or(&[]);
     let Some(&first) = rest.first() else {
         return Err(FsError::corrupt(
+            CorruptKind::OutOfRange,
             what.to_string(),
             ptrs_offset,
             "block index past the pointer array",
@@ -201,6 +206,7 @@ fn run_in(
         .count() as u64;
     if !sb.block_in_range(first, len) {
         return Err(FsError::corrupt(
+            CorruptKind::OutOfRange,
             what.to_string(),
             ptrs_offset + idx as u64 * 4,
             format!(

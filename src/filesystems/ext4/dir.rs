@@ -7,6 +7,7 @@
 
 use super::{le16, le32, What};
 use crate::filesystems::{DirEntry, FsError};
+use crate::image::CorruptKind;
 
 /// Smallest valid rec_len (EXT4_DIR_REC_LEN(1)): the kernel rejects anything shorter.
 const EXT4_DIR_REC_LEN_MIN: u64 = 12;
@@ -50,15 +51,18 @@ pub(super) fn parse_block(
     // Each step advances by rec_len >= 12, so this ends within len / 12 steps.
     while pos < len {
         let at = offset + pos;
-        let corrupt = |detail: String| FsError::corrupt(what.to_string(), at, detail);
+        let corrupt = |kind: CorruptKind, detail: String| {
+            FsError::corrupt(kind, what.to_string(), at, detail)
+        };
         let start = usize::try_from(pos).unwrap_or(usize::MAX);
         let Some(header) = block
             .get(start..)
             .and_then(|rest| rest.get(..DIRENT_HEADER_LEN as usize))
         else {
-            return Err(corrupt(format!(
-                "entry header at byte {pos} runs past the {len}-byte block"
-            )));
+            return Err(corrupt(
+                CorruptKind::OutOfRange,
+                format!("entry header at byte {pos} runs past the {len}-byte block"),
+            ));
         };
         let inode = le32(header, 0);
         let rec_len = rec_len_from_disk(le16(header, 4), format.block_size);
@@ -68,37 +72,47 @@ pub(super) fn parse_block(
             u64::from(le16(header, 6))
         };
         if rec_len < EXT4_DIR_REC_LEN_MIN || !rec_len.is_multiple_of(4) {
-            return Err(corrupt(format!(
-                "rec_len {rec_len} is below 12 or not a multiple of 4"
-            )));
+            return Err(corrupt(
+                CorruptKind::Invalid,
+                format!("rec_len {rec_len} is below 12 or not a multiple of 4"),
+            ));
         }
         if rec_len > len - pos {
-            return Err(corrupt(format!(
+            return Err(corrupt(
+                CorruptKind::OutOfRange,
+                format!(
                 "rec_len {rec_len} runs past the end of the {len}-byte block (entry at byte {pos})"
-            )));
+            ),
+            ));
         }
         if name_len > 255 || DIRENT_HEADER_LEN + name_len > rec_len {
-            return Err(corrupt(format!(
-                "name_len {name_len} does not fit in rec_len {rec_len}"
-            )));
+            return Err(corrupt(
+                CorruptKind::OutOfRange,
+                format!("name_len {name_len} does not fit in rec_len {rec_len}"),
+            ));
         }
         if inode != 0 {
             let name_start = start + DIRENT_HEADER_LEN as usize;
             let name = block
                 .get(name_start..name_start + name_len as usize)
-                .ok_or_else(|| corrupt("name runs past the block".into()))?;
+                .ok_or_else(|| {
+                    corrupt(CorruptKind::OutOfRange, "name runs past the block".into())
+                })?;
             if name != b"." && name != b".." {
                 if name.is_empty() || name.contains(&b'/') || name.contains(&0) {
-                    return Err(corrupt(format!(
-                        "invalid name {:?}",
-                        String::from_utf8_lossy(name)
-                    )));
+                    return Err(corrupt(
+                        CorruptKind::Invalid,
+                        format!("invalid name {:?}", String::from_utf8_lossy(name)),
+                    ));
                 }
                 if inode > format.inodes_count {
-                    return Err(corrupt(format!(
-                        "inode {inode} is past s_inodes_count {}",
-                        format.inodes_count
-                    )));
+                    return Err(corrupt(
+                        CorruptKind::Invalid,
+                        format!(
+                            "inode {inode} is past s_inodes_count {}",
+                            format.inodes_count
+                        ),
+                    ));
                 }
                 out.push(DirEntry {
                     name: name.to_vec(),

@@ -4,6 +4,7 @@
 use super::superblock::Superblock;
 use super::{le16, le32, Disk, Run, What, MAX_LOGICAL_BLOCKS};
 use crate::filesystems::FsError;
+use crate::image::CorruptKind;
 
 const EXT4_EXT_MAGIC: u16 = 0xF30A;
 /// The kernel never builds deeper trees; a deeper claim is corruption, and the bound
@@ -23,10 +24,15 @@ struct ExtentHeader {
 
 impl ExtentHeader {
     fn parse(node: &[u8], what: What, offset: u64) -> Result<Self, FsError> {
-        let corrupt =
-            |at: u64, detail: String| FsError::corrupt(what.to_string(), offset + at, detail);
+        let corrupt = |kind: CorruptKind, at: u64, detail: String| {
+            FsError::corrupt(kind, what.to_string(), offset + at, detail)
+        };
         if node.len() < HEADER_LEN {
-            return Err(corrupt(0, "extent node shorter than its header".into()));
+            return Err(corrupt(
+                CorruptKind::Truncated,
+                0,
+                "extent node shorter than its header".into(),
+            ));
         }
         let eh_magic = le16(node, 0);
         let eh_entries = le16(node, 2);
@@ -34,6 +40,7 @@ impl ExtentHeader {
         let eh_depth = le16(node, 6);
         if eh_magic != EXT4_EXT_MAGIC {
             return Err(corrupt(
+                CorruptKind::Magic,
                 0,
                 format!("extent header magic is {eh_magic:#06x}, not 0xf30a"),
             ));
@@ -41,18 +48,21 @@ impl ExtentHeader {
         let capacity = (node.len() - HEADER_LEN) / ENTRY_LEN;
         if usize::from(eh_max) > capacity {
             return Err(corrupt(
+                CorruptKind::OutOfRange,
                 4,
                 format!("eh_max {eh_max} exceeds the {capacity} entries the node can hold"),
             ));
         }
         if eh_entries > eh_max {
             return Err(corrupt(
+                CorruptKind::OutOfRange,
                 2,
                 format!("eh_entries {eh_entries} exceeds eh_max {eh_max}"),
             ));
         }
         if eh_depth > EXT4_MAX_EXTENT_DEPTH {
             return Err(corrupt(
+                CorruptKind::TooLarge,
                 6,
                 format!("eh_depth {eh_depth} exceeds the maximum of {EXT4_MAX_EXTENT_DEPTH}"),
             ));
@@ -160,6 +170,7 @@ impl ExtentTree {
             let header = ExtentHeader::parse(&node, what, node_offset)?;
             if header.eh_depth != expected_depth {
                 return Err(FsError::corrupt(
+                    CorruptKind::Invalid,
                     what.to_string(),
                     node_offset + 6,
                     format!(
@@ -182,6 +193,7 @@ impl ExtentTree {
             }
             if header.eh_entries == 0 {
                 return Err(FsError::corrupt(
+                    CorruptKind::Invalid,
                     what.to_string(),
                     node_offset + 2,
                     "index node has no entries",
@@ -195,6 +207,7 @@ impl ExtentTree {
                 let at = node_offset + (HEADER_LEN + i * ENTRY_LEN) as u64;
                 if prev.is_some_and(|p| ei_block <= p) {
                     return Err(FsError::corrupt(
+                        CorruptKind::Invalid,
                         what.to_string(),
                         at,
                         "index entries are not in ascending order",
@@ -205,6 +218,7 @@ impl ExtentTree {
                     let leaf = u64::from(le32(idx, 4)) | (u64::from(le16(idx, 8)) << 32);
                     if !sb.block_in_range(leaf, 1) {
                         return Err(FsError::corrupt(
+                            CorruptKind::OutOfRange,
                             what.to_string(),
                             at + 4,
                             format!("child node block {leaf} lies outside the filesystem"),
@@ -230,6 +244,7 @@ impl ExtentTree {
             expected_depth = header.eh_depth - 1;
         }
         Err(FsError::corrupt(
+            CorruptKind::Invalid,
             what.to_string(),
             self.root_offset,
             "extent tree deeper than its root claims",
@@ -248,7 +263,9 @@ fn parse_leaf(
     let mut prev_end = first;
     for (i, raw) in entries.chunks_exact(ENTRY_LEN).enumerate() {
         let at = offset + (i * ENTRY_LEN) as u64;
-        let corrupt = |detail: String| FsError::corrupt(what.to_string(), at, detail);
+        let corrupt = |kind: CorruptKind, detail: String| {
+            FsError::corrupt(kind, what.to_string(), at, detail)
+        };
         let ee_block = u64::from(le32(raw, 0));
         let ee_len = le16(raw, 4);
         let ee_start = (u64::from(le16(raw, 6)) << 32) | u64::from(le32(raw, 8));
@@ -259,23 +276,27 @@ fn parse_leaf(
         };
         let len = u64::from(len);
         if len == 0 {
-            return Err(corrupt("extent of length 0".into()));
+            return Err(corrupt(CorruptKind::Invalid, "extent of length 0".into()));
         }
         if ee_block < prev_end {
-            return Err(corrupt(format!(
+            return Err(corrupt(CorruptKind::Invalid, format!(
                 "extent at logical block {ee_block} overlaps or precedes the previous one (or its index)"
             )));
         }
         if ee_block + len > MAX_LOGICAL_BLOCKS {
-            return Err(corrupt(format!(
-                "extent at logical block {ee_block} of {len} blocks passes 2^32"
-            )));
+            return Err(corrupt(
+                CorruptKind::Invalid,
+                format!("extent at logical block {ee_block} of {len} blocks passes 2^32"),
+            ));
         }
         if !sb.block_in_range(ee_start, len) {
-            return Err(corrupt(format!(
+            return Err(corrupt(
+                CorruptKind::OutOfRange,
+                format!(
                 "extent of {len} blocks at block {ee_start} lies outside the {}-block filesystem",
                 sb.s_blocks_count
-            )));
+            ),
+            ));
         }
         prev_end = ee_block + len;
         extents.push(Extent {

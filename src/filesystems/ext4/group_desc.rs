@@ -3,6 +3,7 @@
 use super::superblock::{Superblock, INCOMPAT_META_BG};
 use super::{le16, le32, Disk, What};
 use crate::filesystems::FsError;
+use crate::image::CorruptKind;
 
 /// Group flag: the inode table was never initialised, so no inode in it is in use.
 const EXT4_BG_INODE_UNINIT: u16 = 0x0001;
@@ -83,6 +84,7 @@ fn read_descs(
     let what = What::fs("ext4 group descriptor table");
     let offset = sb.block_offset(block).ok_or_else(|| {
         FsError::corrupt(
+            CorruptKind::OutOfRange,
             what.to_string(),
             super::superblock::SUPERBLOCK_OFFSET,
             format!("block {block} is past any volume"),
@@ -109,7 +111,7 @@ fn parse(sb: &Superblock, desc: &[u8], offset: u64, group: u64) -> Result<GroupD
     let inode_table_blocks =
         (u64::from(sb.s_inodes_per_group) * sb.inode_size).div_ceil(sb.block_size);
     if !sb.block_in_range(bg_inode_table, inode_table_blocks) {
-        return Err(FsError::corrupt(
+        return Err(FsError::corrupt(CorruptKind::OutOfRange,
             format!("ext4 group descriptor {group}"),
             offset + 0x8,
             format!(

@@ -5,6 +5,7 @@ use super::superblock::{
 };
 use super::{le16, le32, What};
 use crate::filesystems::{FileKind, FsError, Metadata};
+use crate::image::CorruptKind;
 
 pub(super) const EXT4_N_BLOCKS_BYTES: usize = 60;
 /// Where i_block starts within the inode record.
@@ -66,6 +67,7 @@ impl Inode {
         let old_size = usize::from(EXT4_GOOD_OLD_INODE_SIZE);
         if raw.len() < old_size {
             return Err(FsError::corrupt(
+                CorruptKind::Truncated,
                 what.to_string(),
                 offset,
                 "inode record shorter than 128 bytes",
@@ -79,6 +81,7 @@ impl Inode {
         let extra_end = old_size + usize::from(i_extra_isize);
         if extra_end > raw.len() || i_extra_isize % 4 != 0 {
             return Err(FsError::corrupt(
+                CorruptKind::Invalid,
                 what.to_string(),
                 offset + 0x80,
                 format!(
@@ -142,6 +145,7 @@ impl Inode {
     pub(super) fn kind(&self) -> Result<FileKind, FsError> {
         FileKind::from_mode(u32::from(self.i_mode)).ok_or_else(|| {
             FsError::corrupt(
+                CorruptKind::Invalid,
                 What::inode(self.ino).to_string(),
                 self.offset,
                 format!(
@@ -198,16 +202,21 @@ impl Inode {
     pub(super) fn layout(&self, sb: &Superblock) -> Result<DataLayout, FsError> {
         let inline = self.i_flags & EXT4_INLINE_DATA_FL != 0;
         let extents = self.i_flags & EXT4_EXTENTS_FL != 0;
-        let corrupt = |detail: &str| {
+        let corrupt = |kind: CorruptKind, detail: &str| {
             FsError::corrupt(
+                kind,
                 What::inode(self.ino).to_string(),
                 self.offset + 0x20,
                 detail,
             )
         };
         match (inline, extents) {
-            (true, true) => Err(corrupt("i_flags has both INLINE_DATA and EXTENTS")),
+            (true, true) => Err(corrupt(
+                CorruptKind::Invalid,
+                "i_flags has both INLINE_DATA and EXTENTS",
+            )),
             (true, false) if !sb.has_incompat(INCOMPAT_INLINE_DATA) => Err(corrupt(
+                CorruptKind::Invalid,
                 "i_flags has INLINE_DATA but the filesystem lacks the inline_data feature",
             )),
             (true, false) => Ok(DataLayout::Inline),

@@ -3,6 +3,7 @@
 //! not unmounted cleanly. The volume itself is never written.
 
 use crate::bytes::be32;
+use crate::image::CorruptKind;
 use std::collections::{BTreeMap, HashMap};
 
 use super::inode::{DataLayout, I_BLOCK_OFFSET};
@@ -125,6 +126,7 @@ impl JournalFile<'_> {
         let what = self.what();
         if index >= self.blocks {
             return Err(FsError::corrupt(
+                CorruptKind::OutOfRange,
                 what.to_string(),
                 self.map_offset,
                 format!(
@@ -138,6 +140,7 @@ impl JournalFile<'_> {
             .and_then(|p| self.fs.sb.block_offset(p))
             .ok_or_else(|| {
                 FsError::corrupt(
+                    CorruptKind::Invalid,
                     what.to_string(),
                     self.map_offset,
                     format!("journal block {index} is not allocated"),
@@ -170,6 +173,7 @@ pub(super) fn replay(fs: &Ext4Fs) -> Result<Overlay, FsError> {
     let layout = inode.layout(sb)?;
     if layout == DataLayout::Inline {
         return Err(FsError::corrupt(
+            CorruptKind::Invalid,
             what.to_string(),
             inode.offset,
             "journal inode has inline data",
@@ -178,6 +182,7 @@ pub(super) fn replay(fs: &Ext4Fs) -> Result<Overlay, FsError> {
     fs.check_size(&inode, layout)?;
     if inode.i_size > fs.disk.source.len() {
         return Err(FsError::corrupt(
+            CorruptKind::OutOfRange,
             what.to_string(),
             inode.offset + 0x4,
             format!(
@@ -210,7 +215,8 @@ pub(super) fn replay(fs: &Ext4Fs) -> Result<Overlay, FsError> {
             feature: format!(
                 "ext4 journal feature incompat bit {:#x}",
                 1u32 << unknown.trailing_zeros()
-            ),
+            )
+            .into(),
         });
     }
     let log = scan(&mut journal, &jsb)?;
@@ -225,6 +231,7 @@ pub(super) fn replay(fs: &Ext4Fs) -> Result<Overlay, FsError> {
         }
         if block >= sb.s_blocks_count {
             return Err(FsError::corrupt(
+                CorruptKind::OutOfRange,
                 what.to_string(),
                 replacement.offset,
                 format!(
@@ -245,17 +252,21 @@ fn parse_superblock(
     block_size: u64,
     what: What,
 ) -> Result<JournalSuperblock, FsError> {
-    let corrupt = |at: u64, detail: String| FsError::corrupt(what.to_string(), offset + at, detail);
+    let corrupt = |kind: CorruptKind, at: u64, detail: String| {
+        FsError::corrupt(kind, what.to_string(), offset + at, detail)
+    };
     let h_magic = be32(raw, 0);
     let h_blocktype = be32(raw, 4);
     if h_magic != JBD2_MAGIC_NUMBER {
         return Err(corrupt(
+            CorruptKind::Magic,
             0,
             format!("journal superblock magic is {h_magic:#010x}"),
         ));
     }
     if h_blocktype != JBD2_SUPERBLOCK_V1 && h_blocktype != JBD2_SUPERBLOCK_V2 {
         return Err(corrupt(
+            CorruptKind::Invalid,
             4,
             format!("block type {h_blocktype} is not a journal superblock"),
         ));
@@ -272,18 +283,20 @@ fn parse_superblock(
     };
     if s_blocksize != block_size {
         return Err(corrupt(
+            CorruptKind::Invalid,
             0xC,
             format!("journal block size {s_blocksize} differs from the filesystem's {block_size}"),
         ));
     }
     if s_maxlen > journal_blocks || s_first == 0 || s_first >= s_maxlen {
-        return Err(corrupt(
+        return Err(corrupt(CorruptKind::OutOfRange,
             0x10,
             format!("s_maxlen {s_maxlen} / s_first {s_first} do not fit the {journal_blocks}-block journal"),
         ));
     }
     if s_start != 0 && (s_start < s_first || s_start >= s_maxlen) {
         return Err(corrupt(
+            CorruptKind::OutOfRange,
             0x1C,
             format!("s_start {s_start} lies outside the log ({s_first}..{s_maxlen})"),
         ));
@@ -302,6 +315,7 @@ fn parse_superblock(
     let v3 = s_feature_incompat & JBD2_FEATURE_INCOMPAT_CSUM_V3 != 0;
     if u8::from(v1) + u8::from(v2) + u8::from(v3) > 1 {
         return Err(corrupt(
+            CorruptKind::Invalid,
             0x24,
             "more than one journal checksum version is enabled".into(),
         ));
@@ -475,6 +489,7 @@ fn scan(journal: &mut JournalFile<'_>, jsb: &JournalSuperblock) -> Result<Log, F
         records += 1;
         if records > MAX_LOG_RECORDS {
             return Err(FsError::corrupt(
+                CorruptKind::TooLarge,
                 journal_what.to_string(),
                 at,
                 format!("the log holds more than {MAX_LOG_RECORDS} block records"),

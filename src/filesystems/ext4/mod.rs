@@ -5,6 +5,7 @@
 //! Nothing here resolves paths: every operation starts from an inode number.
 
 use crate::bytes::{le16, le32};
+use crate::image::CorruptKind;
 mod block_map;
 mod dir;
 mod extent;
@@ -225,6 +226,7 @@ impl Ext4Fs {
         sb.check_features()?;
         if sb.block_size != disk.block_size {
             return Err(FsError::corrupt(
+                CorruptKind::Invalid,
                 what.to_string(),
                 SUPERBLOCK_OFFSET + 0x18,
                 "the journal's copy of the superblock changes the block size",
@@ -244,6 +246,7 @@ impl Ext4Fs {
         let what = What::inode(node);
         if node == 0 || node > u64::from(self.sb.s_inodes_count) {
             return Err(FsError::corrupt(
+                CorruptKind::OutOfRange,
                 what.to_string(),
                 SUPERBLOCK_OFFSET,
                 format!(
@@ -260,6 +263,7 @@ impl Ext4Fs {
             .and_then(|g| self.groups.get(g))
             .ok_or_else(|| {
                 FsError::corrupt(
+                    CorruptKind::Invalid,
                     what.to_string(),
                     SUPERBLOCK_OFFSET,
                     format!("block group {group} does not exist"),
@@ -271,13 +275,14 @@ impl Ext4Fs {
             .and_then(|table| table.checked_add(index * self.sb.inode_size))
             .ok_or_else(|| {
                 FsError::corrupt(
+                    CorruptKind::OutOfRange,
                     what.to_string(),
                     SUPERBLOCK_OFFSET,
                     "inode table past any volume",
                 )
             })?;
         if index >= u64::from(desc.first_unused_index) {
-            return Err(FsError::corrupt(
+            return Err(FsError::corrupt(CorruptKind::Invalid,
                 what.to_string(),
                 offset,
                 format!("inode is in the unused part of block group {group}'s inode table (never allocated)"),
@@ -297,6 +302,7 @@ impl Ext4Fs {
         let max = max_blocks.saturating_mul(self.sb.block_size);
         if inode.i_size > max {
             return Err(FsError::corrupt(
+                CorruptKind::OutOfRange,
                 What::inode(inode.ino).to_string(),
                 inode.offset + 0x4,
                 format!(
@@ -327,6 +333,7 @@ impl Ext4Fs {
         let capacity = (head.len() + tail.len()) as u64;
         if inode.i_size > capacity {
             return Err(FsError::corrupt(
+                CorruptKind::OutOfRange,
                 What::of_inode("ext4 inline data", inode.ino).to_string(),
                 inode.offset + 0x4,
                 format!(
@@ -372,6 +379,7 @@ impl Ext4Fs {
         let limit = MAX_DIR_BYTES.min(self.disk.source.len());
         if inode.i_size > limit {
             return Err(FsError::corrupt(
+                CorruptKind::TooLarge,
                 What::inode(inode.ino).to_string(),
                 inode.offset + 0x4,
                 format!(
@@ -399,6 +407,7 @@ impl Ext4Fs {
                     let n = (count - done).min(chunk_blocks);
                     let offset = self.sb.block_offset(first + done).ok_or_else(|| {
                         FsError::corrupt(
+                            CorruptKind::OutOfRange,
                             what.to_string(),
                             inode.offset + I_BLOCK_OFFSET,
                             "block past any volume",
@@ -430,6 +439,7 @@ impl Ext4Fs {
         let what = What::of_inode("ext4 symlink", inode.ino);
         if inode.i_size > self.sb.block_size {
             return Err(FsError::corrupt(
+                CorruptKind::OutOfRange,
                 what.to_string(),
                 inode.offset + 0x4,
                 format!("slow symlink size {} exceeds one block", inode.i_size),
@@ -439,6 +449,7 @@ impl Ext4Fs {
         let run = mapper.map(&self.disk, &self.sb, 0)?;
         let Some(block) = run.physical else {
             return Err(FsError::corrupt(
+                CorruptKind::Invalid,
                 what.to_string(),
                 inode.offset + I_BLOCK_OFFSET,
                 "symlink has no data block",
@@ -446,6 +457,7 @@ impl Ext4Fs {
         };
         let offset = self.sb.block_offset(block).ok_or_else(|| {
             FsError::corrupt(
+                CorruptKind::OutOfRange,
                 what.to_string(),
                 inode.offset + I_BLOCK_OFFSET,
                 "block past any volume",
@@ -527,6 +539,7 @@ impl Filesystem for Ext4Fs {
         inode.check_readable()?;
         if inode.i_size > MAX_SYMLINK_LEN {
             return Err(FsError::corrupt(
+                CorruptKind::TooLarge,
                 What::of_inode("ext4 symlink", node).to_string(),
                 inode.offset + 0x4,
                 format!(
@@ -542,7 +555,7 @@ impl Filesystem for Ext4Fs {
         if inode.is_fast_symlink(&self.sb) {
             let size = usize::try_from(inode.i_size).unwrap_or(usize::MAX);
             return inode.i_block.get(..size).map(<[u8]>::to_vec).ok_or_else(|| {
-                FsError::corrupt(
+                FsError::corrupt(CorruptKind::OutOfRange,
                     What::of_inode("ext4 symlink", node).to_string(),
                     inode.offset + 0x4,
                     format!("fast symlink of {size} bytes does not fit in the {EXT4_N_BLOCKS_BYTES}-byte i_block"),

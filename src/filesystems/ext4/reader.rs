@@ -8,6 +8,7 @@ use super::superblock::Superblock;
 use super::{Disk, What};
 use crate::filesystems::stream::{BlockStream, FileBlocks, Run};
 use crate::filesystems::FsError;
+use crate::image::CorruptKind;
 
 /// Either mapping scheme, behind one "which blocks back logical block N" question.
 #[derive(Debug)]
@@ -33,6 +34,7 @@ impl Mapper {
                 sb,
             ))),
             DataLayout::Inline => Err(FsError::corrupt(
+                CorruptKind::Invalid,
                 What::inode(inode.ino).to_string(),
                 inode.offset,
                 "inline inode has no block mapping",
@@ -102,6 +104,7 @@ impl FileBlocks for FileData<'_> {
 
     fn mapping_error(&self, detail: String) -> FsError {
         FsError::corrupt(
+            CorruptKind::Invalid,
             What::of_inode("ext4 file data", self.ino).to_string(),
             self.map_offset,
             detail,

@@ -2,6 +2,7 @@
 
 use super::{le16, le32, What};
 use crate::filesystems::FsError;
+use crate::image::CorruptKind;
 
 /// Byte offset of the primary superblock within the volume, whatever the block size.
 pub(super) const SUPERBLOCK_OFFSET: u64 = 1024;
@@ -181,15 +182,20 @@ impl Superblock {
     pub(super) fn parse(raw: &[u8], volume_len: u64) -> Result<Self, FsError> {
         let what = What::fs("ext4 superblock");
         let at = SUPERBLOCK_OFFSET;
-        let corrupt = |field_offset: u64, detail: String| {
-            FsError::corrupt(what.to_string(), at + field_offset, detail)
+        let corrupt = |kind: CorruptKind, field_offset: u64, detail: String| {
+            FsError::corrupt(kind, what.to_string(), at + field_offset, detail)
         };
         if raw.len() < SUPERBLOCK_SIZE {
-            return Err(corrupt(0, format!("only {} bytes long", raw.len())));
+            return Err(corrupt(
+                CorruptKind::Invalid,
+                0,
+                format!("only {} bytes long", raw.len()),
+            ));
         }
         let s_magic = le16(raw, 0x38);
         if s_magic != EXT4_SUPER_MAGIC {
             return Err(corrupt(
+                CorruptKind::Magic,
                 0x38,
                 format!("magic is {s_magic:#06x}, not 0xef53"),
             ));
@@ -219,6 +225,7 @@ impl Superblock {
 
         if s_log_block_size > EXT4_MAX_LOG_BLOCK_SIZE {
             return Err(corrupt(
+                CorruptKind::Invalid,
                 0x18,
                 format!("s_log_block_size {s_log_block_size} gives a block size above 64 KiB"),
             ));
@@ -229,7 +236,7 @@ impl Superblock {
             if s_log_cluster_size < s_log_block_size
                 || s_log_cluster_size - s_log_block_size > EXT4_MAX_CLUSTER_LOG_RATIO
             {
-                return Err(corrupt(
+                return Err(corrupt(CorruptKind::Invalid,
                     0x1C,
                     format!("s_log_cluster_size {s_log_cluster_size} is impossible for s_log_block_size {s_log_block_size}"),
                 ));
@@ -240,7 +247,11 @@ impl Superblock {
         };
         let bits_per_bitmap = block_size * 8;
         if s_blocks_per_group == 0 {
-            return Err(corrupt(0x20, "s_blocks_per_group is 0".into()));
+            return Err(corrupt(
+                CorruptKind::Invalid,
+                0x20,
+                "s_blocks_per_group is 0".into(),
+            ));
         }
         if bigalloc {
             let ratio = cluster_size / block_size;
@@ -248,25 +259,29 @@ impl Superblock {
                 || u64::from(s_clusters_per_group) > bits_per_bitmap
                 || u64::from(s_clusters_per_group) * ratio != u64::from(s_blocks_per_group)
             {
-                return Err(corrupt(
+                return Err(corrupt(CorruptKind::Invalid,
                     0x24,
                     format!("s_clusters_per_group {s_clusters_per_group} does not match s_blocks_per_group {s_blocks_per_group}"),
                 ));
             }
         } else if u64::from(s_blocks_per_group) > bits_per_bitmap {
-            return Err(corrupt(
+            return Err(corrupt(CorruptKind::OutOfRange,
                 0x20,
                 format!("s_blocks_per_group {s_blocks_per_group} exceeds the {bits_per_bitmap} bits of one bitmap block"),
             ));
         }
         if s_inodes_per_group == 0 || u64::from(s_inodes_per_group) > bits_per_bitmap {
-            return Err(corrupt(
+            return Err(corrupt(CorruptKind::OutOfRange,
                 0x28,
                 format!("s_inodes_per_group {s_inodes_per_group} is 0 or exceeds the {bits_per_bitmap} bits of one bitmap block"),
             ));
         }
         if s_inodes_count == 0 {
-            return Err(corrupt(0x0, "s_inodes_count is 0".into()));
+            return Err(corrupt(
+                CorruptKind::Invalid,
+                0x0,
+                "s_inodes_count is 0".into(),
+            ));
         }
 
         let is_64bit = s_feature_incompat & INCOMPAT_64BIT != 0;
@@ -282,7 +297,7 @@ impl Superblock {
             )
         };
         if u64::from(s_first_data_block) >= s_blocks_count {
-            return Err(corrupt(
+            return Err(corrupt(CorruptKind::Invalid,
                 0x14,
                 format!("s_first_data_block {s_first_data_block} is not below s_blocks_count {s_blocks_count}"),
             ));
@@ -291,12 +306,13 @@ impl Superblock {
             .div_ceil(u64::from(s_blocks_per_group));
         let group_count = u32::try_from(groups).map_err(|_| {
             corrupt(
+                CorruptKind::Invalid,
                 0x4,
                 format!("s_blocks_count {s_blocks_count} gives {groups} block groups"),
             )
         })?;
         if u64::from(s_inodes_count) > groups * u64::from(s_inodes_per_group) {
-            return Err(corrupt(
+            return Err(corrupt(CorruptKind::OutOfRange,
                 0x0,
                 format!("s_inodes_count {s_inodes_count} exceeds {groups} groups of {s_inodes_per_group} inodes"),
             ));
@@ -311,13 +327,14 @@ impl Superblock {
             || !inode_size.is_power_of_two()
             || u64::from(inode_size) > block_size
         {
-            return Err(corrupt(
+            return Err(corrupt(CorruptKind::Invalid,
                 0x58,
                 format!("s_inode_size {inode_size} is not a power of two between 128 and the block size {block_size}"),
             ));
         }
         if first_ino < EXT4_GOOD_OLD_FIRST_INO {
             return Err(corrupt(
+                CorruptKind::Invalid,
                 0x54,
                 format!("s_first_ino {first_ino} is below 11"),
             ));
@@ -329,6 +346,7 @@ impl Superblock {
                 || u64::from(s_desc_size) > block_size
             {
                 return Err(corrupt(
+                    CorruptKind::Invalid,
                     0xFE,
                     format!("s_desc_size {s_desc_size} is not a power of two between 64 and 1024"),
                 ));
@@ -341,7 +359,7 @@ impl Superblock {
         // made for it, whatever s_blocks_count claims.
         let table_bytes = groups.saturating_mul(u64::from(desc_size));
         if table_bytes > volume_len {
-            return Err(corrupt(
+            return Err(corrupt(CorruptKind::OutOfRange,
                 0x4,
                 format!("{groups} block groups need {table_bytes} bytes of descriptors, more than the {volume_len}-byte volume"),
             ));
@@ -390,7 +408,7 @@ impl Superblock {
         .map(|(_, name)| (*name).to_string())
         .unwrap_or_else(|| format!("incompat bit {:#x}", 1u32 << unsupported.trailing_zeros()));
         Err(FsError::Unsupported {
-            feature: format!("ext4 feature {name}"),
+            feature: format!("ext4 feature {name}").into(),
         })
     }
 

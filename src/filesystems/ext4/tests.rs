@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use super::Ext4Fs;
 use crate::filesystems::test_support::{tool, Scratch};
 use crate::filesystems::{FileKind, Filesystem, FsError, Metadata, NodeId, Usage};
-use crate::image::{BlockSource, RawImage};
+use crate::image::{BlockSource, CorruptKind, RawImage};
 
 // ---------------------------------------------------------------------------------------
 // Scaffolding
@@ -1006,13 +1006,15 @@ impl Fixture {
     }
 }
 
-fn assert_corrupt<T>(result: Result<T, FsError>, needle: &str) {
+/// Asserts a corruption whose message holds `needle`, and returns its kind.
+fn assert_corrupt<T>(result: Result<T, FsError>, needle: &str) -> CorruptKind {
     match result {
-        Err(e @ FsError::Corrupt { .. }) => {
+        Err(e @ FsError::Corrupt { kind, .. }) => {
             assert!(
                 e.to_string().contains(needle),
                 "expected {needle:?} in: {e}"
             );
+            kind
         }
         Err(e) => panic!("expected a corrupt error containing {needle:?}, got: {e}"),
         Ok(_) => panic!("expected a corrupt error containing {needle:?}, got success"),
@@ -1038,7 +1040,8 @@ fn read_all(fs: &Ext4Fs, node: NodeId) -> Result<Vec<u8>, FsError> {
 fn corrupt_superblock_fields() {
     let fx = Fixture::new("sb", &["-t", "ext4"]);
     let sb = 1024;
-    assert_corrupt(open_bytes(fx.with(&[(sb + 0x38, &[0, 0])])), "magic");
+    let kind = assert_corrupt(open_bytes(fx.with(&[(sb + 0x38, &[0, 0])])), "magic");
+    assert_eq!(kind, CorruptKind::Magic);
     assert_corrupt(
         open_bytes(fx.with(&[(sb + 0x20, &0u32.to_le_bytes())])),
         "s_blocks_per_group is 0",
@@ -1167,10 +1170,11 @@ fn corrupt_extent_trees() {
         read_all(&fs(&[(root + 12 + 4, &0u16.to_le_bytes())]), ino),
         "length 0",
     );
-    assert_corrupt(
+    let kind = assert_corrupt(
         read_all(&fs(&[(root + 12 + 8, &u32::MAX.to_le_bytes())]), ino),
         "outside",
     );
+    assert_eq!(kind, CorruptKind::OutOfRange);
     // Depth claimed 1 on a leaf: the "index" then points nowhere sensible.
     assert!(read_all(&fs(&[(root + 6, &1u16.to_le_bytes())]), ino).is_err());
 

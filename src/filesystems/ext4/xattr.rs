@@ -3,6 +3,7 @@
 
 use super::{le16, le32, What};
 use crate::filesystems::FsError;
+use crate::image::CorruptKind;
 
 const EXT4_XATTR_MAGIC: u32 = 0xEA02_0000;
 /// Size of ext4_xattr_ibody_header (just h_magic).
@@ -21,8 +22,8 @@ pub(super) fn find_system_data(
     ino: u64,
 ) -> Result<Option<(&[u8], u64)>, FsError> {
     let what = What::of_inode("ext4 in-inode extended attributes", ino);
-    let corrupt = |at: usize, detail: String| {
-        FsError::corrupt(what.to_string(), area_offset + at as u64, detail)
+    let corrupt = |kind: CorruptKind, at: usize, detail: String| {
+        FsError::corrupt(kind, what.to_string(), area_offset + at as u64, detail)
     };
     if area.len() < IBODY_HEADER_LEN || le32(area, 0) != EXT4_XATTR_MAGIC {
         return Ok(None);
@@ -34,6 +35,7 @@ pub(super) fn find_system_data(
     while pos + 4 <= entries.len() && le32(entries, pos) != 0 {
         let Some(header) = entries.get(pos..pos + ENTRY_HEADER_LEN) else {
             return Err(corrupt(
+                CorruptKind::OutOfRange,
                 base + pos,
                 "xattr entry runs past the end of the inode".into(),
             ));
@@ -46,6 +48,7 @@ pub(super) fn find_system_data(
         let name_start = pos + ENTRY_HEADER_LEN;
         let Some(name) = entries.get(name_start..name_start + e_name_len) else {
             return Err(corrupt(
+                CorruptKind::OutOfRange,
                 base + pos,
                 format!("xattr name of {e_name_len} bytes runs past the end of the inode"),
             ));
@@ -53,6 +56,7 @@ pub(super) fn find_system_data(
         if e_name_index == EXT4_XATTR_INDEX_SYSTEM && name == SYSTEM_DATA_NAME {
             if e_value_inum != 0 {
                 return Err(corrupt(
+                    CorruptKind::Invalid,
                     base + pos + 4,
                     "system.data is stored in an xattr inode".into(),
                 ));
@@ -61,7 +65,7 @@ pub(super) fn find_system_data(
                 .checked_add(e_value_size)
                 .and_then(|end| entries.get(e_value_offs..end))
                 .ok_or_else(|| {
-                    corrupt(
+                    corrupt(CorruptKind::OutOfRange,
                         base + pos + 2,
                         format!("system.data value ({e_value_size} bytes at {e_value_offs}) lies outside the inode"),
                     )

@@ -4,6 +4,7 @@
 use super::{le16, le32};
 use crate::filesystems::FsError;
 use crate::image::BlockSource;
+use crate::image::CorruptKind;
 
 const STRUCTURE: &str = "FAT boot sector";
 
@@ -79,6 +80,7 @@ impl Geometry {
         let bytes_per_sector = u64::from(le16(b, 11));
         if !(512..=4096).contains(&bytes_per_sector) || !bytes_per_sector.is_power_of_two() {
             return Err(FsError::corrupt(
+                CorruptKind::Invalid,
                 STRUCTURE,
                 11,
                 format!(
@@ -89,6 +91,7 @@ impl Geometry {
         let sectors_per_cluster = u64::from(byte(13));
         if !sectors_per_cluster.is_power_of_two() {
             return Err(FsError::corrupt(
+                CorruptKind::Invalid,
                 STRUCTURE,
                 13,
                 format!("sectors per cluster is {sectors_per_cluster}, not a power of two"),
@@ -97,6 +100,7 @@ impl Geometry {
         let reserved = u64::from(le16(b, 14));
         if reserved == 0 {
             return Err(FsError::corrupt(
+                CorruptKind::Invalid,
                 STRUCTURE,
                 14,
                 "no reserved sectors (the boot sector is one)",
@@ -104,7 +108,12 @@ impl Geometry {
         }
         let fat_count = u64::from(byte(16));
         if fat_count == 0 {
-            return Err(FsError::corrupt(STRUCTURE, 16, "number of FATs is 0"));
+            return Err(FsError::corrupt(
+                CorruptKind::Invalid,
+                STRUCTURE,
+                16,
+                "number of FATs is 0",
+            ));
         }
         let root_entries = u64::from(le16(b, 17));
         let total_sectors = match le16(b, 19) {
@@ -112,7 +121,12 @@ impl Geometry {
             small => u64::from(small),
         };
         if total_sectors == 0 {
-            return Err(FsError::corrupt(STRUCTURE, 19, "total sector count is 0"));
+            return Err(FsError::corrupt(
+                CorruptKind::Invalid,
+                STRUCTURE,
+                19,
+                "total sector count is 0",
+            ));
         }
         // A zero 16-bit FAT size marks the FAT32 extended BPB. Linux (and mkfs.fat, which
         // makes such volumes) then reads FAT32 whatever the cluster count; Microsoft's count
@@ -126,6 +140,7 @@ impl Geometry {
         };
         if fat_sectors == 0 {
             return Err(FsError::corrupt(
+                CorruptKind::Invalid,
                 STRUCTURE,
                 fat_size_at,
                 "FAT size is 0 sectors",
@@ -133,6 +148,7 @@ impl Geometry {
         }
         if fat32_layout && root_entries != 0 {
             return Err(FsError::corrupt(
+                CorruptKind::Invalid,
                 STRUCTURE,
                 17,
                 format!("a FAT32 volume with a fixed root directory of {root_entries} entries"),
@@ -145,6 +161,7 @@ impl Geometry {
         let data_sector = root_sector + root_dir_sectors;
         if data_sector >= total_sectors {
             return Err(FsError::corrupt(
+                CorruptKind::OutOfRange,
                 STRUCTURE,
                 19,
                 format!(
@@ -162,6 +179,7 @@ impl Geometry {
             FatType::Fat16
         } else {
             return Err(FsError::corrupt(
+                CorruptKind::Invalid,
                 STRUCTURE,
                 22,
                 format!(
@@ -179,6 +197,7 @@ impl Geometry {
                 active_fat = u64::from(flags & 0x0F);
                 if active_fat >= fat_count {
                     return Err(FsError::corrupt(
+                        CorruptKind::Invalid,
                         STRUCTURE,
                         40,
                         format!("active FAT {active_fat} of only {fat_count}"),
@@ -206,6 +225,7 @@ impl Geometry {
                 let first_cluster = le32(b, 44);
                 if first_cluster < 2 || u64::from(first_cluster) >= u64::from(cluster_count) + 2 {
                     return Err(FsError::corrupt(
+                        CorruptKind::OutOfRange,
                         STRUCTURE,
                         44,
                         format!(

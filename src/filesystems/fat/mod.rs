@@ -22,6 +22,7 @@
 //! directories) and `nlink` is 1.
 
 use crate::bytes::{le16, le32};
+use crate::image::CorruptKind;
 mod boot_sector;
 mod dir;
 mod table;
@@ -79,6 +80,7 @@ impl FatFs {
         let in_data = node >= self.geometry.data_offset && node < self.geometry.data_end();
         if !node.is_multiple_of(SLOT as u64) || !(in_root || in_data) {
             return Err(FsError::corrupt(
+                CorruptKind::Invalid,
                 ENTRY,
                 node,
                 "node id is not a directory entry position",
@@ -91,6 +93,7 @@ impl FatFs {
         match Slot::parse(&slot) {
             Slot::Short(entry) => Ok(entry),
             _ => Err(FsError::corrupt(
+                CorruptKind::Invalid,
                 ENTRY,
                 node,
                 "no file or directory entry at this node id",
@@ -150,6 +153,7 @@ impl FatFs {
             let at = geometry.cluster_offset(cluster);
             if slots >= MAX_DIR_SLOTS {
                 return Err(FsError::corrupt(
+                    CorruptKind::Invalid,
                     "FAT directory",
                     at,
                     format!("directory continues past {MAX_DIR_SLOTS} entries"),
@@ -256,6 +260,7 @@ impl Filesystem for FatFs {
         let clusters = size.div_ceil(u64::from(self.geometry.cluster_size));
         if clusters > u64::from(self.geometry.cluster_count) {
             return Err(FsError::corrupt(
+                CorruptKind::OutOfRange,
                 ENTRY,
                 node,
                 format!(
@@ -267,6 +272,7 @@ impl Filesystem for FatFs {
         let first_cluster = entry.first_cluster(self.is_fat32());
         if !self.geometry.is_data_cluster(first_cluster) {
             return Err(FsError::corrupt(
+                CorruptKind::OutOfRange,
                 ENTRY,
                 node,
                 format!(
@@ -322,6 +328,7 @@ impl ClusterReader<'_> {
         let cluster_size = u64::from(self.geometry.cluster_size);
         let first = self.chain.next_cluster()?.ok_or_else(|| {
             FsError::corrupt(
+                CorruptKind::Truncated,
                 "FAT cluster chain",
                 self.node,
                 format!(

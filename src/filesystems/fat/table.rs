@@ -5,6 +5,7 @@ use super::boot_sector::{FatType, Geometry};
 use super::{le16, le32};
 use crate::filesystems::FsError;
 use crate::image::BlockSource;
+use crate::image::CorruptKind;
 
 const STRUCTURE: &str = "FAT";
 
@@ -71,6 +72,7 @@ impl<'a> Chain<'a> {
                 if !self.geometry.is_data_cluster(cluster) {
                     self.position = Position::Done;
                     return Err(FsError::corrupt(
+                        CorruptKind::OutOfRange,
                         "FAT directory entry",
                         origin,
                         format!(
@@ -135,6 +137,7 @@ impl<'a> Chain<'a> {
         }
         if raw == bad {
             return Err(FsError::corrupt(
+                CorruptKind::Invalid,
                 STRUCTURE,
                 offset,
                 format!("cluster {cluster} is in a chain but marked bad"),
@@ -142,6 +145,7 @@ impl<'a> Chain<'a> {
         }
         if raw == 0 {
             return Err(FsError::corrupt(
+                CorruptKind::Invalid,
                 STRUCTURE,
                 offset,
                 format!("cluster {cluster} is in a chain but marked free"),
@@ -149,6 +153,7 @@ impl<'a> Chain<'a> {
         }
         if !geometry.is_data_cluster(raw) {
             return Err(FsError::corrupt(
+                CorruptKind::OutOfRange,
                 STRUCTURE,
                 offset,
                 format!(
@@ -189,6 +194,7 @@ impl<'a> Chain<'a> {
             let (offset, _) = self.entry_position(previous);
             self.position = Position::Done;
             return Err(FsError::corrupt(
+                CorruptKind::Loop,
                 STRUCTURE,
                 offset,
                 format!(
@@ -210,6 +216,7 @@ impl<'a> Chain<'a> {
             let len = WINDOW.min(table_end.saturating_sub(offset));
             if len < width {
                 return Err(FsError::corrupt(
+                    CorruptKind::OutOfRange,
                     STRUCTURE,
                     offset,
                     "entry lies past the end of the FAT",
@@ -226,7 +233,12 @@ impl<'a> Chain<'a> {
         let start = usize::try_from(offset - self.window_start).unwrap_or(usize::MAX);
         let end = start.saturating_add(usize::try_from(width).unwrap_or(usize::MAX));
         self.window.get(start..end).ok_or_else(|| {
-            FsError::corrupt(STRUCTURE, offset, "entry lies past the end of the FAT")
+            FsError::corrupt(
+                CorruptKind::OutOfRange,
+                STRUCTURE,
+                offset,
+                "entry lies past the end of the FAT",
+            )
         })
     }
 }

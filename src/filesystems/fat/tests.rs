@@ -491,13 +491,18 @@ fn read_error(fs: &FatFs, node: NodeId) -> FsError {
     *inner
 }
 
-fn assert_corrupt(error: &FsError, offset: u64, detail_contains: &str) {
+/// Asserts a corruption at `offset` whose detail holds `detail_contains`; returns its kind.
+fn assert_corrupt(error: &FsError, offset: u64, detail_contains: &str) -> CorruptKind {
     match error {
         FsError::Corrupt {
-            offset: at, detail, ..
+            offset: at,
+            kind,
+            detail,
+            ..
         } => {
             assert_eq!(*at, offset, "{error}");
             assert!(detail.contains(detail_contains), "{error}");
+            *kind
         }
         other => panic!("expected corruption, got {other}"),
     }
@@ -565,7 +570,8 @@ fn directory_chain_loops_are_reported() {
     put16(&mut bad, fat16_entry(&fs, second), first as u16);
     let fs_bad = FatFs::open(Overlay::plain(bad)).unwrap();
     let error = fs_bad.read_dir(many).expect_err("loop");
-    assert_corrupt(&error, fat16_entry(&fs, second), "loops");
+    let kind = assert_corrupt(&error, fat16_entry(&fs, second), "loops");
+    assert_eq!(kind, CorruptKind::Loop);
 }
 
 #[test]
@@ -629,7 +635,11 @@ fn fat32_huge_first_cluster_is_reported() {
     let mut bad = bytes.clone();
     put16(&mut bad, big + 20, 0x0FFF);
     let fs_bad = FatFs::open(Overlay::plain(bad)).unwrap();
-    assert_corrupt(&fs_bad.open(big).map(|_| ()).unwrap_err(), big, "outside");
+    let error = fs_bad.open(big).map(|_| ()).unwrap_err();
+    assert_eq!(
+        assert_corrupt(&error, big, "outside"),
+        CorruptKind::OutOfRange
+    );
 
     // The root cluster field itself.
     let mut bad = bytes;

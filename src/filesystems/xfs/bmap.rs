@@ -9,6 +9,7 @@ use super::{Disk, What};
 use crate::bytes::{array, be16, be64, le32};
 use crate::filesystems::stream::Run;
 use crate::filesystems::FsError;
+use crate::image::CorruptKind;
 
 const BMAP_MAGIC_V4: &[u8; 4] = b"BMAP";
 const BMAP_MAGIC_V5: &[u8; 4] = b"BMA3";
@@ -61,6 +62,7 @@ impl BlockMap {
                 let bytes = inode.nextents.saturating_mul(RECORD_SIZE as u64);
                 if bytes > inode.data_fork.len() as u64 {
                     return Err(FsError::corrupt(
+                        CorruptKind::OutOfRange,
                         what.to_string(),
                         inode.fork_offset,
                         format!(
@@ -82,6 +84,7 @@ impl BlockMap {
             FORMAT_BTREE => collector.read_root(disk)?,
             _ => {
                 return Err(FsError::corrupt(
+                    CorruptKind::Invalid,
                     What::inode(inode.ino).to_string(),
                     inode.offset + 5,
                     "data fork has no block map",
@@ -90,6 +93,7 @@ impl BlockMap {
         }
         if collector.extents.len() as u64 != inode.nextents {
             return Err(FsError::corrupt(
+                CorruptKind::Invalid,
                 What::inode(inode.ino).to_string(),
                 inode.offset + 76,
                 format!(
@@ -151,7 +155,9 @@ impl Collector<'_> {
     /// Decodes one packed record and appends it, refusing overlap, disorder and blocks
     /// outside the filesystem.
     fn push(&mut self, record: &[u8], what: What, at: u64) -> Result<(), FsError> {
-        let corrupt = |detail: String| FsError::corrupt(what.to_string(), at, detail);
+        let corrupt = |kind: CorruptKind, detail: String| {
+            FsError::corrupt(kind, what.to_string(), at, detail)
+        };
         let l0 = be64(record, 0);
         let l1 = be64(record, 8);
         let extent = Extent {
@@ -161,13 +167,19 @@ impl Collector<'_> {
             len: l1 & ((1 << 21) - 1),
         };
         if extent.len == 0 {
-            return Err(corrupt("extent of zero blocks".into()));
+            return Err(corrupt(
+                CorruptKind::Invalid,
+                "extent of zero blocks".into(),
+            ));
         }
         if extent.end() > MAX_FILE_BLOCKS {
-            return Err(corrupt(format!(
-                "extent at logical block {} runs past the largest file",
-                extent.logical
-            )));
+            return Err(corrupt(
+                CorruptKind::OutOfRange,
+                format!(
+                    "extent at logical block {} runs past the largest file",
+                    extent.logical
+                ),
+            ));
         }
         let last = extent.start.checked_add(extent.len - 1);
         let on_disk = self.sb.fsb_to_block(extent.start).is_some()
@@ -175,24 +187,33 @@ impl Collector<'_> {
             && last
                 .is_some_and(|l| l >> self.sb.ag_block_log == extent.start >> self.sb.ag_block_log);
         if !on_disk {
-            return Err(corrupt(format!(
-                "extent of {} blocks at filesystem block {} lies outside its allocation group",
-                extent.len, extent.start
-            )));
+            return Err(corrupt(
+                CorruptKind::OutOfRange,
+                format!(
+                    "extent of {} blocks at filesystem block {} lies outside its allocation group",
+                    extent.len, extent.start
+                ),
+            ));
         }
         if let Some(previous) = self.extents.last() {
             if extent.logical < previous.end() {
-                return Err(corrupt(format!(
-                    "extent at logical block {} overlaps or precedes the one before it",
-                    extent.logical
-                )));
+                return Err(corrupt(
+                    CorruptKind::Invalid,
+                    format!(
+                        "extent at logical block {} overlaps or precedes the one before it",
+                        extent.logical
+                    ),
+                ));
             }
         }
         if self.extents.len() as u64 >= self.inode.nextents {
-            return Err(corrupt(format!(
-                "more extents than the {} the inode records",
-                self.inode.nextents
-            )));
+            return Err(corrupt(
+                CorruptKind::Invalid,
+                format!(
+                    "more extents than the {} the inode records",
+                    self.inode.nextents
+                ),
+            ));
         }
         self.extents.push(extent);
         Ok(())
@@ -202,17 +223,27 @@ impl Collector<'_> {
         let inode = self.inode;
         let what = What::of_inode("xfs bmap btree root", inode.ino);
         let fork = &inode.data_fork;
-        let corrupt = |at: usize, detail: String| {
-            FsError::corrupt(what.to_string(), inode.fork_offset + at as u64, detail)
+        let corrupt = |kind: CorruptKind, at: usize, detail: String| {
+            FsError::corrupt(
+                kind,
+                what.to_string(),
+                inode.fork_offset + at as u64,
+                detail,
+            )
         };
         let level = be16(fork, 0);
         let numrecs = usize::from(be16(fork, 2));
         let maxrecs = fork.len().saturating_sub(ROOT_HEADER) / (2 * 8);
         if level == 0 || level > MAX_LEVELS {
-            return Err(corrupt(0, format!("root at level {level}")));
+            return Err(corrupt(
+                CorruptKind::Invalid,
+                0,
+                format!("root at level {level}"),
+            ));
         }
         if numrecs == 0 || numrecs > maxrecs {
             return Err(corrupt(
+                CorruptKind::Invalid,
                 2,
                 format!("{numrecs} pointers in a root that holds {maxrecs}"),
             ));
@@ -238,14 +269,15 @@ impl Collector<'_> {
         let what = What::of_inode("xfs bmap btree block", ino);
         let offset = sb.fsb_offset(fsb).ok_or_else(|| {
             FsError::corrupt(
+                CorruptKind::OutOfRange,
                 what.to_string(),
                 ptr_at,
                 format!("points at filesystem block {fsb}, outside the filesystem"),
             )
         })?;
         let block = disk.read_vec(what, offset, sb.block_size)?;
-        let corrupt = |at: usize, detail: String| {
-            FsError::corrupt(what.to_string(), offset + at as u64, detail)
+        let corrupt = |kind: CorruptKind, at: usize, detail: String| {
+            FsError::corrupt(kind, what.to_string(), offset + at as u64, detail)
         };
         let (magic, header) = if sb.is_v5() {
             (BMAP_MAGIC_V5, BLOCK_HEADER_V5)
@@ -253,25 +285,35 @@ impl Collector<'_> {
             (BMAP_MAGIC_V4, BLOCK_HEADER_V4)
         };
         if block.get(..4) != Some(magic.as_slice()) {
-            return Err(corrupt(0, "bad magic".into()));
+            return Err(corrupt(CorruptKind::Magic, 0, "bad magic".into()));
         }
         if sb.is_v5() {
             let stored = le32(&block, BLOCK_CRC_OFFSET);
             let computed = crc_with_hole(&block, BLOCK_CRC_OFFSET);
             if stored != computed {
                 return Err(corrupt(
+                    CorruptKind::Checksum,
                     BLOCK_CRC_OFFSET,
                     format!("CRC {stored:#010x} does not match the contents ({computed:#010x})"),
                 ));
             }
             if be64(&block, 24) != offset / 512 {
-                return Err(corrupt(24, "records another block's address".into()));
+                return Err(corrupt(
+                    CorruptKind::Invalid,
+                    24,
+                    "records another block's address".into(),
+                ));
             }
             if array::<16>(&block, 40) != Some(sb.meta_uuid) {
-                return Err(corrupt(40, "belongs to another filesystem (UUID)".into()));
+                return Err(corrupt(
+                    CorruptKind::Invalid,
+                    40,
+                    "belongs to another filesystem (UUID)".into(),
+                ));
             }
             if be64(&block, 56) != ino {
                 return Err(corrupt(
+                    CorruptKind::Invalid,
                     56,
                     format!("belongs to inode {}", be64(&block, 56)),
                 ));
@@ -280,6 +322,7 @@ impl Collector<'_> {
         let found_level = be16(&block, 4);
         if found_level != level {
             return Err(corrupt(
+                CorruptKind::Invalid,
                 4,
                 format!("level {found_level} where {level} belongs"),
             ));
@@ -288,6 +331,7 @@ impl Collector<'_> {
         let maxrecs = (block.len() - header) / RECORD_SIZE;
         if numrecs == 0 || numrecs > maxrecs {
             return Err(corrupt(
+                CorruptKind::Invalid,
                 6,
                 format!("{numrecs} records in a block that holds {maxrecs}"),
             ));

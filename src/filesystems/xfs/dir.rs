@@ -8,6 +8,7 @@ use super::superblock::Superblock;
 use super::What;
 use crate::bytes::{array, be16, be32, be64, le32};
 use crate::filesystems::{DirEntry, FsError};
+use crate::image::CorruptKind;
 
 const DATA_MAGIC_V4: &[u8; 4] = b"XD2D";
 const BLOCK_MAGIC_V4: &[u8; 4] = b"XD2B";
@@ -38,12 +39,13 @@ pub(super) fn parse_shortform(
     entries: &mut Vec<DirEntry>,
 ) -> Result<(), FsError> {
     let what = What::of_inode("xfs shortform directory", ino);
-    let corrupt = |at: usize, detail: String| {
-        FsError::corrupt(what.to_string(), fork_offset + at as u64, detail)
+    let corrupt = |kind: CorruptKind, at: usize, detail: String| {
+        FsError::corrupt(kind, what.to_string(), fork_offset + at as u64, detail)
     };
     let len = usize::try_from(size).unwrap_or(usize::MAX);
     let Some(data) = fork.get(..len) else {
         return Err(corrupt(
+            CorruptKind::OutOfRange,
             0,
             format!("size {size} exceeds the {}-byte data fork", fork.len()),
         ));
@@ -53,7 +55,11 @@ pub(super) fn parse_shortform(
     let ino_len = if wide { 8 } else { 4 };
     let mut at = 2 + ino_len;
     if at > data.len() {
-        return Err(corrupt(0, "header does not fit".into()));
+        return Err(corrupt(
+            CorruptKind::Truncated,
+            0,
+            "header does not fit".into(),
+        ));
     }
     let ftype = usize::from(sb.has_ftype);
     for _ in 0..count {
@@ -62,7 +68,11 @@ pub(super) fn parse_shortform(
         let ino_at = name_at + namelen + ftype;
         let end = ino_at + ino_len;
         if namelen == 0 || end > data.len() {
-            return Err(corrupt(at, "entry runs past the directory's size".into()));
+            return Err(corrupt(
+                CorruptKind::OutOfRange,
+                at,
+                "entry runs past the directory's size".into(),
+            ));
         }
         let child = if wide {
             be64(data, ino_at) & 0x00ff_ffff_ffff_ffff
@@ -70,7 +80,8 @@ pub(super) fn parse_shortform(
             u64::from(be32(data, ino_at))
         };
         let name = data.get(name_at..name_at + namelen).unwrap_or(&[]);
-        check_entry(name, child, sb).map_err(|detail| corrupt(at, detail))?;
+        check_entry(name, child, sb)
+            .map_err(|fault| corrupt(fault.kind(), at, fault.to_string()))?;
         entries.push(DirEntry {
             name: name.to_vec(),
             node: child,
@@ -80,13 +91,31 @@ pub(super) fn parse_shortform(
     Ok(())
 }
 
+/// What is wrong with one directory entry, before the caller places it in its block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum EntryFault {
+    #[error("name contains '/' or NUL")]
+    Name,
+    #[error("names inode {0}, outside the filesystem")]
+    Inode(u64),
+}
+
+impl EntryFault {
+    fn kind(self) -> CorruptKind {
+        match self {
+            Self::Name => CorruptKind::Invalid,
+            Self::Inode(_) => CorruptKind::OutOfRange,
+        }
+    }
+}
+
 /// Refuses names the kernel would never store and inode numbers outside the filesystem.
-fn check_entry(name: &[u8], child: u64, sb: &Superblock) -> Result<(), String> {
+fn check_entry(name: &[u8], child: u64, sb: &Superblock) -> Result<(), EntryFault> {
     if name.contains(&b'/') || name.contains(&0) {
-        return Err("name contains '/' or NUL".into());
+        return Err(EntryFault::Name);
     }
     if sb.ino_location(child).is_none() {
-        return Err(format!("names inode {child}, outside the filesystem"));
+        return Err(EntryFault::Inode(child));
     }
     Ok(())
 }
@@ -101,33 +130,53 @@ pub(super) fn parse_data_block(
     entries: &mut Vec<DirEntry>,
 ) -> Result<(), FsError> {
     let what = What::of_inode("xfs directory block", ino);
-    let corrupt =
-        |at: usize, detail: String| FsError::corrupt(what.to_string(), offset + at as u64, detail);
+    let corrupt = |kind: CorruptKind, at: usize, detail: String| {
+        FsError::corrupt(kind, what.to_string(), offset + at as u64, detail)
+    };
     let magic = block.get(..4).unwrap_or(&[]);
     let (header, single) = match (sb.is_v5(), magic) {
         (false, m) if m == DATA_MAGIC_V4 => (DATA_HEADER_V4, false),
         (false, m) if m == BLOCK_MAGIC_V4 => (DATA_HEADER_V4, true),
         (true, m) if m == DATA_MAGIC_V5 => (DATA_HEADER_V5, false),
         (true, m) if m == BLOCK_MAGIC_V5 => (DATA_HEADER_V5, true),
-        _ => return Err(corrupt(0, "bad magic (not a directory data block)".into())),
+        _ => {
+            return Err(corrupt(
+                CorruptKind::Magic,
+                0,
+                "bad magic (not a directory data block)".into(),
+            ))
+        }
     };
     if sb.is_v5() {
         let stored = le32(block, DATA_CRC_OFFSET);
         let computed = crc_with_hole(block, DATA_CRC_OFFSET);
         if stored != computed {
             return Err(corrupt(
+                CorruptKind::Checksum,
                 DATA_CRC_OFFSET,
                 format!("CRC {stored:#010x} does not match the contents ({computed:#010x})"),
             ));
         }
         if be64(block, 8) != offset / 512 {
-            return Err(corrupt(8, "records another block's address".into()));
+            return Err(corrupt(
+                CorruptKind::Invalid,
+                8,
+                "records another block's address".into(),
+            ));
         }
         if array::<16>(block, 24) != Some(sb.meta_uuid) {
-            return Err(corrupt(24, "belongs to another filesystem (UUID)".into()));
+            return Err(corrupt(
+                CorruptKind::Invalid,
+                24,
+                "belongs to another filesystem (UUID)".into(),
+            ));
         }
         if be64(block, 40) != ino {
-            return Err(corrupt(40, format!("belongs to inode {}", be64(block, 40))));
+            return Err(corrupt(
+                CorruptKind::Invalid,
+                40,
+                format!("belongs to inode {}", be64(block, 40)),
+            ));
         }
     }
     let end = if single {
@@ -138,6 +187,7 @@ pub(super) fn parse_data_block(
             .filter(|end| *end >= header)
             .ok_or_else(|| {
                 corrupt(
+                    CorruptKind::OutOfRange,
                     block.len() - BLOCK_TAIL,
                     format!("{leaves} leaf entries do not fit in the block"),
                 )
@@ -152,7 +202,11 @@ pub(super) fn parse_data_block(
         if be16(block, at) == FREE_TAG {
             let len = usize::from(be16(block, at + 2));
             if len < ALIGN || len % ALIGN != 0 || at + len > end {
-                return Err(corrupt(at, format!("unused entry of {len} bytes")));
+                return Err(corrupt(
+                    CorruptKind::Invalid,
+                    at,
+                    format!("unused entry of {len} bytes"),
+                ));
             }
             at += len;
             continue;
@@ -161,17 +215,23 @@ pub(super) fn parse_data_block(
         let namelen = usize::from(block.get(at + 8).copied().unwrap_or(0));
         let len = (8 + 1 + namelen + ftype + 2).next_multiple_of(ALIGN);
         if namelen == 0 || at + len > end {
-            return Err(corrupt(at, "entry runs past the data area".into()));
+            return Err(corrupt(
+                CorruptKind::OutOfRange,
+                at,
+                "entry runs past the data area".into(),
+            ));
         }
         if usize::from(be16(block, at + len - 2)) != at {
             return Err(corrupt(
+                CorruptKind::Invalid,
                 at + len - 2,
                 "entry tag does not match its offset".into(),
             ));
         }
         let name = block.get(at + 9..at + 9 + namelen).unwrap_or(&[]);
         if name != b"." && name != b".." {
-            check_entry(name, child, sb).map_err(|detail| corrupt(at, detail))?;
+            check_entry(name, child, sb)
+                .map_err(|fault| corrupt(fault.kind(), at, fault.to_string()))?;
             entries.push(DirEntry {
                 name: name.to_vec(),
                 node: child,

@@ -6,6 +6,7 @@ use super::What;
 use crate::bytes::{array, be16, be32, be64, le32};
 use crate::crc32c;
 use crate::filesystems::{FileKind, FsError, Metadata};
+use crate::image::CorruptKind;
 
 const XFS_DINODE_MAGIC: u16 = 0x494e;
 /// Core sizes: versions 1 and 2 end at di_next_unlinked, version 3 at di_uuid.
@@ -58,14 +59,23 @@ impl Inode {
         sb: &Superblock,
     ) -> Result<Self, FsError> {
         let what = What::inode(ino);
-        let corrupt = |at: usize, detail: String| {
-            FsError::corrupt(what.to_string(), offset.saturating_add(at as u64), detail)
+        let corrupt = |kind: CorruptKind, at: usize, detail: String| {
+            FsError::corrupt(
+                kind,
+                what.to_string(),
+                offset.saturating_add(at as u64),
+                detail,
+            )
         };
         if raw.len() as u64 != sb.inode_size {
-            return Err(corrupt(0, format!("short inode of {} bytes", raw.len())));
+            return Err(corrupt(
+                CorruptKind::Truncated,
+                0,
+                format!("short inode of {} bytes", raw.len()),
+            ));
         }
         if be16(raw, 0) != XFS_DINODE_MAGIC {
-            return Err(corrupt(0, "bad magic (not IN)".into()));
+            return Err(corrupt(CorruptKind::Magic, 0, "bad magic (not IN)".into()));
         }
         let version = raw.get(4).copied().unwrap_or(0);
         let core_size = match (sb.is_v5(), version) {
@@ -73,6 +83,7 @@ impl Inode {
             (false, 1 | 2) => CORE_SIZE_V2,
             _ => {
                 return Err(corrupt(
+                    CorruptKind::Invalid,
                     4,
                     format!(
                         "inode version {version} on a version {} filesystem",
@@ -86,6 +97,7 @@ impl Inode {
             let computed = crc_with_hole(raw, DI_CRC_OFFSET);
             if stored != computed {
                 return Err(corrupt(
+                    CorruptKind::Checksum,
                     DI_CRC_OFFSET,
                     format!("CRC {stored:#010x} does not match the contents ({computed:#010x})"),
                 ));
@@ -93,17 +105,27 @@ impl Inode {
             let recorded = be64(raw, 152);
             if recorded != ino {
                 return Err(corrupt(
+                    CorruptKind::Invalid,
                     152,
                     format!("records inode number {recorded}, not {ino}"),
                 ));
             }
             if array::<16>(raw, 160) != Some(sb.meta_uuid) {
-                return Err(corrupt(160, "belongs to another filesystem (UUID)".into()));
+                return Err(corrupt(
+                    CorruptKind::Invalid,
+                    160,
+                    "belongs to another filesystem (UUID)".into(),
+                ));
             }
         }
         let mode = be16(raw, 2);
-        let kind = FileKind::from_mode(u32::from(mode))
-            .ok_or_else(|| corrupt(2, format!("mode {mode:#o} has no file type")))?;
+        let kind = FileKind::from_mode(u32::from(mode)).ok_or_else(|| {
+            corrupt(
+                CorruptKind::Invalid,
+                2,
+                format!("mode {mode:#o} has no file type"),
+            )
+        })?;
         let format = raw.get(5).copied().unwrap_or(u8::MAX);
         let fits = match kind {
             FileKind::CharDevice | FileKind::BlockDevice | FileKind::Fifo | FileKind::Socket => {
@@ -116,18 +138,24 @@ impl Inode {
         };
         if !fits {
             return Err(corrupt(
+                CorruptKind::Invalid,
                 5,
                 format!("data fork format {format} cannot hold a {}", kind.as_str()),
             ));
         }
         let size = be64(raw, 56);
         if size > i64::MAX as u64 {
-            return Err(corrupt(56, format!("negative size {}", size as i64)));
+            return Err(corrupt(
+                CorruptKind::Invalid,
+                56,
+                format!("negative size {}", size as i64),
+            ));
         }
         let flags2 = if version == 3 { be64(raw, 120) } else { 0 };
         let nextents = if flags2 & DIFLAG2_NREXT64 != 0 {
             if !sb.has_nrext64 {
                 return Err(corrupt(
+                    CorruptKind::Invalid,
                     120,
                     "large extent counts without the nrext64 feature".into(),
                 ));
@@ -138,6 +166,7 @@ impl Inode {
         };
         if flags2 & DIFLAG2_BIGTIME != 0 && !sb.has_bigtime {
             return Err(corrupt(
+                CorruptKind::Invalid,
                 120,
                 "big timestamps without the bigtime feature".into(),
             ));
@@ -147,6 +176,7 @@ impl Inode {
         let forkoff = usize::from(raw.get(82).copied().unwrap_or(0)) * 8;
         if forkoff > literal {
             return Err(corrupt(
+                CorruptKind::OutOfRange,
                 82,
                 format!(
                     "attribute fork offset {forkoff} lies past the {literal}-byte literal area"

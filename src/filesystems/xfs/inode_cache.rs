@@ -3,6 +3,7 @@
 //! 31 inodes (of 512 bytes) a walk asks for, instead of one small read each. Bounded and
 //! shared by every thread; sharded so that workers rarely wait for one another.
 
+use crate::image::CorruptKind;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
@@ -52,7 +53,14 @@ impl InodeCache {
         let shard = self
             .shards
             .get(usize::try_from(index % SHARDS as u64).unwrap_or(0))
-            .ok_or_else(|| FsError::corrupt(what.to_string(), offset, "no cache shard"))?;
+            .ok_or_else(|| {
+                FsError::corrupt(
+                    CorruptKind::Invalid,
+                    what.to_string(),
+                    offset,
+                    "no cache shard",
+                )
+            })?;
         let cached = shard
             .lock()
             .unwrap_or_else(|e| e.into_inner())

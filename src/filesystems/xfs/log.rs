@@ -22,7 +22,7 @@ const HEADER_CYCLE_SIZE: u64 = 32 * 1024;
 pub(super) enum LogState {
     Clean,
     /// Committed changes may be in the log and not yet on disk.
-    Dirty(String),
+    Dirty(Unclean),
     /// The log lives on another device, which the image does not hold.
     External,
 }
@@ -37,6 +37,28 @@ impl LogState {
     }
 }
 
+/// Why the log cannot be shown clean.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum Unclean {
+    #[error("the log lies outside the filesystem")]
+    Outside,
+    #[error("the log is too small to hold a record")]
+    TooSmall,
+    /// A read of the log failed; the read's error, as it reads.
+    #[error("{0}")]
+    Unreadable(String),
+    #[error("log cycle numbers {first} and {last} at its two ends do not follow each other")]
+    Cycles { first: u32, last: u32 },
+    #[error("the log ends in unfinished writes")]
+    UnfinishedWrites,
+    #[error("no log record header near the log head")]
+    NoRecordHeader,
+    #[error("the last log record does not end at the log head")]
+    RecordNotAtHead,
+    #[error("the last log record is not an unmount record")]
+    NotUnmounted,
+}
+
 struct Log<'a> {
     disk: &'a Disk,
     start: u64,
@@ -44,15 +66,15 @@ struct Log<'a> {
 
 impl Log<'_> {
     /// Reads `count` basic blocks from `first` (no wrap).
-    fn read(&self, first: u64, count: u64) -> Result<Vec<u8>, String> {
+    fn read(&self, first: u64, count: u64) -> Result<Vec<u8>, Unclean> {
         let what = What::fs("xfs log");
         self.disk
             .read_vec(what, self.start + first * BB, count * BB)
-            .map_err(|e| e.to_string())
+            .map_err(|e| Unclean::Unreadable(e.to_string()))
     }
 
     /// The cycle number of basic block `bb`: its first word, or the header's h_cycle.
-    fn cycle(&self, bb: u64) -> Result<u32, String> {
+    fn cycle(&self, bb: u64) -> Result<u32, Unclean> {
         let sector = self.read(bb, 1)?;
         Ok(cycle_of(&sector))
     }
@@ -77,13 +99,11 @@ pub(super) fn state(disk: &Disk, sb: &Superblock) -> LogState {
     }
 }
 
-fn find_clean(disk: &Disk, sb: &Superblock) -> Result<(), String> {
-    let start = sb
-        .fsb_offset(sb.log_start)
-        .ok_or("the log lies outside the filesystem")?;
+fn find_clean(disk: &Disk, sb: &Superblock) -> Result<(), Unclean> {
+    let start = sb.fsb_offset(sb.log_start).ok_or(Unclean::Outside)?;
     let bbs = sb.log_blocks.saturating_mul(sb.block_size) / BB;
     if bbs < 2 {
-        return Err("the log is too small to hold a record".into());
+        return Err(Unclean::TooSmall);
     }
     let log = Log { disk, start };
     let first = log.cycle(0)?;
@@ -105,9 +125,7 @@ fn find_clean(disk: &Disk, sb: &Superblock) -> Result<(), String> {
         }
         (high, first)
     } else {
-        return Err(format!(
-            "log cycle numbers {first} and {last} at its two ends do not follow each other"
-        ));
+        return Err(Unclean::Cycles { first, last });
     };
     // In-flight log buffers complete out of order: a block of the previous pass shortly
     // before the head means writes were cut off.
@@ -115,7 +133,7 @@ fn find_clean(disk: &Disk, sb: &Superblock) -> Result<(), String> {
     let window = log.read(window_start, head - window_start)?;
     let sectors: Vec<&[u8]> = window.chunks_exact(BB as usize).collect();
     if sectors.iter().any(|s| cycle_of(s) != current) {
-        return Err("the log ends in unfinished writes".into());
+        return Err(Unclean::UnfinishedWrites);
     }
     let Some((index, header)) = sectors
         .iter()
@@ -123,7 +141,7 @@ fn find_clean(disk: &Disk, sb: &Superblock) -> Result<(), String> {
         .rev()
         .find(|(_, s)| be32(s, 0) == RECORD_MAGIC && be32(s, 4) == current)
     else {
-        return Err("no log record header near the log head".into());
+        return Err(Unclean::NoRecordHeader);
     };
     let header_bb = window_start + index as u64;
     let version = be32(header, 8);
@@ -137,7 +155,7 @@ fn find_clean(disk: &Disk, sb: &Superblock) -> Result<(), String> {
     };
     let data_bb = header_bb + header_bbs;
     if data_bb.saturating_add(len.div_ceil(BB)) != head {
-        return Err("the last log record does not end at the log head".into());
+        return Err(Unclean::RecordNotAtHead);
     }
     let op_flags = sectors
         .get(usize::try_from(data_bb - window_start).unwrap_or(usize::MAX))
@@ -145,6 +163,6 @@ fn find_clean(disk: &Disk, sb: &Superblock) -> Result<(), String> {
     if logops == 1 && op_flags.is_some_and(|f| f & UNMOUNT_TRANS != 0) {
         Ok(())
     } else {
-        Err("the last log record is not an unmount record".into())
+        Err(Unclean::NotUnmounted)
     }
 }

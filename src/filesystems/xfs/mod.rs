@@ -17,6 +17,7 @@ mod superblock;
 #[cfg(test)]
 mod tests;
 
+use crate::image::CorruptKind;
 use std::fmt;
 use std::io::Cursor;
 use std::sync::Arc;
@@ -150,6 +151,7 @@ impl XfsFs {
             let computed = crc_with_hole(&sector, SB_CRC_OFFSET);
             if stored != computed {
                 return Err(FsError::corrupt(
+                    CorruptKind::Checksum,
                     what.to_string(),
                     SB_CRC_OFFSET as u64,
                     format!("CRC {stored:#010x} does not match the contents ({computed:#010x})"),
@@ -176,6 +178,7 @@ impl XfsFs {
         let what = What::inode(ino);
         let offset = self.sb.ino_location(ino).ok_or_else(|| {
             FsError::corrupt(
+                CorruptKind::OutOfRange,
                 what.to_string(),
                 0,
                 format!("inode number {ino} lies outside the filesystem"),
@@ -219,28 +222,43 @@ impl XfsFs {
                 break;
             }
             let end = (extent.logical + extent.len).min(data_end);
-            let corrupt =
-                |detail: String| FsError::corrupt(what.to_string(), inode.fork_offset, detail);
+            let corrupt = |kind: CorruptKind, detail: String| {
+                FsError::corrupt(kind, what.to_string(), inode.fork_offset, detail)
+            };
             if extent.unwritten {
-                return Err(corrupt("directory data in an unwritten extent".into()));
+                return Err(corrupt(
+                    CorruptKind::Invalid,
+                    "directory data in an unwritten extent".into(),
+                ));
             }
             if !pending.is_empty() && extent.logical != next_logical {
-                return Err(corrupt(format!(
-                    "directory block at logical block {} has a hole",
-                    next_logical - pending.len() as u64 / sb.block_size
-                )));
+                return Err(corrupt(
+                    CorruptKind::Invalid,
+                    format!(
+                        "directory block at logical block {} has a hole",
+                        next_logical - pending.len() as u64 / sb.block_size
+                    ),
+                ));
             }
             if pending.is_empty() && extent.logical % fsbs_per_dir_block != 0 {
-                return Err(corrupt(format!(
-                    "extent starts inside a directory block (logical block {})",
-                    extent.logical
-                )));
+                return Err(corrupt(
+                    CorruptKind::Invalid,
+                    format!(
+                        "extent starts inside a directory block (logical block {})",
+                        extent.logical
+                    ),
+                ));
             }
             let mut logical = extent.logical;
             while logical < end {
                 let offset = sb
                     .fsb_offset(extent.start + (logical - extent.logical))
-                    .ok_or_else(|| corrupt("directory block outside the filesystem".into()))?;
+                    .ok_or_else(|| {
+                        corrupt(
+                            CorruptKind::OutOfRange,
+                            "directory block outside the filesystem".into(),
+                        )
+                    })?;
                 let whole_blocks = if pending.is_empty() {
                     ((end - logical) / fsbs_per_dir_block)
                         .min((READ_CHUNK as u64 / dir_block).max(1))
@@ -251,9 +269,10 @@ impl XfsFs {
                     let bytes = whole_blocks * dir_block;
                     listed += bytes;
                     if listed > limit {
-                        return Err(corrupt(format!(
-                            "directory data exceeds the {limit} bytes this reader lists"
-                        )));
+                        return Err(corrupt(
+                            CorruptKind::TooLarge,
+                            format!("directory data exceeds the {limit} bytes this reader lists"),
+                        ));
                     }
                     let buf = self.disk.read_vec(what, offset, bytes)?;
                     for (i, block) in buf
@@ -277,9 +296,10 @@ impl XfsFs {
                 if pending.len() as u64 == dir_block {
                     listed += dir_block;
                     if listed > limit {
-                        return Err(corrupt(format!(
-                            "directory data exceeds the {limit} bytes this reader lists"
-                        )));
+                        return Err(corrupt(
+                            CorruptKind::TooLarge,
+                            format!("directory data exceeds the {limit} bytes this reader lists"),
+                        ));
                     }
                     dir::parse_data_block(&pending, pending_offset, inode.ino, sb, &mut entries)?;
                     pending.clear();
@@ -289,6 +309,7 @@ impl XfsFs {
         }
         if !pending.is_empty() {
             return Err(FsError::corrupt(
+                CorruptKind::Invalid,
                 what.to_string(),
                 pending_offset,
                 "the last directory block is incomplete",
@@ -304,8 +325,9 @@ impl XfsFs {
         let sb = &self.sb;
         let what = What::of_inode("xfs symlink block", inode.ino);
         let map = self.block_map(inode)?;
-        let corrupt =
-            |detail: String| FsError::corrupt(what.to_string(), inode.fork_offset, detail);
+        let corrupt = |kind: CorruptKind, detail: String| {
+            FsError::corrupt(kind, what.to_string(), inode.fork_offset, detail)
+        };
         let size = usize::try_from(inode.size).unwrap_or(usize::MAX);
         let mut target = Vec::new();
         let mut next_logical = 0u64;
@@ -314,19 +336,24 @@ impl XfsFs {
                 break;
             }
             if extent.unwritten || extent.logical != next_logical {
-                return Err(corrupt(format!(
-                    "logical block {next_logical} of the target is not mapped"
-                )));
+                return Err(corrupt(
+                    CorruptKind::Invalid,
+                    format!("logical block {next_logical} of the target is not mapped"),
+                ));
             }
             let bytes = extent.len.saturating_mul(sb.block_size);
             if bytes > MAX_SYMLINK_MAPPING {
-                return Err(corrupt(format!(
-                    "a mapping of {bytes} bytes for a symlink target"
-                )));
+                return Err(corrupt(
+                    CorruptKind::Invalid,
+                    format!("a mapping of {bytes} bytes for a symlink target"),
+                ));
             }
-            let offset = sb
-                .fsb_offset(extent.start)
-                .ok_or_else(|| corrupt("symlink block outside the filesystem".into()))?;
+            let offset = sb.fsb_offset(extent.start).ok_or_else(|| {
+                corrupt(
+                    CorruptKind::OutOfRange,
+                    "symlink block outside the filesystem".into(),
+                )
+            })?;
             let buffer = self.disk.read_vec(what, offset, bytes)?;
             let payload = if sb.is_v5() {
                 check_symlink_block(&buffer, offset, inode.ino, target.len(), sb)?
@@ -337,10 +364,13 @@ impl XfsFs {
             next_logical += extent.len;
         }
         if target.len() < size {
-            return Err(corrupt(format!(
-                "the target's blocks hold {} of its {size} bytes",
-                target.len()
-            )));
+            return Err(corrupt(
+                CorruptKind::Truncated,
+                format!(
+                    "the target's blocks hold {} of its {size} bytes",
+                    target.len()
+                ),
+            ));
         }
         Ok(target)
     }
@@ -357,32 +387,47 @@ fn check_symlink_block<'b>(
 ) -> Result<&'b [u8], FsError> {
     use crate::bytes::{array, be32, be64, le32};
     let what = What::of_inode("xfs symlink block", ino);
-    let corrupt =
-        |at: usize, detail: String| FsError::corrupt(what.to_string(), offset + at as u64, detail);
+    let corrupt = |kind: CorruptKind, at: usize, detail: String| {
+        FsError::corrupt(kind, what.to_string(), offset + at as u64, detail)
+    };
     if block.get(..4) != Some(SYMLINK_MAGIC.as_slice()) {
-        return Err(corrupt(0, "bad magic".into()));
+        return Err(corrupt(CorruptKind::Magic, 0, "bad magic".into()));
     }
     let stored = le32(block, SYMLINK_CRC_OFFSET);
     let computed = crc_with_hole(block, SYMLINK_CRC_OFFSET);
     if stored != computed {
         return Err(corrupt(
+            CorruptKind::Checksum,
             SYMLINK_CRC_OFFSET,
             format!("CRC {stored:#010x} does not match the contents ({computed:#010x})"),
         ));
     }
     if array::<16>(block, 16) != Some(sb.meta_uuid) {
-        return Err(corrupt(16, "belongs to another filesystem (UUID)".into()));
+        return Err(corrupt(
+            CorruptKind::Invalid,
+            16,
+            "belongs to another filesystem (UUID)".into(),
+        ));
     }
     if be64(block, 32) != ino {
-        return Err(corrupt(32, format!("belongs to inode {}", be64(block, 32))));
+        return Err(corrupt(
+            CorruptKind::Invalid,
+            32,
+            format!("belongs to inode {}", be64(block, 32)),
+        ));
     }
     if be64(block, 40) != offset / 512 {
-        return Err(corrupt(40, "records another block's address".into()));
+        return Err(corrupt(
+            CorruptKind::Invalid,
+            40,
+            "records another block's address".into(),
+        ));
     }
     let start = usize::try_from(be32(block, 4)).unwrap_or(usize::MAX);
     let bytes = usize::try_from(be32(block, 8)).unwrap_or(usize::MAX);
     if start != done {
         return Err(corrupt(
+            CorruptKind::Invalid,
             4,
             format!("holds target bytes from {start}, not {done}"),
         ));
@@ -390,7 +435,13 @@ fn check_symlink_block<'b>(
     block
         .get(SYMLINK_HEADER_V5..SYMLINK_HEADER_V5.saturating_add(bytes))
         .filter(|payload| !payload.is_empty())
-        .ok_or_else(|| corrupt(8, format!("claims {bytes} bytes of target")))
+        .ok_or_else(|| {
+            corrupt(
+                CorruptKind::Invalid,
+                8,
+                format!("claims {bytes} bytes of target"),
+            )
+        })
 }
 
 impl Filesystem for XfsFs {
@@ -496,6 +547,7 @@ impl Filesystem for XfsFs {
         }
         if inode.size == 0 || inode.size > MAX_SYMLINK_LEN {
             return Err(FsError::corrupt(
+                CorruptKind::OutOfRange,
                 What::inode(node).to_string(),
                 inode.offset + 56,
                 format!(
@@ -512,6 +564,7 @@ impl Filesystem for XfsFs {
                 .map(<[u8]>::to_vec)
                 .ok_or_else(|| {
                     FsError::corrupt(
+                        CorruptKind::OutOfRange,
                         What::inode(node).to_string(),
                         inode.offset + 56,
                         format!(

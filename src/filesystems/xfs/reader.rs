@@ -7,6 +7,7 @@ use super::superblock::Superblock;
 use super::{Disk, What};
 use crate::filesystems::stream::{BlockStream, FileBlocks, Run};
 use crate::filesystems::FsError;
+use crate::image::CorruptKind;
 
 pub(super) struct FileData<'a> {
     disk: &'a Disk,
@@ -56,6 +57,7 @@ impl FileBlocks for FileData<'_> {
 
     fn mapping_error(&self, detail: String) -> FsError {
         FsError::corrupt(
+            CorruptKind::Invalid,
             What::of_inode("xfs file data", self.ino).to_string(),
             self.map_offset,
             detail,

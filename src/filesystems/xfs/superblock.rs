@@ -4,6 +4,7 @@
 use super::What;
 use crate::bytes::{array, be16, be32, be64};
 use crate::filesystems::FsError;
+use crate::image::CorruptKind;
 
 const XFS_SB_MAGIC: &[u8; 4] = b"XFSB";
 /// Bytes of the superblock this reader decodes (through sb_meta_uuid).
@@ -150,8 +151,9 @@ pub(super) struct Superblock {
     features: Vec<&'static str>,
 }
 
-fn corrupt(offset: usize, detail: impl Into<String>) -> FsError {
+fn corrupt(kind: CorruptKind, offset: usize, detail: impl Into<String>) -> FsError {
     FsError::corrupt(
+        kind,
         What::fs("xfs superblock").to_string(),
         offset as u64,
         detail,
@@ -179,6 +181,7 @@ fn check_power(
 ) -> Result<(), FsError> {
     if !(min..=max).contains(&log) || value != 1u64 << log {
         return Err(corrupt(
+            CorruptKind::Invalid,
             at,
             format!("{field} {value} with log2 {log} is not a power of two in 2^{min}..=2^{max}"),
         ));
@@ -191,15 +194,20 @@ impl Superblock {
     /// least `SB_DECODED_LEN` bytes; the CRC is checked by the caller over the sector).
     pub(super) fn parse(raw: &[u8], volume_len: u64) -> Result<Self, FsError> {
         if raw.len() < SB_DECODED_LEN {
-            return Err(corrupt(0, format!("only {} bytes long", raw.len())));
+            return Err(corrupt(
+                CorruptKind::Invalid,
+                0,
+                format!("only {} bytes long", raw.len()),
+            ));
         }
         if raw.get(0..4) != Some(XFS_SB_MAGIC.as_slice()) {
-            return Err(corrupt(0, "bad magic (not XFSB)"));
+            return Err(corrupt(CorruptKind::Magic, 0, "bad magic (not XFSB)"));
         }
         let versionnum = be16(raw, 100);
         let version = (versionnum & VERSION_NUMBITS) as u8;
         if version != 4 && version != 5 {
             return Err(corrupt(
+                CorruptKind::Invalid,
                 100,
                 format!("unknown version {version} (4 and 5 exist)"),
             ));
@@ -226,6 +234,7 @@ impl Superblock {
         )?;
         if sector_size > block_size {
             return Err(corrupt(
+                CorruptKind::OutOfRange,
                 102,
                 format!("sector size {sector_size} exceeds block size {block_size}"),
             ));
@@ -247,6 +256,7 @@ impl Superblock {
         )?;
         if inode_size > block_size {
             return Err(corrupt(
+                CorruptKind::OutOfRange,
                 104,
                 format!("inode size {inode_size} exceeds block size {block_size}"),
             ));
@@ -256,6 +266,7 @@ impl Superblock {
             || u32::from(inodes_per_block_log) != u32::from(block_log - inode_log)
         {
             return Err(corrupt(
+                CorruptKind::Invalid,
                 106,
                 "inodes per block do not match block and inode sizes",
             ));
@@ -268,6 +279,7 @@ impl Superblock {
             || ag_blocks <= 1u64 << ag_block_log.saturating_sub(1)
         {
             return Err(corrupt(
+                CorruptKind::Invalid,
                 84,
                 format!("AG size {ag_blocks} blocks does not match its log2 {ag_block_log}"),
             ));
@@ -277,6 +289,7 @@ impl Superblock {
         let span = ag_blocks.saturating_mul(u64::from(ag_count));
         if ag_count == 0 || data_blocks > span || data_blocks <= span.saturating_sub(ag_blocks) {
             return Err(corrupt(
+                CorruptKind::Invalid,
                 8,
                 format!(
                     "{data_blocks} data blocks do not fill {ag_count} AGs of {ag_blocks} blocks"
@@ -285,11 +298,15 @@ impl Superblock {
         }
         // Inode numbers are AG, block and index bit fields packed into 64 bits.
         if u32::from(ag_block_log) + u32::from(inodes_per_block_log) + 32 > 64 {
-            return Err(corrupt(124, "inode numbers would not fit in 64 bits"));
+            return Err(corrupt(
+                CorruptKind::Invalid,
+                124,
+                "inode numbers would not fit in 64 bits",
+            ));
         }
         let needed = data_blocks.saturating_mul(block_size);
         if needed > volume_len {
-            return Err(corrupt(
+            return Err(corrupt(CorruptKind::Truncated,
                 8,
                 format!(
                     "the filesystem spans {needed} bytes but the volume holds {volume_len} (truncated?)"
@@ -299,6 +316,7 @@ impl Superblock {
         let dir_block_log = byte(192);
         if u32::from(block_log) + u32::from(dir_block_log) > u32::from(MAX_DIR_BLOCK_LOG) {
             return Err(corrupt(
+                CorruptKind::Invalid,
                 192,
                 format!("directory blocks of 2^{} bytes", block_log + dir_block_log),
             ));
@@ -324,13 +342,13 @@ impl Superblock {
             }
             if let Some(name) = names(incompat & !INCOMPAT_READABLE, INCOMPAT_NAMES).next() {
                 return Err(FsError::Unsupported {
-                    feature: format!("XFS feature {name}"),
+                    feature: format!("XFS feature {name}").into(),
                 });
             }
             let unknown = incompat & !INCOMPAT_NAMES.iter().fold(0, |a, (b, _)| a | b);
             if unknown != 0 {
                 return Err(FsError::Unsupported {
-                    feature: format!("XFS incompatible feature bits {unknown:#x}"),
+                    feature: format!("XFS incompatible feature bits {unknown:#x}").into(),
                 });
             }
             has_ftype = incompat & INCOMPAT_FTYPE != 0;
@@ -354,11 +372,16 @@ impl Superblock {
             }
             let more = versionnum & VERSION_MOREBITSBIT != 0;
             if more && features2 & VERSION2_CRCBIT != 0 {
-                return Err(corrupt(200, "a version 4 superblock with the CRC feature"));
+                return Err(corrupt(
+                    CorruptKind::Invalid,
+                    200,
+                    "a version 4 superblock with the CRC feature",
+                ));
             }
             if more && features2 & !VERSION2_KNOWN != 0 {
                 return Err(FsError::Unsupported {
-                    feature: format!("XFS features2 bits {:#x}", features2 & !VERSION2_KNOWN),
+                    feature: format!("XFS features2 bits {:#x}", features2 & !VERSION2_KNOWN)
+                        .into(),
                 });
             }
             has_ftype = more && features2 & VERSION2_FTYPE != 0;
@@ -407,6 +430,7 @@ impl Superblock {
         }
         if sb.ino_location(sb.root_ino).is_none() {
             return Err(corrupt(
+                CorruptKind::OutOfRange,
                 56,
                 format!("root inode {} is outside the filesystem", sb.root_ino),
             ));
@@ -419,6 +443,7 @@ impl Superblock {
             });
             if log_end.is_none() || sb.log_blocks == 0 {
                 return Err(corrupt(
+                    CorruptKind::OutOfRange,
                     48,
                     format!(
                         "internal log of {} blocks at block {} lies outside the filesystem",

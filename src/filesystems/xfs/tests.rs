@@ -18,7 +18,7 @@ use super::bmap::BlockMap;
 use super::XfsFs;
 use crate::filesystems::test_support::{tool, Scratch};
 use crate::filesystems::{FileKind, Filesystem, FsError, NodeId};
-use crate::image::{MemoryImage, RawImage};
+use crate::image::{CorruptKind, MemoryImage, RawImage};
 
 const BIG_DIR_ENTRIES: usize = 3000;
 /// mkfs.xfs refuses data devices smaller than 300 MiB; the file stays sparse.
@@ -394,15 +394,18 @@ impl Small {
     }
 }
 
-fn assert_corrupt<T>(result: Result<T, FsError>, structure: &str, offset: u64) {
+/// Asserts the corruption's structure and offset, and returns its kind.
+fn assert_corrupt<T>(result: Result<T, FsError>, structure: &str, offset: u64) -> CorruptKind {
     match result {
         Err(FsError::Corrupt {
             structure: s,
             offset: o,
+            kind,
             detail,
         }) => {
             assert!(s.contains(structure), "{s}: {detail} (wanted {structure})");
             assert_eq!(o, offset, "{s}: {detail}");
+            kind
         }
         Err(other) => panic!("wanted corruption of {structure}, got {other}"),
         Ok(_) => panic!("wanted corruption of {structure}, got success"),
@@ -415,14 +418,17 @@ fn superblock_crc_and_fields_are_checked() {
     // Any byte of the sector, even one this reader does not decode, is covered.
     let mut bytes = small.bytes.clone();
     bytes[400] ^= 1;
-    assert_corrupt(open_bytes(bytes), "xfs superblock", 224);
+    let kind = assert_corrupt(open_bytes(bytes), "xfs superblock", 224);
+    assert_eq!(kind, CorruptKind::Checksum);
     let mut bytes = small.bytes.clone();
     bytes[0] = b'Y';
-    assert_corrupt(open_bytes(bytes), "xfs superblock", 0);
+    let kind = assert_corrupt(open_bytes(bytes), "xfs superblock", 0);
+    assert_eq!(kind, CorruptKind::Magic);
     // A truncated volume is refused before anything is read from its missing part.
     let mut bytes = small.bytes.clone();
     bytes.truncate(bytes.len() / 2);
-    assert_corrupt(open_bytes(bytes), "xfs superblock", 8);
+    let kind = assert_corrupt(open_bytes(bytes), "xfs superblock", 8);
+    assert_eq!(kind, CorruptKind::Truncated);
 }
 
 #[test]
@@ -466,7 +472,8 @@ fn damaged_agi_makes_its_inodes_unreadable_and_the_volume_incomplete() {
     let in_ag1 = inodes.iter().copied().find(|ino| sb.ino_ag(*ino) == 1);
     let in_ag0 = inodes.iter().copied().find(|ino| sb.ino_ag(*ino) == 0);
     let (in_ag1, in_ag0) = (in_ag1.expect("an inode in AG 1"), in_ag0.unwrap());
-    assert_corrupt(fs.metadata(in_ag1), "xfs AGI 1", agi1 + 312);
+    let kind = assert_corrupt(fs.metadata(in_ag1), "xfs AGI 1", agi1 + 312);
+    assert_eq!(kind, CorruptKind::Checksum);
     assert!(fs.metadata(in_ag0).is_ok());
     let agf0 = sb.sector_size;
     let fs = small.flipped(agf0 + 100);

@@ -11,6 +11,7 @@ use flate2::{Decompress, FlushDecompress};
 use zstd::stream::raw::{Decoder, InBuffer, Operation, OutBuffer};
 
 use super::header::Compression;
+use crate::image::CorruptKind;
 
 /// Bytes of decompressed clusters each thread keeps (at least one cluster).
 const KEPT_BYTES: usize = 1 << 20;
@@ -22,7 +23,7 @@ const KEPT_MAX: usize = 8;
 pub enum Failure {
     Io(io::Error),
     /// The compressed data is not valid or does not make exactly one cluster.
-    Corrupt(String),
+    Corrupt(CorruptKind, String),
 }
 
 /// One compressed cluster to read.
@@ -88,7 +89,12 @@ impl State {
         let end = within
             .checked_add(out.len())
             .filter(|&end| end <= req.cluster_size)
-            .ok_or_else(|| Failure::Corrupt("read past the end of the cluster".into()))?;
+            .ok_or_else(|| {
+                Failure::Corrupt(
+                    CorruptKind::OutOfRange,
+                    "read past the end of the cluster".into(),
+                )
+            })?;
         self.tick += 1;
         let tick = self.tick;
         // A whole cluster goes straight to the caller's buffer.
@@ -108,10 +114,9 @@ impl State {
             .find(|k| k.image == req.image && k.coffset == req.coffset)
         {
             kept.used = tick;
-            let part = kept
-                .data
-                .get(within..end)
-                .ok_or_else(|| Failure::Corrupt("kept cluster is short".into()))?;
+            let part = kept.data.get(within..end).ok_or_else(|| {
+                Failure::Corrupt(CorruptKind::Truncated, "kept cluster is short".into())
+            })?;
             out.copy_from_slice(part);
             return Ok(());
         }
@@ -133,7 +138,10 @@ impl State {
                 .map_or(0, |(i, _)| i)
         };
         let Some(kept) = self.kept.get_mut(slot) else {
-            return Err(Failure::Corrupt("no cluster slot".into()));
+            return Err(Failure::Corrupt(
+                CorruptKind::Invalid,
+                "no cluster slot".into(),
+            ));
         };
         // Invalid until decompressed.
         kept.image = u64::MAX;
@@ -148,10 +156,9 @@ impl State {
         kept.image = req.image;
         kept.coffset = req.coffset;
         kept.used = tick;
-        let part = kept
-            .data
-            .get(within..end)
-            .ok_or_else(|| Failure::Corrupt("kept cluster is short".into()))?;
+        let part = kept.data.get(within..end).ok_or_else(|| {
+            Failure::Corrupt(CorruptKind::Truncated, "kept cluster is short".into())
+        })?;
         out.copy_from_slice(part);
         Ok(())
     }
@@ -181,15 +188,23 @@ fn decompress(
             inflate.reset(false);
             inflate
                 .decompress(input, out, FlushDecompress::Finish)
-                .map_err(|e| Failure::Corrupt(format!("deflate data is corrupt: {e}")))?;
+                .map_err(|e| {
+                    Failure::Corrupt(
+                        CorruptKind::Invalid,
+                        format!("deflate data is corrupt: {e}"),
+                    )
+                })?;
             let produced = inflate.total_out();
             if produced != out.len() as u64 {
-                return Err(Failure::Corrupt(format!(
-                    "deflate data ({} bytes) decompresses to {produced} bytes, not a \
+                return Err(Failure::Corrupt(
+                    CorruptKind::Invalid,
+                    format!(
+                        "deflate data ({} bytes) decompresses to {produced} bytes, not a \
                      {}-byte cluster",
-                    input.len(),
-                    out.len()
-                )));
+                        input.len(),
+                        out.len()
+                    ),
+                ));
             }
             Ok(())
         }
@@ -215,25 +230,29 @@ fn decompress(
                     break;
                 }
                 let before = (src.pos(), dst.pos());
-                remaining_hint = decoder
-                    .run(&mut src, &mut dst)
-                    .map_err(|e| Failure::Corrupt(format!("zstd data is corrupt: {e}")))?;
+                remaining_hint = decoder.run(&mut src, &mut dst).map_err(|e| {
+                    Failure::Corrupt(CorruptKind::Invalid, format!("zstd data is corrupt: {e}"))
+                })?;
                 if (src.pos(), dst.pos()) == before {
                     break;
                 }
             }
             let produced = dst.pos();
             if produced != wanted {
-                return Err(Failure::Corrupt(format!(
-                    "zstd data ({} bytes) decompresses to {produced} bytes, not a \
+                return Err(Failure::Corrupt(
+                    CorruptKind::Invalid,
+                    format!(
+                        "zstd data ({} bytes) decompresses to {produced} bytes, not a \
                      {wanted}-byte cluster",
-                    input.len()
-                )));
+                        input.len()
+                    ),
+                ));
             }
             if remaining_hint != 0 {
-                return Err(Failure::Corrupt(format!(
-                    "zstd frame goes on past the {wanted}-byte cluster"
-                )));
+                return Err(Failure::Corrupt(
+                    CorruptKind::TooLarge,
+                    format!("zstd frame goes on past the {wanted}-byte cluster"),
+                ));
             }
             Ok(())
         }

@@ -1,7 +1,9 @@
 //! The qcow2 header (versions 2 and 3) and its extensions, checked field by field against
 //! the file length and named limits before anything is allocated or read from it.
 
+use crate::image::CorruptKind;
 use crate::image::{read_vec, BlockSource, ContainerError};
+use std::borrow::Cow;
 
 use super::be;
 
@@ -96,16 +98,17 @@ pub struct Errors<'a> {
 impl Errors<'_> {
     pub fn corrupt(
         &self,
-        structure: &str,
+        kind: CorruptKind,
+        structure: impl Into<Cow<'static, str>>,
         offset: u64,
         detail: impl Into<String>,
     ) -> ContainerError {
-        ContainerError::corrupt(self.name, structure, offset, detail)
+        ContainerError::corrupt(kind, self.name, structure, offset, detail)
     }
 
     pub fn unsupported(
         &self,
-        feature: impl Into<String>,
+        feature: impl Into<Cow<'static, str>>,
         detail: impl Into<String>,
     ) -> ContainerError {
         ContainerError::Unsupported {
@@ -166,6 +169,7 @@ pub fn parse(file: &dyn BlockSource, name: &str) -> Result<Header, ContainerErro
     let file_len = file.len();
     if file_len < u64::from(V2_HEADER_LEN) {
         return Err(err.corrupt(
+            CorruptKind::Truncated,
             "qcow2 header",
             0,
             format!("the file is {file_len} bytes, shorter than the {V2_HEADER_LEN}-byte header"),
@@ -176,7 +180,7 @@ pub fn parse(file: &dyn BlockSource, name: &str) -> Result<Header, ContainerErro
     let u32_at = |at: usize| be::u32_at(&head, at).unwrap_or(0);
     let u64_at = |at: usize| be::u64_at(&head, at).unwrap_or(0);
     if head.get(..4) != Some(&MAGIC[..]) {
-        return Err(err.corrupt("qcow2 header", 0, "no QFI\\xfb magic"));
+        return Err(err.corrupt(CorruptKind::Magic, "qcow2 header", 0, "no QFI\\xfb magic"));
     }
     let version = u32_at(4);
     match version {
@@ -212,6 +216,7 @@ pub fn parse(file: &dyn BlockSource, name: &str) -> Result<Header, ContainerErro
 
     if !(MIN_CLUSTER_BITS..=MAX_CLUSTER_BITS).contains(&fields.cluster_bits) {
         return Err(err.corrupt(
+            CorruptKind::Invalid,
             "qcow2 header field cluster_bits",
             20,
             format!(
@@ -225,6 +230,7 @@ pub fn parse(file: &dyn BlockSource, name: &str) -> Result<Header, ContainerErro
     if version == 3 {
         if file_len < u64::from(V3_MIN_HEADER_LEN) {
             return Err(err.corrupt(
+                CorruptKind::Truncated,
                 "qcow2 header",
                 0,
                 format!(
@@ -238,6 +244,7 @@ pub fn parse(file: &dyn BlockSource, name: &str) -> Result<Header, ContainerErro
         fields.header_length = u32_at(100);
         if fields.header_length < V3_MIN_HEADER_LEN {
             return Err(err.corrupt(
+                CorruptKind::Invalid,
                 "qcow2 header field header_length",
                 100,
                 format!(
@@ -248,6 +255,7 @@ pub fn parse(file: &dyn BlockSource, name: &str) -> Result<Header, ContainerErro
         }
         if u64::from(fields.header_length) > cluster_size.min(file_len) {
             return Err(err.corrupt(
+                CorruptKind::OutOfRange,
                 "qcow2 header field header_length",
                 100,
                 format!(
@@ -287,6 +295,7 @@ pub fn parse(file: &dyn BlockSource, name: &str) -> Result<Header, ContainerErro
         (1, true) => Compression::Zstd,
         (0, true) => {
             return Err(err.corrupt(
+                CorruptKind::Invalid,
                 "qcow2 header field compression_type",
                 104,
                 "is 0 (deflate) but incompatible feature bit 3 (compression type) is set",
@@ -294,6 +303,7 @@ pub fn parse(file: &dyn BlockSource, name: &str) -> Result<Header, ContainerErro
         }
         (1, false) => {
             return Err(err.corrupt(
+                CorruptKind::Invalid,
                 "qcow2 header field compression_type",
                 104,
                 "is 1 (zstd) but incompatible feature bit 3 (compression type) is not set",
@@ -310,6 +320,7 @@ pub fn parse(file: &dyn BlockSource, name: &str) -> Result<Header, ContainerErro
     let extended_l2 = fields.incompatible & INCOMPAT_EXTL2 != 0;
     if extended_l2 && fields.cluster_bits < 14 {
         return Err(err.corrupt(
+            CorruptKind::Invalid,
             "qcow2 header field cluster_bits",
             20,
             format!(
@@ -321,6 +332,7 @@ pub fn parse(file: &dyn BlockSource, name: &str) -> Result<Header, ContainerErro
 
     if version == 3 && fields.refcount_order > 6 {
         return Err(err.corrupt(
+            CorruptKind::Invalid,
             "qcow2 header field refcount_order",
             96,
             format!("is {}; at most 6 (64-bit refcounts)", fields.refcount_order),
@@ -345,6 +357,7 @@ pub fn parse(file: &dyn BlockSource, name: &str) -> Result<Header, ContainerErro
     let l1_size = u64::from(fields.l1_size);
     if l1_size > MAX_L1_ENTRIES {
         return Err(err.corrupt(
+            CorruptKind::TooLarge,
             "qcow2 header field l1_size",
             36,
             format!(
@@ -358,6 +371,7 @@ pub fn parse(file: &dyn BlockSource, name: &str) -> Result<Header, ContainerErro
     let l1_used = fields.size.div_ceil(per_l1);
     if l1_used > l1_size {
         return Err(err.corrupt(
+            CorruptKind::Invalid,
             "qcow2 header field l1_size",
             36,
             format!(
@@ -408,7 +422,7 @@ pub fn parse(file: &dyn BlockSource, name: &str) -> Result<Header, ContainerErro
 /// A table at `offset` of `len` bytes must be cluster-aligned and inside the file.
 fn check_table(
     err: &Errors<'_>,
-    structure: &str,
+    structure: &'static str,
     field_at: u64,
     offset: u64,
     len: Option<u64>,
@@ -416,20 +430,26 @@ fn check_table(
     file_len: u64,
 ) -> Result<(), ContainerError> {
     let Some(len) = len else {
-        return Err(err.corrupt(structure, field_at, "the table's size overflows"));
+        return Err(err.corrupt(
+            CorruptKind::TooLarge,
+            structure,
+            field_at,
+            "the table's size overflows",
+        ));
     };
     if len == 0 {
         return Ok(());
     }
     if !offset.is_multiple_of(cluster_size) {
         return Err(err.corrupt(
+            CorruptKind::Invalid,
             structure,
             field_at,
             format!("is {offset}, not a multiple of the {cluster_size}-byte cluster"),
         ));
     }
     if offset.checked_add(len).is_none_or(|end| end > file_len) {
-        return Err(err.corrupt(
+        return Err(err.corrupt(CorruptKind::OutOfRange,
             structure,
             field_at,
             format!(
@@ -460,6 +480,7 @@ fn check_features(
     }
     if fields.incompatible & INCOMPAT_CORRUPT != 0 {
         return Err(err.corrupt(
+            CorruptKind::Invalid,
             "qcow2 header incompatible feature bit 1 (corrupt)",
             72,
             "qemu marked this image corrupt: its metadata is inconsistent; check and repair \
@@ -498,6 +519,7 @@ fn read_extensions(
     if fields.backing_file_offset != 0 {
         if fields.backing_file_offset < start || fields.backing_file_offset > cluster_size {
             return Err(err.corrupt(
+                CorruptKind::OutOfRange,
                 "qcow2 header field backing_file_offset",
                 8,
                 format!(
@@ -529,7 +551,8 @@ fn read_extensions(
             .and_then(|data_end| area.get(data_at..data_end))
             .ok_or_else(|| {
                 err.corrupt(
-                    &format!("qcow2 header extension {kind:#010x}"),
+                    CorruptKind::OutOfRange,
+                    format!("qcow2 header extension {kind:#010x}"),
                     at,
                     format!("its length {len} runs past the end of the header area at byte {end}"),
                 )
@@ -576,6 +599,7 @@ fn read_backing_name(
     let size = fields.backing_file_size;
     if size > MAX_BACKING_NAME {
         return Err(err.corrupt(
+            CorruptKind::TooLarge,
             "qcow2 header field backing_file_size",
             16,
             format!("is {size}; a backing file name is at most {MAX_BACKING_NAME} bytes"),
@@ -584,6 +608,7 @@ fn read_backing_name(
     let end = offset.checked_add(u64::from(size));
     if end.is_none_or(|end| end > cluster_size || end > file.len()) {
         return Err(err.corrupt(
+            CorruptKind::OutOfRange,
             "qcow2 backing file name",
             offset,
             format!(

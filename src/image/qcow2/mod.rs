@@ -16,6 +16,7 @@ mod compressed;
 mod header;
 mod snapshot;
 
+use crate::image::CorruptKind;
 use std::ffi::OsStr;
 use std::fmt;
 use std::io;
@@ -178,6 +179,7 @@ fn open_backing(
     }
     let canonical = std::fs::canonicalize(&resolved).map_err(|e| {
         err.corrupt(
+            CorruptKind::Unreadable,
             STRUCTURE,
             at,
             format!(
@@ -188,6 +190,7 @@ fn open_backing(
     })?;
     if visited.contains(&canonical) {
         return Err(err.corrupt(
+            CorruptKind::Loop,
             STRUCTURE,
             at,
             format!(
@@ -199,6 +202,7 @@ fn open_backing(
     }
     if canonical.is_dir() {
         return Err(err.corrupt(
+            CorruptKind::Invalid,
             STRUCTURE,
             at,
             format!(
@@ -222,6 +226,7 @@ fn open_backing(
         Some("qcow2") if has_magic => Kind::Qcow2,
         Some("qcow2") => {
             return Err(err.corrupt(
+                CorruptKind::Magic,
                 STRUCTURE,
                 at,
                 format!(
@@ -258,6 +263,7 @@ fn open_backing(
             })?;
             if let Some(expected) = expected.filter(|&f| f != opened.format) {
                 return Err(err.corrupt(
+                    CorruptKind::Invalid,
                     STRUCTURE,
                     at,
                     format!(
@@ -390,10 +396,11 @@ impl Qcow2 {
         io::Error::new(e.kind(), format!("{}: {e}", self.name))
     }
 
-    fn entry_error(&self, ext: &Extent, offset: u64, detail: &str) -> io::Error {
+    fn entry_error(&self, kind: CorruptKind, ext: &Extent, offset: u64, detail: &str) -> io::Error {
         corrupt_read(
+            kind,
             &self.name,
-            &format!(
+            format!(
                 "qcow2 L2 table entry {} of L1 entry {}",
                 ext.l2_index, ext.l1_index
             ),
@@ -417,13 +424,22 @@ impl Qcow2 {
             .ok()
             .and_then(|i| self.l1.get(i))
             .copied()
-            .ok_or_else(|| corrupt_read(&self.name, &l1_structure(), l1_at, "past the L1 table"))?;
+            .ok_or_else(|| {
+                corrupt_read(
+                    CorruptKind::OutOfRange,
+                    &self.name,
+                    l1_structure(),
+                    l1_at,
+                    "past the L1 table",
+                )
+            })?;
         if l1_entry & L1_RESERVED != 0 {
             return Err(corrupt_read(
+                CorruptKind::Invalid,
                 &self.name,
-                &l1_structure(),
+                l1_structure(),
                 l1_at,
-                &format!("reserved bits are set ({l1_entry:#018x})"),
+                format!("reserved bits are set ({l1_entry:#018x})"),
             ));
         }
         let l2_offset = l1_entry & OFFSET_MASK;
@@ -442,18 +458,20 @@ impl Qcow2 {
         }
         if !l2_offset.is_multiple_of(cs) {
             return Err(corrupt_read(
+                CorruptKind::Invalid,
                 &self.name,
-                &l1_structure(),
+                l1_structure(),
                 l1_at,
-                &format!("L2 table offset {l2_offset} is not a multiple of the {cs}-byte cluster"),
+                format!("L2 table offset {l2_offset} is not a multiple of the {cs}-byte cluster"),
             ));
         }
         if l2_offset + cs > self.file_len {
             return Err(corrupt_read(
+                CorruptKind::OutOfRange,
                 &self.name,
-                &l1_structure(),
+                l1_structure(),
                 l1_at,
-                &format!(
+                format!(
                     "the L2 table at byte {l2_offset} runs past the end of the {}-byte file",
                     self.file_len
                 ),
@@ -492,6 +510,7 @@ impl Qcow2 {
             let csize = sectors * 512 - (coffset & 511);
             if coffset >= self.file_len {
                 return Err(self.entry_error(
+                    CorruptKind::OutOfRange,
                     &ext,
                     ext.entry_at,
                     &format!(
@@ -510,6 +529,7 @@ impl Qcow2 {
         // as qemu does).
         if entry & L2_RESERVED != 0 {
             return Err(self.entry_error(
+                CorruptKind::Invalid,
                 &ext,
                 ext.entry_at,
                 &format!("reserved bits are set ({entry:#018x})"),
@@ -518,6 +538,7 @@ impl Qcow2 {
         let host = entry & OFFSET_MASK;
         if !host.is_multiple_of(cs) {
             return Err(self.entry_error(
+                CorruptKind::Invalid,
                 &ext,
                 ext.entry_at,
                 &format!("cluster offset {host} is not a multiple of the {cs}-byte cluster"),
@@ -538,6 +559,7 @@ impl Qcow2 {
             let zero = (bitmap >> 32) as u32;
             if host == 0 && alloc != 0 {
                 return Err(self.entry_error(
+                    CorruptKind::Invalid,
                     &ext,
                     ext.entry_at + 8,
                     &format!("an unallocated cluster has allocated subclusters ({bitmap:#018x})"),
@@ -545,6 +567,7 @@ impl Qcow2 {
             }
             if alloc & zero != 0 {
                 return Err(self.entry_error(
+                    CorruptKind::Invalid,
                     &ext,
                     ext.entry_at + 8,
                     &format!("subclusters are both allocated and zero ({bitmap:#018x})"),
@@ -575,6 +598,7 @@ impl Qcow2 {
         if let Kind::Data(at) = ext.kind {
             if at + ext.len > self.file_len {
                 return Err(self.entry_error(
+                    CorruptKind::OutOfRange,
                     &ext,
                     ext.entry_at,
                     &format!(
@@ -648,7 +672,9 @@ impl Qcow2 {
         let fetch = |input: &mut [u8]| self.file.read_exact_at(coffset, input);
         compressed::read(&request, within, part, &fetch).map_err(|failure| match failure {
             compressed::Failure::Io(e) => self.wrap_io(e),
-            compressed::Failure::Corrupt(detail) => self.entry_error(ext, coffset, &detail),
+            compressed::Failure::Corrupt(kind, detail) => {
+                self.entry_error(kind, ext, coffset, &detail)
+            }
         })
     }
 }

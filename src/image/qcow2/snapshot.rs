@@ -1,5 +1,6 @@
 //! The internal snapshot table: listed for `inspect`, never read (the active layer is).
 
+use crate::image::CorruptKind;
 use crate::image::{read_vec, BlockSource, ContainerError, Snapshot};
 
 use super::be;
@@ -30,6 +31,7 @@ pub fn parse(
     }
     if count > MAX_SNAPSHOTS {
         return Err(err.corrupt(
+            CorruptKind::TooLarge,
             "qcow2 header field nb_snapshots",
             60,
             format!("is {count}, more than the limit of {MAX_SNAPSHOTS}"),
@@ -45,12 +47,17 @@ pub fn parse(
     for index in 0..count {
         let structure = format!("qcow2 snapshot table entry {index}");
         // Entries are 8-byte aligned.
-        pos = pos
-            .checked_next_multiple_of(8)
-            .ok_or_else(|| err.corrupt(&structure, pos, "offset overflows"))?;
-        let past = |what: &str, at: u64| {
+        pos = pos.checked_next_multiple_of(8).ok_or_else(|| {
             err.corrupt(
-                &structure,
+                CorruptKind::OutOfRange,
+                structure.clone(),
+                pos,
+                "offset overflows",
+            )
+        })?;
+        let past = |what: &str, at: u64| {
+            err.corrupt(CorruptKind::OutOfRange,
+                structure.clone(),
                 at,
                 format!(
                     "its {what} runs past the end of the file or the {MAX_SNAPSHOT_TABLE_BYTES}-byte \
@@ -69,7 +76,8 @@ pub fn parse(
         let extra_len = field32(36);
         if extra_len > MAX_SNAPSHOT_EXTRA {
             return Err(err.corrupt(
-                &structure,
+                CorruptKind::TooLarge,
+                structure.clone(),
                 pos + 36,
                 format!(
                     "extra data of {extra_len} bytes exceeds the limit of {MAX_SNAPSHOT_EXTRA}"

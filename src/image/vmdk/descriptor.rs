@@ -16,6 +16,8 @@
 //! Parsing works on bytes (file names need not be UTF-8) and never allocates more than
 //! the descriptor's own size.
 
+use crate::image::CorruptKind;
+
 /// Most extents a descriptor may list.
 pub(super) const MAX_EXTENTS: usize = 1024;
 /// Largest descriptor accepted, embedded or in a file of its own.
@@ -103,7 +105,31 @@ impl Descriptor {
 pub(super) struct DescriptorError {
     pub line: usize,
     pub at: u64,
+    pub kind: CorruptKind,
     pub detail: String,
+}
+
+/// What is wrong with one line, before the caller places it in the text. A fault made
+/// from bare text is a value the format does not allow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct LineFault {
+    kind: CorruptKind,
+    detail: String,
+}
+
+impl From<String> for LineFault {
+    fn from(detail: String) -> Self {
+        Self {
+            kind: CorruptKind::Invalid,
+            detail,
+        }
+    }
+}
+
+impl From<&str> for LineFault {
+    fn from(detail: &str) -> Self {
+        detail.to_string().into()
+    }
 }
 
 /// Parses descriptor text (already cut at its first NUL when it was embedded).
@@ -114,10 +140,11 @@ pub(super) fn parse(text: &[u8]) -> Result<Descriptor, DescriptorError> {
         let line = index + 1;
         let here = at;
         at = at.saturating_add(raw.len() as u64 + 1);
-        let fail = |detail: String| DescriptorError {
+        let fail = |fault: LineFault| DescriptorError {
             line,
             at: here,
-            detail,
+            kind: fault.kind,
+            detail: fault.detail,
         };
         let trimmed = raw.trim_ascii();
         if trimmed.is_empty() || trimmed.starts_with(b"#") {
@@ -125,7 +152,10 @@ pub(super) fn parse(text: &[u8]) -> Result<Descriptor, DescriptorError> {
         }
         if let Some(extent) = parse_extent(trimmed).map_err(&fail)? {
             if descriptor.extents.len() >= MAX_EXTENTS {
-                return Err(fail(format!("more than {MAX_EXTENTS} extents")));
+                return Err(fail(LineFault {
+                    kind: CorruptKind::TooLarge,
+                    detail: format!("more than {MAX_EXTENTS} extents"),
+                }));
             }
             descriptor.extents.push(ExtentLine {
                 line,
@@ -150,10 +180,10 @@ pub(super) fn parse(text: &[u8]) -> Result<Descriptor, DescriptorError> {
                             && w.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
                     })
                     .ok_or_else(|| {
-                        fail(format!(
+                        fail(LineFault::from(format!(
                             "createType \"{}\" is not a word of at most {MAX_CREATE_TYPE} letters and digits",
                             String::from_utf8_lossy(value).escape_debug()
-                        ))
+                        )))
                     })?;
                 descriptor.create_type = Some(word.to_string());
             }
@@ -187,22 +217,22 @@ fn token(text: &[u8]) -> Option<(&[u8], &[u8])> {
     Some(text.split_at(end))
 }
 
-fn number(token: &[u8], what: &str) -> Result<u64, String> {
+fn number(token: &[u8], what: &str) -> Result<u64, LineFault> {
     std::str::from_utf8(token)
         .ok()
         .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|t| t.parse::<u64>().ok())
         .ok_or_else(|| {
-            format!(
+            LineFault::from(format!(
                 "{what} \"{}\" is not a decimal number",
                 String::from_utf8_lossy(token).escape_debug()
-            )
+            ))
         })
 }
 
 /// An extent line, `None` when the line is not one (it does not start with an access
 /// mode), an error when it starts like one but is malformed.
-fn parse_extent(line: &[u8]) -> Result<Option<ExtentLine>, String> {
+fn parse_extent(line: &[u8]) -> Result<Option<ExtentLine>, LineFault> {
     let Some((access, rest)) = token(line) else {
         return Ok(None);
     };
@@ -227,7 +257,8 @@ fn parse_extent(line: &[u8]) -> Result<Option<ExtentLine>, String> {
                 return Err(format!(
                     "extent type \"{}\" is not one VMware defines",
                     name.escape_debug()
-                ));
+                )
+                .into());
             }
             ExtentType::Other(name.into_owned())
         }
@@ -260,13 +291,15 @@ fn parse_extent(line: &[u8]) -> Result<Option<ExtentLine>, String> {
         return Err(format!(
             "a {} extent cannot start at an offset in its file",
             kind.name()
-        ));
+        )
+        .into());
     }
     if let Some((extra, _)) = token(rest) {
         return Err(format!(
             "unexpected \"{}\" after the extent's offset",
             String::from_utf8_lossy(extra).escape_debug()
-        ));
+        )
+        .into());
     }
     Ok(Some(ExtentLine {
         access,
@@ -328,6 +361,7 @@ RDONLY 100 FLAT \"x\" 7\nNOACCESS 5 ZERO\nRW 9 SPARSE \"s.vmdk\"\n\n#DDB\nddb.ad
         ] {
             let err = parse(bad).unwrap_err();
             assert_eq!(err.line, 1, "{}", String::from_utf8_lossy(bad));
+            assert_eq!(err.kind, CorruptKind::Invalid);
         }
     }
 
@@ -336,5 +370,6 @@ RDONLY 100 FLAT \"x\" 7\nNOACCESS 5 ZERO\nRW 9 SPARSE \"s.vmdk\"\n\n#DDB\nddb.ad
         let text = "RW 1 ZERO\n".repeat(MAX_EXTENTS + 1);
         let err = parse(text.as_bytes()).unwrap_err();
         assert_eq!(err.line, MAX_EXTENTS + 1);
+        assert_eq!(err.kind, CorruptKind::TooLarge);
     }
 }

@@ -2,6 +2,7 @@
 //! and the checks every field passes before it is used.
 
 use crate::bytes::{le16, le32, le64};
+use crate::image::CorruptKind;
 use crate::image::{BlockSource, ContainerError};
 
 pub(super) const SECTOR: u64 = 512;
@@ -97,8 +98,9 @@ pub(super) struct Layout {
     pub descriptor: Option<(u64, u64)>,
 }
 
-fn corrupt(path: &str, field: &str, at: u64, detail: String) -> ContainerError {
+fn corrupt(kind: CorruptKind, path: &str, field: &str, at: u64, detail: String) -> ContainerError {
     ContainerError::corrupt(
+        kind,
         path,
         format!("VMDK sparse header field {field}"),
         at,
@@ -109,7 +111,7 @@ fn corrupt(path: &str, field: &str, at: u64, detail: String) -> ContainerError {
 fn unsupported(path: &str, feature: String, detail: String) -> ContainerError {
     ContainerError::Unsupported {
         path: path.to_string(),
-        feature,
+        feature: feature.into(),
         detail,
     }
 }
@@ -126,6 +128,7 @@ pub(super) fn read_layout(source: &dyn BlockSource, path: &str) -> Result<Layout
     let header = read_header_at(source, path, 0, "VMDK sparse header")?;
     if &header.magic != MAGIC {
         return Err(ContainerError::corrupt(
+            CorruptKind::Magic,
             path,
             "VMDK sparse header",
             0,
@@ -138,7 +141,7 @@ pub(super) fn read_layout(source: &dyn BlockSource, path: &str) -> Result<Layout
     check_flags(&header, path)?;
     let header = if header.gd_offset == GD_AT_END {
         if header.flags & FLAG_MARKERS == 0 {
-            return Err(corrupt(
+            return Err(corrupt(CorruptKind::Invalid,
                 path,
                 "gdOffset",
                 56,
@@ -150,6 +153,7 @@ pub(super) fn read_layout(source: &dyn BlockSource, path: &str) -> Result<Layout
         if footer.gd_offset == GD_AT_END {
             let at = file_len.saturating_sub(1024).saturating_add(56);
             return Err(ContainerError::corrupt(
+                CorruptKind::Invalid,
                 path,
                 "VMDK footer header field gdOffset",
                 at,
@@ -173,11 +177,12 @@ fn read_header_at(
     source: &dyn BlockSource,
     path: &str,
     at: u64,
-    what: &str,
+    what: &'static str,
 ) -> Result<RawHeader, ContainerError> {
     let file_len = source.len();
     if !inside(at, SECTOR, file_len) {
         return Err(ContainerError::corrupt(
+            CorruptKind::Truncated,
             path,
             what,
             at,
@@ -185,9 +190,15 @@ fn read_header_at(
         ));
     }
     let mut bytes = [0u8; 512];
-    source
-        .read_exact_at(at, &mut bytes)
-        .map_err(|e| ContainerError::corrupt(path, what, at, format!("cannot read: {e}")))?;
+    source.read_exact_at(at, &mut bytes).map_err(|e| {
+        ContainerError::corrupt(
+            CorruptKind::Unreadable,
+            path,
+            what,
+            at,
+            format!("cannot read: {e}"),
+        )
+    })?;
     Ok(RawHeader::parse(&bytes))
 }
 
@@ -200,7 +211,7 @@ fn check_flags(header: &RawHeader, path: &str) -> Result<(), ContainerError> {
         ));
     }
     if header.flags & FLAG_NEWLINE_TEST != 0 && header.newline_test != NEWLINE_TEST {
-        return Err(corrupt(
+        return Err(corrupt(CorruptKind::Invalid,
             path,
             "singleEndLineChar",
             73,
@@ -234,7 +245,7 @@ fn check_flags(header: &RawHeader, path: &str) -> Result<(), ContainerError> {
 fn read_footer(source: &dyn BlockSource, path: &str) -> Result<RawHeader, ContainerError> {
     let file_len = source.len();
     let Some(at) = file_len.checked_sub(3 * SECTOR).filter(|at| *at >= SECTOR) else {
-        return Err(ContainerError::corrupt(
+        return Err(ContainerError::corrupt(CorruptKind::Truncated,
             path,
             "VMDK footer",
             0,
@@ -245,11 +256,17 @@ fn read_footer(source: &dyn BlockSource, path: &str) -> Result<RawHeader, Contai
     };
     let mut bytes = [0u8; 1536];
     source.read_exact_at(at, &mut bytes).map_err(|e| {
-        ContainerError::corrupt(path, "VMDK footer", at, format!("cannot read: {e}"))
+        ContainerError::corrupt(
+            CorruptKind::Unreadable,
+            path,
+            "VMDK footer",
+            at,
+            format!("cannot read: {e}"),
+        )
     })?;
     let (marker_size, marker_type) = (le32(&bytes, 8), le32(&bytes, 12));
     if marker_size != 0 || marker_type != 3 {
-        return Err(ContainerError::corrupt(
+        return Err(ContainerError::corrupt(CorruptKind::Truncated,
             path,
             "VMDK footer marker",
             at,
@@ -262,7 +279,7 @@ fn read_footer(source: &dyn BlockSource, path: &str) -> Result<RawHeader, Contai
     let (eos_val, eos_size, eos_type) =
         (le64(&bytes, 1024), le32(&bytes, 1032), le32(&bytes, 1036));
     if eos_val != 0 || eos_size != 0 || eos_type != 0 {
-        return Err(ContainerError::corrupt(
+        return Err(ContainerError::corrupt(CorruptKind::Invalid,
             path,
             "VMDK end-of-stream marker",
             eos_at,
@@ -276,6 +293,7 @@ fn read_footer(source: &dyn BlockSource, path: &str) -> Result<RawHeader, Contai
     let footer = RawHeader::parse(&header);
     if &footer.magic != MAGIC {
         return Err(ContainerError::corrupt(
+            CorruptKind::Magic,
             path,
             "VMDK footer header",
             at + SECTOR,
@@ -288,6 +306,7 @@ fn read_footer(source: &dyn BlockSource, path: &str) -> Result<RawHeader, Contai
 fn validate(header: &RawHeader, path: &str, file_len: u64) -> Result<Layout, ContainerError> {
     if header.grain_size == 0 || header.grain_size > MAX_GRAIN_SECTORS {
         return Err(corrupt(
+            CorruptKind::OutOfRange,
             path,
             "grainSize",
             20,
@@ -304,6 +323,7 @@ fn validate(header: &RawHeader, path: &str, file_len: u64) -> Result<Layout, Con
         .filter(|bytes| *bytes > 0 && *bytes <= i64::MAX as u64)
         .ok_or_else(|| {
             corrupt(
+                CorruptKind::Invalid,
                 path,
                 "capacity",
                 12,
@@ -313,6 +333,7 @@ fn validate(header: &RawHeader, path: &str, file_len: u64) -> Result<Layout, Con
     let gtes = header.num_gtes_per_gt;
     if gtes == 0 || gtes > MAX_GTES_PER_GT {
         return Err(corrupt(
+            CorruptKind::OutOfRange,
             path,
             "numGTEsPerGT",
             44,
@@ -322,7 +343,7 @@ fn validate(header: &RawHeader, path: &str, file_len: u64) -> Result<Layout, Con
     let grains = capacity_bytes.div_ceil(grain_bytes);
     let gd_entries = grains.div_ceil(u64::from(gtes));
     if gd_entries > MAX_GD_ENTRIES {
-        return Err(corrupt(
+        return Err(corrupt(CorruptKind::TooLarge,
             path,
             "capacity",
             12,
@@ -337,7 +358,7 @@ fn validate(header: &RawHeader, path: &str, file_len: u64) -> Result<Layout, Con
     let gd_at = gd_at
         .filter(|at| *at > 0 && inside(*at, gd_bytes, file_len))
         .ok_or_else(|| {
-            corrupt(
+            corrupt(CorruptKind::OutOfRange,
                 path,
                 "gdOffset",
                 56,
@@ -360,7 +381,7 @@ fn validate(header: &RawHeader, path: &str, file_len: u64) -> Result<Layout, Con
         match region {
             Some(region) => Some(region),
             None => {
-                return Err(corrupt(
+                return Err(corrupt(CorruptKind::OutOfRange,
                     path,
                     "descriptorOffset",
                     28,

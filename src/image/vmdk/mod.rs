@@ -14,6 +14,7 @@ mod descriptor;
 mod header;
 mod sparse;
 
+use crate::image::CorruptKind;
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs;
@@ -180,6 +181,7 @@ fn read_embedded_descriptor(
     let len = usize::try_from(len.min(MAX_DESCRIPTOR_BYTES)).unwrap_or(0);
     let mut text = read_vec(source, at, len).map_err(|e| {
         ContainerError::corrupt(
+            CorruptKind::Unreadable,
             name,
             "VMDK embedded descriptor",
             at,
@@ -197,17 +199,24 @@ fn read_descriptor_file(source: &dyn BlockSource, name: &str) -> Result<Vec<u8>,
     if len > MAX_DESCRIPTOR_BYTES {
         return Err(ContainerError::Unsupported {
             path: name.to_string(),
-            feature: format!("a {len}-byte VMDK descriptor"),
+            feature: format!("a {len}-byte VMDK descriptor").into(),
             detail: format!(
                 "the file has no \"KDMV\" sparse header, and descriptors of at most {MAX_DESCRIPTOR_BYTES} bytes are read"
             ),
         });
     }
     let text = read_vec(source, 0, usize::try_from(len).unwrap_or(0)).map_err(|e| {
-        ContainerError::corrupt(name, "VMDK descriptor", 0, format!("cannot read: {e}"))
+        ContainerError::corrupt(
+            CorruptKind::Unreadable,
+            name,
+            "VMDK descriptor",
+            0,
+            format!("cannot read: {e}"),
+        )
     })?;
     if !text.starts_with(DESCRIPTOR_MAGIC) {
         return Err(ContainerError::corrupt(
+            CorruptKind::Magic,
             name,
             "VMDK descriptor",
             0,
@@ -227,6 +236,7 @@ fn read_descriptor_file(source: &dyn BlockSource, name: &str) -> Result<Vec<u8>,
 fn parse_descriptor(text: &[u8], base: u64, name: &str) -> Result<Descriptor, ContainerError> {
     descriptor::parse(text).map_err(|e| {
         ContainerError::corrupt(
+            e.kind,
             name,
             format!("VMDK descriptor line {}", e.line),
             base.saturating_add(e.at),
@@ -271,8 +281,9 @@ impl DiskFiles {
         line: &ExtentLine,
         file: &[u8],
     ) -> Result<(Arc<dyn BlockSource>, String), ContainerError> {
-        let fail = |detail: String| {
+        let fail = |kind, detail: String| {
             ContainerError::corrupt(
+                kind,
                 name,
                 format!(
                     "VMDK descriptor line {} ({} extent)",
@@ -284,10 +295,13 @@ impl DiskFiles {
             )
         };
         let Some(dir) = &self.dir else {
-            return Err(fail(format!(
-                "extent file \"{}\" cannot be opened: the descriptor is not in a directory",
-                String::from_utf8_lossy(file).escape_debug()
-            )));
+            return Err(fail(
+                CorruptKind::Invalid,
+                format!(
+                    "extent file \"{}\" cannot be opened: the descriptor is not in a directory",
+                    String::from_utf8_lossy(file).escape_debug()
+                ),
+            ));
         };
         let relative = Path::new(OsStr::from_bytes(file));
         let path = if relative.is_absolute() {
@@ -296,10 +310,14 @@ impl DiskFiles {
             dir.join(relative)
         };
         let shown = path.display().to_string();
-        let meta = fs::metadata(&path)
-            .map_err(|e| fail(format!("cannot open extent file {shown}: {e}")))?;
+        let meta = fs::metadata(&path).map_err(|e| {
+            fail(
+                CorruptKind::Unreadable,
+                format!("cannot open extent file {shown}: {e}"),
+            )
+        })?;
         if !meta.is_file() {
-            return Err(fail(format!(
+            return Err(fail(CorruptKind::Invalid, format!(
                 "extent file {shown} is not a regular file (a device, FIFO or directory is never read)"
             )));
         }
@@ -307,10 +325,12 @@ impl DiskFiles {
         if let Some(file) = self.opened.get(&key) {
             return Ok((Arc::clone(file) as Arc<dyn BlockSource>, shown));
         }
-        let file = Arc::new(
-            open_regular(&path)
-                .map_err(|e| fail(format!("cannot open extent file {shown}: {e}")))?,
-        );
+        let file = Arc::new(open_regular(&path).map_err(|e| {
+            fail(
+                CorruptKind::Unreadable,
+                format!("cannot open extent file {shown}: {e}"),
+            )
+        })?);
         self.allocated = self
             .allocated
             .saturating_add(file.allocated_size().unwrap_or(0));
@@ -344,6 +364,7 @@ fn open_descriptor(
     refuse_parent(&descriptor, name)?;
     if descriptor.extents.is_empty() {
         return Err(ContainerError::corrupt(
+            CorruptKind::Invalid,
             name,
             "VMDK descriptor",
             base,
@@ -355,7 +376,9 @@ fn open_descriptor(
     for (index, line) in descriptor.extents.iter().enumerate() {
         let structure = format!("VMDK descriptor line {} (extent {})", line.line, index + 1);
         let at = base.saturating_add(line.at);
-        let fail = |detail: String| ContainerError::corrupt(name, structure.clone(), at, detail);
+        let fail = |kind, detail: String| {
+            ContainerError::corrupt(kind, name, structure.clone(), at, detail)
+        };
         let len = line
             .sectors
             .checked_mul(SECTOR)
@@ -365,11 +388,14 @@ fn open_descriptor(
                     .is_some_and(|e| e <= i64::MAX as u64)
             })
             .ok_or_else(|| {
-                fail(format!(
-                    "{} sectors take the disk past {} bytes",
-                    line.sectors,
-                    i64::MAX
-                ))
+                fail(
+                    CorruptKind::TooLarge,
+                    format!(
+                        "{} sectors take the disk past {} bytes",
+                        line.sectors,
+                        i64::MAX
+                    ),
+                )
             })?;
         if len == 0 {
             continue;
@@ -380,6 +406,7 @@ fn open_descriptor(
     }
     if placed.is_empty() {
         return Err(ContainerError::corrupt(
+            CorruptKind::Invalid,
             name,
             "VMDK descriptor",
             base,
@@ -403,7 +430,7 @@ fn open_extent(
     len: u64,
     name: &str,
     files: &mut DiskFiles,
-    fail: &dyn Fn(String) -> ContainerError,
+    fail: &dyn Fn(CorruptKind, String) -> ContainerError,
 ) -> Result<Extent, ContainerError> {
     if line.access == AccessMode::NoAccess {
         return Ok(Extent::NoAccess {
@@ -416,14 +443,19 @@ fn open_extent(
         (ExtentType::Other(kind), _) => {
             return Err(ContainerError::Unsupported {
                 path: name.to_string(),
-                feature: format!("the VMDK extent type {kind}"),
+                feature: format!("the VMDK extent type {kind}").into(),
                 detail: format!(
                     "descriptor line {}: SPARSE, FLAT, ZERO, VMFS and VMFSSPARSE extents are read",
                     line.line
                 ),
             })
         }
-        (_, None) => return Err(fail("the extent names no file".into())),
+        (_, None) => {
+            return Err(fail(
+                CorruptKind::Invalid,
+                "the extent names no file".into(),
+            ))
+        }
         (_, Some(file)) => file,
     };
     let (source, shown) = files.open(name, line, file)?;
@@ -437,19 +469,25 @@ fn open_extent(
                     name: shown,
                     offset,
                 }),
-                _ => Err(fail(format!(
+                _ => Err(fail(
+                    CorruptKind::OutOfRange,
+                    format!(
                     "the extent needs {len} bytes from sector {} of {shown}, which holds {} bytes",
                     line.offset,
                     source.len()
-                ))),
+                ),
+                )),
             }
         }
         _ => {
             let mut magic = [0u8; 4];
             if source.len() >= 4 {
-                source
-                    .read_exact_at(0, &mut magic)
-                    .map_err(|e| fail(format!("cannot read extent file {shown}: {e}")))?;
+                source.read_exact_at(0, &mut magic).map_err(|e| {
+                    fail(
+                        CorruptKind::Unreadable,
+                        format!("cannot read extent file {shown}: {e}"),
+                    )
+                })?;
             }
             if &magic == b"COWD" {
                 return Err(ContainerError::Unsupported {
@@ -461,13 +499,13 @@ fn open_extent(
             let extent = SparseExtent::open(source, &shown)?;
             files.gd_entries = files.gd_entries.saturating_add(extent.gd_entries());
             if extent.capacity() < len {
-                return Err(fail(format!(
+                return Err(fail(CorruptKind::Invalid, format!(
                     "the extent line gives {len} bytes but the sparse header of {shown} gives a capacity of {}",
                     extent.capacity()
                 )));
             }
             if files.gd_entries > MAX_TOTAL_GD_ENTRIES {
-                return Err(fail(format!(
+                return Err(fail(CorruptKind::TooLarge, format!(
                     "the sparse extents' grain directories hold more than {MAX_TOTAL_GD_ENTRIES} entries together"
                 )));
             }
@@ -550,8 +588,9 @@ impl BlockSource for VmdkDisk {
                 Extent::Zero => out.fill(0),
                 Extent::NoAccess { name, line } => {
                     return Err(corrupt_read(
+                        CorruptKind::Invalid,
                         name,
-                        &format!("VMDK descriptor line {line} (NOACCESS extent)"),
+                        format!("VMDK descriptor line {line} (NOACCESS extent)"),
                         within,
                         "the descriptor marks this extent inaccessible",
                     ))

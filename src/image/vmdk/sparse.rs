@@ -1,6 +1,8 @@
 //! Reading a hosted sparse extent: grain directory → grain table → grain, with grains
 //! either stored as they are or, in stream-optimized extents, as zlib behind a marker.
 
+use crate::image::CorruptKind;
+use std::borrow::Cow;
 use std::io;
 use std::sync::Arc;
 
@@ -49,6 +51,7 @@ impl SparseExtent {
         // validate() checked the directory lies inside the file and is at most 16 MiB.
         let gd_bytes = usize::try_from(layout.gd_entries * 4).map_err(|_| {
             ContainerError::corrupt(
+                CorruptKind::TooLarge,
                 name,
                 "VMDK grain directory",
                 layout.gd_at,
@@ -57,6 +60,7 @@ impl SparseExtent {
         })?;
         let raw = read_vec(source.as_ref(), layout.gd_at, gd_bytes).map_err(|e| {
             ContainerError::corrupt(
+                CorruptKind::Unreadable,
                 name,
                 "VMDK grain directory",
                 layout.gd_at,
@@ -105,8 +109,14 @@ impl SparseExtent {
         &self.source
     }
 
-    fn corrupt(&self, structure: &str, at: u64, detail: &str) -> io::Error {
-        corrupt_read(&self.name, structure, at, detail)
+    fn corrupt(
+        &self,
+        kind: CorruptKind,
+        structure: impl Into<Cow<'static, str>>,
+        at: u64,
+        detail: &str,
+    ) -> io::Error {
+        corrupt_read(kind, &self.name, structure, at, detail)
     }
 
     fn read_file(&self, at: u64, buf: &mut [u8], what: &str) -> io::Result<()> {
@@ -126,8 +136,8 @@ impl SparseExtent {
         let at = u64::from(gde) * SECTOR;
         let len = u64::from(self.layout.gtes_per_gt) * 4;
         if !inside(at, len, self.file_len) {
-            return Err(self.corrupt(
-                &format!("VMDK grain directory entry {gt}"),
+            return Err(self.corrupt(CorruptKind::OutOfRange,
+                format!("VMDK grain directory entry {gt}"),
                 self.layout.gd_at + gt * 4,
                 &format!(
                     "grain table at sector {gde} ({len} bytes) does not lie inside the {}-byte file",
@@ -152,6 +162,7 @@ impl SparseExtent {
             .copied()
             .ok_or_else(|| {
                 self.corrupt(
+                    CorruptKind::OutOfRange,
                     "VMDK grain directory",
                     self.layout.gd_at,
                     &format!("no entry {gt} for grain {grain}"),
@@ -207,7 +218,8 @@ impl SparseExtent {
                     let file_at = at + within;
                     if !inside(file_at, take as u64, self.file_len) {
                         return Err(self.corrupt(
-                            &format!("VMDK grain table {gt} entry {entry}"),
+                            CorruptKind::OutOfRange,
+                            format!("VMDK grain table {gt} entry {entry}"),
                             self.entry_at(gt, entry),
                             &format!(
                                 "grain {grain} at byte {at} runs past the end of the {}-byte file",
@@ -231,7 +243,8 @@ impl SparseExtent {
                     let from = within as usize; // within < grain_bytes <= 16 MiB
                     let piece = data.get(from..from + take).ok_or_else(|| {
                         self.corrupt(
-                            &format!("VMDK grain marker for grain {grain}"),
+                            CorruptKind::Truncated,
+                            format!("VMDK grain marker for grain {grain}"),
                             at,
                             &format!("the grain inflates to only {} bytes", data.len()),
                         )
@@ -269,12 +282,15 @@ impl SparseExtent {
         }
         let structure =
             format!("VMDK grain marker for grain {grain} (grain table {gt} entry {entry})");
-        let fail = |detail: String| self.corrupt(&structure, at, &detail);
+        let fail = |kind, detail: String| self.corrupt(kind, structure.clone(), at, &detail);
         if !inside(at, MARKER_HEAD, self.file_len) {
-            return Err(fail(format!(
-                "the marker does not lie inside the {}-byte file",
-                self.file_len
-            )));
+            return Err(fail(
+                CorruptKind::OutOfRange,
+                format!(
+                    "the marker does not lie inside the {}-byte file",
+                    self.file_len
+                ),
+            ));
         }
         let mut head = [0u8; 16];
         let head_len = if inside(at, 16, self.file_len) {
@@ -286,33 +302,40 @@ impl SparseExtent {
         let (lba, size) = (le64(&head, 0), le32(&head, 8));
         if size == 0 {
             let kind = le32(&head, 12);
-            return Err(fail(format!(
-                "the grain table points at a {} marker (type {kind}), not at a grain",
-                marker_type_name(kind)
-            )));
+            return Err(fail(
+                CorruptKind::Invalid,
+                format!(
+                    "the grain table points at a {} marker (type {kind}), not at a grain",
+                    marker_type_name(kind)
+                ),
+            ));
         }
         let grain_sectors = self.layout.grain_bytes / SECTOR;
         let expected = grain.saturating_mul(grain_sectors);
         if lba != expected {
-            return Err(fail(format!(
-                "the marker is for LBA {lba}, the grain table places it at LBA {expected}"
-            )));
+            return Err(fail(
+                CorruptKind::Invalid,
+                format!("the marker is for LBA {lba}, the grain table places it at LBA {expected}"),
+            ));
         }
         // Deflate never grows data by more than a few bytes per 16 KiB; twice a grain is
         // QEMU's bound too. Checked before anything is allocated.
         let limit = self.layout.grain_bytes * 2;
         if u64::from(size) > limit {
-            return Err(fail(format!(
+            return Err(fail(CorruptKind::TooLarge, format!(
                 "the marker claims {size} compressed bytes, more than the {limit} a {}-byte grain can take",
                 self.layout.grain_bytes
             )));
         }
         let data_at = at + MARKER_HEAD;
         if !inside(data_at, u64::from(size), self.file_len) {
-            return Err(fail(format!(
+            return Err(fail(
+                CorruptKind::OutOfRange,
+                format!(
                 "{size} compressed bytes at byte {data_at} run past the end of the {}-byte file",
                 self.file_len
-            )));
+            ),
+            ));
         }
         let mut compressed = vec![0u8; size as usize];
         self.read_file(data_at, &mut compressed, &structure)?;
@@ -327,22 +350,26 @@ impl SparseExtent {
         let mut inflater = Decompress::new(true);
         let status = inflater
             .decompress(&compressed, &mut out, FlushDecompress::Finish)
-            .map_err(|e| fail(format!("invalid zlib data: {e}")))?;
+            .map_err(|e| fail(CorruptKind::Invalid, format!("invalid zlib data: {e}")))?;
         let produced = inflater.total_out();
         if status != Status::StreamEnd {
-            return Err(fail(if produced >= self.layout.grain_bytes {
-                format!(
-                    "the zlib stream inflates to more than one grain ({} bytes)",
-                    self.layout.grain_bytes
-                )
-            } else {
-                format!("the zlib stream is cut short after {produced} bytes of output")
-            }));
+            return Err(fail(
+                CorruptKind::Invalid,
+                if produced >= self.layout.grain_bytes {
+                    format!(
+                        "the zlib stream inflates to more than one grain ({} bytes)",
+                        self.layout.grain_bytes
+                    )
+                } else {
+                    format!("the zlib stream is cut short after {produced} bytes of output")
+                },
+            ));
         }
         if produced < expected_len {
-            return Err(fail(format!(
-                "the grain inflates to {produced} bytes, {expected_len} expected"
-            )));
+            return Err(fail(
+                CorruptKind::Invalid,
+                format!("the grain inflates to {produced} bytes, {expected_len} expected"),
+            ));
         }
         out.truncate(produced as usize);
         let data: Arc<[u8]> = Arc::from(out);

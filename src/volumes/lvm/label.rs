@@ -3,7 +3,7 @@
 //! metadata text in the area's circular buffer. Every checksum is verified.
 
 use crate::bytes::{le32, le64};
-use crate::image::BlockSource;
+use crate::image::{BlockSource, CorruptKind};
 use crate::volumes::TableError;
 
 const SECTOR: u64 = 512;
@@ -33,8 +33,13 @@ pub(crate) struct PvLabel {
     pub metadata: Option<Vec<u8>>,
 }
 
-fn error(offset: u64, structure: &str, detail: impl Into<String>) -> TableError {
-    TableError::new(structure, offset, detail)
+fn error(
+    kind: CorruptKind,
+    offset: u64,
+    structure: &'static str,
+    detail: impl Into<String>,
+) -> TableError {
+    TableError::new(kind, structure, offset, detail)
 }
 
 /// LVM's CRC-32 (the reflected 0xEDB88320 polynomial, no final inversion).
@@ -56,20 +61,28 @@ fn read(
     pv: &dyn BlockSource,
     offset: u64,
     len: u64,
-    structure: &str,
+    structure: &'static str,
 ) -> Result<Vec<u8>, TableError> {
     let end = offset.checked_add(len).filter(|end| *end <= pv.len());
     if end.is_none() {
         return Err(error(
+            CorruptKind::OutOfRange,
             offset,
             structure,
             format!("{len} bytes at byte {offset} run past the end of the volume"),
         ));
     }
-    let size = usize::try_from(len).map_err(|_| error(offset, structure, "too large"))?;
+    let size = usize::try_from(len)
+        .map_err(|_| error(CorruptKind::TooLarge, offset, structure, "too large"))?;
     let mut buf = vec![0u8; size];
-    pv.read_exact_at(offset, &mut buf)
-        .map_err(|e| error(offset, structure, format!("read failed: {e}")))?;
+    pv.read_exact_at(offset, &mut buf).map_err(|e| {
+        error(
+            CorruptKind::Unreadable,
+            offset,
+            structure,
+            format!("read failed: {e}"),
+        )
+    })?;
     Ok(buf)
 }
 
@@ -80,11 +93,19 @@ pub(crate) fn read_pv(pv: &dyn BlockSource) -> Result<PvLabel, TableError> {
             let sector = read(pv, n * SECTOR, SECTOR, "LVM2 label").ok()?;
             (sector.get(..8) == Some(LABEL_ID.as_slice())).then_some((n * SECTOR, sector))
         })
-        .ok_or_else(|| error(0, "LVM2 label", "no LABELONE in the first four sectors"))?;
+        .ok_or_else(|| {
+            error(
+                CorruptKind::Magic,
+                0,
+                "LVM2 label",
+                "no LABELONE in the first four sectors",
+            )
+        })?;
     let stored = le32(&sector, 16);
     let computed = lvm_crc(INITIAL_CRC, sector.get(LABEL_CRC_FROM..).unwrap_or(&[]));
     if stored != computed {
         return Err(error(
+            CorruptKind::Checksum,
             label_at + 16,
             "LVM2 label",
             format!("CRC {stored:#010x} does not match the sector ({computed:#010x})"),
@@ -92,13 +113,19 @@ pub(crate) fn read_pv(pv: &dyn BlockSource) -> Result<PvLabel, TableError> {
     }
     if le64(&sector, 8) != label_at / SECTOR {
         return Err(error(
+            CorruptKind::Invalid,
             label_at + 8,
             "LVM2 label",
             "records another sector number",
         ));
     }
     if sector.get(24..32) != Some(LABEL_TYPE.as_slice()) {
-        return Err(error(label_at + 24, "LVM2 label", "not an LVM2 001 label"));
+        return Err(error(
+            CorruptKind::Magic,
+            label_at + 24,
+            "LVM2 label",
+            "not an LVM2 001 label",
+        ));
     }
     let header_at = usize::try_from(le32(&sector, 20)).unwrap_or(usize::MAX);
     let header = sector
@@ -106,6 +133,7 @@ pub(crate) fn read_pv(pv: &dyn BlockSource) -> Result<PvLabel, TableError> {
         .filter(|h| h.len() >= 40)
         .ok_or_else(|| {
             error(
+                CorruptKind::OutOfRange,
                 label_at + 20,
                 "LVM2 PV header",
                 "lies outside the label sector",
@@ -114,6 +142,7 @@ pub(crate) fn read_pv(pv: &dyn BlockSource) -> Result<PvLabel, TableError> {
     let uuid_bytes = header.get(..32).unwrap_or(&[]);
     if !uuid_bytes.iter().all(u8::is_ascii_alphanumeric) {
         return Err(error(
+            CorruptKind::Invalid,
             label_at + header_at as u64,
             "LVM2 PV header",
             "PV UUID is not alphanumeric",
@@ -129,6 +158,7 @@ pub(crate) fn read_pv(pv: &dyn BlockSource) -> Result<PvLabel, TableError> {
             let size = le64(header, at + 8);
             if header.get(at..at + 16).is_none() || list.len() > MAX_LOCATIONS {
                 return Err(error(
+                    CorruptKind::OutOfRange,
                     label_at + (header_at + at) as u64,
                     "LVM2 PV header",
                     "location list does not end inside the label sector",
@@ -167,27 +197,35 @@ fn read_metadata_area(pv: &dyn BlockSource, start: u64, size: u64) -> Result<Vec
     let computed = lvm_crc(INITIAL_CRC, header.get(MDA_CRC_FROM..).unwrap_or(&[]));
     if stored != computed {
         return Err(error(
+            CorruptKind::Checksum,
             start,
             WHAT,
             format!("CRC {stored:#010x} does not match the header ({computed:#010x})"),
         ));
     }
     if header.get(4..20) != Some(MDA_MAGIC.as_slice()) {
-        return Err(error(start + 4, WHAT, "bad magic"));
+        return Err(error(CorruptKind::Magic, start + 4, WHAT, "bad magic"));
     }
     if le32(&header, 20) != 1 {
         return Err(error(
+            CorruptKind::Invalid,
             start + 20,
             WHAT,
             format!("version {}", le32(&header, 20)),
         ));
     }
     if le64(&header, 24) != start {
-        return Err(error(start + 24, WHAT, "records another start offset"));
+        return Err(error(
+            CorruptKind::Invalid,
+            start + 24,
+            WHAT,
+            "records another start offset",
+        ));
     }
     let area = le64(&header, 32);
     if area != size || area <= MDA_HEADER_SIZE {
         return Err(error(
+            CorruptKind::Invalid,
             start + 32,
             WHAT,
             format!("records an area of {area} bytes where the PV header says {size}"),
@@ -198,20 +236,31 @@ fn read_metadata_area(pv: &dyn BlockSource, start: u64, size: u64) -> Result<Vec
     let len = le64(&header, 48);
     let checksum = le32(&header, 56);
     if len == 0 {
-        return Err(error(start + 40, WHAT, "holds no committed metadata"));
+        return Err(error(
+            CorruptKind::Invalid,
+            start + 40,
+            WHAT,
+            "holds no committed metadata",
+        ));
     }
     let buffer = area - MDA_HEADER_SIZE;
     if offset < MDA_HEADER_SIZE || offset >= area || len > buffer || len > MAX_METADATA_TEXT {
         return Err(error(
+            CorruptKind::TooLarge,
             start + 40,
             WHAT,
             format!("metadata of {len} bytes at {offset} does not fit the {area}-byte area"),
         ));
     }
     // The text runs to the end of the area and continues after the header.
-    let text_at = start
-        .checked_add(offset)
-        .ok_or_else(|| error(start + 40, WHAT, "metadata offset overflows"))?;
+    let text_at = start.checked_add(offset).ok_or_else(|| {
+        error(
+            CorruptKind::OutOfRange,
+            start + 40,
+            WHAT,
+            "metadata offset overflows",
+        )
+    })?;
     let first = len.min(area - offset);
     let mut text = read(pv, text_at, first, "LVM2 metadata text")?;
     if first < len {
@@ -225,6 +274,7 @@ fn read_metadata_area(pv: &dyn BlockSource, start: u64, size: u64) -> Result<Vec
     let computed = lvm_crc(INITIAL_CRC, &text);
     if computed != checksum {
         return Err(error(
+            CorruptKind::Checksum,
             text_at,
             "LVM2 metadata text",
             format!("checksum {checksum:#010x} recorded, {computed:#010x} computed"),

@@ -181,11 +181,11 @@ fn lv_volume(
             Some(Arc::new(LvSource::new(segments)) as Arc<dyn BlockSource>),
             None,
         ),
-        Err(reason) => (None, Some(reason)),
+        Err(reason) => (None, Some(reason.to_string())),
     };
     let (identity, problem) = match source.as_deref().map(probe::identify) {
         Some(Ok(identity)) => (identity, problem),
-        Some(Err(failure)) => (Identity::unknown(), Some(failure)),
+        Some(Err(failure)) => (Identity::unknown(), Some(failure.to_string())),
         None => (Identity::unknown(), problem),
     };
     Volume {
@@ -205,6 +205,38 @@ fn lv_volume(
     }
 }
 
+/// Why a logical volume cannot be read from the disks given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum MapError {
+    #[error("LVM2 metadata of VG {vg}: {problem}")]
+    Metadata {
+        vg: String,
+        problem: vg::MetadataError,
+    },
+    #[error("LVM2 {0} logical volume: not read (linear and striped volumes are)")]
+    UnsupportedType(String),
+    #[error("a stripe names no PV")]
+    NoSuchPv,
+    #[error(
+        "PV {pv} ({uuid}) of VG {vg} is not in the image (a guest of several disks is given as DISK+DISK)"
+    )]
+    MissingPv {
+        pv: String,
+        uuid: String,
+        vg: String,
+    },
+    #[error("its PV lies outside the disk")]
+    PvOutsideDisk,
+    #[error("segment {segment} lies past the end of PV {pv} (volume {volume})")]
+    PastPv {
+        segment: usize,
+        pv: String,
+        volume: String,
+    },
+    #[error("the logical volume has no segments")]
+    NoSegments,
+}
+
 /// The LV's segments on the PVs of this image, with the image offset of its first byte.
 #[allow(clippy::type_complexity)]
 fn map_segments(
@@ -212,39 +244,35 @@ fn map_segments(
     lv: &vg::LogicalVolume,
     holders: &[Option<usize>],
     volumes: &[Volume],
-) -> Result<(Vec<MappedSegment>, Option<(usize, u64)>), String> {
+) -> Result<(Vec<MappedSegment>, Option<(usize, u64)>), MapError> {
     if let Some(problem) = &lv.problem {
-        return Err(format!("LVM2 metadata of VG {}: {problem}", vg.name));
+        return Err(MapError::Metadata {
+            vg: vg.name.clone(),
+            problem: problem.clone(),
+        });
     }
     let mut mapped = Vec::new();
     let mut first_offset = None;
     for (n, seg) in lv.segments.iter().enumerate() {
         if seg.kind != "striped" {
-            return Err(format!(
-                "LVM2 {} logical volume: not read (linear and striped volumes are)",
-                seg.kind
-            ));
+            return Err(MapError::UnsupportedType(seg.kind.clone()));
         }
         let count = seg.stripes.len().max(1) as u64;
         let per_stripe = (seg.extent_count / count).saturating_mul(vg.extent_size);
         let mut stripes = Vec::new();
         for stripe in &seg.stripes {
-            let pv = vg.pvs.get(stripe.pv).ok_or("a stripe names no PV")?;
+            let pv = vg.pvs.get(stripe.pv).ok_or(MapError::NoSuchPv)?;
             let holder = holders
                 .get(stripe.pv)
                 .copied()
                 .flatten()
                 .and_then(|i| volumes.get(i))
-                .ok_or_else(|| {
-                    format!(
-                        "PV {} ({}) of VG {} is not in the image (a guest of several disks is given as DISK+DISK)",
-                        pv.name, pv.uuid, vg.name
-                    )
+                .ok_or_else(|| MapError::MissingPv {
+                    pv: pv.name.clone(),
+                    uuid: pv.uuid.clone(),
+                    vg: vg.name.clone(),
                 })?;
-            let source = holder
-                .source
-                .clone()
-                .ok_or("its PV lies outside the disk")?;
+            let source = holder.source.clone().ok_or(MapError::PvOutsideDisk)?;
             let start = stripe
                 .start_extent
                 .checked_mul(vg.extent_size)
@@ -254,13 +282,10 @@ fn map_segments(
                         .checked_add(per_stripe)
                         .is_some_and(|end| end <= source.len())
                 })
-                .ok_or_else(|| {
-                    format!(
-                        "segment {} lies past the end of PV {} (volume {})",
-                        n + 1,
-                        pv.name,
-                        holder.id
-                    )
+                .ok_or_else(|| MapError::PastPv {
+                    segment: n + 1,
+                    pv: pv.name.clone(),
+                    volume: holder.id.clone(),
                 })?;
             first_offset.get_or_insert((holder.disk, holder.offset.saturating_add(start)));
             stripes.push((source, start));
@@ -274,7 +299,7 @@ fn map_segments(
         });
     }
     if mapped.is_empty() {
-        return Err("the logical volume has no segments".into());
+        return Err(MapError::NoSegments);
     }
     Ok((mapped, first_offset))
 }

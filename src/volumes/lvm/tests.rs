@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::label::{lvm_crc, read_pv};
-use crate::image::{BlockSource, MemoryImage};
+use crate::image::{BlockSource, CorruptKind, MemoryImage};
 
 const INITIAL_CRC: u32 = 0xf597_a6cf;
 const MDA: usize = 4096;
@@ -50,7 +50,10 @@ fn label_crc_is_checked() {
     let mut bytes = seed();
     bytes[512 + 100] ^= 1; // inside the PV header, covered by the label's CRC
     let e = read_pv(pv(bytes).as_ref()).unwrap_err();
-    assert_eq!((e.structure.as_str(), e.offset), ("LVM2 label", 512 + 16));
+    assert_eq!(
+        (e.structure, e.offset, e.kind),
+        ("LVM2 label", 512 + 16, CorruptKind::Checksum)
+    );
 }
 
 #[test]
@@ -59,8 +62,12 @@ fn metadata_area_header_crc_is_checked() {
     bytes[MDA + 200] ^= 1;
     let e = read_pv(pv(bytes).as_ref()).unwrap_err();
     assert_eq!(
-        (e.structure.as_str(), e.offset),
-        ("LVM2 metadata area header", MDA as u64)
+        (e.structure, e.offset, e.kind),
+        (
+            "LVM2 metadata area header",
+            MDA as u64,
+            CorruptKind::Checksum
+        )
     );
 }
 
@@ -117,8 +124,12 @@ fn committed_metadata_outside_its_area_is_refused() {
     reseal_mda(&mut bytes);
     let e = read_pv(pv(bytes).as_ref()).unwrap_err();
     assert_eq!(
-        (e.structure.as_str(), e.offset),
-        ("LVM2 metadata area header", MDA as u64 + 40)
+        (e.structure, e.offset, e.kind),
+        (
+            "LVM2 metadata area header",
+            MDA as u64 + 40,
+            CorruptKind::TooLarge
+        )
     );
 }
 
@@ -128,6 +139,7 @@ fn a_truncated_metadata_area_is_an_error_not_a_panic() {
     bytes.truncate(MDA + 600);
     let e = read_pv(pv(bytes).as_ref()).unwrap_err();
     assert!(e.detail.contains("past the end"), "{}", e.detail);
+    assert_eq!(e.kind, CorruptKind::OutOfRange);
 }
 
 /// Two stripes of 4 KiB chunks over two PVs, then a linear segment: every byte of the LV
