@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use amiscan::progress::{Display, Mode};
+use amiscan::commands::display::{Display, Mode};
 use amiscan::rules::{select, FailOn, Pack, Severity};
 use amiscan::scan::ScanConfig;
 use serde_json::Value;

@@ -15,10 +15,12 @@ import sys
 
 # Lowest first: a module may import its own layer and those before it.
 LAYERS = [
-    {"bytes", "names", "crc32c", "date", "progress"},
+    {"bytes", "names", "crc32c", "date", "escapes"},
     {"image"},
     {"volumes"},
     {"filesystems"},
+    # Counters the walk and the rules update; knows volumes only by name.
+    {"progress"},
     {"guest"},
     {"walk"},
     {"facts"},

@@ -2,6 +2,7 @@
 //! them parses disk structures itself.
 
 mod cat;
+pub mod display;
 mod files;
 mod inspect;
 mod ls;

@@ -5,11 +5,11 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use super::display::{Display, Mode};
 use super::{CommandError, Outcome};
 use crate::cli::{ReportFormat, RuleArgs, ScanArgs};
 use crate::gate::waivers::{self, Waiver, WaiverError};
 use crate::gate::{baseline, DecidedImage, Decision, ResultStatus, WaiverState};
-use crate::progress::{Display, Mode};
 use crate::report::{self, ImageDetails, Report};
 use crate::rules::{select, FailOn, Finding, Pack, Rule, ScanOptions};
 use crate::scan::{self, ScanConfig};
