@@ -11,6 +11,7 @@ pub mod commands;
 pub mod crc32c;
 pub mod facts;
 pub mod filesystems;
+#[cfg(any(test, feature = "test-support"))]
 pub mod fuzzing;
 pub mod gate;
 pub mod guest;
