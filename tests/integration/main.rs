@@ -21,6 +21,7 @@ mod lvm;
 mod packages_facts;
 mod progress;
 mod qcow2;
+mod readers;
 mod remediation;
 mod report_formats;
 mod rule_packs;
