@@ -13,6 +13,7 @@ pub mod date;
 pub mod escapes;
 pub mod facts;
 pub mod filesystems;
+#[cfg(any(test, feature = "test-support"))]
 pub mod fuzzing;
 pub mod gate;
 pub mod guest;

@@ -8,7 +8,7 @@
 pub mod ext4;
 pub mod fat;
 pub(crate) mod stream;
-#[cfg(test)]
+#[cfg(all(feature = "test-support", not(test)))]
 pub(crate) mod test_support;
 pub mod xfs;
 

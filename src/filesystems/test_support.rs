@@ -1,5 +1,8 @@
 //! What the readers' tests share: scratch directories and the filesystem tools that live
-//! in sbin, which a normal user's PATH may lack.
+//! in sbin, which a normal user's PATH may lack. Compiled with the `test-support` feature,
+//! for the readers' tests the integration binary runs.
+
+#![allow(clippy::unwrap_used)]
 
 use std::fs;
 use std::path::{Path, PathBuf};

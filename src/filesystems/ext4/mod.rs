@@ -16,8 +16,10 @@ mod reader;
 mod superblock;
 mod xattr;
 
-#[cfg(test)]
-mod tests;
+// They need mkfs and fsck tools: the integration binary runs them (tests/integration/readers.rs).
+#[cfg(all(feature = "test-support", not(test)))]
+#[doc(hidden)]
+pub mod tests;
 
 use std::fmt;
 use std::io::Cursor;

@@ -2,6 +2,8 @@
 //! with the directory tree they were built from; plus targeted corruption and a
 //! seeded random-corruption walk.
 
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::OsStr;
 use std::fs;
@@ -483,13 +485,11 @@ fn roundtrip_with(
 // Round trips, one per on-disk variant
 // ---------------------------------------------------------------------------------------
 
-#[test]
-fn ext4_default() {
+pub fn ext4_default() {
     roundtrip("ext4", &["-t", "ext4", "-b", "4096"], "64M", "ext4");
 }
 
-#[test]
-fn ext4_32bit_descriptors_no_csum() {
+pub fn ext4_32bit_descriptors_no_csum() {
     roundtrip(
         "ext4-32",
         &["-t", "ext4", "-b", "4096", "-O", "^64bit,^metadata_csum"],
@@ -498,18 +498,15 @@ fn ext4_32bit_descriptors_no_csum() {
     );
 }
 
-#[test]
-fn ext4_1k_blocks() {
+pub fn ext4_1k_blocks() {
     roundtrip("ext4-1k", &["-t", "ext4", "-b", "1024"], "64M", "ext4");
 }
 
-#[test]
-fn ext4_64k_blocks() {
+pub fn ext4_64k_blocks() {
     roundtrip("ext4-64k", &["-t", "ext4", "-b", "65536"], "400M", "ext4");
 }
 
-#[test]
-fn ext4_128_byte_inodes() {
+pub fn ext4_128_byte_inodes() {
     roundtrip(
         "ext4-i128",
         &["-t", "ext4", "-b", "4096", "-I", "128"],
@@ -518,8 +515,7 @@ fn ext4_128_byte_inodes() {
     );
 }
 
-#[test]
-fn ext4_inline_data() {
+pub fn ext4_inline_data() {
     // mke2fs 1.47.0 with inline_data drops a sparse file's trailing hole from i_size
     // (debugfs agrees with this reader), so give the sparse file data at its end.
     let end_with_data = |src: &Path| {
@@ -547,8 +543,7 @@ fn ext4_inline_data() {
     }
 }
 
-#[test]
-fn ext4_inline_data_dir_continued_in_xattr() {
+pub fn ext4_inline_data_dir_continued_in_xattr() {
     let scratch = Scratch::new("ext4", "inline-dir");
     let src = scratch.path("src");
     fs::create_dir_all(src.join("d")).unwrap();
@@ -609,8 +604,7 @@ fn ext4_inline_data_dir_continued_in_xattr() {
     assert_eq!(read_all(&fs, f0).unwrap(), b"x\n");
 }
 
-#[test]
-fn ext4_meta_bg() {
+pub fn ext4_meta_bg() {
     // 1 KiB blocks make 8 MiB groups: 37 groups, 64-byte descriptors, 16 per block, so
     // descriptor blocks live in groups 0, 16 and 32. Few inodes per group spread the
     // tree over many groups.
@@ -645,8 +639,7 @@ fn ext4_meta_bg() {
     assert!(last > 17 * ipg, "inode {last} with {ipg} per group");
 }
 
-#[test]
-fn ext4_bigalloc() {
+pub fn ext4_bigalloc() {
     roundtrip(
         "ext4-bigalloc",
         &["-t", "ext4", "-O", "bigalloc", "-C", "65536"],
@@ -655,26 +648,22 @@ fn ext4_bigalloc() {
     );
 }
 
-#[test]
-fn ext3_4k() {
+pub fn ext3_4k() {
     roundtrip("ext3", &["-t", "ext3", "-b", "4096"], "64M", "ext3");
 }
 
-#[test]
-fn ext3_1k_triple_indirect() {
+pub fn ext3_1k_triple_indirect() {
     let (_scratch, img) = roundtrip("ext3-1k", &["-t", "ext3", "-b", "1024"], "64M", "ext3");
     // 90 MiB into the file is past 12 + 256 + 256^2 blocks: the triple indirect tree.
     let stat = debugfs(&img, "stat /sparse");
     assert!(stat.contains("(TIND)"), "{stat}");
 }
 
-#[test]
-fn ext2_4k() {
+pub fn ext2_4k() {
     roundtrip("ext2", &["-t", "ext2", "-b", "4096"], "64M", "ext2");
 }
 
-#[test]
-fn ext2_1k_128_byte_inodes() {
+pub fn ext2_1k_128_byte_inodes() {
     roundtrip(
         "ext2-1k",
         &["-t", "ext2", "-b", "1024", "-I", "128"],
@@ -683,8 +672,7 @@ fn ext2_1k_128_byte_inodes() {
     );
 }
 
-#[test]
-fn ext2_revision_0_without_filetype() {
+pub fn ext2_revision_0_without_filetype() {
     let scratch = Scratch::new("ext4", "ext2-r0");
     let src = scratch.path("src");
     populate(&src, true);
@@ -727,18 +715,15 @@ fn check_htree(tag: &str, args: &[&str]) {
     compare(&src, &fs);
 }
 
-#[test]
-fn ext4_htree_directory() {
+pub fn ext4_htree_directory() {
     check_htree("htree4", &["-t", "ext4", "-b", "4096"]);
 }
 
-#[test]
-fn ext3_htree_directory_1k() {
+pub fn ext3_htree_directory_1k() {
     check_htree("htree3", &["-t", "ext3", "-b", "1024"]);
 }
 
-#[test]
-fn ext4_1k_htree_with_csum() {
+pub fn ext4_1k_htree_with_csum() {
     check_htree("htree4-1k", &["-t", "ext4", "-b", "1024"]);
 }
 
@@ -779,8 +764,7 @@ impl BlockSource for Counting {
     }
 }
 
-#[test]
-fn sparse_file_streams_without_reading_holes() {
+pub fn sparse_file_streams_without_reading_holes() {
     for (tag, args) in [
         ("huge-sparse4", &["-t", "ext4", "-b", "4096"][..]),
         ("huge-sparse2", &["-t", "ext2", "-b", "1024"][..]),
@@ -826,8 +810,7 @@ fn sparse_file_streams_without_reading_holes() {
     }
 }
 
-#[test]
-fn contiguous_data_is_read_in_large_chunks() {
+pub fn contiguous_data_is_read_in_large_chunks() {
     let scratch = Scratch::new("ext4", "chunks");
     let src = scratch.path("src");
     fs::create_dir_all(&src).unwrap();
@@ -859,8 +842,7 @@ fn contiguous_data_is_read_in_large_chunks() {
     assert_eq!(disk.take(), (1, 256));
 }
 
-#[test]
-fn mtime_epoch_and_nanoseconds() {
+pub fn mtime_epoch_and_nanoseconds() {
     let scratch = Scratch::new("ext4", "mtime");
     let src = scratch.path("src");
     fs::create_dir_all(&src).unwrap();
@@ -886,8 +868,7 @@ fn mtime_epoch_and_nanoseconds() {
     assert_eq!(fs.metadata(old).unwrap().mtime, -1000);
 }
 
-#[test]
-fn nodes_of_wrong_kind_are_refused() {
+pub fn nodes_of_wrong_kind_are_refused() {
     let scratch = Scratch::new("ext4", "kinds");
     let src = scratch.path("src");
     populate(&src, true);
@@ -912,8 +893,7 @@ fn nodes_of_wrong_kind_are_refused() {
     assert!(fs.metadata(u64::from(fs.sb.s_inodes_count)).is_err());
 }
 
-#[test]
-fn ext4fs_is_send_and_sync_and_shared_by_threads() {
+pub fn ext4fs_is_send_and_sync_and_shared_by_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Ext4Fs>();
     let scratch = Scratch::new("ext4", "threads");
@@ -1036,8 +1016,7 @@ fn read_all(fs: &Ext4Fs, node: NodeId) -> Result<Vec<u8>, FsError> {
     Ok(out)
 }
 
-#[test]
-fn corrupt_superblock_fields() {
+pub fn corrupt_superblock_fields() {
     let fx = Fixture::new("sb", &["-t", "ext4"]);
     let sb = 1024;
     let kind = assert_corrupt(open_bytes(fx.with(&[(sb + 0x38, &[0, 0])])), "magic");
@@ -1108,8 +1087,7 @@ fn corrupt_superblock_fields() {
     assert!(open_bytes(Vec::new()).is_err());
 }
 
-#[test]
-fn unsupported_features_are_named() {
+pub fn unsupported_features_are_named() {
     let fx = Fixture::new("features", &["-t", "ext4"]);
     let incompat = u32::from_le_bytes(fx.bytes[1024 + 0x60..1024 + 0x64].try_into().unwrap());
     let with_incompat =
@@ -1146,8 +1124,7 @@ fn unsupported_features_are_named() {
     );
 }
 
-#[test]
-fn corrupt_extent_trees() {
+pub fn corrupt_extent_trees() {
     let fx = Fixture::new("extents", &["-t", "ext4"]);
     let ino = fx.ino(b"random-1m");
     let root = fx.inode_offset(ino) + 0x28;
@@ -1203,8 +1180,7 @@ fn corrupt_extent_trees() {
     );
 }
 
-#[test]
-fn corrupt_block_maps() {
+pub fn corrupt_block_maps() {
     let fx = Fixture::new("blockmap", &["-t", "ext2", "-b", "1024"]);
     let ino = fx.ino(b"random-1m");
     let iblock = fx.inode_offset(ino) + 0x28;
@@ -1241,8 +1217,7 @@ fn corrupt_block_maps() {
     );
 }
 
-#[test]
-fn corrupt_directories() {
+pub fn corrupt_directories() {
     for (tag, args) in [
         ("dir4", &["-t", "ext4"][..]),
         ("dir2", &["-t", "ext2", "-b", "1024"][..]),
@@ -1293,8 +1268,7 @@ fn corrupt_directories() {
     }
 }
 
-#[test]
-fn corrupt_inline_data_and_symlinks() {
+pub fn corrupt_inline_data_and_symlinks() {
     let fx = Fixture::new("inline-bad", &["-t", "ext4", "-O", "inline_data"]);
     let fs = |edits: &[(usize, &[u8])]| open_bytes(fx.with(edits)).unwrap();
     let link = fx.ino(b"slow-link");
@@ -1489,40 +1463,33 @@ fn check_journal_replay(tag: &str, args: &[&str], jo_flags: &str, cut_at_revoke:
     drop(j.scratch);
 }
 
-#[test]
-fn journal_replay_ext4_64bit_tags() {
+pub fn journal_replay_ext4_64bit_tags() {
     check_journal_replay("jnl4", &["-t", "ext4", "-b", "4096"], "", false);
 }
 
-#[test]
-fn journal_replay_ext4_csum_v3() {
+pub fn journal_replay_ext4_csum_v3() {
     check_journal_replay("jnl4-v3", &["-t", "ext4", "-b", "4096"], "-c -v 3", false);
 }
 
-#[test]
-fn journal_replay_ext4_1k_csum_v2() {
+pub fn journal_replay_ext4_1k_csum_v2() {
     check_journal_replay("jnl4-v2", &["-t", "ext4", "-b", "1024"], "-c -v 2", false);
 }
 
-#[test]
-fn journal_replay_ext4_csum_v2_32bit_tags() {
+pub fn journal_replay_ext4_csum_v2_32bit_tags() {
     let args = ["-t", "ext4", "-b", "1024", "-O", "^64bit"];
     check_journal_replay("jnl4-v2-32", &args, "-c -v 2", false);
 }
 
-#[test]
-fn journal_replay_ext3_32bit_tags() {
+pub fn journal_replay_ext3_32bit_tags() {
     check_journal_replay("jnl3", &["-t", "ext3", "-b", "1024"], "", false);
 }
 
-#[test]
-fn journal_replay_ext3_csum_v1() {
+pub fn journal_replay_ext3_csum_v1() {
     // Without metadata_csum, debugfs falls back to v1 (crc32) journal checksums.
     check_journal_replay("jnl3-v1", &["-t", "ext3", "-b", "1024"], "-c -v 2", true);
 }
 
-#[test]
-fn journal_features_refused_by_name() {
+pub fn journal_features_refused_by_name() {
     let j = journaled("jnl-refuse", &["-t", "ext4", "-b", "4096"], "");
     let bytes = fs::read(&j.img).unwrap();
     let journal_start = debugfs(&j.img, "bmap <8> 0")
@@ -1555,8 +1522,7 @@ fn journal_features_refused_by_name() {
     assert_corrupt(open_bytes(b), "journal superblock magic");
 }
 
-#[test]
-fn journal_corruption_never_panics() {
+pub fn journal_corruption_never_panics() {
     let j = journaled("jnl-fuzz", &["-t", "ext4", "-b", "1024"], "-c -v 3");
     let bytes = fs::read(&j.img).unwrap();
     let mut targets = Vec::new();
@@ -1628,8 +1594,7 @@ fn walk_everything(fs: &Ext4Fs) -> usize {
     seen.len()
 }
 
-#[test]
-fn random_byte_flips_never_panic() {
+pub fn random_byte_flips_never_panic() {
     let fixtures = [
         Fixture::new("fuzz4", &["-t", "ext4", "-b", "4096"]),
         Fixture::new("fuzz2", &["-t", "ext2", "-b", "1024"]),
@@ -1674,8 +1639,7 @@ fn random_byte_flips_never_panic() {
 
 /// Corrupts only metadata that matters: superblock, descriptors, inode tables and
 /// directory blocks, so that every round exercises a parser.
-#[test]
-fn random_metadata_corruption_never_panics() {
+pub fn random_metadata_corruption_never_panics() {
     let fx = Fixture::new("fuzz-meta", &["-t", "ext4", "-b", "1024"]);
     let fs = fx.fs();
     let mut targets: Vec<usize> = Vec::new();
@@ -1705,10 +1669,8 @@ fn random_metadata_corruption_never_panics() {
 // Measurement
 // ---------------------------------------------------------------------------------------
 
-/// `cargo test --release --lib filesystems::ext4::tests::metadata_walk_100k -- --ignored --nocapture`
-#[test]
-#[ignore = "builds a 100 000-file image; run by hand in release mode"]
-fn metadata_walk_100k() {
+/// `cargo test --release --test integration readers::ext4::metadata_walk_100k -- --ignored --nocapture`
+pub fn metadata_walk_100k() {
     let scratch = Scratch::new("ext4", "bench");
     let src = scratch.path("src");
     for d in 0..100 {
@@ -1768,8 +1730,7 @@ fn dumpe2fs_field(header: &str, name: &str) -> u64 {
         .unwrap()
 }
 
-#[test]
-fn usage_follows_the_superblock_counts() {
+pub fn usage_follows_the_superblock_counts() {
     let scratch = Scratch::new("ext4", "usage");
     let src = scratch.path("src");
     fs::create_dir_all(src.join("a/b")).unwrap();
@@ -1795,8 +1756,7 @@ fn usage_follows_the_superblock_counts() {
     }
 }
 
-#[test]
-fn usage_clamps_hostile_counts() {
+pub fn usage_clamps_hostile_counts() {
     let scratch = Scratch::new("ext4", "usage-hostile");
     let src = scratch.path("src");
     fs::create_dir_all(&src).unwrap();

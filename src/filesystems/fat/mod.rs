@@ -27,8 +27,10 @@ mod boot_sector;
 mod dir;
 mod table;
 
-#[cfg(test)]
-mod tests;
+// They need mkfs and fsck tools: the integration binary runs them (tests/integration/readers.rs).
+#[cfg(all(feature = "test-support", not(test)))]
+#[doc(hidden)]
+pub mod tests;
 
 use std::io::{self, Read};
 use std::sync::Arc;

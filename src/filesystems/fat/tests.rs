@@ -1,6 +1,8 @@
 //! Tests of the FAT reader against real images made by mkfs.vfat and mtools, hand-made
 //! corruption, and seeded random byte flips.
 
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::disallowed_names)]
+
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::io::{self, Read};
@@ -375,35 +377,29 @@ fn round_trip(tag: &str, mkfs_args: &[&str], size_mib: u64, expected_type: FatTy
     ));
 }
 
-#[test]
-fn fat_is_send_and_sync() {
+pub fn fat_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<FatFs>();
 }
 
-#[test]
-fn fat12_round_trip() {
+pub fn fat12_round_trip() {
     round_trip("fat12", &["-F", "12"], 4, FatType::Fat12);
 }
 
-#[test]
-fn fat16_round_trip() {
+pub fn fat16_round_trip() {
     round_trip("fat16", &["-F", "16"], 16, FatType::Fat16);
 }
 
-#[test]
-fn fat32_round_trip() {
+pub fn fat32_round_trip() {
     // One sector per cluster, so that 40 MiB holds the 65525 clusters FAT32 needs.
     round_trip("fat32", &["-F", "32", "-s", "1"], 40, FatType::Fat32);
 }
 
-#[test]
-fn fat16_4k_sectors_round_trip() {
+pub fn fat16_4k_sectors_round_trip() {
     round_trip("fat16-4k", &["-F", "16", "-S", "4096"], 64, FatType::Fat16);
 }
 
-#[test]
-fn small_fat32_reads_as_fat32() {
+pub fn small_fat32_reads_as_fat32() {
     // mkfs.fat makes FAT32 with too few clusters on request; Linux reads it as FAT32.
     let scratch = Scratch::new("fat", "small32");
     let image = scratch.0.join("fat.img");
@@ -418,8 +414,7 @@ fn small_fat32_reads_as_fat32() {
     assert_eq!(fs.read_dir(ROOT).unwrap(), Vec::new());
 }
 
-#[test]
-fn dos_time_matches_linux() {
+pub fn dos_time_matches_linux() {
     // 2020-09-13 12:26:40: date ((2020-1980)<<9 | 9<<5 | 13), time (12<<11 | 26<<5 | 20).
     assert_eq!(
         dos_time_to_unix(12 << 11 | 26 << 5 | 20, 40 << 9 | 9 << 5 | 13),
@@ -438,8 +433,7 @@ fn dos_time_matches_linux() {
     );
 }
 
-#[test]
-fn short_names_decode_code_page_437() {
+pub fn short_names_decode_code_page_437() {
     let python = Command::new("python3")
         .args([
             "-c",
@@ -508,8 +502,7 @@ fn assert_corrupt(error: &FsError, offset: u64, detail_contains: &str) -> Corrup
     }
 }
 
-#[test]
-fn boot_sector_corruption_is_reported() {
+pub fn boot_sector_corruption_is_reported() {
     let (bytes, _) = fat16_bytes("bpb");
     let cases: [(usize, &[u8], u64); 6] = [
         (11, &[0, 0], 11),       // bytes per sector 0
@@ -532,8 +525,7 @@ fn boot_sector_corruption_is_reported() {
     assert!(matches!(error, FsError::Io { offset: 0, .. }));
 }
 
-#[test]
-fn file_chain_loops_are_reported() {
+pub fn file_chain_loops_are_reported() {
     let (bytes, fs) = fat16_bytes("fileloop");
     let big = resolve(&fs, BIG);
     let first = first_cluster(&fs, big);
@@ -555,8 +547,7 @@ fn file_chain_loops_are_reported() {
     );
 }
 
-#[test]
-fn directory_chain_loops_are_reported() {
+pub fn directory_chain_loops_are_reported() {
     let (bytes, fs) = fat16_bytes("dirloop");
     let many = resolve(&fs, MANY);
     let first = first_cluster(&fs, many);
@@ -574,8 +565,7 @@ fn directory_chain_loops_are_reported() {
     assert_eq!(kind, CorruptKind::Loop);
 }
 
-#[test]
-fn chain_links_outside_the_volume_are_reported() {
+pub fn chain_links_outside_the_volume_are_reported() {
     let (bytes, fs) = fat16_bytes("pastend");
     let big = resolve(&fs, BIG);
     let first = first_cluster(&fs, big);
@@ -601,8 +591,7 @@ fn chain_links_outside_the_volume_are_reported() {
     assert_corrupt(&read_error(&fs_bad, big), big, "chain ends");
 }
 
-#[test]
-fn huge_first_clusters_are_reported() {
+pub fn huge_first_clusters_are_reported() {
     let (bytes, fs) = fat16_bytes("hugecluster");
     let big = resolve(&fs, BIG);
     let many = resolve(&fs, MANY);
@@ -625,8 +614,7 @@ fn huge_first_clusters_are_reported() {
     assert_corrupt(&fs_bad.open(big).map(|_| ()).unwrap_err(), big, "needs");
 }
 
-#[test]
-fn fat32_huge_first_cluster_is_reported() {
+pub fn fat32_huge_first_cluster_is_reported() {
     let scratch = Scratch::new("fat", "huge32");
     let (image, _) = make_image(&scratch, &["-F", "32", "-s", "1"], 40);
     let bytes = fs::read(image).unwrap();
@@ -648,8 +636,7 @@ fn fat32_huge_first_cluster_is_reported() {
     assert_corrupt(&error, 44, "root directory cluster");
 }
 
-#[test]
-fn broken_long_names_fall_back_to_the_short_name() {
+pub fn broken_long_names_fall_back_to_the_short_name() {
     let (bytes, fs) = fat16_bytes("lfn");
     let spaced = resolve(&fs, LONG_SPACED);
     let short = match Slot::parse(&slot_at(&fs, spaced)) {
@@ -712,8 +699,7 @@ fn walk_everything(fs: &FatFs) -> usize {
     visited
 }
 
-#[test]
-fn random_byte_flips_never_panic_or_hang() {
+pub fn random_byte_flips_never_panic_or_hang() {
     let scratch = Scratch::new("fat", "fuzz");
     let mut images = Vec::new();
     for (name, args, size) in [

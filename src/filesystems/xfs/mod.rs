@@ -14,8 +14,10 @@ mod log;
 mod reader;
 mod superblock;
 
-#[cfg(test)]
-mod tests;
+// They need mkfs and fsck tools: the integration binary runs them (tests/integration/readers.rs).
+#[cfg(all(feature = "test-support", not(test)))]
+#[doc(hidden)]
+pub mod tests;
 
 use crate::image::CorruptKind;
 use std::fmt;

@@ -2,6 +2,8 @@
 //! generated source tree (no mount, no root), compared with that tree; targeted
 //! corruption of every checked structure; and a seeded random-corruption walk.
 
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs;
@@ -291,8 +293,7 @@ fn roundtrip(tag: &str, args: &[&str], big_dir_entries: usize) -> (Scratch, Path
 // Round trips, one per on-disk variant
 // ---------------------------------------------------------------------------------------
 
-#[test]
-fn xfs_v5_default() {
+pub fn xfs_v5_default() {
     let (_scratch, img) = roundtrip("v5", &[], BIG_DIR_ENTRIES);
     let details = open_path(&img).details().unwrap();
     assert_eq!(details.version, Some(5));
@@ -300,16 +301,14 @@ fn xfs_v5_default() {
     assert!(details.features.iter().any(|f| f == "bigtime"));
 }
 
-#[test]
-fn xfs_v4_without_ftype() {
+pub fn xfs_v4_without_ftype() {
     let (_scratch, img) = roundtrip("v4", &["-m", "crc=0", "-n", "ftype=0"], BIG_DIR_ENTRIES);
     let details = open_path(&img).details().unwrap();
     assert_eq!(details.version, Some(4));
     assert!(!details.features.iter().any(|f| f == "ftype"));
 }
 
-#[test]
-fn xfs_64k_directory_blocks_and_1k_filesystem_blocks() {
+pub fn xfs_64k_directory_blocks_and_1k_filesystem_blocks() {
     let (_scratch, img) = roundtrip(
         "64k",
         &["-b", "size=1024", "-n", "size=65536"],
@@ -319,13 +318,11 @@ fn xfs_64k_directory_blocks_and_1k_filesystem_blocks() {
     assert_eq!((details.block_size, details.dir_block_size), (1024, 65536));
 }
 
-#[test]
-fn xfs_512_byte_inodes_sparse_chunks_and_nrext64() {
+pub fn xfs_512_byte_inodes_sparse_chunks_and_nrext64() {
     roundtrip("nrext64", &["-i", "size=1024,sparse=1,nrext64=1"], 200);
 }
 
-#[test]
-fn xfs_is_send_and_sync_and_shared_by_threads() {
+pub fn xfs_is_send_and_sync_and_shared_by_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<XfsFs>();
     let (_scratch, img) = roundtrip("threads", &[], 500);
@@ -412,8 +409,7 @@ fn assert_corrupt<T>(result: Result<T, FsError>, structure: &str, offset: u64) -
     }
 }
 
-#[test]
-fn superblock_crc_and_fields_are_checked() {
+pub fn superblock_crc_and_fields_are_checked() {
     let small = Small::new(&[]);
     // Any byte of the sector, even one this reader does not decode, is covered.
     let mut bytes = small.bytes.clone();
@@ -431,8 +427,7 @@ fn superblock_crc_and_fields_are_checked() {
     assert_eq!(kind, CorruptKind::Truncated);
 }
 
-#[test]
-fn unsupported_and_unknown_features_are_named() {
+pub fn unsupported_and_unknown_features_are_named() {
     let small = Small::new(&["-m", "crc=0"]);
     // v4 has no CRC, so fields can be changed directly: an unknown features2 bit.
     let mut bytes = small.bytes.clone();
@@ -451,8 +446,7 @@ fn unsupported_and_unknown_features_are_named() {
     }
 }
 
-#[test]
-fn damaged_agi_makes_its_inodes_unreadable_and_the_volume_incomplete() {
+pub fn damaged_agi_makes_its_inodes_unreadable_and_the_volume_incomplete() {
     let small = Small::new(&["-d", "agcount=4"]);
     let sb = &small.fs.sb;
     let agi1 = sb.ag_blocks * sb.block_size + 2 * sb.sector_size;
@@ -480,8 +474,7 @@ fn damaged_agi_makes_its_inodes_unreadable_and_the_volume_incomplete() {
     assert!(fs.incomplete_reason().unwrap().contains("xfs AGF 0"));
 }
 
-#[test]
-fn inode_crc_number_and_fields_are_checked() {
+pub fn inode_crc_number_and_fields_are_checked() {
     let small = Small::new(&[]);
     let ino = small.ino(&[b"etc", b"hostname"]);
     let at = small.fs.sb.ino_location(ino).unwrap();
@@ -510,8 +503,7 @@ fn inode_crc_number_and_fields_are_checked() {
     );
 }
 
-#[test]
-fn directory_blocks_are_checked() {
+pub fn directory_blocks_are_checked() {
     let small = Small::new(&[]);
     for dir in [&b"block-dir"[..], b"many"] {
         let ino = small.ino(&[dir]);
@@ -534,8 +526,7 @@ fn directory_blocks_are_checked() {
     );
 }
 
-#[test]
-fn shortform_directories_are_checked() {
+pub fn shortform_directories_are_checked() {
     let small = Small::new(&["-m", "crc=0"]);
     let etc = small.ino(&[b"etc"]);
     let inode = small.fs.inode(etc).unwrap();
@@ -553,8 +544,7 @@ fn shortform_directories_are_checked() {
     }
 }
 
-#[test]
-fn extents_outside_the_filesystem_are_refused() {
+pub fn extents_outside_the_filesystem_are_refused() {
     let small = Small::new(&["-m", "crc=0"]);
     let ino = small.ino(&[b"big.bin"]);
     let inode = small.fs.inode(ino).unwrap();
@@ -568,8 +558,7 @@ fn extents_outside_the_filesystem_are_refused() {
     );
 }
 
-#[test]
-fn random_corruption_never_panics_or_hangs() {
+pub fn random_corruption_never_panics_or_hangs() {
     let small = Small::new(&[]);
     let sb = &small.fs.sb;
     // Metadata clusters near the start of each AG and the root directory's inodes.
@@ -599,8 +588,7 @@ fn random_corruption_never_panics_or_hangs() {
 /// mkfs.xfs 6.1 -p writes a v5 remote symlink's target without the block header the
 /// format requires; the kernel refuses to read it ("Structure needs cleaning") and
 /// xfs_repair would clear the inode. The reader must refuse it too, naming the block.
-#[test]
-fn remote_symlink_blocks_need_their_v5_header() {
+pub fn remote_symlink_blocks_need_their_v5_header() {
     let scratch = Scratch::new("xfs", "symlink");
     let src = scratch.path("src");
     fs::create_dir(&src).unwrap();

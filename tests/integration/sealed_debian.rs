@@ -10,10 +10,9 @@
 //!   planted `/root/.bash_history`: the same rules must fire.
 //!
 //! The build needs root and Debian's package mirror and takes a few minutes, so these tests
-//! are ignored by default: `cargo test --test sealed_debian -- --ignored`.
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+//! are ignored by default: `cargo test --test integration sealed_debian:: -- --ignored`.
 
-mod util;
+use crate::util;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};

@@ -5,11 +5,9 @@
 //! reaches the output; the version and timings are redacted.
 //!
 //! After an intended change of output, rewrite the files with
-//! `AMISCAN_BLESS=1 cargo test --test golden` and review the diff.
+//! `AMISCAN_BLESS=1 cargo test --test integration golden::` and review the diff.
 
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
-
-mod util;
+use crate::util;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -118,7 +116,7 @@ fn check(name: &str, actual: &str) {
     }
     let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "{}: {e}; write it with AMISCAN_BLESS=1 cargo test --test golden",
+            "{}: {e}; write it with AMISCAN_BLESS=1 cargo test --test integration golden::",
             path.display()
         )
     });
@@ -130,7 +128,7 @@ fn check(name: &str, actual: &str) {
             .unwrap_or(expected.lines().count().min(actual.lines().count()));
         panic!(
             "{} differs from the output, first at line {}:\n  expected: {:?}\n  actual:   {:?}\n\
-             If the change is intended: AMISCAN_BLESS=1 cargo test --test golden, then review \
+             If the change is intended: AMISCAN_BLESS=1 cargo test --test integration golden::, then review \
              the diff. Whole output:\n{actual}",
             path.display(),
             first + 1,

@@ -2,9 +2,7 @@
 //! the scan command drives (a `Lines` display over the whole pipeline), and the binary's
 //! flags: `--progress` on a non-terminal, nothing without it, `--quiet`, `-v`.
 
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
-
-mod util;
+use crate::util;
 
 use std::ffi::OsStr;
 use std::io::Write;

@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 //! The CI renderings of real scans. SARIF must satisfy the official SARIF 2.1.0 schema and
 //! JUnit the Jenkins xunit-plugin's junit-10.xsd (both in testdata/schemas/, provenance in
 //! its README), checked by real validators: Python's `jsonschema` (Debian's
@@ -6,11 +5,11 @@
 //! `xmllint --schema` (libxml2-utils). Each scan writes JSON, SARIF and JUnit in one run, so
 //! the three describe the same scan and the CI formats are checked against the JSON.
 //!
-//! Secrets: tests/creds.rs renders every `--format` that `scan --help` lists and looks for
+//! Secrets: tests/integration/creds.rs renders every `--format` that `scan --help` lists and looks for
 //! planted values; `the_ci_formats_are_listed_for_the_leak_test` keeps SARIF and JUnit in
 //! that list.
 
-mod util;
+use crate::util;
 
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
@@ -932,12 +931,12 @@ fn the_ci_formats_are_listed_for_the_leak_test() {
             text.lines()
                 .any(|l| l.trim_start().starts_with(&format!("- {format}:"))
                     || l.contains("[possible values:") && l.contains(format)),
-            "scan --help does not list {format}, so tests/creds.rs would not check it:\n{text}"
+            "scan --help does not list {format}, so tests/integration/creds.rs would not check it:\n{text}"
         );
     }
 }
 
-/// The golden files of tests/golden.rs are documents CI tools will read too.
+/// The golden files of tests/integration/golden.rs are documents CI tools will read too.
 #[test]
 fn the_golden_files_validate() {
     let golden = util::manifest_dir().join("tests/golden");

@@ -3,9 +3,7 @@
 //! grain boundaries, read from two threads), and its inventory must equal the source trees.
 //! Damaged copies must fail cleanly, naming the file, within a deadline.
 
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
-
-mod util;
+use crate::util;
 
 use util::Rng;
 
@@ -934,7 +932,7 @@ fn mutated_seeds_never_panic_or_hang() {
 
 // ---------------------------------------------------------------------------------------
 // Throughput (release mode, by hand):
-//   cargo test --release --test vmdk -- --ignored --nocapture throughput
+//   cargo test --release --test integration -- --ignored --nocapture vmdk::throughput
 // ---------------------------------------------------------------------------------------
 
 fn median(mut runs: Vec<f64>) -> f64 {

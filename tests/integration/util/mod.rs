@@ -7,7 +7,7 @@
 //! cargo-nextest runs each test in a process of its own, so a process-local guard alone
 //! would not do).
 
-#![allow(dead_code, clippy::unwrap_used, clippy::indexing_slicing)]
+#![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ffi::OsStr;

@@ -5,9 +5,8 @@
 //! and Berkeley DB files read by rpm's bdb_ro), and Python's sqlite3 on a database made to
 //! stress the SQLite reader. Damaged databases must be reported unreadable, and seeded
 //! mutations of every database must never panic or hang.
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
-mod util;
+use crate::util;
 
 use util::Rng;
 

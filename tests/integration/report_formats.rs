@@ -1,9 +1,8 @@
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 //! The renderings of one scan agree with the JSON contract: JSON Lines holds exactly the
 //! report's findings, Markdown names every failing rule and escapes guest text, and
 //! `--output` writes each format to its file while stdout keeps `--format`.
 
-mod util;
+use crate::util;
 
 use serde_json::Value;
 use util::{amiscan, rule_image};

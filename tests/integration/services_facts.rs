@@ -3,9 +3,8 @@
 //! same trees (`is-enabled` for every unit file, the links `preset-all` creates), with
 //! inetd.conf entries written by the real `update-inetd`, and with xinetd and SysV
 //! configuration as packaged plus an administrator's edits.
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
-mod util;
+use crate::util;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;

@@ -5,9 +5,7 @@
 //! images cover what qemu does not write: sector bitmaps with clear bits, 4096-byte logical
 //! sectors, sector bitmap entries between BAT entries, every payload block state.
 
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
-
-mod util;
+use crate::util;
 
 use util::Rng;
 
@@ -1564,7 +1562,7 @@ fn vhdx_fuzz_corpus_replays() {
 }
 
 /// Writes the fuzz seeds under fuzz/corpus/vhd and fuzz/corpus/vhdx, from a 1 MiB raw disk
-/// with some data: `cargo test --test vhd -- --ignored write_fuzz_seeds`.
+/// with some data: `cargo test --test integration -- --ignored vhd::write_fuzz_seeds`.
 #[test]
 #[ignore]
 fn write_fuzz_seeds() {
@@ -1632,8 +1630,8 @@ fn write_fuzz_seeds() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Throughput, against qemu-img: `cargo test --release --test vhd -- --ignored --nocapture
-// throughput` (needs target/bench-images/walk.img from `cargo bench --bench walk`).
+// Throughput, against qemu-img: `cargo test --release --test integration -- --ignored
+// --nocapture vhd::throughput` (needs target/bench-images/walk.img from `cargo bench --bench walk`).
 // ---------------------------------------------------------------------------------------
 
 fn median(mut v: Vec<f64>) -> f64 {

@@ -1,11 +1,10 @@
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 //! Every scan report the tests produce must satisfy docs/scan-report.schema.json, the
 //! published contract. The validator below covers the schema keywords that file uses
 //! (type, const, enum, required, properties, items, pattern-free strings,
 //! additionalProperties, propertyNames, minimum, $ref into $defs) and fails on any other
 //! keyword, so the schema cannot grow a constraint this test silently ignores.
 
-mod util;
+use crate::util;
 
 use serde_json::Value;
 use util::{amiscan, manifest_dir, rule_image};
@@ -175,7 +174,7 @@ fn the_validator_rejects_a_broken_report() {
     assert!(errors.len() >= 3, "{errors:#?}");
 }
 
-/// The golden reports (tests/golden.rs) hold every status, waiver state and baseline state.
+/// The golden reports (tests/integration/golden.rs) hold every status, waiver state and baseline state.
 #[test]
 fn golden_reports_match_the_schema() {
     let schema = schema();

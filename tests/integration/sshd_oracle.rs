@@ -6,9 +6,7 @@
 //! unprivileged user namespaces; AMISCAN_NO_SSHD_ORACLE=1 skips the comparison (loudly)
 //! where neither is available.
 
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
-
-mod util;
+use crate::util;
 
 use std::collections::BTreeMap;
 use std::fs;

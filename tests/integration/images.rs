@@ -3,9 +3,7 @@
 //! tree it was made from, so a reader that gets any name, mode, owner, size, time, link or
 //! byte wrong fails here.
 
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
-
-mod util;
+use crate::util;
 
 use std::ffi::OsStr;
 use std::fs;
@@ -929,7 +927,7 @@ fn blkid(image_path: &Path, offset: u64, size: u64) -> (String, Option<String>, 
 
 /// Every volume's filesystem type, label and UUID are what blkid reports for the same
 /// bytes: ext2/3/4, vfat, swap, btrfs, iso9660, LUKS and unrecognised data (XFS volumes:
-/// tests/xfs.rs).
+/// tests/integration/xfs.rs).
 #[test]
 fn volume_identity_matches_blkid() {
     util::ensure_built("build-volume-kinds.sh", ".lock-kinds");

@@ -3,9 +3,7 @@
 //! `rules explain` shows the remediation; docs/rules.md is what `rules list --format
 //! markdown` prints.
 
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
-
-mod util;
+use crate::util;
 
 use std::ffi::OsString;
 use std::fs;

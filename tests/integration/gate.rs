@@ -2,9 +2,7 @@
 //! the exit code), baselines written by amiscan itself, several images in one run, and the
 //! usage errors that must stop a run before any image is opened.
 
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
-
-mod util;
+use crate::util;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

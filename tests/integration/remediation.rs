@@ -10,9 +10,7 @@
 //! Every run sets AMISCAN_ROOT to a directory under the test's scratch directory: the
 //! script is never run against the live system.
 
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
-
-mod util;
+use crate::util;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
@@ -29,7 +27,7 @@ use amiscan::rules::pack::{parse, Pack, Rule};
 use serde_json::Value;
 use util::{amiscan, amiscan_env, rule_disk, rule_image, rule_tree, single_image};
 
-/// Scans are judged as of this day, as in tests/scan_rules.rs.
+/// Scans are judged as of this day, as in tests/integration/scan_rules.rs.
 const AS_OF: &str = "2026-11-22";
 
 /// A fresh scratch directory for one test.

@@ -7,9 +7,7 @@
 //! Expected lines are looked up in the tree each image was built from (by content, so
 //! editing a file does not silently shift what is checked).
 
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
-
-mod util;
+use crate::util;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;

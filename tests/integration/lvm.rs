@@ -10,9 +10,7 @@
 //! checksum, a metadata area cut short, a segment past the end of its physical volume) fail
 //! closed, naming what is wrong and where, without a panic or a hang.
 
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
-
-mod util;
+use crate::util;
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;

@@ -1,13 +1,12 @@
 //! Hostile-input tests on the stable toolchain: replays the committed fuzz corpus and
 //! drives every parser with seeded mutations (byte flips, truncations) of real images.
 //! Each input must return within a deadline and never panic.
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
-mod util;
+use crate::util;
 
 use util::Rng;
 

@@ -7,9 +7,7 @@
 //! a bmap btree block, a truncated image) fail closed, naming the structure and its byte
 //! offset, without a panic or a hang.
 
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
-
-mod util;
+use crate::util;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;

@@ -2,9 +2,8 @@
 //! read through amiscan, must equal `qemu-img convert -O raw` of it byte for byte, and its
 //! inventory must equal the source trees of the image it was made from. Damaged and
 //! hostile images must fail cleanly, naming the file, within a deadline.
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
-mod util;
+use crate::util;
 
 use util::Rng;
 
@@ -776,7 +775,7 @@ fn fuzz_corpus_opens_or_fails_without_panic() {
 
 /// Reads the whole virtual disk of `$QCOW2_BENCH_IMAGE` with 1 and 2 threads (4 MiB
 /// chunks), five times each, and prints the median throughput:
-/// `QCOW2_BENCH_IMAGE=/path/x.qcow2 cargo test --release --test qcow2 -- --ignored --nocapture throughput`
+/// `QCOW2_BENCH_IMAGE=/path/x.qcow2 cargo test --release --test integration -- --ignored --nocapture qcow2::throughput`
 #[test]
 #[ignore]
 fn throughput() {
