@@ -201,13 +201,13 @@ impl Progress {
         self.credit.add(n);
     }
 
-    #[cfg(test)]
-    pub(crate) fn credited(&self) -> u64 {
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn credited(&self) -> u64 {
         self.credit.get()
     }
 
-    #[cfg(test)]
-    pub(crate) fn phase(&self) -> Phase {
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn phase(&self) -> Phase {
         self.lock_state().phase
     }
 

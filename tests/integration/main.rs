@@ -15,6 +15,7 @@ mod creds;
 mod fuzz_corpus;
 mod gate;
 mod golden;
+mod guest_paths;
 mod images;
 mod json_schema;
 mod lvm;

@@ -1,4 +1,4 @@
-//! The readers' tests that build filesystems with external tools (mke2fs, debugfs, e2fsck,
+//! The readers' tests (and the secrets pass's) that build filesystems with external tools (mke2fs, debugfs, e2fsck,
 //! mkfs.xfs, mkfs.vfat, fsck.fat, mtools…) and compare the reader with them. They look at
 //! the readers' private structures, so they live beside the readers
 //! (`src/filesystems/{ext4,xfs,fat}/tests.rs`, compiled only with the `test-support`
@@ -142,4 +142,10 @@ mod fat {
         broken_long_names_fall_back_to_the_short_name,
         random_byte_flips_never_panic_or_hang,
     }
+}
+
+/// The secrets pass over a real ext4 image: its progress accounting and what it skipped.
+#[test]
+fn the_secrets_pass_reports_its_reading_and_what_it_skipped() {
+    amiscan::rules::checks::secrets::tool_tests::the_pass_reports_its_reading_and_what_it_skipped();
 }

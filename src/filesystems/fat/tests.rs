@@ -1,7 +1,11 @@
 //! Tests of the FAT reader against real images made by mkfs.vfat and mtools, hand-made
 //! corruption, and seeded random byte flips.
 
-#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::disallowed_names)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::disallowed_names
+)]
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs;

@@ -493,9 +493,15 @@ fn shipped_unmodified(
     (digest == shipped.md5).then(|| shipped.package.clone())
 }
 
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+/// The pass over a real ext4 image (mke2fs): run from the integration tests
+/// (`tests/integration/readers.rs`), so `cargo test --lib` needs no external tool.
+#[cfg(all(feature = "test-support", not(test)))]
+pub mod tool_tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::indexing_slicing,
+        clippy::missing_panics_doc
+    )]
 
     use std::path::{Path, PathBuf};
     use std::process::Command;
@@ -568,8 +574,7 @@ mod tests {
         .unwrap()
     }
 
-    #[test]
-    fn the_pass_reports_its_reading_and_what_it_skipped() {
+    pub fn the_pass_reports_its_reading_and_what_it_skipped() {
         let mut binary = vec![0u8; 100_000];
         binary[50_000] = b'A';
         let image = Image::build(&[

@@ -5,9 +5,7 @@
 //! baseline written by amiscan itself (version 3) and to one that wrote them escaped
 //! (version 2), and reach the remediation script byte for byte.
 
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
-
-mod util;
+use crate::util;
 
 use std::ffi::OsStr;
 use std::fs;
