@@ -10,6 +10,7 @@ pub mod finding;
 pub mod globs;
 pub mod pack;
 pub mod select;
+pub mod spec_error;
 
 use std::fmt;
 
@@ -20,6 +21,7 @@ pub use context::{ScanContext, ScanOptions};
 pub use engine::{evaluate, RuleResult, Status};
 pub use finding::Finding;
 pub use pack::{Pack, PackError, Rule};
+pub use spec_error::{SpecError, SpecErrorKind};
 
 /// How bad a failing rule is. Ordered: `Info < Low < Medium < High < Critical`.
 #[derive(

@@ -11,6 +11,7 @@ use crate::guest::display_path;
 use crate::rules::context::ScanContext;
 use crate::rules::engine::Finding;
 use crate::rules::globs::PathMatcher;
+use crate::rules::spec_error::{EmptyList, PatternList, SpecError};
 
 /// Files are read up to this many bytes unless a rule says otherwise.
 pub const DEFAULT_MAX_SIZE: u64 = 1 << 20;
@@ -61,17 +62,20 @@ struct CompiledPattern {
 }
 
 impl Spec {
-    pub fn compile(&self) -> Result<Compiled, String> {
+    pub fn compile(&self) -> Result<Compiled, SpecError> {
         if self.paths.is_empty() && !self.sshd_authorized_keys {
-            return Err("`paths` must name at least one pattern".into());
+            return Err(SpecError::EmptyList(EmptyList::Paths));
         }
         if self.patterns.is_empty() {
-            return Err("`patterns` must hold at least one regex".into());
+            return Err(SpecError::EmptyList(EmptyList::ContentPatterns));
         }
-        validate_patterns(&self.paths, "paths")?;
-        validate_patterns(&self.exclude, "exclude")?;
+        validate_patterns(&self.paths, PatternList::Paths)?;
+        validate_patterns(&self.exclude, PatternList::Exclude)?;
         let compile = |name: &str, regex: &str| {
-            Regex::new(regex).map_err(|e| format!("pattern `{name}`: {e}"))
+            Regex::new(regex).map_err(|source| SpecError::Regex {
+                name: name.to_string(),
+                source,
+            })
         };
         let patterns = self
             .patterns
@@ -84,10 +88,10 @@ impl Spec {
                         .allow_regexes
                         .iter()
                         .map(|a| compile(&p.name, a))
-                        .collect::<Result<_, String>>()?,
+                        .collect::<Result<_, SpecError>>()?,
                 })
             })
-            .collect::<Result<_, String>>()?;
+            .collect::<Result<_, SpecError>>()?;
         Ok(Compiled {
             spec: self.clone(),
             patterns,
@@ -136,7 +140,7 @@ impl Compiled {
         }
         let matcher = match PathMatcher::new(&paths, &spec.exclude, ctx.homes()) {
             Ok(matcher) => matcher,
-            Err(e) => return CheckReport::unknown(e),
+            Err(e) => return CheckReport::unknown(e.to_string()),
         };
         let limit = spec.max_size.unwrap_or(DEFAULT_MAX_SIZE);
         for entry in matcher.entries(ctx.inventory) {

@@ -8,6 +8,7 @@ use crate::filesystems::FileKind;
 use crate::guest::display_path;
 use crate::rules::context::ScanContext;
 use crate::rules::engine::Finding;
+use crate::rules::spec_error::{EmptyList, PatternList, SpecError};
 use crate::walk::Entry;
 
 /// When a matched path counts as a finding.
@@ -57,12 +58,12 @@ pub struct Compiled {
 }
 
 impl Spec {
-    pub fn compile(&self) -> Result<Compiled, String> {
+    pub fn compile(&self) -> Result<Compiled, SpecError> {
         if self.paths.is_empty() {
-            return Err("`paths` must name at least one pattern".into());
+            return Err(SpecError::EmptyList(EmptyList::Paths));
         }
-        validate_patterns(&self.paths, "paths")?;
-        validate_patterns(&self.exclude, "exclude")?;
+        validate_patterns(&self.paths, PatternList::Paths)?;
+        validate_patterns(&self.exclude, PatternList::Exclude)?;
         Ok(Compiled { spec: self.clone() })
     }
 }

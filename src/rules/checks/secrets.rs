@@ -21,6 +21,7 @@ use crate::progress::{Phase, Progress};
 use crate::rules::context::ScanContext;
 use crate::rules::engine::Finding;
 use crate::rules::globs::PathMatcher;
+use crate::rules::spec_error::{EmptyList, PatternList, SpecError};
 use crate::rules::Severity;
 use crate::secrets::{DetectorSpec, Limits, Scanner};
 
@@ -104,16 +105,18 @@ impl Detector {
 }
 
 impl Spec {
-    pub fn compile(&self) -> Result<Compiled, String> {
+    pub fn compile(&self) -> Result<Compiled, SpecError> {
         if self.detectors.is_empty() {
-            return Err("`detectors` must hold at least one detector".into());
+            return Err(SpecError::EmptyList(EmptyList::Detectors));
         }
-        validate_patterns(&self.paths, "paths")?;
-        validate_patterns(&self.exclude, "exclude")?;
+        validate_patterns(&self.paths, PatternList::Paths)?;
+        validate_patterns(&self.exclude, PatternList::Exclude)?;
         for detector in &self.detectors {
             validate_patterns(
                 &detector.paths,
-                &format!("detector `{}` paths", detector.name),
+                PatternList::DetectorPaths {
+                    detector: detector.name.clone(),
+                },
             )?;
         }
         let specs: Vec<DetectorSpec> = self.detectors.iter().map(Detector::engine_spec).collect();
@@ -282,7 +285,10 @@ pub fn run_pass(checks: &[(CheckKey, &Compiled)], ctx: &ScanContext<'_>) -> Secr
         let matcher = match PathMatcher::new(&check.spec.paths, &check.spec.exclude, ctx.homes()) {
             Ok(matcher) => matcher,
             Err(e) => {
-                pass.unknown.entry(key.clone()).or_default().push(e);
+                pass.unknown
+                    .entry(key.clone())
+                    .or_default()
+                    .push(e.to_string());
                 continue;
             }
         };
@@ -308,6 +314,7 @@ pub fn run_pass(checks: &[(CheckKey, &Compiled)], ctx: &ScanContext<'_>) -> Secr
     let scanner = match Scanner::new(&detectors) {
         Ok(scanner) => scanner,
         Err(e) => {
+            let e = e.to_string();
             for plan in &plans {
                 pass.unknown
                     .entry(plan.key.clone())
