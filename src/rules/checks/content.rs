@@ -6,6 +6,7 @@ use regex::bytes::Regex;
 use serde::{Deserialize, Serialize};
 
 use super::{validate_patterns, CheckReport};
+use crate::facts::FactError;
 use crate::filesystems::FileKind;
 use crate::guest::display_path;
 use crate::rules::context::ScanContext;
@@ -135,7 +136,7 @@ impl Compiled {
         if spec.sshd_authorized_keys {
             match authorized_keys_paths(ctx) {
                 Ok(extra) => paths.extend(extra),
-                Err(e) => report.unknown.push(e),
+                Err(e) => report.unknown.push(e.to_string()),
             }
         }
         let matcher = match PathMatcher::new(&paths, &spec.exclude, ctx.homes()) {
@@ -161,7 +162,7 @@ impl Compiled {
                     continue;
                 }
                 Err(e) => {
-                    report.unknown.push(e);
+                    report.unknown.push(e.to_string());
                     continue;
                 }
             };
@@ -195,16 +196,16 @@ pub fn line_of(bytes: &[u8], offset: usize) -> usize {
 /// Glob patterns (escaped literals) for every account's AuthorizedKeysFile entries, with
 /// sshd's tokens expanded: `%h` home, `%u` user, `%U` uid, `%%` a percent sign; relative
 /// paths are relative to the home directory.
-fn authorized_keys_paths(ctx: &ScanContext<'_>) -> Result<Vec<String>, String> {
+fn authorized_keys_paths<'c>(ctx: &'c ScanContext<'_>) -> Result<Vec<String>, &'c FactError> {
     let config = match ctx.sshd() {
         Ok(Some(config)) => config,
         Ok(None) => return Ok(Vec::new()),
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(e),
     };
     let accounts = match ctx.accounts() {
         Ok(Some(accounts)) => accounts,
         Ok(None) => return Ok(Vec::new()),
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(e),
     };
     let mut out = Vec::new();
     for file in config.authorized_keys_files() {

@@ -14,14 +14,16 @@ use serde::{Deserialize, Serialize};
 
 use super::{validate_patterns, CheckReport};
 use crate::facts::dpkg_files::PackageFiles;
+use crate::facts::FactError;
 use crate::filesystems::FileKind;
-use crate::guest::display_path;
+use crate::guest::{display_path, GuestPath};
 use crate::names::escape_for_terminal;
 use crate::progress::{Phase, Progress};
 use crate::rules::context::ScanContext;
 use crate::rules::engine::Finding;
 use crate::rules::globs::PathMatcher;
 use crate::rules::spec_error::{EmptyList, PatternList, SpecError};
+use crate::rules::ReadError;
 use crate::rules::Severity;
 use crate::secrets::{DetectorSpec, Limits, Scanner};
 
@@ -245,11 +247,15 @@ fn scan_counted(
     ctx: &ScanContext<'_>,
     entry: &crate::walk::Entry,
     tally: Option<&mut Tally<'_>>,
-) -> Result<crate::secrets::FileScan, String> {
+) -> Result<crate::secrets::FileScan, ReadError> {
+    let scan_failed = |source| ReadError::Scan {
+        path: GuestPath::new(entry.path.as_slice()),
+        source,
+    };
     let Some(tally) = tally else {
         return ctx
             .open_entry(entry)
-            .and_then(|mut reader| scanner.scan(&mut reader, limits).map_err(|e| e.to_string()));
+            .and_then(|mut reader| scanner.scan(&mut reader, limits).map_err(scan_failed));
     };
     let planned = entry.meta.size.min(limits.max_bytes);
     let mut read = 0;
@@ -261,7 +267,7 @@ fn scan_counted(
         };
         let scanned = scanner.scan(&mut counted, limits);
         read = counted.read;
-        scanned.map_err(|e| e.to_string())
+        scanned.map_err(scan_failed)
     });
     tally.credit = tally.credit.saturating_add(planned.saturating_sub(read));
     outcome
@@ -356,7 +362,7 @@ pub fn run_pass(checks: &[(CheckKey, &Compiled)], ctx: &ScanContext<'_>) -> Secr
     }
     let scanned: Vec<(
         &crate::walk::Entry,
-        Result<crate::secrets::FileScan, String>,
+        Result<crate::secrets::FileScan, ReadError>,
     )> = candidates
         .par_iter()
         .map_init(
@@ -377,7 +383,7 @@ pub fn run_pass(checks: &[(CheckKey, &Compiled)], ctx: &ScanContext<'_>) -> Secr
         progress.set_phase(Phase::Evaluating);
     }
 
-    let mut package_files: Option<Result<PackageFiles, String>> = None;
+    let mut package_files: Option<Result<PackageFiles, FactError>> = None;
     for (entry, outcome) in scanned {
         let path = display_path(&entry.path);
         let scan = match outcome {
@@ -386,7 +392,7 @@ pub fn run_pass(checks: &[(CheckKey, &Compiled)], ctx: &ScanContext<'_>) -> Secr
                 pass.stats.unreadable += 1;
                 pass.notes.push(format!(
                     "{path}: not read: {}",
-                    escape_for_terminal(e.as_bytes())
+                    escape_for_terminal(e.to_string().as_bytes())
                 ));
                 for plan in plans.iter().filter(|p| p.matcher.is_match(&entry.path)) {
                     pass.unknown
@@ -479,12 +485,10 @@ pub fn run_pass(checks: &[(CheckKey, &Compiled)], ctx: &ScanContext<'_>) -> Secr
 /// The package that shipped this file, when its content still has the shipped MD5.
 fn shipped_unmodified(
     ctx: &ScanContext<'_>,
-    package_files: &mut Option<Result<PackageFiles, String>>,
+    package_files: &mut Option<Result<PackageFiles, FactError>>,
     path: &str,
 ) -> Option<String> {
-    let files = package_files.get_or_insert_with(|| {
-        crate::facts::dpkg_files::read(ctx.files()).map_err(|e| e.to_string())
-    });
+    let files = package_files.get_or_insert_with(|| crate::facts::dpkg_files::read(ctx.files()));
     let shipped = files.as_ref().ok()?.get(path)?;
     let mut reader = ctx.open_file(path.as_bytes()).ok()?;
     let mut hasher = Md5::new();
