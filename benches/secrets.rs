@@ -143,7 +143,7 @@ fn tree(mode: &str, root: &Path, threads: Option<usize>) -> Result<(), String> {
     }
     let started = Instant::now();
     let files = files_under(root);
-    let scanner = Scanner::new(&sample_detectors())?;
+    let scanner = Scanner::new(&sample_detectors()).map_err(|e| e.to_string())?;
     let names: Vec<String> = sample_detectors().into_iter().map(|d| d.name).collect();
     let limits = Limits {
         max_bytes: MAX_BYTES,

@@ -4,8 +4,8 @@ use std::io::Write;
 
 use super::render::{mode_string, utc_time};
 use super::{CommandError, Outcome};
-use crate::filesystems::{FileKind, Metadata, NodeId};
-use crate::guest::{display_path, Tree};
+use crate::filesystems::{FileKind, FsError, Metadata, NodeId};
+use crate::guest::{display_path, GuestPath, Tree};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Style {
@@ -22,14 +22,27 @@ struct Listed {
     target: Option<Vec<u8>>,
 }
 
+/// Why a directory could not be listed; the caller names the directory itself.
+#[derive(Debug, thiserror::Error)]
+enum ListError {
+    /// A mount index from the tree that the tree no longer has.
+    #[error("mount vanished")]
+    MountVanished,
+    #[error("{0}")]
+    ReadDir(#[source] FsError),
+    /// One child's metadata, named because it is not the directory the caller names.
+    #[error("{}: {source}", path.display())]
+    Metadata { path: GuestPath, source: FsError },
+}
+
 /// The children of a directory, with mount points showing the mounted filesystem's root.
-fn children(tree: &Tree, mount: usize, dir: NodeId, path: &[u8]) -> Result<Vec<Listed>, String> {
-    let parent = tree.mount(mount).ok_or("mount vanished")?;
+fn children(tree: &Tree, mount: usize, dir: NodeId, path: &[u8]) -> Result<Vec<Listed>, ListError> {
+    let parent = tree.mount(mount).ok_or(ListError::MountVanished)?;
     let mut listed = Vec::new();
     let entries = parent
         .fs
         .read_dir(dir)
-        .map_err(|e| e.rebase(&parent.offset).to_string())?;
+        .map_err(|e| ListError::ReadDir(e.rebase(&parent.offset)))?;
     for entry in entries {
         let mut child_path = path.to_vec();
         if child_path != b"/" {
@@ -40,11 +53,12 @@ fn children(tree: &Tree, mount: usize, dir: NodeId, path: &[u8]) -> Result<Vec<L
             Some(m) => (m, tree.mount(m).map(|m| m.fs.root()).unwrap_or(entry.node)),
             None => (mount, entry.node),
         };
-        let owner = tree.mount(mount).ok_or("mount vanished")?;
+        let owner = tree.mount(mount).ok_or(ListError::MountVanished)?;
         let fs = &owner.fs;
-        let meta = fs
-            .metadata(node)
-            .map_err(|e| format!("{}: {}", display_path(&child_path), e.rebase(&owner.offset)))?;
+        let meta = fs.metadata(node).map_err(|e| ListError::Metadata {
+            path: GuestPath::new(child_path.as_slice()),
+            source: e.rebase(&owner.offset),
+        })?;
         let target = if meta.kind == FileKind::Symlink {
             fs.read_link(node).ok()
         } else {

@@ -219,8 +219,8 @@ pub fn run(
     match action {
         RulesCommand::List { format, rules } => {
             let pack = load_pack(&rules)?;
-            let selected =
-                select::select(&pack, &rules.select, &rules.ignore).map_err(CommandError::Usage)?;
+            let selected = select::select_rules(&pack, &rules.select, &rules.ignore)
+                .map_err(|e| CommandError::Usage(e.to_string()))?;
             match format {
                 RulesFormat::Json => {
                     let all: Vec<RuleInfo<'_>> = selected.iter().map(|r| info(r)).collect();

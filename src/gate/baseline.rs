@@ -14,6 +14,72 @@ use crate::guest::GuestPath;
 /// A report larger than this is refused rather than read into memory.
 const MAX_FILE_BYTES: u64 = 1 << 30;
 
+/// Why an earlier report cannot serve as a baseline.
+#[derive(Debug, thiserror::Error)]
+pub enum BaselineError {
+    #[error("{0}")]
+    Io(#[source] std::io::Error),
+    #[error("{size} bytes is too large for a report")]
+    TooLarge { size: u64 },
+    #[error("{0}")]
+    NotJson(#[source] serde_json::Error),
+    #[error("not an amiscan JSON report (no `schema_version`)")]
+    NotAReport,
+    #[error("schema_version {0} is newer than this amiscan understands (1, 2 or 3)")]
+    UnsupportedVersion(u64),
+    #[error("{0}")]
+    Malformed(Malformed),
+}
+
+/// A part of the report that does not have the shape amiscan writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Malformed {
+    #[error("`results` is not a list")]
+    ResultsNotAList,
+    #[error("a result has no `rule`")]
+    ResultWithoutRule,
+    #[error("`images` is not a list")]
+    ImagesNotAList,
+}
+
+/// What kind of problem a `BaselineError` is, for callers and tests to match on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BaselineErrorKind {
+    Io,
+    TooLarge,
+    NotJson,
+    NotAReport,
+    UnsupportedVersion,
+    Malformed,
+}
+
+impl BaselineError {
+    pub fn kind(&self) -> BaselineErrorKind {
+        match self {
+            BaselineError::Io(_) => BaselineErrorKind::Io,
+            BaselineError::TooLarge { .. } => BaselineErrorKind::TooLarge,
+            BaselineError::NotJson(_) => BaselineErrorKind::NotJson,
+            BaselineError::NotAReport => BaselineErrorKind::NotAReport,
+            BaselineError::UnsupportedVersion(_) => BaselineErrorKind::UnsupportedVersion,
+            BaselineError::Malformed(_) => BaselineErrorKind::Malformed,
+        }
+    }
+}
+
+/// A `BaselineError` with the `--baseline` file it concerns, as the user sees it.
+#[derive(Debug, thiserror::Error)]
+#[error("--baseline {}: {problem}", file.display())]
+pub struct BaselineFileError {
+    pub file: std::path::PathBuf,
+    pub problem: BaselineError,
+}
+
+impl BaselineFileError {
+    pub fn kind(&self) -> BaselineErrorKind {
+        self.problem.kind()
+    }
+}
+
 /// What identifies a finding across reports.
 pub type Key = (String, Option<GuestPath>, Option<String>, Option<String>);
 
@@ -84,7 +150,11 @@ fn finding_path(finding: &Value, schema_version: u64) -> Option<GuestPath> {
 }
 
 /// Reads one image's results (`results` of a v1 report or of a v2/v3 `images[]` entry).
-fn image(image: &Value, results: &Value, schema_version: u64) -> Result<BaselineImage, String> {
+fn image(
+    image: &Value,
+    results: &Value,
+    schema_version: u64,
+) -> Result<BaselineImage, BaselineError> {
     let name = image
         .get("path")
         .and_then(Value::as_str)
@@ -92,11 +162,12 @@ fn image(image: &Value, results: &Value, schema_version: u64) -> Result<Baseline
         .unwrap_or_default();
     let results = results
         .as_array()
-        .ok_or("`results` is not a list".to_string())?;
+        .ok_or(BaselineError::Malformed(Malformed::ResultsNotAList))?;
     let mut decided_rules = BTreeSet::new();
     let mut findings = Vec::new();
     for result in results {
-        let rule = text(result, "rule").ok_or("a result has no `rule`".to_string())?;
+        let rule =
+            text(result, "rule").ok_or(BaselineError::Malformed(Malformed::ResultWithoutRule))?;
         let status = text(result, "status").unwrap_or_default();
         if matches!(status.as_str(), "pass" | "fail" | "waived") {
             decided_rules.insert(rule.clone());
@@ -127,11 +198,11 @@ fn image(image: &Value, results: &Value, schema_version: u64) -> Result<Baseline
 }
 
 /// Interprets a parsed report.
-pub fn from_value(path: &str, report: &Value) -> Result<Baseline, String> {
+pub fn from_value(path: &str, report: &Value) -> Result<Baseline, BaselineError> {
     let schema_version = report
         .get("schema_version")
         .and_then(Value::as_u64)
-        .ok_or("not an amiscan JSON report (no `schema_version`)".to_string())?;
+        .ok_or(BaselineError::NotAReport)?;
     let images = match schema_version {
         1 => vec![image(
             report.get("image").unwrap_or(&Value::Null),
@@ -141,7 +212,7 @@ pub fn from_value(path: &str, report: &Value) -> Result<Baseline, String> {
         2 | 3 => report
             .get("images")
             .and_then(Value::as_array)
-            .ok_or("`images` is not a list".to_string())?
+            .ok_or(BaselineError::Malformed(Malformed::ImagesNotAList))?
             .iter()
             // An image that could not be opened then has no findings to carry over.
             .filter(|i| i.get("error").is_none_or(Value::is_null))
@@ -153,11 +224,7 @@ pub fn from_value(path: &str, report: &Value) -> Result<Baseline, String> {
                 )
             })
             .collect::<Result<_, _>>()?,
-        other => {
-            return Err(format!(
-                "schema_version {other} is newer than this amiscan understands (1, 2 or 3)"
-            ))
-        }
+        other => return Err(BaselineError::UnsupportedVersion(other)),
     };
     Ok(Baseline {
         path: path.to_string(),
@@ -166,19 +233,28 @@ pub fn from_value(path: &str, report: &Value) -> Result<Baseline, String> {
     })
 }
 
-/// Reads a JSON report written by `amiscan scan --format json`.
+/// `read` with its error as text, for `commands/scan.rs`, which hands it to
+/// `CommandError::Usage`; it goes once that caller takes a `BaselineFileError`.
 pub fn load(path: &Path) -> Result<Baseline, String> {
-    let name = path.display().to_string();
-    let fail = |message: String| format!("--baseline {name}: {message}");
+    read(path).map_err(|e| e.to_string())
+}
+
+/// Reads a JSON report written by `amiscan scan --format json`.
+pub fn read(path: &Path) -> Result<Baseline, BaselineFileError> {
+    let fail = |problem| BaselineFileError {
+        file: path.to_path_buf(),
+        problem,
+    };
     let size = std::fs::metadata(path)
-        .map_err(|e| fail(e.to_string()))?
+        .map_err(|e| fail(BaselineError::Io(e)))?
         .len();
     if size > MAX_FILE_BYTES {
-        return Err(fail(format!("{size} bytes is too large for a report")));
+        return Err(fail(BaselineError::TooLarge { size }));
     }
-    let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
-    let value: Value = serde_json::from_slice(&bytes).map_err(|e| fail(e.to_string()))?;
-    from_value(&name, &value).map_err(fail)
+    let bytes = std::fs::read(path).map_err(|e| fail(BaselineError::Io(e)))?;
+    let value: Value =
+        serde_json::from_slice(&bytes).map_err(|e| fail(BaselineError::NotJson(e)))?;
+    from_value(&path.display().to_string(), &value).map_err(fail)
 }
 
 impl Baseline {
@@ -240,12 +316,35 @@ mod tests {
 
     #[test]
     fn other_documents_are_refused() {
-        assert!(from_value("b", &serde_json::json!({"results": []})).is_err());
-        assert!(from_value("b", &serde_json::json!({"schema_version": 9})).is_err());
-        assert!(from_value(
-            "b",
-            &serde_json::json!({"schema_version": 2, "images": [{"results": 3}]})
-        )
-        .is_err());
+        let kind = |report: serde_json::Value| from_value("b", &report).err().map(|e| e.kind());
+        assert_eq!(
+            kind(serde_json::json!({"results": []})),
+            Some(BaselineErrorKind::NotAReport)
+        );
+        assert_eq!(
+            kind(serde_json::json!({"schema_version": 9})),
+            Some(BaselineErrorKind::UnsupportedVersion)
+        );
+        assert_eq!(
+            kind(serde_json::json!({"schema_version": 2, "images": [{"results": 3}]})),
+            Some(BaselineErrorKind::Malformed)
+        );
+        let newer = from_value("b", &serde_json::json!({"schema_version": 9})).err();
+        assert_eq!(
+            newer.map(|e| e.to_string()).as_deref(),
+            Some("schema_version 9 is newer than this amiscan understands (1, 2 or 3)")
+        );
+    }
+
+    #[test]
+    fn file_errors_name_the_file() {
+        let missing = read(Path::new("/nonexistent/amiscan-baseline.json")).err();
+        assert_eq!(
+            missing.as_ref().map(|e| e.kind()),
+            Some(BaselineErrorKind::Io)
+        );
+        assert!(missing
+            .map(|e| e.to_string())
+            .is_some_and(|m| m.starts_with("--baseline /nonexistent/amiscan-baseline.json: ")));
     }
 }

@@ -109,13 +109,12 @@ fn image_directory(image: &Path) -> PathBuf {
         .unwrap_or_else(|_| parent.to_path_buf())
 }
 
-fn glob(pattern: &str, separator: bool) -> Result<GlobMatcher, String> {
+fn glob(pattern: &str, separator: bool) -> Result<GlobMatcher, globset::Error> {
     GlobBuilder::new(pattern)
         .literal_separator(separator)
         .backslash_escape(true)
         .build()
         .map(|g: Glob| g.compile_matcher())
-        .map_err(|e| format!("`{pattern}`: {e}"))
 }
 
 /// Parses one waiver file's text, collecting every problem.
@@ -165,14 +164,14 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Waiver>, Vec<WaiverError>> {
             }
             match glob(path, true) {
                 Ok(m) => path_matchers.push(m),
-                Err(e) => problems.push(format!("path {e}")),
+                Err(e) => problems.push(format!("path `{path}`: {e}")),
             }
         }
         let mut subject_matchers = Vec::new();
         for subject in &spec.subjects {
             match glob(subject, false) {
                 Ok(m) => subject_matchers.push(m),
-                Err(e) => problems.push(format!("subject {e}")),
+                Err(e) => problems.push(format!("subject `{subject}`: {e}")),
             }
         }
         let image_matcher = match &spec.images {
@@ -180,7 +179,7 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Waiver>, Vec<WaiverError>> {
             Some(pattern) => match glob(pattern, false) {
                 Ok(m) => Some((m, pattern.contains('/'))),
                 Err(e) => {
-                    problems.push(format!("images {e}"));
+                    problems.push(format!("images `{pattern}`: {e}"));
                     None
                 }
             },

@@ -5,9 +5,9 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
-use super::BlindSpot;
+use super::{BlindSpot, ReadError};
 use crate::facts::{self, FactError, GuestFiles};
-use crate::guest::{display_path, OsRelease, Tree};
+use crate::guest::{GuestPath, OsRelease, Tree};
 use crate::progress::Progress;
 use crate::walk::{Entry, Inventory};
 
@@ -125,53 +125,61 @@ impl<'a> ScanContext<'a> {
     pub fn open_entry(
         &self,
         entry: &crate::walk::Entry,
-    ) -> Result<crate::filesystems::FileReader<'a>, String> {
+    ) -> Result<crate::filesystems::FileReader<'a>, ReadError> {
         let mount = self
             .tree
             .mount(entry.mount)
-            .ok_or_else(|| format!("{}: no such mount", display_path(&entry.path)))?;
-        mount
-            .fs
-            .open(entry.node)
-            .map_err(|e| format!("{}: {}", display_path(&entry.path), e.rebase(&mount.offset)))
+            .ok_or_else(|| ReadError::NoMount {
+                path: GuestPath::new(entry.path.as_slice()),
+            })?;
+        mount.fs.open(entry.node).map_err(|e| ReadError::Fs {
+            path: GuestPath::new(entry.path.as_slice()),
+            source: e.rebase(&mount.offset),
+        })
     }
 
     /// A regular file's contents as a stream (no symlink is followed: callers pass paths
     /// the walk listed as regular files).
-    pub fn open_file(&self, path: &[u8]) -> Result<crate::filesystems::FileReader<'a>, String> {
-        let located = self.tree.resolve(path, false).map_err(|e| e.to_string())?;
+    pub fn open_file(&self, path: &[u8]) -> Result<crate::filesystems::FileReader<'a>, ReadError> {
+        let located = self.tree.resolve(path, false).map_err(ReadError::Resolve)?;
         let mount = self
             .tree
             .mount(located.mount)
-            .ok_or_else(|| format!("{}: no such mount", display_path(path)))?;
-        mount
-            .fs
-            .open(located.node)
-            .map_err(|e| format!("{}: {}", display_path(path), e.rebase(&mount.offset)))
+            .ok_or_else(|| ReadError::NoMount {
+                path: GuestPath::new(path),
+            })?;
+        mount.fs.open(located.node).map_err(|e| ReadError::Fs {
+            path: GuestPath::new(path),
+            source: e.rebase(&mount.offset),
+        })
     }
 
     /// A file's contents by its exact guest path, symlinks followed inside the guest, at
     /// most `limit` bytes; `Ok(None)` when the path leads to no regular file.
-    pub fn read_file(&self, path: &[u8], limit: u64) -> Result<Option<Vec<u8>>, String> {
+    pub fn read_file(&self, path: &[u8], limit: u64) -> Result<Option<Vec<u8>>, ReadError> {
         let Some((mount, node, kind)) = self.follow(path)? else {
             return Ok(None);
         };
         if kind != crate::filesystems::FileKind::File {
             return Ok(None);
         }
-        let reader = mount
-            .fs
-            .open(node)
-            .map_err(|e| format!("{}: {}", display_path(path), e.rebase(&mount.offset)))?;
+        let reader = mount.fs.open(node).map_err(|e| ReadError::Fs {
+            path: GuestPath::new(path),
+            source: e.rebase(&mount.offset),
+        })?;
         let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::Read::take(reader, limit), &mut bytes)
-            .map_err(|e| format!("{}: reading the file: {e}", display_path(path)))?;
+        std::io::Read::read_to_end(&mut std::io::Read::take(reader, limit), &mut bytes).map_err(
+            |source| ReadError::Io {
+                path: GuestPath::new(path),
+                source,
+            },
+        )?;
         Ok(Some(bytes))
     }
 
     /// How many entries the directory at `path` holds, symlinks followed inside the guest;
     /// `Ok(None)` when the path leads to no directory.
-    pub fn directory_len(&self, path: &[u8]) -> Result<Option<usize>, String> {
+    pub fn directory_len(&self, path: &[u8]) -> Result<Option<usize>, ReadError> {
         let Some((mount, node, kind)) = self.follow(path)? else {
             return Ok(None);
         };
@@ -182,7 +190,10 @@ impl<'a> ScanContext<'a> {
             .fs
             .read_dir(node)
             .map(|entries| Some(entries.len()))
-            .map_err(|e| format!("{}: {}", display_path(path), e.rebase(&mount.offset)))
+            .map_err(|e| ReadError::Fs {
+                path: GuestPath::new(path),
+                source: e.rebase(&mount.offset),
+            })
     }
 
     /// The node a guest path leads to with symlinks followed, and its kind.
@@ -195,7 +206,7 @@ impl<'a> ScanContext<'a> {
             crate::filesystems::NodeId,
             crate::filesystems::FileKind,
         )>,
-        String,
+        ReadError,
     > {
         let located = match self.tree.resolve(path, true) {
             Ok(located) => located,
@@ -203,15 +214,15 @@ impl<'a> ScanContext<'a> {
                 crate::guest::ResolveError::NotFound { .. }
                 | crate::guest::ResolveError::NotADirectory { .. },
             ) => return Ok(None),
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(ReadError::Resolve(e)),
         };
         let Some(mount) = self.tree.mount(located.mount) else {
             return Ok(None);
         };
-        let meta = mount
-            .fs
-            .metadata(located.node)
-            .map_err(|e| format!("{}: {}", display_path(path), e.rebase(&mount.offset)))?;
+        let meta = mount.fs.metadata(located.node).map_err(|e| ReadError::Fs {
+            path: GuestPath::new(path),
+            source: e.rebase(&mount.offset),
+        })?;
         Ok(Some((mount, located.node, meta.kind)))
     }
 

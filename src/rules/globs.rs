@@ -9,31 +9,34 @@ use std::os::unix::ffi::OsStrExt;
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
-use super::BlindSpot;
+use super::{BlindSpot, SpecError};
 use crate::escapes;
 use crate::walk::{Entry, Inventory};
 
 /// Checks a pattern as written in a rule pack.
-pub fn validate(pattern: &str) -> Result<(), String> {
+pub fn validate(pattern: &str) -> Result<(), SpecError> {
     if !(pattern.starts_with('/') || pattern.starts_with("~/")) {
-        return Err(format!(
-            "path pattern `{pattern}` must be absolute or start with `~/`"
-        ));
+        return Err(SpecError::RelativePattern {
+            pattern: pattern.to_string(),
+        });
     }
     compile(&[pattern.replace('~', "/home/user")]).map(|_| ())
 }
 
-fn compile(patterns: &[String]) -> Result<GlobSet, String> {
+fn compile(patterns: &[String]) -> Result<GlobSet, SpecError> {
     let mut builder = GlobSetBuilder::new();
     for pattern in patterns {
         let glob = GlobBuilder::new(pattern)
             .literal_separator(true)
             .backslash_escape(true)
             .build()
-            .map_err(|e| format!("path pattern `{pattern}`: {e}"))?;
+            .map_err(|source| SpecError::Glob {
+                pattern: pattern.clone(),
+                source,
+            })?;
         builder.add(glob);
     }
-    builder.build().map_err(|e| e.to_string())
+    builder.build().map_err(SpecError::GlobSet)
 }
 
 /// The part of a pattern before its first wildcard, cut back to a directory boundary.
@@ -76,7 +79,7 @@ struct Split {
 }
 
 impl Split {
-    fn compile(patterns: &[String]) -> Result<(Self, Vec<String>, Vec<String>), String> {
+    fn compile(patterns: &[String]) -> Result<(Self, Vec<String>, Vec<String>), SpecError> {
         let mut absolute = Vec::new();
         let mut in_home = Vec::new();
         for pattern in patterns {
@@ -105,7 +108,11 @@ impl Split {
 
 impl PathMatcher {
     /// `homes` are the guest's home directories as its bytes (`~/` stands for each).
-    pub fn new(include: &[String], exclude: &[String], homes: &[Vec<u8>]) -> Result<Self, String> {
+    pub fn new(
+        include: &[String],
+        exclude: &[String],
+        homes: &[Vec<u8>],
+    ) -> Result<Self, SpecError> {
         let (include, absolute, in_home) = Split::compile(include)?;
         let (exclude, _, _) = Split::compile(exclude)?;
         let homes: Vec<Vec<u8>> = homes
@@ -186,6 +193,7 @@ fn unescape(prefix: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rules::SpecErrorKind;
 
     #[test]
     fn prefixes_stop_at_the_first_wildcard_directory() {
@@ -237,5 +245,16 @@ mod tests {
         assert!(!matcher.is_match(b"/etc/ssh/sub/ssh_host_rsa_key"));
         assert!(validate("etc/x").is_err());
         assert!(validate("/etc/[x").is_err());
+    }
+
+    #[test]
+    fn bad_globs_are_invalid_patterns() {
+        let kind = |pattern: &str| validate(pattern).err().map(|e| e.kind());
+        assert_eq!(kind("/etc/[x"), Some(SpecErrorKind::InvalidPattern));
+        assert_eq!(kind("etc/x"), Some(SpecErrorKind::InvalidPattern));
+        assert_eq!(kind("/etc/{a,b"), Some(SpecErrorKind::InvalidPattern));
+        assert_eq!(kind("~/.ssh/*"), None);
+        let error = PathMatcher::new(&["/etc/[x".into()], &[], &[]).err();
+        assert!(matches!(error, Some(SpecError::Glob { pattern, .. }) if pattern == "/etc/[x"));
     }
 }

@@ -9,7 +9,9 @@ pub mod engine;
 pub mod finding;
 pub mod globs;
 pub mod pack;
+pub mod read_error;
 pub mod select;
+pub mod spec_error;
 
 use std::fmt;
 
@@ -20,6 +22,8 @@ pub use context::{ScanContext, ScanOptions};
 pub use engine::{evaluate, RuleResult, Status};
 pub use finding::Finding;
 pub use pack::{Pack, PackError, Rule};
+pub use read_error::{ReadError, ReadErrorKind};
+pub use spec_error::{SpecError, SpecErrorKind};
 
 /// How bad a failing rule is. Ordered: `Info < Low < Medium < High < Critical`.
 #[derive(

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
 use super::checks::{Check, CheckSpec};
+use super::spec_error::{FilterField, FixField, FixFilter, Missing, SpecError};
 use super::Severity;
 
 /// The built-in pack, one file per theme, in the order docs list them.
@@ -130,7 +131,7 @@ pub struct Template {
 impl Template {
     /// `{name}` is a placeholder when `name` is an identifier; `${name}` stays shell
     /// parameter expansion, and braces around anything else (`{ print $1 }`) stay text.
-    pub fn parse(text: &str) -> Result<Template, String> {
+    pub fn parse(text: &str) -> Result<Template, SpecError> {
         let mut segments = Vec::new();
         let mut literal = String::new();
         let mut rest = text;
@@ -151,10 +152,9 @@ impl Template {
                 continue;
             }
             let Some(placeholder) = Placeholder::ALL.into_iter().find(|p| p.name() == name) else {
-                return Err(format!(
-                    "unknown placeholder `{{{name}}}` (known: {{path}}, {{subject}}, {{line}}; \
-                     write `${{{name}}}` for a shell variable)"
-                ));
+                return Err(SpecError::UnknownPlaceholder {
+                    name: name.to_string(),
+                });
             };
             if !literal.is_empty() {
                 segments.push(Segment::Text(std::mem::take(&mut literal)));
@@ -187,28 +187,33 @@ pub struct Filter {
 }
 
 impl Filter {
-    fn compile(spec: &FilterSpec, what: &str) -> Result<Filter, String> {
-        let regex = |field: &str, text: &Option<String>| {
+    fn compile(spec: &FilterSpec, filter: FixFilter) -> Result<Filter, SpecError> {
+        let invalid = |field: FilterField| {
+            move |source| SpecError::FilterRegex {
+                filter,
+                field,
+                source,
+            }
+        };
+        let regex = |field: FilterField, text: &Option<String>| {
             text.as_deref()
-                .map(|t| Regex::new(t).map_err(|e| format!("`{what}.{field}`: {e}")))
+                .map(|t| Regex::new(t).map_err(invalid(field)))
                 .transpose()
         };
         let path = spec
             .path
             .as_deref()
-            .map(|t| regex::bytes::Regex::new(t).map_err(|e| format!("`{what}.path`: {e}")))
+            .map(|t| regex::bytes::Regex::new(t).map_err(invalid(FilterField::Path)))
             .transpose()?;
-        let filter = Filter {
+        let compiled = Filter {
             path,
-            subject: regex("subject", &spec.subject)?,
-            message: regex("message", &spec.message)?,
+            subject: regex(FilterField::Subject, &spec.subject)?,
+            message: regex(FilterField::Message, &spec.message)?,
         };
-        if filter.path.is_none() && filter.subject.is_none() && filter.message.is_none() {
-            return Err(format!(
-                "`{what}` needs at least one of `path`, `subject`, `message`"
-            ));
+        if compiled.path.is_none() && compiled.subject.is_none() && compiled.message.is_none() {
+            return Err(SpecError::MissingField(Missing::FilterField(filter)));
         }
-        Ok(filter)
+        Ok(compiled)
     }
 
     /// A field the filter names but the finding lacks does not match.
@@ -236,29 +241,32 @@ pub struct Fix {
 }
 
 impl Fix {
-    pub fn compile(spec: FixSpec) -> Result<Fix, String> {
-        let nonempty = |field: &str, text: &Option<String>| match text {
-            Some(t) if t.trim().is_empty() => Err(format!("`fix.{field}` is empty")),
+    pub fn compile(spec: FixSpec) -> Result<Fix, SpecError> {
+        let nonempty = |field: FixField, text: &Option<String>| match text {
+            Some(t) if t.trim().is_empty() => Err(SpecError::EmptyFix(field)),
             _ => Ok(()),
         };
-        nonempty("each", &spec.each)?;
-        nonempty("once", &spec.once)?;
+        nonempty(FixField::Each, &spec.each)?;
+        nonempty(FixField::Once, &spec.once)?;
         if spec.each.is_none() && spec.once.is_none() {
-            return Err("`fix` needs `each`, `once` or both".into());
+            return Err(SpecError::MissingField(Missing::FixCommand));
         }
+        let in_fix = |field: FixField| {
+            move |e: SpecError| SpecError::InFix {
+                field,
+                source: Box::new(e),
+            }
+        };
         let each = spec
             .each
             .as_deref()
-            .map(|t| Template::parse(t.trim_end()).map_err(|e| format!("`fix.each`: {e}")))
+            .map(|t| Template::parse(t.trim_end()).map_err(in_fix(FixField::Each)))
             .transpose()?;
         let once = match spec.once.as_deref() {
             Some(text) => {
-                let template = Template::parse(text).map_err(|e| format!("`fix.once`: {e}"))?;
-                if let Some(p) = template.placeholders().next() {
-                    return Err(format!(
-                        "`fix.once` runs once for the rule, not per finding: `{{{}}}` has no value there (use `each`)",
-                        p.name()
-                    ));
+                let template = Template::parse(text).map_err(in_fix(FixField::Once))?;
+                if let Some(placeholder) = template.placeholders().next() {
+                    return Err(SpecError::PlaceholderInOnce { placeholder });
                 }
                 Some(text.trim_end().to_string())
             }
@@ -267,12 +275,12 @@ impl Fix {
         let only = spec
             .only
             .as_ref()
-            .map(|f| Filter::compile(f, "fix.only"))
+            .map(|f| Filter::compile(f, FixFilter::Only))
             .transpose()?;
         let except = spec
             .except
             .as_ref()
-            .map(|f| Filter::compile(f, "fix.except"))
+            .map(|f| Filter::compile(f, FixFilter::Except))
             .transpose()?;
         Ok(Fix {
             spec,
@@ -416,7 +424,8 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Rule>, Vec<PackError>> {
         let fix = match spec.fix {
             Some(fix) => match Fix::compile(fix.value) {
                 Ok(fix) => Some(fix),
-                Err(message) => {
+                Err(error) => {
+                    let message = error.to_string();
                     let (line, column) = refine_fix_error(text, &message, fix.referenced.line())
                         .unwrap_or((fix.referenced.line(), fix.referenced.column()));
                     errors.push(PackError {
@@ -584,12 +593,12 @@ impl Pack {
             let name = file.display().to_string();
             let text = match read_pack(&file) {
                 Ok(text) => text,
-                Err(message) => {
+                Err(error) => {
                     errors.push(PackError {
                         file: name,
                         line: 0,
                         column: 0,
-                        message,
+                        message: error.to_string(),
                     });
                     continue;
                 }
@@ -654,17 +663,22 @@ pub fn pack_files(path: &Path) -> Result<Vec<PathBuf>, Vec<PackError>> {
     Ok(files)
 }
 
-fn read_pack(path: &Path) -> Result<String, String> {
+/// Why a pack file's text could not be had.
+#[derive(Debug, thiserror::Error)]
+enum ReadPackError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("larger than {MAX_PACK_BYTES} bytes; not a rule pack")]
+    TooLarge,
+}
+
+fn read_pack(path: &Path) -> Result<String, ReadPackError> {
     use std::io::Read;
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let file = std::fs::File::open(path)?;
     let mut text = String::new();
-    file.take(MAX_PACK_BYTES + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| e.to_string())?;
+    file.take(MAX_PACK_BYTES + 1).read_to_string(&mut text)?;
     if text.len() as u64 > MAX_PACK_BYTES {
-        return Err(format!(
-            "larger than {MAX_PACK_BYTES} bytes; not a rule pack"
-        ));
+        return Err(ReadPackError::TooLarge);
     }
     Ok(text)
 }

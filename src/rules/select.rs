@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use globset::GlobBuilder;
 
-use super::{Pack, Rule};
+use super::{Pack, Rule, SpecError};
 
 struct Selector {
     text: String,
@@ -13,11 +13,14 @@ struct Selector {
 }
 
 impl Selector {
-    fn parse(text: &str) -> Result<Self, String> {
+    fn parse(text: &str) -> Result<Self, SpecError> {
         let glob = GlobBuilder::new(text)
             .literal_separator(false)
             .build()
-            .map_err(|e| format!("selector `{text}`: {e}"))?
+            .map_err(|source| SpecError::InvalidSelector {
+                selector: text.to_string(),
+                source,
+            })?
             .compile_matcher();
         Ok(Self {
             text: text.to_string(),
@@ -31,7 +34,7 @@ impl Selector {
 }
 
 /// Splits comma-separated selector arguments.
-fn selectors(args: &[String]) -> Result<Vec<Selector>, String> {
+fn selectors(args: &[String]) -> Result<Vec<Selector>, SpecError> {
     args.iter()
         .flat_map(|a| a.split(','))
         .map(str::trim)
@@ -40,16 +43,25 @@ fn selectors(args: &[String]) -> Result<Vec<Selector>, String> {
         .collect()
 }
 
-/// The rules to run: all (or those `select` names), minus those `ignore` names.
+/// `select_rules` with its error as text, for `commands/scan.rs`, which hands it to
+/// `CommandError::Usage`; it goes once that caller takes a `SpecError`.
 pub fn select(pack: &Pack, select: &[String], ignore: &[String]) -> Result<Vec<Arc<Rule>>, String> {
+    select_rules(pack, select, ignore).map_err(|e| e.to_string())
+}
+
+/// The rules to run: all (or those `select` names), minus those `ignore` names.
+pub fn select_rules(
+    pack: &Pack,
+    select: &[String],
+    ignore: &[String],
+) -> Result<Vec<Arc<Rule>>, SpecError> {
     let select = selectors(select)?;
     let ignore = selectors(ignore)?;
     for selector in select.iter().chain(&ignore) {
         if !pack.rules().any(|rule| selector.matches(rule)) {
-            return Err(format!(
-                "`{}` matches no rule id or tag (see `amiscan rules list`)",
-                selector.text
-            ));
+            return Err(SpecError::UnknownSelector {
+                selector: selector.text.clone(),
+            });
         }
     }
     Ok(pack
@@ -58,4 +70,32 @@ pub fn select(pack: &Pack, select: &[String], ignore: &[String]) -> Result<Vec<A
         .filter(|rule| !ignore.iter().any(|s| s.matches(rule)))
         .cloned()
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::SpecErrorKind;
+
+    #[test]
+    fn selectors_that_match_nothing_or_do_not_parse_are_refused() {
+        let pack = Pack::builtin().unwrap_or_default();
+        let kind = |select: &str, ignore: &str| {
+            select_rules(&pack, &[select.to_string()], &[ignore.to_string()])
+                .err()
+                .map(|e| e.kind())
+        };
+        assert_eq!(
+            kind("no.such-rule", ""),
+            Some(SpecErrorKind::UnknownSelector)
+        );
+        assert_eq!(kind("", "nothing.*"), Some(SpecErrorKind::UnknownSelector));
+        assert_eq!(kind("ssh.[", ""), Some(SpecErrorKind::InvalidSelector));
+        assert_eq!(kind("*", ""), None);
+        let message = select(&pack, &["no.such-rule".into()], &[]).err();
+        assert_eq!(
+            message.as_deref(),
+            Some("`no.such-rule` matches no rule id or tag (see `amiscan rules list`)")
+        );
+    }
 }

@@ -14,6 +14,7 @@
 
 mod decompress;
 mod detectors;
+mod error;
 mod fingerprint;
 mod prefilter;
 mod stream;
@@ -31,6 +32,7 @@ pub use detectors::sample_detectors;
 pub use fingerprint::{fingerprint, shannon_entropy};
 
 use decompress::{Compression, Tracked};
+pub use error::{DetectorError, DetectorErrorKind, DetectorProblem};
 use prefilter::Prefilter;
 use stream::Geometry;
 
@@ -163,13 +165,16 @@ struct Detector {
 
 impl Scanner {
     /// Compiles `detectors`; an error names the detector and what is wrong with it.
-    pub fn new(detectors: &[DetectorSpec]) -> Result<Self, String> {
+    pub fn new(detectors: &[DetectorSpec]) -> Result<Self, DetectorError> {
         let compiled = detectors
             .iter()
             .enumerate()
             .map(|(index, spec)| {
-                Detector::compile(spec)
-                    .map_err(|e| format!("detector {index} ({:?}): {e}", spec.name))
+                Detector::compile(spec).map_err(|problem| DetectorError::Invalid {
+                    index,
+                    name: spec.name.clone(),
+                    problem,
+                })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let prefilter = Prefilter::new(detectors)?;
@@ -256,22 +261,22 @@ fn read_up_to(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 impl Detector {
-    fn compile(spec: &DetectorSpec) -> Result<Self, String> {
+    fn compile(spec: &DetectorSpec) -> Result<Self, DetectorProblem> {
         if spec.name.trim().is_empty() {
-            return Err("`name` is empty".into());
+            return Err(DetectorProblem::EmptyName);
         }
         if spec.keywords.is_empty() {
-            return Err("`keywords` must hold at least one literal".into());
+            return Err(DetectorProblem::NoKeywords);
         }
         for keyword in &spec.keywords {
             if keyword.is_empty() {
-                return Err("a keyword is empty".into());
+                return Err(DetectorProblem::EmptyKeyword);
             }
             if keyword.len() > MAX_KEYWORD_LEN {
-                return Err(format!("a keyword is longer than {MAX_KEYWORD_LEN} bytes"));
+                return Err(DetectorProblem::KeywordTooLong);
             }
         }
-        let regex = Regex::new(&spec.regex).map_err(|e| format!("regex: {e}"))?;
+        let regex = Regex::new(&spec.regex).map_err(DetectorProblem::Regex)?;
         let group = if let Some(index) = regex
             .capture_names()
             .position(|name| name == Some("secret"))
@@ -285,17 +290,15 @@ impl Detector {
         let keywords = AhoCorasick::builder()
             .ascii_case_insensitive(true)
             .build(&spec.keywords)
-            .map_err(|e| format!("keywords: {e}"))?;
+            .map_err(DetectorProblem::Keywords)?;
         if let Some(min) = spec.min_entropy {
             if !(0.0..=8.0).contains(&min) {
-                return Err(format!(
-                    "`min_entropy` must be between 0 and 8 bits per byte, not {min}"
-                ));
+                return Err(DetectorProblem::MinEntropy(min));
             }
         }
         // The values themselves stay out of messages: they may be real secrets.
         if let Some(index) = spec.allow_values.iter().position(String::is_empty) {
-            return Err(format!("`allow_values` entry {index} is empty"));
+            return Err(DetectorProblem::EmptyAllowValue(index));
         }
         let allow_regexes = spec
             .allow_regexes
@@ -303,7 +306,7 @@ impl Detector {
             .map(|pattern| {
                 Regex::new(pattern)
                     .map(|regex| (pattern.clone(), regex))
-                    .map_err(|e| format!("allow_regexes: {e}"))
+                    .map_err(DetectorProblem::AllowRegex)
             })
             .collect::<Result<_, _>>()?;
         Ok(Detector {

@@ -87,7 +87,7 @@ pub struct KeywordHit {
 }
 
 impl Prefilter {
-    pub fn new(detectors: &[DetectorSpec]) -> Result<Self, String> {
+    pub fn new(detectors: &[DetectorSpec]) -> Result<Self, super::DetectorError> {
         let mut keywords: Vec<Keyword> = Vec::new();
         for (index, spec) in detectors.iter().enumerate() {
             for keyword in &spec.keywords {
@@ -129,7 +129,7 @@ impl Prefilter {
                 long.iter()
                     .map(|k| k.bytes.get(k.anchor..).unwrap_or_default()),
             )
-            .map_err(|e| format!("keywords: {e}"))?;
+            .map_err(super::DetectorError::Keywords)?;
         let short = short
             .iter()
             .map(|k| memmem::Finder::new(&k.bytes).into_owned())

@@ -784,7 +784,7 @@ fn compile_errors_name_the_detector_and_the_problem() {
     let bad = |f: fn(&mut DetectorSpec)| {
         let mut spec = good.clone();
         f(&mut spec);
-        Scanner::new(&[good.clone(), spec]).unwrap_err()
+        Scanner::new(&[good.clone(), spec]).unwrap_err().to_string()
     };
     let e = bad(|s| s.regex = "(".into());
     assert!(
@@ -807,6 +807,30 @@ fn compile_errors_name_the_detector_and_the_problem() {
     assert!(e.contains("allow_regexes"), "{e}");
     let e = bad(|s| s.name = " ".into());
     assert!(e.contains("`name` is empty"), "{e}");
+}
+
+#[test]
+fn compile_errors_have_a_kind() {
+    let good = sample_detectors()[AWS_ID].clone();
+    let kind = |f: fn(&mut DetectorSpec)| {
+        let mut spec = good.clone();
+        f(&mut spec);
+        Scanner::new(&[spec]).err().map(|e| e.kind())
+    };
+    assert_eq!(
+        kind(|s| s.regex = "(".into()),
+        Some(DetectorErrorKind::InvalidRegex)
+    );
+    assert_eq!(
+        kind(|s| s.allow_regexes = vec!["[".into()]),
+        Some(DetectorErrorKind::InvalidRegex)
+    );
+    assert_eq!(kind(|s| s.keywords.clear()), Some(DetectorErrorKind::Empty));
+    assert_eq!(
+        kind(|s| s.min_entropy = Some(9.0)),
+        Some(DetectorErrorKind::OutOfRange)
+    );
+    assert_eq!(kind(|_| {}), None);
 }
 
 #[test]

@@ -6,11 +6,13 @@ use regex::bytes::Regex;
 use serde::{Deserialize, Serialize};
 
 use super::{validate_patterns, CheckReport};
+use crate::facts::FactError;
 use crate::filesystems::FileKind;
 use crate::guest::display_path;
 use crate::rules::context::ScanContext;
 use crate::rules::engine::Finding;
 use crate::rules::globs::PathMatcher;
+use crate::rules::spec_error::{EmptyList, PatternList, SpecError};
 
 /// Files are read up to this many bytes unless a rule says otherwise.
 pub const DEFAULT_MAX_SIZE: u64 = 1 << 20;
@@ -61,17 +63,20 @@ struct CompiledPattern {
 }
 
 impl Spec {
-    pub fn compile(&self) -> Result<Compiled, String> {
+    pub fn compile(&self) -> Result<Compiled, SpecError> {
         if self.paths.is_empty() && !self.sshd_authorized_keys {
-            return Err("`paths` must name at least one pattern".into());
+            return Err(SpecError::EmptyList(EmptyList::Paths));
         }
         if self.patterns.is_empty() {
-            return Err("`patterns` must hold at least one regex".into());
+            return Err(SpecError::EmptyList(EmptyList::ContentPatterns));
         }
-        validate_patterns(&self.paths, "paths")?;
-        validate_patterns(&self.exclude, "exclude")?;
+        validate_patterns(&self.paths, PatternList::Paths)?;
+        validate_patterns(&self.exclude, PatternList::Exclude)?;
         let compile = |name: &str, regex: &str| {
-            Regex::new(regex).map_err(|e| format!("pattern `{name}`: {e}"))
+            Regex::new(regex).map_err(|source| SpecError::Regex {
+                name: name.to_string(),
+                source,
+            })
         };
         let patterns = self
             .patterns
@@ -84,10 +89,10 @@ impl Spec {
                         .allow_regexes
                         .iter()
                         .map(|a| compile(&p.name, a))
-                        .collect::<Result<_, String>>()?,
+                        .collect::<Result<_, SpecError>>()?,
                 })
             })
-            .collect::<Result<_, String>>()?;
+            .collect::<Result<_, SpecError>>()?;
         Ok(Compiled {
             spec: self.clone(),
             patterns,
@@ -131,12 +136,12 @@ impl Compiled {
         if spec.sshd_authorized_keys {
             match authorized_keys_paths(ctx) {
                 Ok(extra) => paths.extend(extra),
-                Err(e) => report.unknown.push(e),
+                Err(e) => report.unknown.push(e.to_string()),
             }
         }
         let matcher = match PathMatcher::new(&paths, &spec.exclude, ctx.homes()) {
             Ok(matcher) => matcher,
-            Err(e) => return CheckReport::unknown(e),
+            Err(e) => return CheckReport::unknown(e.to_string()),
         };
         let limit = spec.max_size.unwrap_or(DEFAULT_MAX_SIZE);
         for entry in matcher.entries(ctx.inventory) {
@@ -157,7 +162,7 @@ impl Compiled {
                     continue;
                 }
                 Err(e) => {
-                    report.unknown.push(e);
+                    report.unknown.push(e.to_string());
                     continue;
                 }
             };
@@ -191,16 +196,16 @@ pub fn line_of(bytes: &[u8], offset: usize) -> usize {
 /// Glob patterns (escaped literals) for every account's AuthorizedKeysFile entries, with
 /// sshd's tokens expanded: `%h` home, `%u` user, `%U` uid, `%%` a percent sign; relative
 /// paths are relative to the home directory.
-fn authorized_keys_paths(ctx: &ScanContext<'_>) -> Result<Vec<String>, String> {
+fn authorized_keys_paths<'c>(ctx: &'c ScanContext<'_>) -> Result<Vec<String>, &'c FactError> {
     let config = match ctx.sshd() {
         Ok(Some(config)) => config,
         Ok(None) => return Ok(Vec::new()),
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(e),
     };
     let accounts = match ctx.accounts() {
         Ok(Some(accounts)) => accounts,
         Ok(None) => return Ok(Vec::new()),
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(e),
     };
     let mut out = Vec::new();
     for file in config.authorized_keys_files() {

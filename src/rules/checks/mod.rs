@@ -15,8 +15,9 @@ pub mod sshd;
 use serde::{Deserialize, Serialize};
 
 use super::context::ScanContext;
+use super::spec_error::PatternList;
 use super::BlindSpot;
-use super::Finding;
+use super::{Finding, SpecError};
 use crate::guest::display_path;
 
 /// A check as written in a pack: `kind` and its parameters.
@@ -50,7 +51,7 @@ impl CheckSpec {
     }
 
     /// Validates the parameters and prepares what evaluation needs.
-    pub fn compile(&self) -> Result<Check, String> {
+    pub fn compile(&self) -> Result<Check, SpecError> {
         Ok(match self {
             CheckSpec::Path(spec) => Check::Path(spec.compile()?),
             CheckSpec::Content(spec) => Check::Content(spec.compile()?),
@@ -195,7 +196,7 @@ fn select_entries<'a>(
     let matcher = match super::globs::PathMatcher::new(paths, exclude, ctx.homes()) {
         Ok(matcher) => matcher,
         Err(e) => {
-            report.unknown.push(e);
+            report.unknown.push(e.to_string());
             return Vec::new();
         }
     };
@@ -221,9 +222,9 @@ const ALL_TYPES: [NodeType; 4] = [
 ];
 
 /// Checks a list of path patterns from a pack.
-fn validate_patterns(patterns: &[String], what: &str) -> Result<(), String> {
+fn validate_patterns(patterns: &[String], list: PatternList) -> Result<(), SpecError> {
     for pattern in patterns {
-        super::globs::validate(pattern).map_err(|e| format!("{what}: {e}"))?;
+        super::globs::validate(pattern).map_err(|e| e.in_list(list.clone()))?;
     }
     Ok(())
 }

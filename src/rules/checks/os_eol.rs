@@ -7,6 +7,7 @@ use super::CheckReport;
 use crate::date::Date;
 use crate::rules::context::ScanContext;
 use crate::rules::engine::Finding;
+use crate::rules::spec_error::SpecError;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -35,15 +36,16 @@ pub struct Compiled {
 
 /// Parses `YYYY-MM-DD`.
 impl Spec {
-    pub fn compile(&self) -> Result<Compiled, String> {
+    pub fn compile(&self) -> Result<Compiled, SpecError> {
         let releases = self
             .releases
             .iter()
             .map(|r| {
                 crate::date::parse(&r.eol)
                     .map(|date| (r.clone(), date))
-                    .ok_or_else(|| {
-                        format!("release {} {}: `eol` must be YYYY-MM-DD", r.id, r.version)
+                    .ok_or_else(|| SpecError::InvalidEol {
+                        id: r.id.clone(),
+                        version: r.version.clone(),
                     })
             })
             .collect::<Result<_, _>>()?;

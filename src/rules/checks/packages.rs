@@ -8,6 +8,7 @@ use super::CheckReport;
 use crate::facts::packages::{Package, Packages};
 use crate::rules::context::ScanContext;
 use crate::rules::engine::Finding;
+use crate::rules::spec_error::{EmptyList, SpecError};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -23,9 +24,9 @@ pub struct Compiled {
 }
 
 impl Spec {
-    pub fn compile(&self) -> Result<Compiled, String> {
+    pub fn compile(&self) -> Result<Compiled, SpecError> {
         if self.names.is_empty() {
-            return Err("`names` must list at least one package".into());
+            return Err(SpecError::EmptyList(EmptyList::PackageNames));
         }
         Ok(Compiled { spec: self.clone() })
     }

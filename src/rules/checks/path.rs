@@ -8,6 +8,8 @@ use crate::filesystems::FileKind;
 use crate::guest::display_path;
 use crate::rules::context::ScanContext;
 use crate::rules::engine::Finding;
+use crate::rules::spec_error::{EmptyList, PatternList, SpecError};
+use crate::rules::ReadError;
 use crate::walk::Entry;
 
 /// When a matched path counts as a finding.
@@ -57,12 +59,12 @@ pub struct Compiled {
 }
 
 impl Spec {
-    pub fn compile(&self) -> Result<Compiled, String> {
+    pub fn compile(&self) -> Result<Compiled, SpecError> {
         if self.paths.is_empty() {
-            return Err("`paths` must name at least one pattern".into());
+            return Err(SpecError::EmptyList(EmptyList::Paths));
         }
-        validate_patterns(&self.paths, "paths")?;
-        validate_patterns(&self.exclude, "exclude")?;
+        validate_patterns(&self.paths, PatternList::Paths)?;
+        validate_patterns(&self.exclude, PatternList::Exclude)?;
         Ok(Compiled { spec: self.clone() })
     }
 }
@@ -89,7 +91,7 @@ impl Compiled {
                     Ok(true) => Some(describe(ctx, entry)),
                     Ok(false) => None,
                     Err(e) => {
-                        report.unknown.push(e);
+                        report.unknown.push(e.to_string());
                         None
                     }
                 },
@@ -104,7 +106,7 @@ impl Compiled {
                             finding.fingerprint = Some(crate::secrets::fingerprint(&bytes));
                         }
                         Ok(None) => {}
-                        Err(e) => report.unknown.push(e),
+                        Err(e) => report.unknown.push(e.to_string()),
                     }
                 }
                 report.findings.push(finding);
@@ -143,7 +145,7 @@ fn children(ctx: &ScanContext<'_>, dir: &[u8]) -> usize {
     ctx.entries_under(&prefix).len()
 }
 
-fn non_empty(ctx: &ScanContext<'_>, entry: &Entry) -> Result<bool, String> {
+fn non_empty(ctx: &ScanContext<'_>, entry: &Entry) -> Result<bool, ReadError> {
     match entry.meta.kind {
         FileKind::File => Ok(entry.meta.size > 0),
         FileKind::Dir => Ok(children(ctx, &entry.path) > 0),

@@ -7,6 +7,7 @@ use super::{select_entries, validate_patterns, CheckReport, NodeType};
 use crate::guest::display_path;
 use crate::rules::context::ScanContext;
 use crate::rules::engine::Finding;
+use crate::rules::spec_error::{Missing, ModeField, PatternList, SpecError};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -36,24 +37,27 @@ pub struct Compiled {
     unless_bits: u32,
 }
 
-fn octal(text: &Option<String>, what: &str) -> Result<u32, String> {
+fn octal(text: &Option<String>, field: ModeField) -> Result<u32, SpecError> {
     match text {
         None => Ok(0),
         Some(text) => u32::from_str_radix(text.trim_start_matches("0o"), 8)
             .ok()
             .filter(|bits| *bits <= 0o7777)
-            .ok_or_else(|| format!("`{what}` must be octal mode bits like \"0002\", not `{text}`")),
+            .ok_or_else(|| SpecError::InvalidMode {
+                field,
+                value: text.clone(),
+            }),
     }
 }
 
 impl Spec {
-    pub fn compile(&self) -> Result<Compiled, String> {
-        validate_patterns(&self.paths, "paths")?;
-        validate_patterns(&self.exclude, "exclude")?;
-        let any_bits = octal(&self.any_bits, "any_bits")?;
-        let unless_bits = octal(&self.unless_bits, "unless_bits")?;
+    pub fn compile(&self) -> Result<Compiled, SpecError> {
+        validate_patterns(&self.paths, PatternList::Paths)?;
+        validate_patterns(&self.exclude, PatternList::Exclude)?;
+        let any_bits = octal(&self.any_bits, ModeField::AnyBits)?;
+        let unless_bits = octal(&self.unless_bits, ModeField::UnlessBits)?;
         if any_bits == 0 && self.owners.is_none() {
-            return Err("give `any_bits` or `owners`".into());
+            return Err(SpecError::MissingField(Missing::BitsOrOwners));
         }
         Ok(Compiled {
             spec: self.clone(),

@@ -14,13 +14,16 @@ use serde::{Deserialize, Serialize};
 
 use super::{validate_patterns, CheckReport};
 use crate::facts::dpkg_files::PackageFiles;
+use crate::facts::FactError;
 use crate::filesystems::FileKind;
-use crate::guest::display_path;
+use crate::guest::{display_path, GuestPath};
 use crate::names::escape_for_terminal;
 use crate::progress::{Phase, Progress};
 use crate::rules::context::ScanContext;
 use crate::rules::engine::Finding;
 use crate::rules::globs::PathMatcher;
+use crate::rules::spec_error::{EmptyList, PatternList, SpecError};
+use crate::rules::ReadError;
 use crate::rules::Severity;
 use crate::secrets::{DetectorSpec, Limits, Scanner};
 
@@ -104,16 +107,18 @@ impl Detector {
 }
 
 impl Spec {
-    pub fn compile(&self) -> Result<Compiled, String> {
+    pub fn compile(&self) -> Result<Compiled, SpecError> {
         if self.detectors.is_empty() {
-            return Err("`detectors` must hold at least one detector".into());
+            return Err(SpecError::EmptyList(EmptyList::Detectors));
         }
-        validate_patterns(&self.paths, "paths")?;
-        validate_patterns(&self.exclude, "exclude")?;
+        validate_patterns(&self.paths, PatternList::Paths)?;
+        validate_patterns(&self.exclude, PatternList::Exclude)?;
         for detector in &self.detectors {
             validate_patterns(
                 &detector.paths,
-                &format!("detector `{}` paths", detector.name),
+                PatternList::DetectorPaths {
+                    detector: detector.name.clone(),
+                },
             )?;
         }
         let specs: Vec<DetectorSpec> = self.detectors.iter().map(Detector::engine_spec).collect();
@@ -242,11 +247,15 @@ fn scan_counted(
     ctx: &ScanContext<'_>,
     entry: &crate::walk::Entry,
     tally: Option<&mut Tally<'_>>,
-) -> Result<crate::secrets::FileScan, String> {
+) -> Result<crate::secrets::FileScan, ReadError> {
+    let scan_failed = |source| ReadError::Scan {
+        path: GuestPath::new(entry.path.as_slice()),
+        source,
+    };
     let Some(tally) = tally else {
         return ctx
             .open_entry(entry)
-            .and_then(|mut reader| scanner.scan(&mut reader, limits).map_err(|e| e.to_string()));
+            .and_then(|mut reader| scanner.scan(&mut reader, limits).map_err(scan_failed));
     };
     let planned = entry.meta.size.min(limits.max_bytes);
     let mut read = 0;
@@ -258,7 +267,7 @@ fn scan_counted(
         };
         let scanned = scanner.scan(&mut counted, limits);
         read = counted.read;
-        scanned.map_err(|e| e.to_string())
+        scanned.map_err(scan_failed)
     });
     tally.credit = tally.credit.saturating_add(planned.saturating_sub(read));
     outcome
@@ -282,7 +291,10 @@ pub fn run_pass(checks: &[(CheckKey, &Compiled)], ctx: &ScanContext<'_>) -> Secr
         let matcher = match PathMatcher::new(&check.spec.paths, &check.spec.exclude, ctx.homes()) {
             Ok(matcher) => matcher,
             Err(e) => {
-                pass.unknown.entry(key.clone()).or_default().push(e);
+                pass.unknown
+                    .entry(key.clone())
+                    .or_default()
+                    .push(e.to_string());
                 continue;
             }
         };
@@ -308,6 +320,7 @@ pub fn run_pass(checks: &[(CheckKey, &Compiled)], ctx: &ScanContext<'_>) -> Secr
     let scanner = match Scanner::new(&detectors) {
         Ok(scanner) => scanner,
         Err(e) => {
+            let e = e.to_string();
             for plan in &plans {
                 pass.unknown
                     .entry(plan.key.clone())
@@ -349,7 +362,7 @@ pub fn run_pass(checks: &[(CheckKey, &Compiled)], ctx: &ScanContext<'_>) -> Secr
     }
     let scanned: Vec<(
         &crate::walk::Entry,
-        Result<crate::secrets::FileScan, String>,
+        Result<crate::secrets::FileScan, ReadError>,
     )> = candidates
         .par_iter()
         .map_init(
@@ -370,7 +383,7 @@ pub fn run_pass(checks: &[(CheckKey, &Compiled)], ctx: &ScanContext<'_>) -> Secr
         progress.set_phase(Phase::Evaluating);
     }
 
-    let mut package_files: Option<Result<PackageFiles, String>> = None;
+    let mut package_files: Option<Result<PackageFiles, FactError>> = None;
     for (entry, outcome) in scanned {
         let path = display_path(&entry.path);
         let scan = match outcome {
@@ -379,7 +392,7 @@ pub fn run_pass(checks: &[(CheckKey, &Compiled)], ctx: &ScanContext<'_>) -> Secr
                 pass.stats.unreadable += 1;
                 pass.notes.push(format!(
                     "{path}: not read: {}",
-                    escape_for_terminal(e.as_bytes())
+                    escape_for_terminal(e.to_string().as_bytes())
                 ));
                 for plan in plans.iter().filter(|p| p.matcher.is_match(&entry.path)) {
                     pass.unknown
@@ -472,12 +485,10 @@ pub fn run_pass(checks: &[(CheckKey, &Compiled)], ctx: &ScanContext<'_>) -> Secr
 /// The package that shipped this file, when its content still has the shipped MD5.
 fn shipped_unmodified(
     ctx: &ScanContext<'_>,
-    package_files: &mut Option<Result<PackageFiles, String>>,
+    package_files: &mut Option<Result<PackageFiles, FactError>>,
     path: &str,
 ) -> Option<String> {
-    let files = package_files.get_or_insert_with(|| {
-        crate::facts::dpkg_files::read(ctx.files()).map_err(|e| e.to_string())
-    });
+    let files = package_files.get_or_insert_with(|| crate::facts::dpkg_files::read(ctx.files()));
     let shipped = files.as_ref().ok()?.get(path)?;
     let mut reader = ctx.open_file(path.as_bytes()).ok()?;
     let mut hasher = Md5::new();

@@ -8,6 +8,7 @@ use super::packages::{installed_matching, package_database_problems};
 use super::CheckReport;
 use crate::rules::context::ScanContext;
 use crate::rules::engine::Finding;
+use crate::rules::spec_error::{EmptyList, SpecError};
 use crate::rules::Severity;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -31,9 +32,9 @@ pub struct Compiled {
 }
 
 impl Spec {
-    pub fn compile(&self) -> Result<Compiled, String> {
+    pub fn compile(&self) -> Result<Compiled, SpecError> {
         if self.names.is_empty() {
-            return Err("`names` must list at least one service".into());
+            return Err(SpecError::EmptyList(EmptyList::ServiceNames));
         }
         Ok(Compiled { spec: self.clone() })
     }

@@ -11,6 +11,7 @@ use super::CheckReport;
 use crate::facts::sshd::SshdConfig;
 use crate::rules::context::ScanContext;
 use crate::rules::engine::Finding;
+use crate::rules::spec_error::SpecError;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -36,9 +37,9 @@ pub struct Compiled {
 }
 
 impl Spec {
-    pub fn compile(&self) -> Result<Compiled, String> {
+    pub fn compile(&self) -> Result<Compiled, SpecError> {
         if self.fail_on.is_empty() == self.pass_on.is_empty() {
-            return Err("give exactly one of `fail_on` and `pass_on`".into());
+            return Err(SpecError::FailOrPassOn);
         }
         let mut spec = self.clone();
         spec.keyword = crate::facts::sshd::canonical_keyword(&spec.keyword)
