@@ -219,7 +219,7 @@ pub fn run(
     match action {
         RulesCommand::List { format, rules } => {
             let pack = load_pack(&rules)?;
-            let selected = select::select_rules(&pack, &rules.select, &rules.ignore)
+            let selected = select::select(&pack, &rules.select, &rules.ignore)
                 .map_err(|e| CommandError::Usage(e.to_string()))?;
             match format {
                 RulesFormat::Json => {

@@ -165,7 +165,7 @@ struct Plan {
 fn plan(args: &ScanArgs) -> Result<Plan, CommandError> {
     let pack = load_pack(&args.rules)?;
     let selected = select::select(&pack, &args.rules.select, &args.rules.ignore)
-        .map_err(CommandError::Usage)?;
+        .map_err(|e| CommandError::Usage(e.to_string()))?;
     let today = match &args.as_of {
         Some(date) => crate::date::parse(date).ok_or_else(|| {
             CommandError::Usage(format!("--as-of: `{date}` is not a YYYY-MM-DD date"))
@@ -205,9 +205,9 @@ fn plan(args: &ScanArgs) -> Result<Plan, CommandError> {
     let baseline = args
         .baseline
         .as_deref()
-        .map(baseline::load)
+        .map(baseline::read)
         .transpose()
-        .map_err(CommandError::Usage)?;
+        .map_err(|e| CommandError::Usage(e.to_string()))?;
     Ok(Plan {
         config: ScanConfig {
             known_rules: pack.rules().map(|r| r.id.clone()).collect(),

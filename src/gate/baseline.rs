@@ -233,12 +233,6 @@ pub fn from_value(path: &str, report: &Value) -> Result<Baseline, BaselineError>
     })
 }
 
-/// `read` with its error as text, for `commands/scan.rs`, which hands it to
-/// `CommandError::Usage`; it goes once that caller takes a `BaselineFileError`.
-pub fn load(path: &Path) -> Result<Baseline, String> {
-    read(path).map_err(|e| e.to_string())
-}
-
 /// Reads a JSON report written by `amiscan scan --format json`.
 pub fn read(path: &Path) -> Result<Baseline, BaselineFileError> {
     let fail = |problem| BaselineFileError {

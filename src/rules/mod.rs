@@ -9,6 +9,7 @@ pub mod engine;
 pub mod finding;
 pub mod globs;
 pub mod pack;
+pub mod placeholder;
 pub mod read_error;
 pub mod select;
 pub mod spec_error;

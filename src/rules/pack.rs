@@ -15,6 +15,8 @@ use super::checks::{Check, CheckSpec};
 use super::spec_error::{FilterField, FixField, FixFilter, Missing, SpecError};
 use super::Severity;
 
+pub use super::placeholder::Placeholder;
+
 /// The built-in pack, one file per theme, in the order docs list them.
 pub const BUILTIN_FILES: &[(&str, &str)] = &[
     ("rules/ssh.yaml", include_str!("../../rules/ssh.yaml")),
@@ -92,26 +94,6 @@ pub struct FilterSpec {
     pub subject: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-}
-
-/// A finding's value a template can ask for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Placeholder {
-    Path,
-    Subject,
-    Line,
-}
-
-impl Placeholder {
-    pub const ALL: [Placeholder; 3] = [Placeholder::Path, Placeholder::Subject, Placeholder::Line];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Placeholder::Path => "path",
-            Placeholder::Subject => "subject",
-            Placeholder::Line => "line",
-        }
-    }
 }
 
 /// A piece of a parsed template.

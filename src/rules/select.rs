@@ -43,14 +43,8 @@ fn selectors(args: &[String]) -> Result<Vec<Selector>, SpecError> {
         .collect()
 }
 
-/// `select_rules` with its error as text, for `commands/scan.rs`, which hands it to
-/// `CommandError::Usage`; it goes once that caller takes a `SpecError`.
-pub fn select(pack: &Pack, select: &[String], ignore: &[String]) -> Result<Vec<Arc<Rule>>, String> {
-    select_rules(pack, select, ignore).map_err(|e| e.to_string())
-}
-
 /// The rules to run: all (or those `select` names), minus those `ignore` names.
-pub fn select_rules(
+pub fn select(
     pack: &Pack,
     select: &[String],
     ignore: &[String],
@@ -80,8 +74,8 @@ mod tests {
     #[test]
     fn selectors_that_match_nothing_or_do_not_parse_are_refused() {
         let pack = Pack::builtin().unwrap_or_default();
-        let kind = |select: &str, ignore: &str| {
-            select_rules(&pack, &[select.to_string()], &[ignore.to_string()])
+        let kind = |selected: &str, ignored: &str| {
+            select(&pack, &[selected.to_string()], &[ignored.to_string()])
                 .err()
                 .map(|e| e.kind())
         };
@@ -92,7 +86,9 @@ mod tests {
         assert_eq!(kind("", "nothing.*"), Some(SpecErrorKind::UnknownSelector));
         assert_eq!(kind("ssh.[", ""), Some(SpecErrorKind::InvalidSelector));
         assert_eq!(kind("*", ""), None);
-        let message = select(&pack, &["no.such-rule".into()], &[]).err();
+        let message = select(&pack, &["no.such-rule".into()], &[])
+            .err()
+            .map(|e| e.to_string());
         assert_eq!(
             message.as_deref(),
             Some("`no.such-rule` matches no rule id or tag (see `amiscan rules list`)")

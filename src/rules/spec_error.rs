@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use super::pack::Placeholder;
+use super::placeholder::Placeholder;
 use crate::secrets::DetectorError;
 
 /// A problem in what a pack (or a selector) asks for.

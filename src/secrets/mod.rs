@@ -67,6 +67,11 @@ pub struct DetectorSpec {
     /// Regexes over the secret that mark it as a placeholder (`^x+$`, `EXAMPLE`, …).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow_regexes: Vec<String>,
+    /// Which files the caller runs this detector on, as the caller's path globs (credential
+    /// stores named by path); every file when empty. The scanner itself does not read it:
+    /// it scans what it is given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<String>,
 }
 
 // Hand-written so that an allowlisted value, which a user may have copied from a real
@@ -83,6 +88,7 @@ impl std::fmt::Debug for DetectorSpec {
                 &format_args!("[{} redacted]", self.allow_values.len()),
             )
             .field("allow_regexes", &self.allow_regexes)
+            .field("paths", &self.paths)
             .finish()
     }
 }

@@ -209,6 +209,7 @@ fn a_match_must_contain_a_keyword() {
         min_entropy: None,
         allow_values: vec![],
         allow_regexes: vec![],
+        paths: vec![],
     };
     let scanner = Scanner::new(std::slice::from_ref(&spec)).unwrap();
     assert!(scan(&scanner, b"id: 12345678").hits.is_empty());

@@ -44,31 +44,6 @@ pub struct CheckKey {
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct Detector {
-    /// The kind of secret, shown in findings ("AWS access key ID").
-    pub name: String,
-    /// Rust regex over bytes; the secret is the group named `secret`, else group 1, else
-    /// the whole match.
-    pub regex: String,
-    /// Literals one of which every match contains (ASCII case-insensitive): the prefilter.
-    pub keywords: Vec<String>,
-    /// Shannon entropy (bits per character) the secret must reach.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min_entropy: Option<f64>,
-    /// Exact values never reported: documented example keys.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub allow_values: Vec<String>,
-    /// Regexes over the secret that mark placeholders (`^x+$`, `\$\{`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub allow_regexes: Vec<String>,
-    /// Only files matching these globs count for this detector (credential stores named
-    /// by path); every scanned file when empty.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub paths: Vec<String>,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct Spec {
     /// Files scanned; every regular file when absent.
     #[serde(default = "every_file")]
@@ -76,7 +51,8 @@ pub struct Spec {
     /// Narrow, explained exceptions (see the rule's description).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exclude: Vec<String>,
-    pub detectors: Vec<Detector>,
+    /// One secrets engine detector each (its Debug never shows allowlisted values).
+    pub detectors: Vec<DetectorSpec>,
     /// Content read per file (after decompression); larger files are counted as
     /// truncated in the report's statistics.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -91,19 +67,6 @@ fn every_file() -> Vec<String> {
 #[derive(Debug, Clone)]
 pub struct Compiled {
     spec: Spec,
-}
-
-impl Detector {
-    fn engine_spec(&self) -> DetectorSpec {
-        DetectorSpec {
-            name: self.name.clone(),
-            regex: self.regex.clone(),
-            keywords: self.keywords.clone(),
-            min_entropy: self.min_entropy,
-            allow_values: self.allow_values.clone(),
-            allow_regexes: self.allow_regexes.clone(),
-        }
-    }
 }
 
 impl Spec {
@@ -121,7 +84,7 @@ impl Spec {
                 },
             )?;
         }
-        let specs: Vec<DetectorSpec> = self.detectors.iter().map(Detector::engine_spec).collect();
+        let specs: Vec<DetectorSpec> = self.detectors.clone();
         Scanner::new(&specs)?;
         Ok(Compiled { spec: self.clone() })
     }
@@ -315,7 +278,7 @@ pub fn run_pass(checks: &[(CheckKey, &Compiled)], ctx: &ScanContext<'_>) -> Secr
             detector_paths,
             first: detectors.len(),
         });
-        detectors.extend(check.spec.detectors.iter().map(Detector::engine_spec));
+        detectors.extend(check.spec.detectors.iter().cloned());
     }
     let scanner = match Scanner::new(&detectors) {
         Ok(scanner) => scanner,
@@ -569,7 +532,7 @@ pub mod tool_tests {
         Spec {
             paths: every_file(),
             exclude: vec!["/skip/**".into()],
-            detectors: vec![Detector {
+            detectors: vec![DetectorSpec {
                 name: "AWS access key ID".into(),
                 regex: "AKIA[0-9A-Z]{16}".into(),
                 keywords: vec!["akia".into()],
