@@ -207,6 +207,19 @@ pub enum ReportFormat {
     Junit,
 }
 
+impl From<ReportFormat> for crate::report::Format {
+    fn from(format: ReportFormat) -> Self {
+        match format {
+            ReportFormat::Table => Self::Table,
+            ReportFormat::Json => Self::Json,
+            ReportFormat::Jsonl => Self::Jsonl,
+            ReportFormat::Markdown => Self::Markdown,
+            ReportFormat::Sarif => Self::Sarif,
+            ReportFormat::Junit => Self::Junit,
+        }
+    }
+}
+
 /// A `--format` value: a rendering, for standard output or (`FORMAT=FILE`) for a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FormatChoice {

@@ -9,6 +9,7 @@ mod ls;
 pub mod render;
 mod rules;
 mod scan;
+mod scan_plan;
 
 use std::io::Write;
 use std::path::Path;

@@ -23,6 +23,32 @@ use crate::guest::{display_path, Guest, GuestPath, OsRelease};
 pub use crate::rules::FailOn;
 use crate::rules::{Rule, Severity};
 
+/// A rendering of a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    Jsonl,
+    Markdown,
+    Sarif,
+    Junit,
+}
+
+/// Writes a report in one format.
+pub fn write(report: &Report, format: Format, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    match format {
+        Format::Table => table::write(report, out),
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, report).map_err(std::io::Error::from)?;
+            writeln!(out)
+        }
+        Format::Jsonl => jsonl::write(report, out),
+        Format::Markdown => markdown::write(report, out),
+        Format::Sarif => sarif::write(report, out),
+        Format::Junit => junit::write(report, out),
+    }
+}
+
 /// Bumped only when the JSON contract changes incompatibly. 3: finding paths are the
 /// guest's bytes (`path` as text, `path_base64` when not UTF-8), no longer escaped.
 pub const SCHEMA_VERSION: u32 = 3;

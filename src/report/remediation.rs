@@ -6,10 +6,30 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
+use crate::gate::{DecidedImage, ResultStatus};
 use crate::guest::GuestPath;
 use crate::rules::engine::Finding;
 use crate::rules::pack::{Placeholder, Segment, Template};
 use crate::rules::Rule;
+
+/// The rules that still fail in a decided image, with their findings no waiver covers:
+/// what the script cleans up.
+pub fn failing<D>(image: &DecidedImage<D>) -> Vec<(&Rule, Vec<&Finding>)> {
+    image
+        .results
+        .iter()
+        .filter(|result| result.status == ResultStatus::Fail)
+        .map(|result| {
+            let findings = result
+                .findings
+                .iter()
+                .filter(|f| !f.waived())
+                .map(|f| &f.finding)
+                .collect();
+            (result.rule.as_ref(), findings)
+        })
+        .collect()
+}
 
 /// Writes the script for `failing`: rules with status fail and their findings that are not
 /// waived. Rules come out in id order and findings in report order, whatever the input
