@@ -190,33 +190,40 @@ pub enum RulesCommand {
     },
 }
 
-/// Renderings of a scan report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ReportFormat {
-    /// Rules and findings for a terminal.
-    Table,
-    /// The JSON contract (docs/json-schema.md).
-    Json,
-    /// One JSON object per finding, for log pipelines.
-    Jsonl,
-    /// A summary and the failing findings, for a pull-request comment or job summary.
-    Markdown,
-    /// SARIF 2.1.0, for GitHub code scanning and other SARIF viewers.
-    Sarif,
-    /// JUnit XML: a test suite per image, a test case per rule (GitLab, Jenkins, Azure).
-    Junit,
-}
+/// Renderings of a scan report: `report::Format`, named and explained for `--help`.
+pub use crate::report::Format as ReportFormat;
 
-impl From<ReportFormat> for crate::report::Format {
-    fn from(format: ReportFormat) -> Self {
-        match format {
-            ReportFormat::Table => Self::Table,
-            ReportFormat::Json => Self::Json,
-            ReportFormat::Jsonl => Self::Jsonl,
-            ReportFormat::Markdown => Self::Markdown,
-            ReportFormat::Sarif => Self::Sarif,
-            ReportFormat::Junit => Self::Junit,
-        }
+impl ValueEnum for ReportFormat {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[
+            Self::Table,
+            Self::Json,
+            Self::Jsonl,
+            Self::Markdown,
+            Self::Sarif,
+            Self::Junit,
+        ]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        let (name, help) = match self {
+            Self::Table => ("table", "Rules and findings for a terminal"),
+            Self::Json => ("json", "The JSON contract (docs/json-schema.md)"),
+            Self::Jsonl => ("jsonl", "One JSON object per finding, for log pipelines"),
+            Self::Markdown => (
+                "markdown",
+                "A summary and the failing findings, for a pull-request comment or job summary",
+            ),
+            Self::Sarif => (
+                "sarif",
+                "SARIF 2.1.0, for GitHub code scanning and other SARIF viewers",
+            ),
+            Self::Junit => (
+                "junit",
+                "JUnit XML: a test suite per image, a test case per rule (GitLab, Jenkins, Azure)",
+            ),
+        };
+        Some(clap::builder::PossibleValue::new(name).help(help))
     }
 }
 

@@ -119,10 +119,10 @@ pub fn run(
     if !args.quiet {
         warn(&plan, args, &report, err)?;
     }
-    report::write(&report, plan.stdout_format.into(), out)?;
+    report::write(&report, plan.stdout_format, out)?;
     for (format, path) in &plan.outputs {
         write_file(path, "--output", |file| {
-            report::write(&report, (*format).into(), file)
+            report::write(&report, *format, file)
         })?;
     }
     if let (Some(path), Some(image)) = (&args.remediation_script, decision.images.first()) {
