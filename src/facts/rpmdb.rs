@@ -405,6 +405,7 @@ pub fn read_bdb(file: &[u8]) -> Result<Vec<RpmHeader>, FactError> {
     Ok(headers)
 }
 
+#[cfg(any(test, feature = "test-support"))]
 /// Drives both readers from arbitrary bytes, for the fuzz target and the mutation tests:
 /// the input is tried as an SQLite database — split at the first write-ahead-log magic,
 /// if there is one, into the database and its log — as a Berkeley DB file, and as one

@@ -22,7 +22,6 @@ mod stream;
 mod tests;
 
 use std::io::{self, Read};
-use std::sync::OnceLock;
 
 use aho_corasick::AhoCorasick;
 use regex::bytes::Regex;
@@ -360,12 +359,13 @@ impl Detector {
     }
 }
 
+#[cfg(any(test, feature = "test-support"))]
 /// Scans `bytes` as file content with the sample detectors, twice (default geometry, and
 /// tiny chunks with reads of varying sizes so chunk boundaries fall everywhere): the entry
 /// point of the `secrets` fuzz target and its stable-toolchain corpus replay. Returns the
 /// number of matches found.
 pub fn exercise(bytes: &[u8]) -> usize {
-    static SCANNER: OnceLock<Option<Scanner>> = OnceLock::new();
+    static SCANNER: std::sync::OnceLock<Option<Scanner>> = std::sync::OnceLock::new();
     let Some(scanner) = SCANNER
         .get_or_init(|| Scanner::new(&sample_detectors()).ok())
         .as_ref()
@@ -395,6 +395,7 @@ pub fn exercise(bytes: &[u8]) -> usize {
 }
 
 /// What holds for every scan; a violation is a bug the fuzzer should report.
+#[cfg(any(test, feature = "test-support"))]
 fn check_invariants(scan: &FileScan) {
     assert!(scan.hits.windows(2).all(|w| match w {
         [a, b] => a.line <= b.line,
@@ -411,6 +412,7 @@ fn check_invariants(scan: &FileScan) {
 }
 
 /// Readers for the fuzz entry point and the tests.
+#[cfg(any(test, feature = "test-support"))]
 pub(crate) mod tests_support {
     use std::io::{self, Read};
 

@@ -745,6 +745,7 @@ impl BlockSource for Qcow2 {
 /// Most virtual-disk bytes [`exercise`] reads, so a crafted huge disk cannot stall a run.
 pub const EXERCISE_READ_LIMIT: u64 = 64 << 20;
 
+#[cfg(any(test, feature = "test-support"))]
 /// For the fuzz target and the corpus replay: opens `bytes` as a qcow2 image held in
 /// memory and reads its virtual disk in 64 KiB chunks (up to [`EXERCISE_READ_LIMIT`]).
 /// Returns the bytes read; any panic or hang is a bug.

@@ -28,8 +28,7 @@ use self::descriptor::{AccessMode, Descriptor, ExtentLine, ExtentType, MAX_DESCR
 use self::header::{MAGIC, MAX_GD_ENTRIES, SECTOR};
 use self::sparse::SparseExtent;
 use super::{
-    corrupt_read, past_end, read_vec, BlockSource, ContainerError, ContainerInfo, MemoryImage,
-    Opened, RawImage,
+    corrupt_read, past_end, read_vec, BlockSource, ContainerError, ContainerInfo, Opened, RawImage,
 };
 
 /// Grain directory entries loaded for all of a disk's sparse extents (64 MiB).
@@ -103,6 +102,7 @@ pub fn open_source(source: Arc<dyn BlockSource>, name: &str) -> Result<Opened, C
     open_descriptor(&text, 0, name, &mut DiskFiles::default())
 }
 
+#[cfg(any(test, feature = "test-support"))]
 /// Reads the whole virtual disk of `bytes` opened with [`open_source`] in 64 KiB chunks
 /// (at most 64 MiB of it), for the fuzz target and its corpus replay. Returns the bytes
 /// read without error.
@@ -110,7 +110,7 @@ pub fn open_source(source: Arc<dyn BlockSource>, name: &str) -> Result<Opened, C
 pub fn exercise(bytes: &[u8]) -> u64 {
     const CHUNK: usize = 64 << 10;
     const LIMIT: u64 = 64 << 20;
-    let source: Arc<dyn BlockSource> = Arc::new(MemoryImage::new(bytes.to_vec()));
+    let source: Arc<dyn BlockSource> = Arc::new(super::MemoryImage::new(bytes.to_vec()));
     let Ok(opened) = open_source(source, "fuzz.vmdk") else {
         return 0;
     };
