@@ -223,16 +223,34 @@ fn open_filesystem(volume: &Volume) -> Result<Arc<dyn Filesystem>, (String, bool
             ))
         }
     };
-    opened.map_err(|e| {
+    let kind = volume.identity.content.as_str();
+    let fs = opened.map_err(|e| {
         let at = e
             .offset()
             .map(|o| format!(" (byte {} of the image)", volume.placement().disk_offset(o)))
             .unwrap_or_default();
-        (
-            format!("{}: {e}{at}", volume.identity.content.as_str()),
+        (format!("{kind}: {e}{at}"), true)
+    })?;
+    // A root that is not a directory holds nothing to walk: taking it for an empty
+    // filesystem would pass an image that was never read.
+    match fs.metadata(fs.root()) {
+        Ok(meta) if meta.kind == FileKind::Dir => Ok(fs),
+        Ok(meta) => Err((
+            format!(
+                "{kind}: the root directory (inode {}) is a {}, not a directory",
+                fs.root(),
+                meta.kind.as_str()
+            ),
             true,
-        )
-    })
+        )),
+        Err(e) => Err((
+            format!(
+                "{kind}: the root directory cannot be read: {}",
+                e.rebase(&volume.placement())
+            ),
+            true,
+        )),
+    }
 }
 
 /// Reads a regular file of at most 1 MiB from a tree, following symlinks inside it.

@@ -12,6 +12,7 @@ mod util;
 
 mod ci_formats;
 mod creds;
+mod fail_closed;
 mod fuzz_corpus;
 mod gate;
 mod golden;
