@@ -178,6 +178,9 @@ pub enum OpenError {
     IsDirectory { path: String },
     #[error("{path}: is empty (0 bytes), not a disk image")]
     Empty { path: String },
+    /// A container amiscan does not read: named, never read as a raw disk.
+    #[error("{path}: is a {format} image, a container amiscan does not read; convert it with `qemu-img convert -O raw` (or qcow2) and scan the result")]
+    UnreadFormat { path: String, format: &'static str },
     #[error(transparent)]
     Container(#[from] ContainerError),
 }
@@ -199,6 +202,12 @@ pub fn open_image(path: &Path) -> Result<OpenedImage, OpenError> {
         return Err(OpenError::Empty { path: shown });
     }
     let allocated_size = raw.allocated_size();
+    if let Some(format) = unread_container(&raw) {
+        return Err(OpenError::UnreadFormat {
+            path: shown,
+            format,
+        });
+    }
     let detected = detect_container(&raw);
     let format = detected.map_or(ContainerFormat::Raw, |(format, _)| format);
     let opened = match detected {
@@ -220,6 +229,46 @@ pub fn open_image(path: &Path) -> Result<OpenedImage, OpenError> {
 }
 
 /// Looks for a container header; `None` means a raw disk.
+/// Container formats amiscan does not read, by their magic (as qemu's block drivers
+/// probe them): read as raw, their headers would pass for a disk with no partition table.
+fn unread_container(source: &dyn BlockSource) -> Option<&'static str> {
+    let mut head = [0u8; 0x44];
+    let got = usize::try_from(source.len()).map_or(head.len(), |len| len.min(head.len()));
+    let head = head.get_mut(..got)?;
+    source.read_exact_at(0, head).ok()?;
+    let starts = |magic: &[u8]| head.starts_with(magic);
+    let vdi_signature = head
+        .get(0x40..0x44)
+        .is_some_and(|b| b == 0xbeda_107f_u32.to_le_bytes());
+    let format = if starts(b"QED\0") {
+        "QED"
+    } else if vdi_signature {
+        "VirtualBox VDI"
+    } else if starts(b"WithoutFreeSpace") || starts(b"WithouFreSpacExt") {
+        "Parallels"
+    } else if starts(b"Bochs Virtual HD Image") {
+        "Bochs"
+    } else if starts(b"#!/bin/sh\n#V2.0 Format\n") {
+        "cloop"
+    } else if starts(b"COWD") {
+        "VMware COWD (ESX sparse)"
+    } else if udif_trailer(source) {
+        "Apple DMG (UDIF)"
+    } else {
+        return None;
+    };
+    Some(format)
+}
+
+/// An Apple UDIF image ends in a 512-byte `koly` trailer.
+fn udif_trailer(source: &dyn BlockSource) -> bool {
+    let Some(at) = source.len().checked_sub(512) else {
+        return false;
+    };
+    let mut magic = [0u8; 4];
+    source.read_exact_at(at, &mut magic).is_ok() && &magic == b"koly"
+}
+
 fn detect_container(source: &dyn BlockSource) -> Option<(ContainerFormat, u64)> {
     let mut head = [0u8; 8];
     if source.read_exact_at(0, &mut head).is_err() {

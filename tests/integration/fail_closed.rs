@@ -115,3 +115,66 @@ fn an_xfs_root_that_is_a_regular_file_is_not_read_as_empty() {
     );
     assert_root_refused(&image, "the root directory");
 }
+
+/// Containers amiscan does not read are named and refused (exit 2), never read as a raw
+/// disk: qemu-img makes VDI, QED and Parallels images; the others get their format's
+/// magic where qemu's drivers look for it, on an otherwise empty disk.
+#[test]
+fn containers_amiscan_does_not_read_are_named_not_read_as_raw() {
+    let dir = scratch("unread-containers");
+    let mut images: Vec<(PathBuf, &str)> = Vec::new();
+    for (format, name) in [
+        ("vdi", "VirtualBox VDI"),
+        ("qed", "QED"),
+        ("parallels", "Parallels"),
+    ] {
+        let image = dir.join(format!("disk.{format}"));
+        let status = Command::new("qemu-img")
+            .args(["create", "-q", "-f", format])
+            .arg(&image)
+            .arg("64M")
+            .status()
+            .unwrap();
+        assert!(status.success(), "qemu-img create -f {format}");
+        images.push((image, name));
+    }
+    let crafted: [(&str, usize, &[u8], &str); 4] = [
+        ("bochs.img", 0, b"Bochs Virtual HD Image", "Bochs"),
+        (
+            "cloop.img",
+            0,
+            b"#!/bin/sh\n#V2.0 Format\nmodprobe cloop",
+            "cloop",
+        ),
+        ("cowd.vmdk", 0, b"COWD\x01\x00\x00\x00", "VMware COWD"),
+        (
+            "disk.dmg",
+            (1 << 20) - 512,
+            b"koly\x00\x00\x00\x04",
+            "Apple DMG",
+        ),
+    ];
+    for (file, at, magic, name) in crafted {
+        let mut bytes = vec![0u8; 1 << 20];
+        bytes[at..at + magic.len()].copy_from_slice(magic);
+        let image = dir.join(file);
+        fs::write(&image, bytes).unwrap();
+        images.push((image, name));
+    }
+    for (image, name) in &images {
+        let path = image.to_str().unwrap();
+        for args in [
+            vec!["scan", path],
+            vec!["inspect", path],
+            vec!["files", path],
+        ] {
+            let run = amiscan(&args);
+            run.expect_code(2);
+            assert!(
+                run.stderr.contains(name) && run.stderr.contains("does not read"),
+                "{}",
+                run.describe()
+            );
+        }
+    }
+}
