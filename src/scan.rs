@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::date::Date;
 use crate::gate::baseline::Baseline;
 use crate::gate::waivers::Waiver;
 use crate::gate::{Decision, Gate, Scanned};
@@ -32,13 +31,6 @@ pub struct ScanConfig {
     pub fail_on: FailOn,
     pub waivers: Vec<Waiver>,
     pub baseline: Option<Baseline>,
-}
-
-impl ScanConfig {
-    /// The day rules and waivers are judged on.
-    pub fn today(&self) -> Date {
-        self.options.today
-    }
 }
 
 /// One image scanned, before the gate: what it found, and for `--verbose` what it did
@@ -131,7 +123,7 @@ pub fn decide(config: &ScanConfig, images: Vec<Scanned<ImageDetails>>) -> Decisi
         fail_on: config.fail_on,
         waivers: &config.waivers,
         baseline: config.baseline.as_ref(),
-        today: config.today(),
+        today: config.options.today,
         known_rules: &config.known_rules,
     }
     .decide(images)

@@ -113,14 +113,6 @@ impl<'a> ScanContext<'a> {
         self.inventory.entries_under(prefix)
     }
 
-    /// The blind spots that could hide a path starting with `prefix`.
-    pub fn blind_spots_for(&self, prefix: &[u8]) -> Vec<&BlindSpot> {
-        self.blind_spots
-            .iter()
-            .filter(|spot| spot.path.starts_with(prefix) || prefix.starts_with(&spot.path))
-            .collect()
-    }
-
     /// A walked file's contents as a stream, by its node: no path is resolved again.
     pub fn open_entry(
         &self,

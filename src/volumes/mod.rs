@@ -156,13 +156,6 @@ pub struct Layout {
     pub volume_groups: Vec<lvm::VolumeGroupInfo>,
 }
 
-impl Layout {
-    /// The table of the guest's first disk, the one it boots from.
-    pub fn first_disk(&self) -> Option<&DiskTable> {
-        self.disks.first()
-    }
-}
-
 /// One disk of a guest, as handed to discovery.
 pub struct DiskInput {
     /// Set for a guest of several disks: it prefixes the disk's volume ids.
