@@ -6,6 +6,7 @@
 //! → `report` (renderings) → `commands` (what the user asked for).
 
 pub mod bytes;
+pub mod checksums;
 pub mod cli;
 pub mod commands;
 pub mod crc32c;

@@ -15,7 +15,7 @@ import sys
 
 # Lowest first: a module may import its own layer and those before it.
 LAYERS = [
-    {"bytes", "names", "crc32c", "date", "escapes"},
+    {"bytes", "names", "crc32c", "checksums", "date", "escapes"},
     {"image"},
     {"volumes"},
     {"filesystems"},

@@ -299,6 +299,12 @@ pub trait Filesystem: Send + Sync + fmt::Debug {
         None
     }
 
+    /// How many checksum mismatches were let through under `ChecksumPolicy::Ignore`
+    /// (always 0 when checksums are verified).
+    fn ignored_checksums(&self) -> u64 {
+        0
+    }
+
     /// Looks up one name in a directory. The default scans `read_dir`.
     fn lookup(&self, dir: NodeId, name: &[u8]) -> Result<Option<NodeId>, FsError> {
         Ok(self
