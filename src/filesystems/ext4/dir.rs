@@ -26,7 +26,7 @@ pub(super) struct DirFormat {
 }
 
 /// ext4_rec_len_from_disk.
-fn rec_len_from_disk(raw: u16, block_size: u64) -> u64 {
+pub(super) fn rec_len_from_disk(raw: u16, block_size: u64) -> u64 {
     if block_size < BIG_BLOCK_SIZE {
         u64::from(raw)
     } else if raw == EXT4_MAX_REC_LEN || raw == 0 {

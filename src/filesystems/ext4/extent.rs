@@ -2,7 +2,7 @@
 //! logical blocks to physical ones, one leaf at a time.
 
 use super::superblock::Superblock;
-use super::{le16, le32, Disk, Run, What, MAX_LOGICAL_BLOCKS};
+use super::{checksum, le16, le32, Disk, Run, What, MAX_LOGICAL_BLOCKS};
 use crate::filesystems::FsError;
 use crate::image::CorruptKind;
 
@@ -124,17 +124,26 @@ pub(super) struct ExtentTree {
     ino: u64,
     root: [u8; 60],
     root_offset: u64,
+    /// The inode's checksum seed, when blocks below the root carry checksums.
+    csum_seed: Option<u32>,
     leaf: Option<Leaf>,
 }
 
 impl ExtentTree {
-    /// Checks the root header in i_block (at `root_offset` in the volume).
-    pub(super) fn new(ino: u64, root: [u8; 60], root_offset: u64) -> Result<Self, FsError> {
+    /// Checks the root header in i_block (at `root_offset` in the volume). With
+    /// `csum_seed` (metadata_csum), every block below the root is checked against it.
+    pub(super) fn new(
+        ino: u64,
+        root: [u8; 60],
+        root_offset: u64,
+        csum_seed: Option<u32>,
+    ) -> Result<Self, FsError> {
         ExtentHeader::parse(&root, What::of_inode("ext4 extent tree", ino), root_offset)?;
         Ok(Self {
             ino,
             root,
             root_offset,
+            csum_seed,
             leaf: None,
         })
     }
@@ -166,8 +175,11 @@ impl ExtentTree {
         let mut end = MAX_LOGICAL_BLOCKS;
         let root_depth = ExtentHeader::parse(&node, what, node_offset)?.eh_depth;
         let mut expected_depth = root_depth;
-        for _ in 0..=EXT4_MAX_EXTENT_DEPTH {
+        for level in 0..=EXT4_MAX_EXTENT_DEPTH {
             let header = ExtentHeader::parse(&node, what, node_offset)?;
+            if let Some(seed) = self.csum_seed.filter(|_| level > 0) {
+                checksum::extent_block(&disk.guard, self.ino, seed, &node, node_offset)?;
+            }
             if header.eh_depth != expected_depth {
                 return Err(FsError::corrupt(
                     CorruptKind::Invalid,

@@ -1,7 +1,7 @@
 //! The block group descriptor table: where each group's inode table lives.
 
 use super::superblock::{Superblock, INCOMPAT_META_BG};
-use super::{le16, le32, Disk, What};
+use super::{checksum, le16, le32, Disk, What};
 use crate::filesystems::FsError;
 use crate::image::CorruptKind;
 
@@ -17,8 +17,56 @@ pub(super) struct GroupDesc {
     pub first_unused_index: u32,
 }
 
-/// Reads and parses every group descriptor.
-pub(super) fn read_table(disk: &Disk, sb: &Superblock) -> Result<Vec<GroupDesc>, FsError> {
+/// A block group whose descriptor failed its checksum: nothing it says (where the inode
+/// table is, which inodes were ever used) can be trusted, so its inodes are refused with
+/// the descriptor's error while every other group reads, as the kernel does read-only.
+#[derive(Debug, Clone)]
+pub(super) struct BadGroup {
+    pub group: u64,
+    offset: u64,
+    kind: CorruptKind,
+    detail: String,
+}
+
+impl BadGroup {
+    fn new(group: u64, error: FsError) -> Self {
+        let (offset, kind, detail) = match error {
+            FsError::Corrupt {
+                offset,
+                kind,
+                detail,
+                ..
+            } => (offset, kind, detail),
+            other => (
+                other.offset().unwrap_or(0),
+                CorruptKind::Invalid,
+                other.to_string(),
+            ),
+        };
+        Self {
+            group,
+            offset,
+            kind,
+            detail,
+        }
+    }
+
+    /// The error every inode of the group is refused with.
+    pub(super) fn error(&self) -> FsError {
+        FsError::corrupt(
+            self.kind,
+            format!("ext4 group descriptor {}", self.group),
+            self.offset,
+            self.detail.clone(),
+        )
+    }
+}
+
+/// One block group: its descriptor, or why it cannot be used.
+pub(super) type Group = Result<GroupDesc, BadGroup>;
+
+/// Reads every group descriptor, checks its checksum and parses it.
+pub(super) fn read_table(disk: &Disk, sb: &Superblock) -> Result<Vec<Group>, FsError> {
     let per_block = sb.block_size / sb.desc_size;
     let groups = u64::from(sb.group_count);
     let desc_blocks = groups.div_ceil(per_block);
@@ -79,7 +127,7 @@ fn read_descs(
     block: u64,
     first_group: u64,
     count: u64,
-    table: &mut Vec<GroupDesc>,
+    table: &mut Vec<Group>,
 ) -> Result<(), FsError> {
     let what = What::fs("ext4 group descriptor table");
     let offset = sb.block_offset(block).ok_or_else(|| {
@@ -95,7 +143,13 @@ fn read_descs(
     let desc_size = usize::try_from(sb.desc_size).unwrap_or(usize::MAX);
     for (i, desc) in raw.chunks_exact(desc_size).enumerate() {
         let group = first_group + i as u64;
-        table.push(parse(sb, desc, offset + i as u64 * sb.desc_size, group)?);
+        let at = offset + i as u64 * sb.desc_size;
+        table.push(
+            match checksum::group_desc(&disk.guard, sb, group, desc, at) {
+                Ok(()) => Ok(parse(sb, desc, at, group)?),
+                Err(mismatch) => Err(BadGroup::new(group, mismatch)),
+            },
+        );
     }
     Ok(())
 }

@@ -40,6 +40,9 @@ pub(super) struct Inode {
     pub i_block: [u8; EXT4_N_BLOCKS_BYTES],
     pub i_file_acl: u64,
     pub i_extra_isize: u16,
+    /// crc32c(fs seed, inode number, generation): the seed of the checksums of the
+    /// blocks this inode owns (0 without metadata_csum; set once the record is verified).
+    pub csum_seed: u32,
     /// The whole record, for the in-inode extended attributes after i_extra_isize.
     pub raw: Vec<u8>,
 }
@@ -138,6 +141,7 @@ impl Inode {
             i_block,
             i_file_acl,
             i_extra_isize,
+            csum_seed: 0,
             raw,
         })
     }

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use super::inode::{DataLayout, I_BLOCK_OFFSET};
 use super::reader::Mapper;
 use super::superblock::COMPAT_HAS_JOURNAL;
-use super::{Ext4Fs, What};
+use super::{checksum, Ext4Fs, What};
 use crate::filesystems::FsError;
 
 const JBD2_MAGIC_NUMBER: u32 = 0xC03B_3998;
@@ -89,6 +89,16 @@ impl Overlay {
     }
 }
 
+/// What replaying the journal came to.
+#[derive(Debug)]
+pub(super) enum Replay {
+    /// The blocks committed transactions replace (empty when there was nothing to do).
+    Done(Overlay),
+    /// The journal superblock failed its checksum: like jbd2 and e2fsck, nothing in the
+    /// journal is trusted, so nothing is replayed and the volume is read as it lies.
+    Refused(FsError),
+}
+
 /// journal_superblock_t, the fields replay needs.
 #[derive(Debug)]
 struct JournalSuperblock {
@@ -159,7 +169,7 @@ impl JournalFile<'_> {
 }
 
 /// Builds the overlay that replaying the internal journal of `fs` would produce.
-pub(super) fn replay(fs: &Ext4Fs) -> Result<Overlay, FsError> {
+pub(super) fn replay(fs: &Ext4Fs) -> Result<Replay, FsError> {
     let sb = &fs.sb;
     if !sb.has_compat(COMPAT_HAS_JOURNAL) || sb.s_journal_inum == 0 {
         return Err(FsError::Unsupported {
@@ -200,9 +210,17 @@ pub(super) fn replay(fs: &Ext4Fs) -> Result<Overlay, FsError> {
     };
     let (raw, jsb_offset) = journal.read(0)?;
     let jsb = parse_superblock(&raw, jsb_offset, journal.blocks, sb.block_size, what)?;
+    let csum_v2_v3 = jsb.s_feature_incompat
+        & (JBD2_FEATURE_INCOMPAT_CSUM_V2 | JBD2_FEATURE_INCOMPAT_CSUM_V3)
+        != 0;
+    if csum_v2_v3 {
+        if let Err(mismatch) = checksum::journal_superblock(&fs.disk.guard, ino, &raw, jsb_offset) {
+            return Ok(Replay::Refused(mismatch));
+        }
+    }
     if jsb.s_start == 0 {
         // The journal was emptied: nothing to replay despite the flag.
-        return Ok(Overlay::default());
+        return Ok(Replay::Done(Overlay::default()));
     }
     if jsb.s_feature_incompat & JBD2_FEATURE_INCOMPAT_FAST_COMMIT != 0 {
         return Err(FsError::Unsupported {
@@ -242,7 +260,7 @@ pub(super) fn replay(fs: &Ext4Fs) -> Result<Overlay, FsError> {
         }
         overlay.blocks.insert(block, replacement);
     }
-    Ok(overlay)
+    Ok(Replay::Done(overlay))
 }
 
 fn parse_superblock(

@@ -7,6 +7,7 @@
 use crate::bytes::{le16, le32};
 use crate::image::CorruptKind;
 mod block_map;
+mod checksum;
 mod dir;
 mod extent;
 mod group_desc;
@@ -28,11 +29,12 @@ use std::sync::Arc;
 use super::{
     DirEntry, FileKind, FileReader, Filesystem, FsDetails, FsError, Metadata, NodeId, Usage,
 };
+use crate::checksums::{ChecksumGuard, ChecksumPolicy};
 use crate::filesystems::stream::{Run, READ_CHUNK};
 use crate::image::BlockSource;
 use block_map::BlockMap;
 use dir::DirFormat;
-use group_desc::GroupDesc;
+use group_desc::Group;
 use inode::{DataLayout, Inode, EXT4_N_BLOCKS_BYTES, I_BLOCK_OFFSET};
 use reader::{FileData, Mapper};
 use superblock::{
@@ -103,12 +105,14 @@ impl fmt::Display for What {
     }
 }
 
-/// The volume, seen through the journal overlay when one was replayed.
+/// The volume, seen through the journal overlay when one was replayed, and the policy
+/// every checksum read from it is held to.
 #[derive(Debug)]
 struct Disk {
     source: Arc<dyn BlockSource>,
     overlay: journal::Overlay,
     block_size: u64,
+    guard: ChecksumGuard,
 }
 
 impl Disk {
@@ -171,8 +175,11 @@ struct InlineParts<'i> {
 pub struct Ext4Fs {
     disk: Disk,
     sb: Superblock,
-    groups: Vec<GroupDesc>,
+    groups: Vec<Group>,
     type_name: &'static str,
+    /// Why a journal needing recovery was not replayed (its superblock failed its
+    /// checksum), when that happened.
+    unreplayed_journal: Option<String>,
 }
 
 impl fmt::Debug for Ext4Fs {
@@ -189,27 +196,40 @@ impl fmt::Debug for Ext4Fs {
 }
 
 impl Ext4Fs {
-    /// Reads and checks the superblock and group descriptors; refuses features it cannot
-    /// read faithfully.
+    /// Reads and checks the superblock and group descriptors, verifying every checksum;
+    /// refuses features it cannot read faithfully.
     pub fn open(source: Arc<dyn BlockSource>) -> Result<Self, FsError> {
+        Self::open_with(source, ChecksumPolicy::Verify)
+    }
+
+    /// `open` with a checksum policy: under `Ignore`, a structure whose checksum does not
+    /// match is used anyway and counted (`ignored_checksums`).
+    pub fn open_with(
+        source: Arc<dyn BlockSource>,
+        policy: ChecksumPolicy,
+    ) -> Result<Self, FsError> {
         let what = What::fs("ext4 superblock");
         let mut raw = vec![0u8; SUPERBLOCK_SIZE];
         source
             .read_exact_at(SUPERBLOCK_OFFSET, &mut raw)
             .map_err(|e| FsError::io(what.to_string(), SUPERBLOCK_OFFSET, e))?;
         let sb = Superblock::parse(&raw, source.len())?;
+        let guard = ChecksumGuard::new(policy);
+        checksum::superblock(&guard, &sb, &raw, SUPERBLOCK_OFFSET)?;
         sb.check_features()?;
         let disk = Disk {
             source,
             overlay: journal::Overlay::default(),
             block_size: sb.block_size,
+            guard,
         };
         let groups = group_desc::read_table(&disk, &sb)?;
-        let fs = Self {
+        let mut fs = Self {
             disk,
             type_name: sb.type_name(),
             sb,
             groups,
+            unreplayed_journal: None,
         };
         if !fs.sb.has_incompat(INCOMPAT_RECOVER) {
             return Ok(fs);
@@ -217,7 +237,13 @@ impl Ext4Fs {
         // Unclean shutdown: committed transactions in the journal are newer than the
         // blocks they replace, superblock and descriptors included, so read everything
         // again through the replayed overlay.
-        let overlay = journal::replay(&fs)?;
+        let overlay = match journal::replay(&fs)? {
+            journal::Replay::Done(overlay) => overlay,
+            journal::Replay::Refused(why) => {
+                fs.unreplayed_journal = Some(why.to_string());
+                return Ok(fs);
+            }
+        };
         if overlay.is_empty() {
             return Ok(fs);
         }
@@ -225,6 +251,7 @@ impl Ext4Fs {
         disk.overlay = overlay;
         disk.read_at(what, SUPERBLOCK_OFFSET, &mut raw)?;
         let sb = Superblock::parse(&raw, disk.source.len())?;
+        checksum::superblock(&disk.guard, &sb, &raw, SUPERBLOCK_OFFSET)?;
         sb.check_features()?;
         if sb.block_size != disk.block_size {
             return Err(FsError::corrupt(
@@ -240,6 +267,7 @@ impl Ext4Fs {
             type_name: sb.type_name(),
             sb,
             groups,
+            unreplayed_journal: None,
         })
     }
 
@@ -270,7 +298,9 @@ impl Ext4Fs {
                     SUPERBLOCK_OFFSET,
                     format!("block group {group} does not exist"),
                 )
-            })?;
+            })?
+            .as_ref()
+            .map_err(group_desc::BadGroup::error)?;
         let offset = self
             .sb
             .block_offset(desc.bg_inode_table)
@@ -291,7 +321,16 @@ impl Ext4Fs {
             ));
         }
         let raw = self.disk.read_vec(what, offset, self.sb.inode_size)?;
-        Inode::parse(node, offset, raw, &self.sb)
+        let mut inode = Inode::parse(node, offset, raw, &self.sb)?;
+        inode.csum_seed = checksum::inode(
+            &self.disk.guard,
+            &self.sb,
+            node,
+            &inode.raw,
+            inode.i_extra_isize,
+            offset,
+        )?;
+        Ok(inode)
     }
 
     /// Refuses an i_size the inode's mapping scheme cannot address.
@@ -421,13 +460,18 @@ impl Ext4Fs {
                         .chunks_exact(usize::try_from(bs).unwrap_or(1))
                         .enumerate()
                     {
-                        dir::parse_block(
-                            block,
-                            offset + i as u64 * bs,
-                            inode.ino,
-                            format,
-                            &mut entries,
-                        )?;
+                        let block_offset = offset + i as u64 * bs;
+                        if self.sb.metadata_csum() {
+                            checksum::dir_block(
+                                &self.disk.guard,
+                                inode.ino,
+                                inode.csum_seed,
+                                block,
+                                block_offset,
+                                |raw| dir::rec_len_from_disk(raw, bs),
+                            )?;
+                        }
+                        dir::parse_block(block, block_offset, inode.ino, format, &mut entries)?;
                     }
                     done += n;
                 }
@@ -519,6 +563,29 @@ impl Filesystem for Ext4Fs {
             log: log.into(),
             realtime: false,
         })
+    }
+
+    fn incomplete_reason(&self) -> Option<String> {
+        let journal = self.unreplayed_journal.as_ref().map(|why| {
+            format!("ext4 journal needs recovery but was not replayed ({why}), so recent changes may be missing")
+        });
+        let groups = self
+            .groups
+            .iter()
+            .filter_map(|group| group.as_ref().err())
+            .map(|bad| {
+                format!(
+                    "inodes of block group {} are not read: {}",
+                    bad.group,
+                    bad.error()
+                )
+            });
+        let parts: Vec<String> = journal.into_iter().chain(groups).collect();
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+
+    fn ignored_checksums(&self) -> u64 {
+        self.disk.guard.ignored()
     }
 
     fn read_dir(&self, dir: NodeId) -> Result<Vec<DirEntry>, FsError> {

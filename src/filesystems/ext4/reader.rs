@@ -26,6 +26,7 @@ impl Mapper {
                 inode.ino,
                 inode.i_block,
                 root_offset,
+                sb.metadata_csum().then_some(inode.csum_seed),
             )?)),
             DataLayout::BlockMap => Ok(Self::Blocks(BlockMap::new(
                 inode.ino,

@@ -1,6 +1,6 @@
 //! The ext2/3/4 superblock: geometry, feature flags and the checks that make them safe to use.
 
-use super::{le16, le32, What};
+use super::{checksum, le16, le32, What};
 use crate::filesystems::FsError;
 use crate::image::CorruptKind;
 
@@ -90,6 +90,9 @@ pub(super) struct Superblock {
     pub s_journal_inum: u32,
     pub s_first_meta_bg: u32,
     pub s_backup_bgs: [u32; 2],
+    pub s_uuid: [u8; 16],
+    /// The seed of every metadata_csum checksum (0 without metadata_csum).
+    pub csum_seed: u32,
     /// Bytes per block (1 KiB to 64 KiB).
     pub block_size: u64,
     /// Bytes per allocation cluster (equals `block_size` without bigalloc).
@@ -222,6 +225,15 @@ impl Superblock {
         let s_blocks_count_hi = le32(raw, 0x150);
         let s_free_blocks_count_hi = le32(raw, 0x158);
         let s_backup_bgs = [le32(raw, 0x24C), le32(raw, 0x250)];
+        let mut s_uuid = [0u8; 16];
+        if let Some(uuid) = raw.get(0x68..0x78) {
+            s_uuid.copy_from_slice(uuid);
+        }
+        let csum_seed = if s_feature_ro_compat & RO_COMPAT_METADATA_CSUM != 0 {
+            checksum::fs_seed(raw, s_feature_incompat & INCOMPAT_CSUM_SEED != 0)
+        } else {
+            0
+        };
 
         if s_log_block_size > EXT4_MAX_LOG_BLOCK_SIZE {
             return Err(corrupt(
@@ -380,6 +392,8 @@ impl Superblock {
             s_journal_inum,
             s_first_meta_bg,
             s_backup_bgs,
+            s_uuid,
+            csum_seed,
             block_size,
             cluster_size,
             inode_size: u64::from(inode_size),
@@ -422,6 +436,12 @@ impl Superblock {
 
     pub(super) fn has_compat(&self, bit: u32) -> bool {
         self.s_feature_compat & bit != 0
+    }
+
+    /// Metadata (superblock, descriptors, inodes, extent and directory blocks) carries
+    /// crc32c checksums.
+    pub(super) fn metadata_csum(&self) -> bool {
+        self.has_ro_compat(RO_COMPAT_METADATA_CSUM)
     }
 
     /// Group descriptors carry checksums, so their "uninitialised" flags are meaningful.

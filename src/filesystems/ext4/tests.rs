@@ -19,6 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sha2::{Digest, Sha256};
 
 use super::Ext4Fs;
+use crate::checksums::ChecksumPolicy;
 use crate::filesystems::test_support::{tool, Scratch};
 use crate::filesystems::{FileKind, Filesystem, FsError, Metadata, NodeId, Usage};
 use crate::image::{BlockSource, CorruptKind, RawImage};
@@ -86,8 +87,16 @@ impl BlockSource for Mem {
     }
 }
 
+/// Opens mutated bytes with checksums ignored: what these tests corrupt is the structure
+/// behind a checksum, and the checks of its fields are what they exercise (on a
+/// metadata_csum image the checksum would refuse it first). Checksum verification has its
+/// own tests (`open_bytes_with`).
 fn open_bytes(bytes: Vec<u8>) -> Result<Ext4Fs, FsError> {
-    Ext4Fs::open(Arc::new(Mem(bytes)))
+    open_bytes_with(bytes, ChecksumPolicy::Ignore)
+}
+
+fn open_bytes_with(bytes: Vec<u8>, policy: ChecksumPolicy) -> Result<Ext4Fs, FsError> {
+    Ext4Fs::open_with(Arc::new(Mem(bytes)), policy)
 }
 
 /// xorshift64*: deterministic bytes without a dependency.
@@ -369,6 +378,13 @@ fn image_node(fs: &Ext4Fs, node: NodeId, meta: &Metadata) -> Node {
         }
         small
     });
+    let target = (kind == FileKind::Symlink).then(|| fs.read_link(node).unwrap());
+    node_of(meta, target, digest)
+}
+
+/// What is compared of a node, from its metadata, link target and content digest.
+fn node_of(meta: &Metadata, target: Option<Vec<u8>>, digest: Option<[u8; 32]>) -> Node {
+    let kind = meta.kind;
     Node {
         kind,
         permissions: meta.permissions,
@@ -378,7 +394,7 @@ fn image_node(fs: &Ext4Fs, node: NodeId, meta: &Metadata) -> Node {
         mtime: meta.mtime,
         nlink: (kind != FileKind::Dir).then_some(meta.nlink),
         rdev: meta.rdev,
-        target: (kind == FileKind::Symlink).then(|| fs.read_link(node).unwrap()),
+        target,
         digest,
     }
 }
@@ -1377,8 +1393,21 @@ fn journaled(tag: &str, args: &[&str], jo_flags: &str) -> Journaled {
         b.resize(bs, 0);
         b
     };
-    let mut inode_block = bytes[itable * bs..(itable + 1) * bs].to_vec();
-    inode_block[ioff + 2..ioff + 4].copy_from_slice(&NEW_UID.to_le_bytes());
+    // The changed inode comes from debugfs on a copy, so that its checksum (metadata_csum)
+    // is as valid as a kernel's journalled inode block would be.
+    let with_uid = scratch.path("with-uid");
+    fs::copy(&img, &with_uid).unwrap();
+    run(Command::new(tool("debugfs"))
+        .arg("-w")
+        .arg("-R")
+        .arg(format!("sif /target.txt uid {NEW_UID}"))
+        .arg(&with_uid));
+    let inode_block = fs::read(&with_uid).unwrap()[itable * bs..(itable + 1) * bs].to_vec();
+    assert_eq!(
+        inode_block[ioff + 2..ioff + 4],
+        NEW_UID.to_le_bytes(),
+        "debugfs set the uid"
+    );
     let mut magic = vec![0xC0, 0x3B, 0x39, 0x98];
     magic.extend_from_slice(b"escaped!");
     let files = [
@@ -1663,6 +1692,534 @@ pub fn random_metadata_corruption_never_panics() {
             walk_everything(&fs);
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Checksums
+// ---------------------------------------------------------------------------------------
+
+/// XORs `mask` into the byte at `at`.
+fn xor(bytes: &mut [u8], at: usize, mask: u8) {
+    bytes[at] ^= mask;
+}
+
+/// `e2fsck -fn` over `bytes` (written beside the fixture): its whole output.
+fn e2fsck_n(fx: &Fixture, bytes: &[u8]) -> String {
+    let path = fx._scratch.path("for-e2fsck");
+    fs::write(&path, bytes).unwrap();
+    let out = Command::new(tool("e2fsck"))
+        .arg("-fn")
+        .arg(&path)
+        .output()
+        .unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// `e2fsck -fn` flags the corruption in `bytes` with `message`.
+fn assert_e2fsck_says(fx: &Fixture, bytes: &[u8], message: &str) {
+    let said = e2fsck_n(fx, bytes);
+    assert!(
+        said.contains(message),
+        "e2fsck -fn does not say {message:?}:\n{said}"
+    );
+}
+
+/// One node as `image_node` reads it, with every error returned instead of unwrapped.
+fn try_image_node(fs: &Ext4Fs, node: NodeId) -> Result<Node, FsError> {
+    let meta = fs.metadata(node)?;
+    let kind = meta.kind;
+    let digest = match kind {
+        FileKind::File => Some(Sha256::digest(read_all(fs, node)?).into()),
+        _ => None,
+    };
+    let target = match kind {
+        FileKind::Symlink => Some(fs.read_link(node)?),
+        _ => None,
+    };
+    if kind == FileKind::Dir {
+        fs.read_dir(node)?;
+    }
+    Ok(node_of(&meta, target, digest))
+}
+
+/// Compares the image with the source tree where it reads, and returns the error of each
+/// path that does not (whose subtree, for a directory, is not visited).
+fn compare_partial(src: &Path, fs: &Ext4Fs) -> BTreeMap<String, String> {
+    let expected = walk_source(src);
+    let mut errors = BTreeMap::new();
+    let mut seen = Vec::new();
+    let mut stack = vec![(fs.root(), Vec::new())];
+    while let Some((dir, prefix)) = stack.pop() {
+        for entry in fs.read_dir(dir).unwrap() {
+            if prefix.is_empty() && entry.name == b"lost+found" {
+                continue;
+            }
+            let mut rel: Vec<u8> = prefix.clone();
+            rel.push(b'/');
+            rel.extend_from_slice(&entry.name);
+            let name = String::from_utf8_lossy(&rel).into_owned();
+            match try_image_node(fs, entry.node) {
+                Ok(node) => {
+                    let (want, _) = expected
+                        .get(&rel)
+                        .unwrap_or_else(|| panic!("{name} is not in the source"));
+                    assert_eq!(&node, want, "{name}");
+                    if node.kind == FileKind::Dir {
+                        stack.push((entry.node, rel.clone()));
+                    }
+                }
+                Err(e) => {
+                    errors.insert(name, e.to_string());
+                }
+            }
+            seen.push(rel);
+        }
+    }
+    // Everything the source has is seen, unless it lies below a directory that failed.
+    for path in expected.keys() {
+        let name = String::from_utf8_lossy(path).into_owned();
+        let below_failed = errors
+            .keys()
+            .any(|failed| name.starts_with(&format!("{failed}/")));
+        assert!(
+            below_failed || seen.contains(path),
+            "{name} was not read, and no error says why"
+        );
+    }
+    errors
+}
+
+/// A small metadata_csum image made with the extra `args`: few inodes per group so that
+/// block group 1 holds some of the tree, and a directory of 300 names that `e2fsck -fD`
+/// turns into a hash tree.
+fn csum_fixture(tag: &str, args: &[&str]) -> Fixture {
+    let scratch = Scratch::new("ext4", tag);
+    let src = scratch.path("src");
+    populate(&src, true);
+    let many = src.join("many");
+    fs::create_dir(&many).unwrap();
+    write_file(&many.join("target"), b"one inode, many names");
+    for i in 0..300 {
+        fs::hard_link(
+            many.join("target"),
+            many.join(format!("hard-link-number-{i:03}")),
+        )
+        .unwrap();
+    }
+    let img = scratch.path("img");
+    let mut all = vec!["-N", "64"];
+    all.extend_from_slice(args);
+    mkfs(&all, &src, &img, "16M");
+    let out = Command::new(tool("e2fsck"))
+        .arg("-fyD")
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert!(out.status.code().is_some_and(|c| c <= 1), "{out:?}");
+    // e2fsck finds nothing wrong (run fails on a non-zero exit).
+    run(Command::new(tool("e2fsck")).arg("-fn").arg(&img));
+    let bytes = fs::read(&img).unwrap();
+    Fixture {
+        _scratch: scratch,
+        img,
+        bytes,
+    }
+}
+
+impl Fixture {
+    fn src(&self) -> PathBuf {
+        self._scratch.path("src")
+    }
+
+    /// Byte offset of group `group`'s descriptor, from dumpe2fs's "Group descriptors at".
+    fn group_desc_offset(&self, group: usize) -> usize {
+        let out = run(Command::new(tool("dumpe2fs")).arg(&self.img));
+        let first: usize = out
+            .split("Group descriptors at ")
+            .nth(1)
+            .unwrap()
+            .split('-')
+            .next()
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let desc_size = if out.contains("Group descriptor size:") {
+            usize::try_from(dumpe2fs_field(&out, "Group descriptor size")).unwrap()
+        } else {
+            32
+        };
+        first * self.block_size() + group * desc_size
+    }
+
+    /// The block debugfs names after `label` (such as `(ETB0)`) in `stat PATH`.
+    fn stat_block(&self, path: &str, label: &str) -> usize {
+        let stat = debugfs(&self.img, &format!("stat {path}"));
+        stat.split(&format!("{label}:"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no {label} in {stat}"))
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+}
+
+/// Checks the mutation both ways: verified, exactly `failing` paths fail (each naming
+/// `needle`) and the rest matches the source; ignored, the whole tree matches and the
+/// mismatches are counted.
+fn refused_then_ignored(fx: &Fixture, bytes: &[u8], failing: &[&str], needle: &str) {
+    let fs = open_bytes_with(bytes.to_vec(), ChecksumPolicy::Verify).unwrap();
+    let errors = compare_partial(&fx.src(), &fs);
+    let paths: Vec<&str> = errors.keys().map(String::as_str).collect();
+    assert_eq!(paths, failing, "{errors:#?}");
+    for e in errors.values() {
+        assert!(e.contains(needle), "expected {needle:?} in: {e}");
+    }
+    assert_eq!(fs.ignored_checksums(), 0);
+    let fs = open_bytes_with(bytes.to_vec(), ChecksumPolicy::Ignore).unwrap();
+    compare(&fx.src(), &fs);
+    assert!(fs.ignored_checksums() > 0);
+    assert_eq!(fs.incomplete_reason(), None);
+}
+
+pub fn clean_checksummed_images_have_no_mismatch() {
+    // Every structure the reader checks, read under Ignore: not one mismatch counted.
+    for (tag, args) in [
+        ("csum-clean", &["-t", "ext4"][..]),
+        (
+            "csum-clean-4k",
+            &["-t", "ext4", "-b", "4096", "-I", "1024"][..],
+        ),
+        (
+            "crc16-clean",
+            &["-t", "ext4", "-O", "^metadata_csum,uninit_bg"][..],
+        ),
+    ] {
+        let fx = csum_fixture(tag, args);
+        let fs = open_bytes_with(fx.bytes.clone(), ChecksumPolicy::Ignore).unwrap();
+        compare(&fx.src(), &fs);
+        assert_eq!(fs.ignored_checksums(), 0, "{tag}");
+        assert_eq!(fs.incomplete_reason(), None, "{tag}");
+        let stat = debugfs(&fx.img, "stat /many");
+        assert_ne!(inode_flags(&fx.img, "/many") & 0x1000, 0, "{stat}");
+    }
+}
+
+pub fn checksum_seed_is_kept_across_a_new_uuid() {
+    // With metadata_csum_seed, changing the UUID leaves every checksum as it was: a
+    // reader that seeded from the UUID would refuse every structure.
+    let scratch = Scratch::new("ext4", "csum-seed");
+    let src = scratch.path("src");
+    populate(&src, false);
+    let img = scratch.path("img");
+    mkfs(
+        &["-t", "ext4", "-O", "metadata_csum_seed"],
+        &src,
+        &img,
+        "64M",
+    );
+    run(Command::new(tool("tune2fs"))
+        .args(["-U", "0b3c4a2e-7f41-4d6b-9a51-2c7e0d9f8a13"])
+        .arg(&img));
+    // e2fsck finds nothing wrong (run fails on a non-zero exit).
+    run(Command::new(tool("e2fsck")).arg("-fn").arg(&img));
+    let fs = open_img(&img);
+    assert_ne!(
+        fs.sb.csum_seed,
+        crate::crc32c::update(!0, &fs.sb.s_uuid),
+        "the seed no longer follows the UUID"
+    );
+    compare(&src, &fs);
+}
+
+pub fn superblock_checksum_mismatch_is_refused() {
+    let fx = csum_fixture("csum-sb", &["-t", "ext4"]);
+    let mut bytes = fx.bytes.clone();
+    // s_volume_name: a field nothing else reads.
+    xor(&mut bytes, 1024 + 0x78, 0x5A);
+    assert_e2fsck_says(&fx, &bytes, "Superblock checksum does not match superblock");
+    let err = open_bytes_with(bytes.clone(), ChecksumPolicy::Verify).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            FsError::Corrupt {
+                kind: CorruptKind::Checksum,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("ext4 superblock at byte 2044: checksum mismatch (stored 0x"),
+        "{err}"
+    );
+    let fs = open_bytes_with(bytes, ChecksumPolicy::Ignore).unwrap();
+    compare(&fx.src(), &fs);
+    assert_eq!(fs.ignored_checksums(), 1);
+}
+
+/// `Group descriptor N checksum is 0xSTORED, should be 0xCOMPUTED` from e2fsck.
+fn e2fsck_group_checksum(output: &str, group: usize) -> (String, String) {
+    let line = output
+        .lines()
+        .find(|l| l.starts_with(&format!("Group descriptor {group} checksum is ")))
+        .unwrap_or_else(|| panic!("e2fsck does not flag group {group}:\n{output}"));
+    let words: Vec<&str> = line.split_whitespace().collect();
+    (
+        words[5].trim_end_matches(',').to_string(),
+        words[8].trim_end_matches('.').to_string(),
+    )
+}
+
+fn check_group_desc_checksum(fx: &Fixture) {
+    let clean = fx.fs();
+    let ipg = u64::from(clean.sb.s_inodes_per_group);
+    let in_group_1: Vec<String> = walk_image(&clean)
+        .iter()
+        .filter(|(_, (_, ino))| (ino - 1) / ipg == 1)
+        .map(|(path, _)| String::from_utf8_lossy(path).into_owned())
+        .collect();
+    // Of those, the ones a walk reaches: not below another one.
+    let failing: Vec<&str> = in_group_1
+        .iter()
+        .filter(|p| !in_group_1.iter().any(|q| p.starts_with(&format!("{q}/"))))
+        .map(String::as_str)
+        .collect();
+    assert!(failing.len() > 3, "{in_group_1:?}");
+
+    // Free block and inode counts: bytes a reader never needs, so only a checksum can
+    // tell. This is how a flipped descriptor used to scan as if nothing happened.
+    let desc = fx.group_desc_offset(1);
+    let mut bytes = fx.bytes.clone();
+    xor(&mut bytes, desc + 0x0C, 0x5A);
+    xor(&mut bytes, desc + 0x0E, 0x21);
+    let (stored, computed) = e2fsck_group_checksum(&e2fsck_n(fx, &bytes), 1);
+    let needle = format!(
+        "ext4 group descriptor 1 at byte {}: checksum mismatch (stored {stored}, computed {computed})",
+        desc + 0x1E
+    );
+    refused_then_ignored(fx, &bytes, &failing, &needle);
+    let fs = open_bytes_with(bytes, ChecksumPolicy::Verify).unwrap();
+    let reason = fs.incomplete_reason().unwrap();
+    assert!(
+        reason.starts_with("inodes of block group 1 are not read: ") && reason.contains(&needle),
+        "{reason}"
+    );
+
+    // Random bytes anywhere in either descriptor: never read as if nothing happened.
+    let mut rng = XorShift(0x6D5C_0000_0001);
+    let desc_size = fx.group_desc_offset(1) - fx.group_desc_offset(0);
+    for _ in 0..50 {
+        let mut bytes = fx.bytes.clone();
+        let group = rng.below(2) as usize;
+        for _ in 0..1 + rng.below(4) {
+            let at =
+                fx.group_desc_offset(0) + group * desc_size + rng.below(desc_size as u64) as usize;
+            xor(&mut bytes, at, 1 + rng.below(255) as u8);
+        }
+        if bytes == fx.bytes {
+            continue;
+        }
+        if let Ok(fs) = open_bytes_with(bytes, ChecksumPolicy::Verify) {
+            let reason = fs
+                .incomplete_reason()
+                .expect("a damaged descriptor went unnoticed");
+            assert!(
+                reason.contains(&format!("ext4 group descriptor {group} ")),
+                "{reason}"
+            );
+        }
+    }
+}
+
+pub fn group_descriptor_crc32c_mismatch_refuses_its_group() {
+    check_group_desc_checksum(&csum_fixture("csum-gd", &["-t", "ext4"]));
+}
+
+pub fn group_descriptor_crc16_mismatch_refuses_its_group() {
+    let fx = csum_fixture(
+        "crc16-gd",
+        &["-t", "ext4", "-O", "^metadata_csum,uninit_bg"],
+    );
+    let fs = fx.fs();
+    assert!(!fs.sb.metadata_csum() && fs.sb.has_group_desc_csum());
+    check_group_desc_checksum(&fx);
+}
+
+pub fn inode_checksum_mismatch_refuses_the_inode() {
+    for (tag, args, has_hi) in [
+        ("csum-inode", &["-t", "ext4"][..], true),
+        ("csum-inode-128", &["-t", "ext4", "-I", "128"][..], false),
+    ] {
+        let fx = csum_fixture(tag, args);
+        let ino = fx.ino(b"hello.txt");
+        let at = fx.inode_offset(ino);
+        let mut bytes = fx.bytes.clone();
+        // i_atime: nothing the reader uses.
+        xor(&mut bytes, at + 0x08, 0x5A);
+        assert_e2fsck_says(
+            &fx,
+            &bytes,
+            &format!("Inode {ino} passes checks, but checksum does not match inode"),
+        );
+        let width = if has_hi { 10 } else { 6 };
+        let needle = format!(
+            "ext4 inode {ino} at byte {}: checksum mismatch (stored 0x",
+            at + 0x7C
+        );
+        refused_then_ignored(&fx, &bytes, &["/hello.txt"], &needle);
+        let err = open_bytes_with(bytes, ChecksumPolicy::Verify)
+            .unwrap()
+            .metadata(ino)
+            .unwrap_err()
+            .to_string();
+        let stored = err
+            .split("stored ")
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .next()
+            .unwrap();
+        assert_eq!(stored.len(), width, "{tag}: {err}");
+    }
+}
+
+pub fn extent_block_checksum_mismatch_refuses_the_file() {
+    let fx = csum_fixture("csum-extent", &["-t", "ext4"]);
+    let ino = fx.ino(b"fragmented");
+    let leaf = fx.stat_block("/fragmented", "(ETB0)") * fx.block_size();
+    let eh_max = usize::from(u16::from_le_bytes([fx.bytes[leaf + 4], fx.bytes[leaf + 5]]));
+    let eh_entries = usize::from(u16::from_le_bytes([fx.bytes[leaf + 2], fx.bytes[leaf + 3]]));
+    assert!(eh_entries < eh_max);
+    let mut bytes = fx.bytes.clone();
+    // An unused entry slot: covered by the checksum, never parsed.
+    xor(&mut bytes, leaf + 12 + eh_entries * 12 + 3, 0x5A);
+    assert_e2fsck_says(
+        &fx,
+        &bytes,
+        &format!("Inode {ino} extent block passes checks, but checksum does not match extent"),
+    );
+    let needle = format!(
+        "ext4 extent block of inode {ino} at byte {}: checksum mismatch",
+        leaf + 12 + eh_max * 12
+    );
+    refused_then_ignored(&fx, &bytes, &["/fragmented"], &needle);
+}
+
+pub fn directory_block_checksum_mismatch_refuses_the_directory() {
+    let fx = csum_fixture("csum-dir", &["-t", "ext4"]);
+    let dir = fx.ino(b"a");
+    let block = fx.data_block_offset(dir, 0);
+    let bs = fx.block_size();
+    assert_eq!(
+        fx.bytes[block + bs - 5],
+        0xDE,
+        "leaf block ends in a checksum tail"
+    );
+    let mut bytes = fx.bytes.clone();
+    // The slack after the last entry's name ("b", third entry at +24).
+    xor(&mut bytes, block + 24 + 8 + 4, 0x5A);
+    assert_e2fsck_says(
+        &fx,
+        &bytes,
+        &format!("Directory inode {dir}, block #0: directory passes checks but fails checksum"),
+    );
+    let needle = format!(
+        "ext4 directory block of inode {dir} at byte {}: checksum mismatch",
+        block + bs - 4
+    );
+    refused_then_ignored(&fx, &bytes, &["/a"], &needle);
+
+    // A leaf whose tail is gone has nothing to verify against: refused too.
+    let mut bytes = fx.bytes.clone();
+    xor(&mut bytes, block + bs - 5, 0xFF);
+    let fs = open_bytes_with(bytes, ChecksumPolicy::Verify).unwrap();
+    assert_corrupt(fs.read_dir(dir), "no checksum tail");
+}
+
+pub fn htree_index_checksum_mismatch_refuses_the_directory() {
+    let fx = csum_fixture("csum-htree", &["-t", "ext4"]);
+    let dir = fx.ino(b"many");
+    let root = fx.data_block_offset(dir, 0);
+    let limit = usize::from(u16::from_le_bytes([
+        fx.bytes[root + 32],
+        fx.bytes[root + 33],
+    ]));
+    let count = usize::from(u16::from_le_bytes([
+        fx.bytes[root + 34],
+        fx.bytes[root + 35],
+    ]));
+    assert!(count >= 2, "the root indexes {count} blocks");
+    let mut bytes = fx.bytes.clone();
+    // The hash of the second index entry: the linear listing never looks at it.
+    xor(&mut bytes, root + 40, 0x5A);
+    assert_e2fsck_says(
+        &fx,
+        &bytes,
+        &format!("Problem in HTREE directory inode {dir}"),
+    );
+    let needle = format!(
+        "ext4 htree index block of inode {dir} at byte {}: checksum mismatch",
+        root + 32 + limit * 8 + 4
+    );
+    refused_then_ignored(&fx, &bytes, &["/many"], &needle);
+}
+
+pub fn journal_superblock_checksum_mismatch_is_not_replayed() {
+    let j = journaled("jnl-csum", &["-t", "ext4", "-b", "4096"], "-c -v 3");
+    let journal_start = debugfs(&j.img, "bmap <8> 0")
+        .trim()
+        .parse::<usize>()
+        .unwrap()
+        * 4096;
+    let mut bytes = fs::read(&j.img).unwrap();
+    // s_padding, after s_checksum_type: covered by the checksum, read by nobody.
+    xor(&mut bytes, journal_start + 0xF0, 0x5A);
+    let corrupt = j.scratch.path("jsb-corrupt");
+    fs::write(&corrupt, &bytes).unwrap();
+
+    // e2fsck refuses the journal: it recovers nothing and clears it.
+    let fixed = j.scratch.path("jsb-fixed");
+    fs::copy(&corrupt, &fixed).unwrap();
+    let out = Command::new(tool("e2fsck"))
+        .arg("-fy")
+        .arg(&fixed)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("Journal superblock is corrupt"), "{said}");
+    let truth = open_img(&fixed);
+    let cat = debugfs(&fixed, "cat /target.txt");
+    assert_eq!(cat.as_bytes(), ORIGINAL, "e2fsck does not replay it");
+
+    let fs = open_bytes_with(bytes.clone(), ChecksumPolicy::Verify).unwrap();
+    assert!(fs.disk.overlay.is_empty(), "the journal was replayed");
+    let reason = fs.incomplete_reason().unwrap();
+    let needle = format!(
+        "ext4 journal superblock of inode 8 at byte {}: checksum mismatch",
+        journal_start + 0xFC
+    );
+    assert!(
+        reason.contains("was not replayed") && reason.contains(&needle),
+        "{reason}"
+    );
+    assert_eq!(walk_image(&fs), walk_image(&truth));
+    let target = fs.lookup(fs.root(), b"target.txt").unwrap().unwrap();
+    assert_eq!(read_all(&fs, target).unwrap(), ORIGINAL);
+
+    // Ignored, the journal is replayed as debugfs replays it.
+    let fs = open_bytes_with(bytes, ChecksumPolicy::Ignore).unwrap();
+    assert_eq!(fs.ignored_checksums(), 1);
+    assert_eq!(fs.incomplete_reason(), None);
+    assert_eq!(walk_image(&fs), walk_image(&open_img(&j.replayed)));
+    assert_eq!(read_all(&fs, target).unwrap(), REPLAYED);
 }
 
 // ---------------------------------------------------------------------------------------
