@@ -55,40 +55,10 @@ fn crc32c(crc: u32, data: &[u8]) -> u32 {
     crate::crc32c::update(crc, data)
 }
 
-/// crc16 with the reflected polynomial 0x8005 (0xA001), no inversions: the kernel's
-/// lib/crc16 that uninit_bg descriptors use. Called once per group at open, so a byte
-/// table is fast enough (docs/dependencies.md).
-fn crc16(mut crc: u16, data: &[u8]) -> u16 {
-    for byte in data {
-        let index = usize::from((crc as u8) ^ byte);
-        crc = (crc >> 8) ^ CRC16_TABLE.get(index).copied().unwrap_or(0);
-    }
-    crc
-}
-
-#[allow(
-    clippy::indexing_slicing,
-    reason = "evaluated at compile time, where a bad index fails the build"
-)]
-const CRC16_TABLE: [u16; 256] = {
-    let mut table = [0u16; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut crc = i as u16;
-        let mut bit = 0;
-        while bit < 8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xA001
-            } else {
-                crc >> 1
-            };
-            bit += 1;
-        }
-        table[i] = crc;
-        i += 1;
-    }
-    table
-};
+/// The kernel's crc16 (lib/crc16: reflected polynomial 0x8005, no inversions) started
+/// from ~0, as uninit_bg descriptors use it: the catalogue's CRC-16/MODBUS. Computed once
+/// per group at open (docs/dependencies.md: the `crc` crate against a table of our own).
+const CRC16: crc::Crc<u16> = crc::Crc::<u16>::new(&crc::CRC_16_MODBUS);
 
 /// The bytes of `data` with the `len`-byte field at `at` (2 or 4 bytes: a stored
 /// checksum) read as zero, fed to crc32c in three parts so the buffer is never copied.
@@ -201,10 +171,12 @@ pub(super) fn group_desc(
         let crc = crc32c(sb.csum_seed, &le_group);
         (crc32c_skipping(crc, desc, BG_CHECKSUM_AT, 2) & 0xFFFF) as u16
     } else if sb.has_group_desc_csum() {
-        let crc = crc16(!0, &sb.s_uuid);
-        let crc = crc16(crc, &le_group);
-        let crc = crc16(crc, desc.get(..BG_CHECKSUM_AT).unwrap_or(desc));
-        crc16(crc, desc.get(BG_CHECKSUM_AT + 2..).unwrap_or(&[]))
+        let mut crc = CRC16.digest();
+        crc.update(&sb.s_uuid);
+        crc.update(&le_group);
+        crc.update(desc.get(..BG_CHECKSUM_AT).unwrap_or(desc));
+        crc.update(desc.get(BG_CHECKSUM_AT + 2..).unwrap_or(&[]));
+        crc.finalize()
     } else {
         return Ok(());
     };
@@ -404,11 +376,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn crc16_is_the_kernels() {
-        // CRC-16/ARC's check value is crc16(0, "123456789"); MODBUS starts from ~0.
-        assert_eq!(crc16(0, b"123456789"), 0xBB3D);
-        assert_eq!(crc16(!0, b"123456789"), 0x4B37);
-        assert_eq!(crc16(crc16(!0, b"1234"), b"56789"), 0x4B37);
+    fn crc16_is_the_kernels_from_all_ones() {
+        // crc16(~0, "123456789") in the kernel's lib/crc16, chained as the descriptor's
+        // parts are.
+        assert_eq!(CRC16.checksum(b"123456789"), 0x4B37);
+        let mut chained = CRC16.digest();
+        chained.update(b"1234");
+        chained.update(b"56789");
+        assert_eq!(chained.finalize(), 0x4B37);
     }
 
     #[test]

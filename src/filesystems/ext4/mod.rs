@@ -547,6 +547,8 @@ impl Filesystem for Ext4Fs {
         let sb = &self.sb;
         let log = if !sb.has_compat(superblock::COMPAT_HAS_JOURNAL) {
             "none"
+        } else if self.unreplayed_journal.is_some() {
+            "dirty"
         } else if !self.disk.overlay.is_empty() {
             "replayed"
         } else {

@@ -2201,6 +2201,7 @@ pub fn journal_superblock_checksum_mismatch_is_not_replayed() {
 
     let fs = open_bytes_with(bytes.clone(), ChecksumPolicy::Verify).unwrap();
     assert!(fs.disk.overlay.is_empty(), "the journal was replayed");
+    assert_eq!(fs.details().unwrap().log, "dirty");
     let reason = fs.incomplete_reason().unwrap();
     let needle = format!(
         "ext4 journal superblock of inode 8 at byte {}: checksum mismatch",
