@@ -1,7 +1,8 @@
-//! CRC-32C (Castagnoli, reflected polynomial 0x82F63B78): the checksum of ext4's journal
-//! (jbd2), of VHDX headers, region tables and metadata, and of every XFS v5 metadata
-//! block. A shared utility, not a layer: the `crc32c` crate computes it with the
-//! processor's CRC instructions where they exist (XFS checks every inode it reads).
+//! CRC-32C (Castagnoli, reflected polynomial 0x82F63B78): the checksum of ext4's metadata
+//! (metadata_csum) and journal (jbd2), of VHDX headers, region tables and metadata, and of
+//! every XFS v5 metadata block. A shared utility, not a layer: the `crc32c` crate computes
+//! it with the processor's CRC instructions where they exist (ext4 and XFS check every
+//! inode they read).
 
 /// Continues a CRC-32C over `data` from the raw register value `crc`, without the initial
 /// and final inversions (as jbd2's `jbd2_chksum` chains it).
