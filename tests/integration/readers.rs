@@ -100,6 +100,7 @@ mod ext4 {
         extent_block_checksum_mismatch_refuses_the_file,
         directory_block_checksum_mismatch_refuses_the_directory,
         htree_index_checksum_mismatch_refuses_the_directory,
+        htree_interior_node_checksum_mismatch_refuses_the_directory,
         journal_superblock_checksum_mismatch_is_not_replayed,
         random_byte_flips_never_panic,
         random_metadata_corruption_never_panics,

@@ -1793,6 +1793,27 @@ fn compare_partial(src: &Path, fs: &Ext4Fs) -> BTreeMap<String, String> {
     errors
 }
 
+/// A directory `dir` holding `target` and every name of `names` as a hard link to it: a
+/// big directory for the price of one inode.
+fn linked_names(dir: &Path, names: impl Iterator<Item = String>) {
+    fs::create_dir_all(dir).unwrap();
+    write_file(&dir.join("target"), b"one inode, many names");
+    for name in names {
+        fs::hard_link(dir.join("target"), dir.join(name)).unwrap();
+    }
+}
+
+/// `e2fsck -fyD`: every directory of more than one block becomes a hash tree.
+fn index_directories(img: &Path) {
+    let out = Command::new(tool("e2fsck"))
+        .arg("-fyD")
+        .arg(img)
+        .output()
+        .unwrap();
+    // Exit code 1 means "errors corrected": the directories were optimised.
+    assert!(out.status.code().is_some_and(|c| c <= 1), "{out:?}");
+}
+
 /// A small metadata_csum image made with the extra `args`: few inodes per group so that
 /// block group 1 holds some of the tree, and a directory of 300 names that `e2fsck -fD`
 /// turns into a hash tree.
@@ -1800,26 +1821,15 @@ fn csum_fixture(tag: &str, args: &[&str]) -> Fixture {
     let scratch = Scratch::new("ext4", tag);
     let src = scratch.path("src");
     populate(&src, true);
-    let many = src.join("many");
-    fs::create_dir(&many).unwrap();
-    write_file(&many.join("target"), b"one inode, many names");
-    for i in 0..300 {
-        fs::hard_link(
-            many.join("target"),
-            many.join(format!("hard-link-number-{i:03}")),
-        )
-        .unwrap();
-    }
+    linked_names(
+        &src.join("many"),
+        (0..300).map(|i| format!("hard-link-number-{i:03}")),
+    );
     let img = scratch.path("img");
     let mut all = vec!["-N", "64"];
     all.extend_from_slice(args);
     mkfs(&all, &src, &img, "16M");
-    let out = Command::new(tool("e2fsck"))
-        .arg("-fyD")
-        .arg(&img)
-        .output()
-        .unwrap();
-    assert!(out.status.code().is_some_and(|c| c <= 1), "{out:?}");
+    index_directories(&img);
     // e2fsck finds nothing wrong (run fails on a non-zero exit).
     run(Command::new(tool("e2fsck")).arg("-fn").arg(&img));
     let bytes = fs::read(&img).unwrap();
@@ -1883,7 +1893,8 @@ fn refused_then_ignored(fx: &Fixture, bytes: &[u8], failing: &[&str], needle: &s
     }
     assert_eq!(fs.ignored_checksums(), 0);
     let fs = open_bytes_with(bytes.to_vec(), ChecksumPolicy::Ignore).unwrap();
-    compare(&fx.src(), &fs);
+    let errors = compare_partial(&fx.src(), &fs);
+    assert!(errors.is_empty(), "{errors:#?}");
     assert!(fs.ignored_checksums() > 0);
     assert_eq!(fs.incomplete_reason(), None);
 }
@@ -2148,28 +2159,65 @@ pub fn htree_index_checksum_mismatch_refuses_the_directory() {
     let fx = csum_fixture("csum-htree", &["-t", "ext4"]);
     let dir = fx.ino(b"many");
     let root = fx.data_block_offset(dir, 0);
-    let limit = usize::from(u16::from_le_bytes([
-        fx.bytes[root + 32],
-        fx.bytes[root + 33],
-    ]));
     let count = usize::from(u16::from_le_bytes([
         fx.bytes[root + 34],
         fx.bytes[root + 35],
     ]));
     assert!(count >= 2, "the root indexes {count} blocks");
+    let said = format!("Problem in HTREE directory inode {dir}: root node fails checksum");
+    refuse_dx_block(&fx, dir, root + 32, &said);
+}
+
+/// Flips the hash of the second entry of the htree index block whose dx_countlimit is at
+/// `count_at` (an entry the linear listing never reads): e2fsck says `said`, and the
+/// directory is refused naming the block's dx_tail.
+fn refuse_dx_block(fx: &Fixture, dir: u64, count_at: usize, said: &str) {
+    let limit = usize::from(u16::from_le_bytes([
+        fx.bytes[count_at],
+        fx.bytes[count_at + 1],
+    ]));
     let mut bytes = fx.bytes.clone();
-    // The hash of the second index entry: the linear listing never looks at it.
-    xor(&mut bytes, root + 40, 0x5A);
-    assert_e2fsck_says(
-        &fx,
-        &bytes,
-        &format!("Problem in HTREE directory inode {dir}"),
-    );
+    xor(&mut bytes, count_at + 8, 0x5A);
+    assert_e2fsck_says(fx, &bytes, said);
     let needle = format!(
         "ext4 htree index block of inode {dir} at byte {}: checksum mismatch",
-        root + 32 + limit * 8 + 4
+        count_at + limit * 8 + 4
     );
-    refused_then_ignored(&fx, &bytes, &["/many"], &needle);
+    refused_then_ignored(fx, &bytes, &["/many"], &needle);
+}
+
+pub fn htree_interior_node_checksum_mismatch_refuses_the_directory() {
+    // 5 000 long names in 1 KiB blocks: a two-level hash tree, whose interior nodes
+    // (one empty entry spanning the block, then the index) carry their own dx_tail.
+    let scratch = Scratch::new("ext4", "csum-htree2");
+    let src = scratch.path("src");
+    let names = (0..5000).map(|i| format!("hard-link-with-a-much-longer-name-number-{i:05}"));
+    linked_names(&src.join("many"), names);
+    let img = scratch.path("img");
+    mkfs(&["-t", "ext4", "-b", "1024"], &src, &img, "32M");
+    index_directories(&img);
+    let htree = debugfs(&img, "htree /many");
+    assert!(htree.contains("Indirect levels: 1"), "{htree}");
+    // The root's first entry names the first interior node's logical block.
+    let node_logical: u64 = htree
+        .split("Entry #0: Hash 0x00000000, block ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let bytes = fs::read(&img).unwrap();
+    let fx = Fixture {
+        _scratch: scratch,
+        img,
+        bytes,
+    };
+    let dir = fx.ino(b"many");
+    let node = fx.data_block_offset(dir, node_logical);
+    let said = format!("Problem in HTREE directory inode {dir}: internal node fails checksum");
+    refuse_dx_block(&fx, dir, node + 8, &said);
 }
 
 pub fn journal_superblock_checksum_mismatch_is_not_replayed() {
