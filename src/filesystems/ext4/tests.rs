@@ -2099,6 +2099,20 @@ pub fn inode_checksum_mismatch_refuses_the_inode() {
             .next()
             .unwrap();
         assert_eq!(stored.len(), width, "{tag}: {err}");
+
+        // Any byte of any record, base or extra part: never read as if intact.
+        let clean = fx.fs();
+        let inode_size = usize::try_from(clean.sb.inode_size).unwrap();
+        let inodes: Vec<u64> = walk_image(&clean).values().map(|(_, ino)| *ino).collect();
+        let mut rng = XorShift(0x1D0_C5E5 ^ inode_size as u64);
+        for _ in 0..40 {
+            let ino = inodes[rng.below(inodes.len() as u64) as usize];
+            let at = fx.inode_offset(ino) + rng.below(inode_size as u64) as usize;
+            let mut bytes = fx.bytes.clone();
+            xor(&mut bytes, at, 1 + rng.below(255) as u8);
+            let fs = open_bytes_with(bytes, ChecksumPolicy::Verify).unwrap();
+            assert!(fs.metadata(ino).is_err(), "{tag}: byte {at} of inode {ino}");
+        }
     }
 }
 
