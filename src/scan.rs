@@ -31,6 +31,8 @@ pub struct ScanConfig {
     pub fail_on: FailOn,
     pub waivers: Vec<Waiver>,
     pub baseline: Option<Baseline>,
+    /// How images are read (checksums enforced or not).
+    pub open: guest::OpenOptions,
 }
 
 /// One image scanned, before the gate: what it found, and for `--verbose` what it did
@@ -49,7 +51,7 @@ pub fn scan_image(
     progress: Option<&Progress>,
 ) -> Result<ImageScan, guest::OpenError> {
     let started = Instant::now();
-    let guest = guest::open(path)?;
+    let guest = guest::open_with(path, config.open)?;
     if let Some(progress) = progress {
         progress.opened(guest.volumes.iter().map(|v| v.volume.id.clone()).collect());
     }
