@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::checksums::ChecksumPolicy;
 use crate::gate::baseline::Baseline;
 use crate::gate::waivers::Waiver;
 use crate::gate::{Decision, Gate, Scanned};
@@ -93,6 +94,8 @@ pub fn scan_image(
         files: inventory.entries.len(),
         bytes_read: ctx.bytes_read() + secrets.map_or(0, |p| p.stats.bytes_scanned),
         secrets: secrets.map(|p| p.stats.clone()),
+        checksum_mismatches_ignored: (guest.checksums == ChecksumPolicy::Ignore)
+            .then(|| guest.ignored_checksums()),
     };
     let not_read = not_read(&guest, &inventory, &ctx, secrets);
     Ok(ImageScan {

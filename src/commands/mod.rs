@@ -14,6 +14,7 @@ mod scan_plan;
 use std::io::Write;
 use std::path::Path;
 
+use crate::checksums::ChecksumPolicy;
 use crate::cli::{Cli, Command, ReadArgs};
 use crate::gate::Verdict;
 use crate::guest::{self, Guest, Tree};
@@ -159,14 +160,17 @@ fn warn_blind(
     Ok(found)
 }
 
-/// Says on `err` that the image has no operating-system root, if so: whatever `ls` or
-/// `cat` then shows at a guest path is not the guest's, so the answer is incomplete.
-fn warn_no_os_root(guest: &Guest, err: &mut dyn Write) -> std::io::Result<bool> {
-    let Some(reason) = &guest.no_os_root else {
-        return Ok(false);
-    };
-    writeln!(err, "amiscan: {}: {reason}", guest.image_name)?;
-    Ok(true)
+/// Says on `err` why nothing `ls` or `cat` shows is proven, if so: the image has no
+/// operating-system root (what shows at a guest path is not the guest's), or checksums
+/// were not enforced. Returns whether the answer is incomplete.
+fn warn_unproven(guest: &Guest, volume_given: bool, err: &mut dyn Write) -> std::io::Result<bool> {
+    let no_os_root = guest.no_os_root.as_deref().filter(|_| !volume_given);
+    let unchecked =
+        (guest.checksums == ChecksumPolicy::Ignore).then_some(guest::CHECKSUMS_NOT_ENFORCED);
+    for reason in no_os_root.iter().chain(unchecked.iter()) {
+        writeln!(err, "amiscan: {}: {reason}", guest.image_name)?;
+    }
+    Ok(no_os_root.is_some() || unchecked.is_some())
 }
 
 /// The guest path a command argument names, with `.`, `..` and repeated slashes folded
@@ -207,13 +211,13 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome
             read,
         } => {
             let guest = open_guest(&image, read)?;
-            let no_os_root = volume.is_none() && warn_no_os_root(&guest, err)?;
-            if no_os_root && guest.tree.mounts().is_empty() {
+            let unproven = warn_unproven(&guest, volume.is_some(), err)?;
+            if unproven && volume.is_none() && guest.tree.mounts().is_empty() {
                 return Ok(Outcome::Incomplete);
             }
             let tree = pick_tree(&guest, volume.as_deref())?;
             let guest_path = lexical_path(path.as_bytes());
-            let shadowed = no_os_root
+            let shadowed = unproven
                 || volume.is_none()
                     && (warn_blind(&guest, Blind::Unscanned, &guest_path, recursive, err)?
                         | warn_blind(&guest, Blind::Partial, &guest_path, recursive, err)?);
@@ -241,8 +245,8 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome
             read,
         } => {
             let guest = open_guest(&image, read)?;
-            let no_os_root = volume.is_none() && warn_no_os_root(&guest, err)?;
-            if no_os_root && guest.tree.mounts().is_empty() {
+            let unproven = warn_unproven(&guest, volume.is_some(), err)?;
+            if unproven && volume.is_none() && guest.tree.mounts().is_empty() {
                 return Ok(Outcome::Incomplete);
             }
             let tree = pick_tree(&guest, volume.as_deref())?;
@@ -250,7 +254,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome
             if volume.is_none() && warn_blind(&guest, Blind::Unscanned, &guest_path, false, err)? {
                 return Ok(Outcome::Incomplete);
             }
-            let partial = no_os_root
+            let partial = unproven
                 || volume.is_none() && warn_blind(&guest, Blind::Partial, &guest_path, false, err)?;
             match cat::run(&tree, path.as_bytes(), out) {
                 // The file may have been written to the log that was not replayed.

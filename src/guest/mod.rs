@@ -79,6 +79,10 @@ pub fn open_with(argument: &std::path::Path, options: OpenOptions) -> Result<Gue
     Ok(assemble_with(disks, &name, layout, options))
 }
 
+/// Why a guest read with `ChecksumPolicy::Ignore` is never complete.
+pub const CHECKSUMS_NOT_ENFORCED: &str =
+    "checksums are not enforced (--ignore-checksums): what was read is not proven intact";
+
 /// Largest /etc/fstab or os-release amiscan will read; real ones are a few KiB.
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
 /// The type GUID of a GRUB BIOS boot partition, which holds boot code and no filesystem.
@@ -132,6 +136,8 @@ pub struct Guest {
     /// Why no operating-system root was found, when none was: the image is then
     /// incomplete in every command, whatever is shown at `/`.
     pub no_os_root: Option<String>,
+    /// Whether checksums were enforced while reading this guest.
+    pub checksums: ChecksumPolicy,
     pub notes: Vec<Note>,
 }
 
@@ -513,9 +519,7 @@ pub fn assemble_with(
     if options.checksums == ChecksumPolicy::Ignore {
         // Whatever is read may be damaged: a clean result would prove nothing.
         notes.push(Note {
-            message: "checksums are not enforced (--ignore-checksums): what was read is not \
-                      proven intact"
-                .into(),
+            message: CHECKSUMS_NOT_ENFORCED.into(),
             incomplete: true,
             mount_point: None,
         });
@@ -627,6 +631,7 @@ pub fn assemble_with(
         os,
         root_volume,
         no_os_root: no_os_root.map(|note| note.message),
+        checksums: options.checksums,
         notes,
     }
 }

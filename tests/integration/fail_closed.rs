@@ -405,3 +405,103 @@ fn an_unrecognised_partition_holding_data_is_incomplete() {
     amiscan(["files", image.to_str().unwrap()]).expect_code(0);
     amiscan(["inspect", image.to_str().unwrap()]).expect_code(0);
 }
+
+/// `--ignore-checksums` reads what fails its checksum (for forensic use), and the result
+/// is still incomplete: an XFS inode whose owner was changed behind its CRC is refused by
+/// default and read with the flag, and the report says checksums were not enforced.
+#[test]
+fn ignore_checksums_reads_damaged_structures_and_stays_incomplete() {
+    let source = crate::util::built_image("build-xfs-images.sh", ".lock-xfs", "xfs-v5.img");
+    let dir = scratch("ignore-checksums");
+    let image = dir.join("xfs-v5.img");
+    let status = Command::new("cp")
+        .arg("--sparse=always")
+        .arg(&source)
+        .arg(&image)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let path = image.to_str().unwrap();
+    let inode = crate::util::parse_inventory(&amiscan(["files", path]).stdout)
+        .into_iter()
+        .find(|r| r.path == "/etc/os-release")
+        .expect("/etc/os-release listed")
+        .inode;
+    let output = Command::new("xfs_db")
+        .args(["-r", "-c", &format!("convert inode {inode} byte")])
+        .arg(&image)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    let offset = text
+        .split_whitespace()
+        .next()
+        .and_then(|hex| u64::from_str_radix(hex.trim_start_matches("0x"), 16).ok())
+        .unwrap_or_else(|| panic!("xfs_db convert: {text}"));
+    // di_uid, at byte 8 of the inode core: the CRC no longer matches.
+    use std::os::unix::fs::FileExt;
+    let disk = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&image)
+        .unwrap();
+    let mut uid = [0u8; 1];
+    disk.read_exact_at(&mut uid, offset + 11).unwrap();
+    disk.write_all_at(&[uid[0] ^ 0x01], offset + 11).unwrap();
+    drop(disk);
+
+    let refused = amiscan(["cat", path, "/etc/os-release"]);
+    assert_ne!(refused.code, 0, "{}", refused.describe());
+    assert!(refused.stderr.contains("CRC"), "{}", refused.describe());
+    assert!(refused.stdout.is_empty());
+
+    let forensic = amiscan(["cat", "--ignore-checksums", path, "/etc/os-release"]);
+    forensic.expect_code(3);
+    assert!(
+        forensic.stdout_text().starts_with("NAME="),
+        "{}",
+        forensic.describe()
+    );
+    assert!(
+        forensic.stderr.contains("checksums are not enforced"),
+        "{}",
+        forensic.describe()
+    );
+    let run = amiscan(["scan", "--ignore-checksums", path, "--format", "json"]);
+    assert_ne!(run.code, 0, "{}", run.describe());
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let notes = report["images"][0]["notes"].to_string();
+    assert!(notes.contains("checksums are not enforced"), "{notes}");
+}
+
+/// `--timeout` ends a run that would take too long with exit 3 and the reason: hashing a
+/// 1 TiB sparse file would take many minutes.
+#[test]
+fn timeout_ends_a_long_run_as_incomplete() {
+    let dir = scratch("timeout");
+    let tree = os_tree(&dir);
+    fs::File::create(tree.join("huge.bin"))
+        .unwrap()
+        .set_len(1 << 40)
+        .unwrap();
+    let image = dir.join("huge.img");
+    mkfs_ext4(&tree, &image, "16M");
+    let started = std::time::Instant::now();
+    let run = amiscan([
+        "files",
+        image.to_str().unwrap(),
+        "--hash",
+        "sha256",
+        "--hash-max-size",
+        "2199023255552",
+        "--timeout",
+        "1",
+    ]);
+    run.expect_code(3);
+    assert!(
+        run.stderr.contains("time limit of 1 s reached"),
+        "{}",
+        run.describe()
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+}
