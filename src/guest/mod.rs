@@ -371,7 +371,17 @@ fn normalise_mount_point(path: &str) -> Vec<u8> {
 
 /// Opens every volume and assembles the guest's mount tree.
 pub fn assemble(disks: Vec<GuestDisk>, image_name: &str, layout: Layout) -> Guest {
-    let mut notes = Vec::new();
+    // A partition table's problems come first; those that may hide data leave it incomplete.
+    let mut notes: Vec<Note> = layout
+        .disks
+        .iter()
+        .flat_map(|disk| disk.problems.iter().map(move |p| (disk, p)))
+        .map(|(disk, problem)| Note {
+            message: problem.note(disk.name.as_deref()),
+            incomplete: problem.incomplete,
+            mount_point: None,
+        })
+        .collect();
     let mut volumes: Vec<VolumeState> = layout
         .volumes
         .iter()
@@ -571,6 +581,7 @@ mod tests {
                     scheme: Scheme::Gpt,
                     sector_size: 512,
                     hybrid_mbr: false,
+                    problems: Vec::new(),
                 })
                 .collect(),
             volumes: Vec::new(),
