@@ -299,7 +299,15 @@ fn discover_partitions(
                 entry_at: extended.entry_at,
                 content: Content::Unknown,
             };
-            problems.extend(sanity::past_end(&[container], disk.len()));
+            // Only the logical partitions inside hold data, and each is checked itself.
+            problems.extend(
+                sanity::past_end(&[container], disk.len())
+                    .into_iter()
+                    .map(|p| TableProblem {
+                        incomplete: false,
+                        ..p
+                    }),
+            );
             problems.extend(sanity::container_overlaps(&container, &spans));
         }
         let table = DiskTable {
