@@ -356,7 +356,7 @@ fn write_guest(report: &InspectReport<'_>, out: &mut dyn Write) -> std::io::Resu
     if !report.complete {
         writeln!(
             out,
-            "incomplete: some volumes or mounts could not be read (see above)"
+            "incomplete: some volumes or mounts could not be read, or a partition table may hide data (see above)"
         )?;
     }
     Ok(())

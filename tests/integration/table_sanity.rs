@@ -734,3 +734,44 @@ fn a_gpt_with_no_valid_copy_is_refused_unless_checksums_are_ignored() {
         [Some("root".to_string()), Some("data".to_string())]
     );
 }
+
+/// In a guest of several disks, each disk's problems are its own, and the note names the
+/// disk.
+#[test]
+fn a_second_disks_table_problems_name_that_disk() {
+    let scratch = Scratch::new("two-disks");
+    let root = gpt_disk(&scratch, false);
+    let data = scratch.path("data.img");
+    new_disk(&data, 32 * MIB);
+    sfdisk(
+        &data,
+        "label: dos\nstart=2048, size=16384, type=83\nstart=18432, size=16384, type=83\n",
+    );
+    mkfs_at(&data, 10240 * SECTOR, 4 * MIB, "data", &scratch.data_tree());
+    poke(&data, mbr_entry_at(2) + 8, &le32(10240));
+    let guest = PathBuf::from(format!("{}+{}", root.display(), data.display()));
+
+    let (run, report) = inspect_json(&guest);
+    run.expect_code(3);
+    assert_eq!(report["disks"][0]["problems"], serde_json::json!([]));
+    let problems = report["disks"][1]["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{report:#}");
+    assert_eq!(problems[0]["kind"], "overlap");
+    let name = report["disks"][1]["name"].as_str().unwrap();
+    let note = format!(
+        "disk {name}: partition table: {}",
+        problems[0]["message"].as_str().unwrap()
+    );
+    assert!(
+        report["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| *n == note),
+        "{report:#}"
+    );
+    assert_scan_incomplete(
+        &guest,
+        &format!("disk {name}: partition table: partition 2"),
+    );
+}
