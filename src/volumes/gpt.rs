@@ -634,7 +634,100 @@ fn crc32(bytes: &[u8]) -> u32 {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
+    use crate::checksums::ChecksumPolicy;
+    use crate::image::MemoryImage;
+
+    const SECTORS: u64 = 2048;
+
+    /// Writes header `at` (an LBA) with its CRCs over an entry array at `entries_lba`.
+    fn write_header(disk: &mut [u8], at: u64, alternate: u64, entries_lba: u64) {
+        let array_at = (entries_lba * 512) as usize;
+        let array_crc = crc32(&disk[array_at..array_at + 128 * 128]);
+        let h = (at * 512) as usize;
+        disk[h..h + 8].copy_from_slice(SIGNATURE);
+        disk[h + 8..h + 12].copy_from_slice(&0x0001_0000u32.to_le_bytes());
+        disk[h + 12..h + 16].copy_from_slice(&92u32.to_le_bytes());
+        disk[h + 16..h + 20].fill(0);
+        disk[h + 24..h + 32].copy_from_slice(&at.to_le_bytes());
+        disk[h + 32..h + 40].copy_from_slice(&alternate.to_le_bytes());
+        disk[h + 40..h + 48].copy_from_slice(&34u64.to_le_bytes());
+        disk[h + 48..h + 56].copy_from_slice(&(SECTORS - 34).to_le_bytes());
+        disk[h + 56..h + 72].copy_from_slice(&[7; 16]);
+        disk[h + 72..h + 80].copy_from_slice(&entries_lba.to_le_bytes());
+        disk[h + 80..h + 84].copy_from_slice(&128u32.to_le_bytes());
+        disk[h + 84..h + 88].copy_from_slice(&ENTRY_SIZE.to_le_bytes());
+        disk[h + 88..h + 92].copy_from_slice(&array_crc.to_le_bytes());
+        let crc = crc32(&disk[h..h + 92]);
+        disk[h + 16..h + 20].copy_from_slice(&crc.to_le_bytes());
+    }
+
+    /// A 1 MiB disk with one partition (LBA 34..=1000) in both copies.
+    fn disk() -> Vec<u8> {
+        let mut disk = vec![0u8; (SECTORS * 512) as usize];
+        for array_lba in [2, SECTORS - 33] {
+            let e = (array_lba * 512) as usize;
+            disk[e..e + 16].copy_from_slice(&[1; 16]);
+            disk[e + 16..e + 32].copy_from_slice(&[2; 16]);
+            disk[e + 32..e + 40].copy_from_slice(&34u64.to_le_bytes());
+            disk[e + 40..e + 48].copy_from_slice(&1000u64.to_le_bytes());
+        }
+        write_header(&mut disk, 1, SECTORS - 1, 2);
+        write_header(&mut disk, SECTORS - 1, 1, SECTORS - 33);
+        disk
+    }
+
+    fn read_bytes(bytes: Vec<u8>) -> Result<GptTable, TableError> {
+        let source: Arc<dyn BlockSource> = Arc::new(MemoryImage::new(bytes));
+        read(&source, 512, &ChecksumGuard::new(ChecksumPolicy::Verify))
+    }
+
+    #[test]
+    fn a_consistent_table_has_no_problems() {
+        let table = read_bytes(disk()).unwrap();
+        assert!(table.problems.is_empty(), "{:?}", table.problems);
+        assert_eq!(table.entries.len(), 1);
+        assert_eq!(table.entries[0].offset, 34 * 512);
+        assert_eq!(table.entries[0].size, 967 * 512);
+        assert_eq!(table.entries[0].entry_at, 1024);
+    }
+
+    #[test]
+    fn hostile_headers_are_refused_naming_the_header() {
+        // Each change is made to both copies, so neither can stand in for the other.
+        let cases: [(usize, &[u8], CorruptKind); 4] = [
+            (84, &256u32.to_le_bytes(), CorruptKind::Invalid),
+            (80, &100_000u32.to_le_bytes(), CorruptKind::TooLarge),
+            (12, &8192u32.to_le_bytes(), CorruptKind::Invalid),
+            (72, &u64::MAX.to_le_bytes(), CorruptKind::OutOfRange),
+        ];
+        for (field, value, kind) in cases {
+            let mut bytes = disk();
+            for header in [512, ((SECTORS - 1) * 512) as usize] {
+                bytes[header + field..header + field + value.len()].copy_from_slice(value);
+            }
+            let error = read_bytes(bytes).err().unwrap();
+            assert_eq!(error.kind, kind, "field {field}: {error}");
+            assert_eq!(error.offset, 512, "field {field}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_backup_pointing_anywhere_is_a_note_not_a_loop() {
+        let mut bytes = disk();
+        // The primary says its backup is itself; then it says LBA u64::MAX.
+        write_header(&mut bytes, 1, 1, 2);
+        let table = read_bytes(bytes.clone()).unwrap();
+        assert!(table
+            .problems
+            .iter()
+            .all(|p| !p.incomplete && p.kind != ProblemKind::ChecksumIgnored));
+        assert!(!table.problems.is_empty());
+        write_header(&mut bytes, 1, u64::MAX, 2);
+        let table = read_bytes(bytes).unwrap();
+        assert_eq!(table.problems[0].kind, ProblemKind::GptBackupDamaged);
+    }
 
     #[test]
     fn crc32_matches_known_vectors() {
