@@ -72,10 +72,13 @@ pub fn open_with(argument: &std::path::Path, options: OpenOptions) -> Result<Gue
             image: opened,
         });
     }
-    let layout = crate::volumes::discover_disks(&inputs).map_err(|source| OpenError::Table {
-        image: name.clone(),
-        source,
-    })?;
+    let layout =
+        crate::volumes::discover_disks_with(&inputs, options.checksums).map_err(|source| {
+            OpenError::Table {
+                image: name.clone(),
+                source,
+            }
+        })?;
     Ok(assemble_with(disks, &name, layout, options))
 }
 
@@ -515,7 +518,17 @@ pub fn assemble_with(
     layout: Layout,
     options: OpenOptions,
 ) -> Guest {
-    let mut notes = Vec::new();
+    // A partition table's problems come first; those that may hide data leave it incomplete.
+    let mut notes: Vec<Note> = layout
+        .disks
+        .iter()
+        .flat_map(|disk| disk.problems.iter().map(move |p| (disk, p)))
+        .map(|(disk, problem)| Note {
+            message: problem.note(disk.name.as_deref()),
+            incomplete: problem.incomplete,
+            mount_point: None,
+        })
+        .collect();
     if options.checksums == ChecksumPolicy::Ignore {
         // Whatever is read may be damaged: a clean result would prove nothing.
         notes.push(Note {
@@ -732,6 +745,7 @@ mod tests {
                     scheme: Scheme::Gpt,
                     sector_size: 512,
                     hybrid_mbr: false,
+                    problems: Vec::new(),
                 })
                 .collect(),
             volumes: Vec::new(),

@@ -31,6 +31,7 @@ mod scan_rules;
 mod sealed_debian;
 mod services_facts;
 mod sshd_oracle;
+mod table_sanity;
 mod vhd;
 mod vmdk;
 mod xfs;
