@@ -13,6 +13,7 @@ mod util;
 mod ci_formats;
 mod creds;
 mod fail_closed;
+mod fat;
 mod fuzz_corpus;
 mod gate;
 mod golden;
