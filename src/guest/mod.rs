@@ -192,6 +192,12 @@ fn open_filesystem(volume: &Volume) -> Result<Arc<dyn Filesystem>, (String, bool
         Content::Vfat => FatFs::open(source).map(|fs| Arc::new(fs) as Arc<dyn Filesystem>),
         Content::Xfs => XfsFs::open(source).map(|fs| Arc::new(fs) as Arc<dyn Filesystem>),
         Content::Swap => return Err(("swap space holds no files".into(), false)),
+        Content::ExtJournal => {
+            return Err((
+                crate::volumes::probe::describe_ext_journal(source.as_ref()),
+                false,
+            ))
+        }
         Content::CryptoLuks => {
             return Err((
                 "encrypted (LUKS): not scanned; amiscan reads no encrypted volume".into(),

@@ -37,7 +37,11 @@ fn mtools(tool: &str, image: &Path) -> Command {
 fn fat_root(dir: &Path) -> PathBuf {
     let tree = dir.join("tree");
     fs::create_dir_all(tree.join("etc")).unwrap();
-    fs::write(tree.join("etc/os-release"), "ID=debian\nVERSION_ID=\"12\"\n").unwrap();
+    fs::write(
+        tree.join("etc/os-release"),
+        "ID=debian\nVERSION_ID=\"12\"\n",
+    )
+    .unwrap();
     fs::write(tree.join("etc/fstab"), "LABEL=ESP / vfat defaults 0 1\n").unwrap();
     let big: Vec<u8> = (0..200 * 1024u32).map(|i| (i * 7 % 251) as u8).collect();
     fs::write(tree.join("etc/motd"), big).unwrap();
@@ -63,7 +67,11 @@ fn clusters(image: &Path, file: &str) -> Vec<u32> {
     let text = run_tool(mtools("mshowfat", image).arg(file));
     let runs = &text[text.find('<').unwrap()..];
     let mut out = Vec::new();
-    for run in runs.split(['<', '>']).map(str::trim).filter(|r| !r.is_empty()) {
+    for run in runs
+        .split(['<', '>'])
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+    {
         match run.split_once('-') {
             Some((a, b)) => out.extend(a.parse::<u32>().unwrap()..=b.parse().unwrap()),
             None => out.push(run.parse().unwrap()),
@@ -87,7 +95,11 @@ fn set_fat16_entry(image: &Path, cluster: u32, value: u16) {
 }
 
 fn fsck_finds_damage(image: &Path) -> String {
-    let output = Command::new("fsck.fat").arg("-n").arg(image).output().unwrap();
+    let output = Command::new("fsck.fat")
+        .arg("-n")
+        .arg(image)
+        .output()
+        .unwrap();
     assert!(
         !output.status.success(),
         "fsck.fat -n accepts the damaged image"
@@ -140,9 +152,16 @@ fn a_broken_cluster_chain_makes_every_command_incomplete() {
         assert_eq!(run.code, 3, "{case}: {}\n{}", run.describe(), run.stderr);
         let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
         assert_eq!(report["summary"]["verdict"], "incomplete", "{case}");
-        assert!(report.to_string().contains("/etc/motd"), "{case}: {report:#}");
+        assert!(
+            report.to_string().contains("/etc/motd"),
+            "{case}: {report:#}"
+        );
 
-        for command in [&["files", "--hash", "sha256"][..], &["files"], &["ls", "-R"]] {
+        for command in [
+            &["files", "--hash", "sha256"][..],
+            &["files"],
+            &["ls", "-R"],
+        ] {
             let run = amiscan(command.iter().copied().chain([image.to_str().unwrap()]));
             assert_eq!(run.code, 3, "{case}: {}\n{}", run.describe(), run.stderr);
             assert!(run.stderr.contains("motd"), "{case}: {}", run.stderr);

@@ -12,6 +12,7 @@ mod util;
 
 mod ci_formats;
 mod creds;
+mod ext_journal;
 mod fail_closed;
 mod fat;
 mod fuzz_corpus;

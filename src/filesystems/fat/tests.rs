@@ -612,7 +612,12 @@ pub fn broken_chains_are_seen_before_the_data_is_read() {
     let late = first + 16;
     let entry = fat16_entry(&fs, late);
     let cases: [(u16, u64, &str, CorruptKind); 4] = [
-        (0xFFFF, big, "chain ends after 17 clusters", CorruptKind::Truncated),
+        (
+            0xFFFF,
+            big,
+            "chain ends after 17 clusters",
+            CorruptKind::Truncated,
+        ),
         (first as u16, entry, "loops", CorruptKind::Loop),
         (0, entry, "marked free", CorruptKind::Invalid),
         (0xFFF7, entry, "marked bad", CorruptKind::Invalid),
@@ -633,7 +638,10 @@ pub fn broken_chains_are_seen_before_the_data_is_read() {
     let last = first + u32::try_from(clusters).unwrap() - 1;
     let spare = fs.geometry.cluster_end() - 1;
     let spare_entry = fat16_entry(&fs, spare as u32);
-    assert_eq!(&bytes[spare_entry as usize..spare_entry as usize + 2], &[0, 0]);
+    assert_eq!(
+        &bytes[spare_entry as usize..spare_entry as usize + 2],
+        &[0, 0]
+    );
     let mut longer = bytes.clone();
     put16(&mut longer, fat16_entry(&fs, last), spare as u16);
     put16(&mut longer, spare_entry, 0xFFFF);
