@@ -76,6 +76,51 @@ struct Footer {
     data_offset: u64,
     current_size: u64,
     disk_type: u32,
+    creator_app: [u8; 4],
+    /// Sectors the CHS geometry (cylinders × heads × sectors per track) describes.
+    chs_sectors: u64,
+}
+
+/// The CHS geometry at its maximum (65535 cylinders, 16 heads, 255 sectors): a disk too
+/// large for CHS, whose size only the footer's current size can give.
+const MAX_CHS_SECTORS: u64 = 65535 * 16 * 255;
+
+/// Creator applications whose disks are sized by the footer's current size (Hyper-V, its
+/// Disk2vhd, XenServer, XenConverter, Azure, and qemu with `force_size`); every other
+/// creator, Virtual PC ("vpc ") and qemu's default ("qemu") among them, sizes its disk by
+/// the CHS geometry. The list is qemu's (block/vpc.c), so that amiscan reads the disk
+/// qemu-img converts.
+const CURRENT_SIZE_CREATORS: [&[u8; 4]; 6] =
+    [b"win ", b"qem2", b"d2v ", b"CTXS", b"tap\0", b"wa\0\0"];
+
+impl Footer {
+    /// The virtual disk's size as the hypervisor that made it shows it to the guest, and,
+    /// when the footer's two sizes disagree, which one was taken and what the other says.
+    ///
+    /// Virtual PC presents the CHS geometry's size, and its current size is often larger;
+    /// Hyper-V and Azure present the current size. qemu follows the creator application
+    /// (and the current size when the geometry is at its maximum); amiscan does the same,
+    /// so that its virtual size is qemu-img's, and says so whenever the choice mattered.
+    fn virtual_size(&self) -> (u64, Option<String>) {
+        // No geometry at all: qemu would show an empty disk, which no guest saw; the
+        // current size is the only size there is.
+        let by_current_size = CURRENT_SIZE_CREATORS.contains(&&self.creator_app)
+            || self.chs_sectors == MAX_CHS_SECTORS
+            || self.chs_sectors == 0;
+        let chs_size = self.chs_sectors * SECTOR;
+        if by_current_size || chs_size == self.current_size {
+            return (self.current_size, None);
+        }
+        let creator = String::from_utf8_lossy(&self.creator_app)
+            .escape_debug()
+            .to_string();
+        let note = format!(
+            "virtual size from the CHS geometry, as creator {creator:?} sizes disks; the \
+             footer's current size says {} bytes",
+            self.current_size
+        );
+        (chs_size, Some(note))
+    }
 }
 
 /// The footer at the end of the file, or, when that one is damaged or missing, the copy a
@@ -128,11 +173,24 @@ fn read_footer(file: &dyn BlockSource, name: &str, at: u64) -> Result<Footer, Co
             format!("file format version {version:#010x} (expected 0x00010000)"),
         ));
     }
+    let mut creator_app = [0u8; 4];
+    if let Some(field) = bytes.get(28..32) {
+        creator_app.copy_from_slice(field);
+    }
+    let cylinders = u64::from(u16::from_be_bytes([
+        bytes.get(56).copied().unwrap_or(0),
+        bytes.get(57).copied().unwrap_or(0),
+    ]));
+    let heads = u64::from(bytes.get(58).copied().unwrap_or(0));
+    let sectors = u64::from(bytes.get(59).copied().unwrap_or(0));
     Ok(Footer {
         at,
         data_offset: be64(&bytes, 16),
         current_size: be64(&bytes, 48),
         disk_type: be32(&bytes, 60),
+        creator_app,
+        // At most 65535 × 255 × 255: no overflow.
+        chs_sectors: cylinders * heads * sectors,
     })
 }
 
@@ -143,31 +201,38 @@ fn open_fixed(
 ) -> Result<Opened, ContainerError> {
     // Only the footer at the end can describe a fixed disk (see find_footer).
     let before_footer = footer.at;
-    if footer.current_size > before_footer {
+    let (size, note) = footer.virtual_size();
+    if size > before_footer {
+        let (field, what) = match note {
+            None => (48, "current size"),
+            Some(_) => (56, "CHS geometry's size"),
+        };
         return Err(ContainerError::corrupt(
             CorruptKind::OutOfRange,
             name,
             "VHD footer",
-            footer.at.saturating_add(48),
-            format!(
-                "current size {} bytes is more than the {before_footer} bytes before the footer",
-                footer.current_size
-            ),
+            footer.at.saturating_add(field),
+            format!("{what} {size} bytes is more than the {before_footer} bytes before the footer"),
         ));
     }
     Ok(Opened {
         disk: Arc::new(FixedDisk {
             file,
             name: name.to_string(),
-            len: footer.current_size,
+            len: size,
         }),
-        info: info("fixed"),
+        info: info("fixed", note),
     })
 }
 
-fn info(subformat: &str) -> ContainerInfo {
+/// The subformat, with the note on the virtual size when the footer's sizes disagree.
+fn info(subformat: &str, size_note: Option<String>) -> ContainerInfo {
+    let subformat = match size_note {
+        Some(note) => format!("{subformat}; {note}"),
+        None => subformat.to_string(),
+    };
     ContainerInfo {
-        subformat: Some(subformat.to_string()),
+        subformat: Some(subformat),
         ..ContainerInfo::default()
     }
 }
@@ -262,7 +327,7 @@ fn open_dynamic(
 ) -> Result<Opened, ContainerError> {
     let (header, _) = read_dynamic_header(file.as_ref(), name, footer)?;
     let len = file.len();
-    let size = footer.current_size;
+    let (size, size_note) = footer.virtual_size();
     let block_size = header.block_size;
     let blocks = size.div_ceil(block_size);
     if blocks > u64::from(header.max_table_entries) {
@@ -272,8 +337,8 @@ fn open_dynamic(
             "VHD dynamic header",
             footer.data_offset.saturating_add(28),
             format!(
-                "its BAT of {} entries of {block_size} bytes covers less than the disk's \
-                 current size of {size} bytes",
+                "its BAT of {} entries of {block_size} bytes covers less than the disk's virtual \
+                 size of {size} bytes",
                 header.max_table_entries
             ),
         ));
@@ -343,7 +408,7 @@ fn open_dynamic(
             bat,
             bitmap_state,
         }),
-        info: info("dynamic"),
+        info: info("dynamic", size_note),
     })
 }
 
