@@ -12,6 +12,7 @@ pub mod disks;
 mod memory;
 pub mod qcow2;
 mod raw;
+pub mod vdi;
 pub mod vhd;
 pub mod vhdx;
 pub mod vmdk;
@@ -144,6 +145,7 @@ pub enum ContainerFormat {
     Vmdk,
     Vhd,
     Vhdx,
+    Vdi,
 }
 
 impl fmt::Display for ContainerFormat {
@@ -154,6 +156,7 @@ impl fmt::Display for ContainerFormat {
             Self::Vmdk => "vmdk",
             Self::Vhd => "vhd",
             Self::Vhdx => "vhdx",
+            Self::Vdi => "vdi",
         })
     }
 }
@@ -219,6 +222,7 @@ pub fn open_image(path: &Path) -> Result<OpenedImage, OpenError> {
         Some((ContainerFormat::Vmdk, _)) => vmdk::open(path)?,
         Some((ContainerFormat::Vhd, footer_at)) => vhd::open(path, footer_at)?,
         Some((ContainerFormat::Vhdx, _)) => vhdx::open(path)?,
+        Some((ContainerFormat::Vdi, _)) => vdi::open(path)?,
     };
     Ok(OpenedImage {
         format,
@@ -237,13 +241,8 @@ fn unread_container(source: &dyn BlockSource) -> Option<&'static str> {
     let head = head.get_mut(..got)?;
     source.read_exact_at(0, head).ok()?;
     let starts = |magic: &[u8]| head.starts_with(magic);
-    let vdi_signature = head
-        .get(0x40..0x44)
-        .is_some_and(|b| b == 0xbeda_107f_u32.to_le_bytes());
     let format = if starts(b"QED\0") {
         "QED"
-    } else if vdi_signature {
-        "VirtualBox VDI"
     } else if starts(b"WithoutFreeSpace") || starts(b"WithouFreSpacExt") {
         "Parallels"
     } else if starts(b"Bochs Virtual HD Image") {
@@ -288,6 +287,9 @@ fn detect_container(source: &dyn BlockSource) -> Option<(ContainerFormat, u64)> 
     }
     if head.starts_with(b"conectix") {
         return Some((ContainerFormat::Vhd, 0));
+    }
+    if vdi::has_signature(source) {
+        return Some((ContainerFormat::Vdi, 0));
     }
     // A fixed VHD is a raw disk followed by a 512-byte footer.
     let len = source.len();

@@ -33,6 +33,7 @@ mod scan_rules;
 mod sealed_debian;
 mod services_facts;
 mod sshd_oracle;
+mod vdi;
 mod vhd;
 mod vmdk;
 mod xfs;
