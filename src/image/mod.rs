@@ -23,6 +23,7 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::checksums::ChecksumPolicy;
 pub use container::{corrupt_read, ContainerError, ContainerInfo, Opened, Snapshot};
 pub use corruption::CorruptKind;
 pub use cursor::SourceCursor;
@@ -191,8 +192,17 @@ pub enum OpenError {
 /// Opens an image file read-only and detects its container by magic bytes, never by name.
 ///
 /// A file with no known container magic is read as a raw disk: that is what raw images
-/// and EBS snapshot dumps are.
+/// and EBS snapshot dumps are. Every container checksum is verified.
 pub fn open_image(path: &Path) -> Result<OpenedImage, OpenError> {
+    open_image_with(path, ChecksumPolicy::Verify)
+}
+
+/// `open_image` under a checksum policy. The container checksums it governs: the VHD
+/// footer and dynamic header checksums and the VHDX header and region table CRC-32Cs
+/// (qcow2, VMDK and VDI carry none). Under `Ignore`, what was let through is counted in
+/// `info.checksums_ignored`, which the caller must report as an incomplete reading.
+/// Backing files of a qcow2 image are always verified.
+pub fn open_image_with(path: &Path, policy: ChecksumPolicy) -> Result<OpenedImage, OpenError> {
     let shown = path.display().to_string();
     if path.is_dir() {
         return Err(OpenError::IsDirectory { path: shown });
@@ -220,8 +230,8 @@ pub fn open_image(path: &Path) -> Result<OpenedImage, OpenError> {
         },
         Some((ContainerFormat::Qcow2, _)) => qcow2::open(path)?,
         Some((ContainerFormat::Vmdk, _)) => vmdk::open(path)?,
-        Some((ContainerFormat::Vhd, footer_at)) => vhd::open(path, footer_at)?,
-        Some((ContainerFormat::Vhdx, _)) => vhdx::open(path)?,
+        Some((ContainerFormat::Vhd, footer_at)) => vhd::open_with(path, footer_at, policy)?,
+        Some((ContainerFormat::Vhdx, _)) => vhdx::open_with(path, policy)?,
         Some((ContainerFormat::Vdi, _)) => vdi::open(path)?,
     };
     Ok(OpenedImage {

@@ -13,6 +13,7 @@
 //! lie inside the file too, which is how a truncated image is recognised when it is opened.
 
 use crate::bytes::{be32, be64};
+use crate::checksums::{ChecksumGuard, ChecksumPolicy};
 use crate::image::CorruptKind;
 use std::fmt;
 use std::io;
@@ -43,29 +44,53 @@ const TYPE_DIFFERENCING: u32 = 4;
 /// Opens a VHD image read-only. `footer_at` is where detection saw a footer cookie; both
 /// the footer at the end and (for dynamic disks) its copy at byte 0 are examined anyway.
 pub fn open(path: &Path, footer_at: u64) -> Result<Opened, ContainerError> {
+    open_with(path, footer_at, ChecksumPolicy::Verify)
+}
+
+/// `open` under a checksum policy: with `Ignore`, a footer or dynamic header whose
+/// checksum does not match is used anyway and counted in `checksums_ignored`.
+pub fn open_with(
+    path: &Path,
+    footer_at: u64,
+    policy: ChecksumPolicy,
+) -> Result<Opened, ContainerError> {
     let _ = footer_at;
     let name = path.display().to_string();
     let file = RawImage::open(path).map_err(|source| ContainerError::Io {
         path: name.clone(),
         source,
     })?;
-    open_source(Arc::new(file), &name)
+    open_source_with(Arc::new(file), &name, policy)
 }
 
 /// Opens a VHD held by any source (a file, or memory when fuzzing); `name` is the file
 /// name errors give.
 pub fn open_source(file: Arc<dyn BlockSource>, name: &str) -> Result<Opened, ContainerError> {
-    let footer = find_footer(file.as_ref(), name)?;
-    match footer.disk_type {
-        TYPE_FIXED => open_fixed(file, name, &footer),
-        TYPE_DYNAMIC => open_dynamic(file, name, &footer),
-        TYPE_DIFFERENCING => Err(differencing(file.as_ref(), name, &footer)),
-        other => Err(ContainerError::Unsupported {
-            path: name.to_string(),
-            feature: format!("VHD disk type {other}").into(),
-            detail: "only fixed (2) and dynamic (3) disks are read".into(),
-        }),
-    }
+    open_source_with(file, name, ChecksumPolicy::Verify)
+}
+
+/// `open_source` under a checksum policy.
+pub fn open_source_with(
+    file: Arc<dyn BlockSource>,
+    name: &str,
+    policy: ChecksumPolicy,
+) -> Result<Opened, ContainerError> {
+    let guard = ChecksumGuard::new(policy);
+    let footer = find_footer(file.as_ref(), name, &guard)?;
+    let mut opened = match footer.disk_type {
+        TYPE_FIXED => open_fixed(file, name, &footer)?,
+        TYPE_DYNAMIC => open_dynamic(file, name, &footer, &guard)?,
+        TYPE_DIFFERENCING => return Err(differencing(file.as_ref(), name, &footer, &guard)),
+        other => {
+            return Err(ContainerError::Unsupported {
+                path: name.to_string(),
+                feature: format!("VHD disk type {other}").into(),
+                detail: "only fixed (2) and dynamic (3) disks are read".into(),
+            })
+        }
+    };
+    opened.info.checksums_ignored = guard.ignored();
+    Ok(opened)
 }
 
 /// What the footer says.
@@ -125,7 +150,11 @@ impl Footer {
 
 /// The footer at the end of the file, or, when that one is damaged or missing, the copy a
 /// dynamic disk keeps at byte 0.
-fn find_footer(file: &dyn BlockSource, name: &str) -> Result<Footer, ContainerError> {
+fn find_footer(
+    file: &dyn BlockSource,
+    name: &str,
+    guard: &ChecksumGuard,
+) -> Result<Footer, ContainerError> {
     let len = file.len();
     let Some(end) = len.checked_sub(FOOTER_LEN) else {
         return Err(ContainerError::corrupt(
@@ -136,22 +165,33 @@ fn find_footer(file: &dyn BlockSource, name: &str) -> Result<Footer, ContainerEr
             format!("the file is {len} bytes, shorter than the 512-byte footer"),
         ));
     };
-    match read_footer(file, name, end) {
+    // The copy at byte 0 is tried under the verifying policy first: a good copy beats a
+    // footer whose checksum is merely let through.
+    let verify = ChecksumGuard::new(ChecksumPolicy::Verify);
+    match read_footer(file, name, end, &verify) {
         Ok(footer) => Ok(footer),
         Err(end_error) => {
             if end > 0 {
-                if let Ok(copy) = read_footer(file, name, 0) {
+                if let Ok(copy) = read_footer(file, name, 0, &verify) {
                     if matches!(copy.disk_type, TYPE_DYNAMIC | TYPE_DIFFERENCING) {
                         return Ok(copy);
                     }
                 }
+            }
+            if guard.policy() == ChecksumPolicy::Ignore {
+                return read_footer(file, name, end, guard);
             }
             Err(end_error)
         }
     }
 }
 
-fn read_footer(file: &dyn BlockSource, name: &str, at: u64) -> Result<Footer, ContainerError> {
+fn read_footer(
+    file: &dyn BlockSource,
+    name: &str,
+    at: u64,
+    guard: &ChecksumGuard,
+) -> Result<Footer, ContainerError> {
     let bytes = read_vec(file, at, FOOTER_LEN as usize).map_err(|e| io_error(name, e))?;
     let corrupt =
         |kind, detail: String| ContainerError::corrupt(kind, name, "VHD footer", at, detail);
@@ -160,12 +200,12 @@ fn read_footer(file: &dyn BlockSource, name: &str, at: u64) -> Result<Footer, Co
     }
     let stored = be32(&bytes, 64);
     let computed = checksum(&bytes, 64);
-    if stored != computed {
-        return Err(corrupt(
+    guard.check(stored == computed, || {
+        corrupt(
             CorruptKind::Checksum,
             format!("checksum {stored:#010x} does not match the footer's bytes ({computed:#010x})"),
-        ));
-    }
+        )
+    })?;
     let version = be32(&bytes, 12);
     if version >> 16 != 1 {
         return Err(corrupt(
@@ -248,6 +288,7 @@ fn read_dynamic_header(
     file: &dyn BlockSource,
     name: &str,
     footer: &Footer,
+    guard: &ChecksumGuard,
 ) -> Result<(DynamicHeader, Vec<u8>), ContainerError> {
     let at = footer.data_offset;
     let len = file.len();
@@ -286,13 +327,13 @@ fn read_dynamic_header(
     }
     let stored = be32(&bytes, 36);
     let computed = checksum(&bytes, 36);
-    if stored != computed {
-        return Err(corrupt(
+    guard.check(stored == computed, || {
+        corrupt(
             CorruptKind::Checksum,
             36,
             format!("checksum {stored:#010x} does not match the header's bytes ({computed:#010x})"),
-        ));
-    }
+        )
+    })?;
     let version = be32(&bytes, 24);
     if version >> 16 != 1 {
         return Err(corrupt(
@@ -324,8 +365,9 @@ fn open_dynamic(
     file: Arc<dyn BlockSource>,
     name: &str,
     footer: &Footer,
+    guard: &ChecksumGuard,
 ) -> Result<Opened, ContainerError> {
-    let (header, _) = read_dynamic_header(file.as_ref(), name, footer)?;
+    let (header, _) = read_dynamic_header(file.as_ref(), name, footer, guard)?;
     let len = file.len();
     let (size, size_note) = footer.virtual_size();
     let block_size = header.block_size;
@@ -413,8 +455,13 @@ fn open_dynamic(
 }
 
 /// The refusal for a differencing disk, naming its parent as far as the header tells.
-fn differencing(file: &dyn BlockSource, name: &str, footer: &Footer) -> ContainerError {
-    let parent = match read_dynamic_header(file, name, footer) {
+fn differencing(
+    file: &dyn BlockSource,
+    name: &str,
+    footer: &Footer,
+    guard: &ChecksumGuard,
+) -> ContainerError {
+    let parent = match read_dynamic_header(file, name, footer, guard) {
         Ok((_, header)) => parent_description(file, &header),
         Err(_) => "unknown: the dynamic header is unreadable".to_string(),
     };

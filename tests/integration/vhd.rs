@@ -1842,3 +1842,66 @@ fn virtual_size_follows_the_creator_as_qemu_does() {
     }
     let _ = fs::remove_dir_all(&dir);
 }
+
+/// The checksum policy: qemu-img's VHD (footers and dynamic header) and VHDX (both
+/// headers) with their checksums broken are refused when verified, the default; opened
+/// with `ChecksumPolicy::Ignore` they read exactly as the intact images do, and say how
+/// many mismatches were let through, so the caller can report the reading incomplete.
+#[test]
+fn container_checksums_follow_the_policy() {
+    use amiscan::checksums::ChecksumPolicy;
+    use amiscan::image::{open_image_with, CorruptKind, OpenError};
+
+    let dir = scratch("checksum-policy");
+    let raw = dir.join("disk.raw");
+    let mut rng = Rng(0xc5c);
+    let data: Vec<u8> = (0..4 << 20).map(|_| rng.next() as u8).collect();
+    fs::write(&raw, &data).unwrap();
+    // (format, file, checksum fields to break, mismatches then let through)
+    let vhd_end = |path: &Path| fs::metadata(path).unwrap().len() as usize - 512;
+    for (format, name) in [("vpc", "disk.vhd"), ("vhdx", "disk.vhdx")] {
+        let image = dir.join(name);
+        let status = Command::new("qemu-img")
+            .args(["convert", "-q", "-f", "raw", "-O", format])
+            .arg(&raw)
+            .arg(&image)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let intact = {
+            let d = open_image(&image).unwrap().disk;
+            read_disk(d.as_ref(), 0, d.len() as usize)
+        };
+        let mut bytes = fs::read(&image).unwrap();
+        let (fields, expected): (Vec<usize>, u64) = if format == "vpc" {
+            let end = vhd_end(&image);
+            let header = u64::from_be_bytes(bytes[16..24].try_into().unwrap()) as usize;
+            (vec![64, end + 64, header + 36], 2)
+        } else {
+            (vec![64 * 1024 + 4, 128 * 1024 + 4], 2)
+        };
+        for at in fields {
+            bytes[at] ^= 0x5a;
+        }
+        let broken = dir.join(format!("broken-{name}"));
+        fs::write(&broken, &bytes).unwrap();
+        match open_image(&broken) {
+            Err(OpenError::Container(e)) => {
+                assert_eq!(e.corrupt_kind(), Some(CorruptKind::Checksum), "{e}")
+            }
+            other => panic!("{name}: expected a checksum error, got {other:?}"),
+        }
+        let verified = open_image_with(&broken, ChecksumPolicy::Verify);
+        assert!(verified.is_err(), "{name}: verified by default");
+        let opened = open_image_with(&broken, ChecksumPolicy::Ignore).unwrap();
+        assert_eq!(opened.info.checksums_ignored, expected, "{name}");
+        assert!(
+            read_disk(opened.disk.as_ref(), 0, intact.len()) == intact,
+            "{name}: bytes differ"
+        );
+        // The intact image lets nothing through.
+        let clean = open_image_with(&image, ChecksumPolicy::Ignore).unwrap();
+        assert_eq!(clean.info.checksums_ignored, 0, "{name}");
+    }
+    let _ = fs::remove_dir_all(&dir);
+}
