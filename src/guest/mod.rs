@@ -62,7 +62,7 @@ pub fn open_with(argument: &std::path::Path, options: OpenOptions) -> Result<Gue
     let mut disks = Vec::with_capacity(args.len());
     let mut inputs = Vec::with_capacity(args.len());
     for arg in args {
-        let opened = crate::image::open_image(&arg.path)?;
+        let opened = crate::image::open_image_with(&arg.path, options.checksums)?;
         inputs.push(crate::volumes::DiskInput {
             name: arg.name,
             source: Arc::clone(&opened.disk),
@@ -161,10 +161,12 @@ impl Guest {
     /// How many checksum mismatches the filesystems let through so far (only under
     /// `ChecksumPolicy::Ignore`; they count as they read).
     pub fn ignored_checksums(&self) -> u64 {
+        let containers = self.disks.iter().map(|d| d.image.info.checksums_ignored);
         self.volumes
             .iter()
             .filter_map(|v| v.fs.as_ref())
             .map(|fs| fs.ignored_checksums())
+            .chain(containers)
             .fold(0, u64::saturating_add)
     }
 
@@ -232,6 +234,12 @@ fn open_filesystem(
             XfsFs::open_with(source, checksums).map(|fs| Arc::new(fs) as Arc<dyn Filesystem>)
         }
         Content::Swap => return Err(("swap space holds no files".into(), false)),
+        Content::ExtJournal => {
+            return Err((
+                crate::volumes::probe::describe_ext_journal(source.as_ref()),
+                false,
+            ))
+        }
         Content::CryptoLuks => {
             return Err((
                 "encrypted (LUKS): not scanned; amiscan reads no encrypted volume".into(),

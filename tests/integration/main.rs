@@ -12,7 +12,9 @@ mod util;
 
 mod ci_formats;
 mod creds;
+mod ext_journal;
 mod fail_closed;
+mod fat;
 mod fuzz_corpus;
 mod gate;
 mod golden;
@@ -32,6 +34,7 @@ mod sealed_debian;
 mod services_facts;
 mod sshd_oracle;
 mod table_sanity;
+mod vdi;
 mod vhd;
 mod vmdk;
 mod xfs;

@@ -137,6 +137,7 @@ mod fat {
         file_chain_loops_are_reported,
         directory_chain_loops_are_reported,
         chain_links_outside_the_volume_are_reported,
+        broken_chains_are_seen_before_the_data_is_read,
         huge_first_clusters_are_reported,
         fat32_huge_first_cluster_is_reported,
         broken_long_names_fall_back_to_the_short_name,

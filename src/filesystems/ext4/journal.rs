@@ -163,7 +163,8 @@ pub(super) fn replay(fs: &Ext4Fs) -> Result<Overlay, FsError> {
     let sb = &fs.sb;
     if !sb.has_compat(COMPAT_HAS_JOURNAL) || sb.s_journal_inum == 0 {
         return Err(FsError::Unsupported {
-            feature: "ext4 journal needs recovery (unclean shutdown) from an external journal"
+            feature: "ext4 journal needs recovery (unclean shutdown), but the log lives on an \
+                      external journal device and was not replayed"
                 .into(),
         });
     }
