@@ -92,12 +92,14 @@ struct Leaf {
 }
 
 impl Leaf {
-    fn lookup(&self, logical: u64) -> Run {
+    /// The run at `logical`; an unwritten extent reads as zeros unless `unwritten_data`.
+    fn lookup(&self, logical: u64, unwritten_data: bool) -> Run {
         let idx = self.extents.partition_point(|e| e.ee_block <= logical);
         if let Some(ext) = idx.checked_sub(1).and_then(|i| self.extents.get(i)) {
             let ext_end = (ext.ee_block + ext.len).min(self.end);
             if logical < ext_end {
-                let physical = (!ext.uninit).then(|| ext.ee_start + (logical - ext.ee_block));
+                let physical = (unwritten_data || !ext.uninit)
+                    .then(|| ext.ee_start + (logical - ext.ee_block));
                 return Run {
                     logical,
                     len: ext_end - logical,
@@ -125,6 +127,8 @@ pub(super) struct ExtentTree {
     root: [u8; 60],
     root_offset: u64,
     leaf: Option<Leaf>,
+    /// Map unwritten extents to their blocks instead of zeros (see `read_unwritten`).
+    unwritten_data: bool,
 }
 
 impl ExtentTree {
@@ -136,7 +140,15 @@ impl ExtentTree {
             root,
             root_offset,
             leaf: None,
+            unwritten_data: false,
         })
+    }
+
+    /// Maps unwritten extents to their blocks. For directories: ext4 never preallocates
+    /// directory blocks, and the kernel's directory reads (ext4_bread) and debugfs read
+    /// the block an unwritten extent points at, where a regular file reads zeros.
+    pub(super) fn read_unwritten(&mut self) {
+        self.unwritten_data = true;
     }
 
     /// The run of blocks starting at `logical`.
@@ -148,11 +160,11 @@ impl ExtentTree {
     ) -> Result<Run, FsError> {
         if let Some(leaf) = &self.leaf {
             if leaf.first <= logical && logical < leaf.end {
-                return Ok(leaf.lookup(logical));
+                return Ok(leaf.lookup(logical, self.unwritten_data));
             }
         }
         let leaf = self.walk(disk, sb, logical)?;
-        let run = leaf.lookup(logical);
+        let run = leaf.lookup(logical, self.unwritten_data);
         self.leaf = Some(leaf);
         Ok(run)
     }

@@ -1780,3 +1780,273 @@ pub fn usage_clamps_hostile_counts() {
     let usage = open_bytes(bytes).unwrap().usage();
     assert_eq!(usage.bytes, Some(3 << 20));
 }
+
+// ---------------------------------------------------------------------------------------
+// Reading what e2fsck and debugfs read, and refusing what they refuse
+// ---------------------------------------------------------------------------------------
+
+/// `debugfs -w -R request img`: debugfs recomputes every checksum it touches.
+fn debugfs_write(img: &Path, request: &str) {
+    run(Command::new(tool("debugfs"))
+        .arg("-w")
+        .arg("-R")
+        .arg(request)
+        .arg(img));
+}
+
+/// What `e2fsck -fn` prints (it exits non-zero on the damage these tests make).
+fn fsck_report(img: &Path) -> String {
+    let out = Command::new(tool("e2fsck"))
+        .arg("-fn")
+        .arg(img)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The names debugfs lists in `dir` (`ls -p`: /ino/mode/uid/gid/name/size/), sorted.
+fn debugfs_names(img: &Path, dir: &str) -> Vec<Vec<u8>> {
+    let mut names: Vec<Vec<u8>> = debugfs(img, &format!("ls -p {dir}"))
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split('/').collect();
+            let ino: u64 = fields.get(1)?.parse().ok()?;
+            let name = *fields.get(5)?;
+            (ino != 0 && name != "." && name != "..").then(|| name.as_bytes().to_vec())
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+fn reader_names(fs: &Ext4Fs, dir: NodeId) -> Vec<Vec<u8>> {
+    let mut names: Vec<Vec<u8>> = fs
+        .read_dir(dir)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    names.sort();
+    names
+}
+
+/// Byte offset of the inode record at `path`, as debugfs's imap reports it.
+fn imap_offset(img: &Path, path: &str) -> usize {
+    let out = debugfs(img, &format!("imap {path}"));
+    let block: usize = out
+        .split("located at block ")
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let offset = usize::from_str_radix(out.split("offset 0x").nth(1).unwrap().trim(), 16).unwrap();
+    let bytes = fs::read(img).unwrap();
+    let block_size =
+        1024usize << u32::from_le_bytes(bytes[1024 + 0x18..1024 + 0x1C].try_into().unwrap());
+    block * block_size + offset
+}
+
+/// A directory tree with `names` empty files of long names in /d.
+fn dir_source(scratch: &Scratch, names: usize) -> PathBuf {
+    let src = scratch.path("src");
+    fs::create_dir_all(src.join("d")).unwrap();
+    for i in 0..names {
+        write_file(
+            &src.join("d")
+                .join(format!("an-entry-with-a-long-name-{i:04}")),
+            b"",
+        );
+    }
+    write_file(&src.join("hello.txt"), b"hello, world\n");
+    src
+}
+
+/// A file claiming far more bytes than its mapping can address (1.8e19 in a small image)
+/// was listed by the walk as "too large to hash", with nothing wrong, while reading it
+/// failed. Its metadata is refused now, so every command reports the path.
+pub fn sizes_the_mapping_cannot_address_are_refused_by_every_operation() {
+    for (tag, args) in [
+        ("huge-ext4", &["-t", "ext4"][..]),
+        ("huge-ext2", &["-t", "ext2", "-b", "1024"][..]),
+        ("huge-inline", &["-t", "ext4", "-O", "inline_data"][..]),
+    ] {
+        let scratch = Scratch::new("ext4", tag);
+        let src = dir_source(&scratch, 3);
+        let img = scratch.path("img");
+        mkfs(args, &src, &img, "4M");
+        debugfs_write(&img, "sif /hello.txt size 0xFFFFFFFFFFFFFFF0");
+        assert!(debugfs(&img, "stat /hello.txt").contains("Size: 18446744073709551600"));
+        let fs = open_img(&img);
+        let ino = fs.lookup(fs.root(), b"hello.txt").unwrap().unwrap();
+        assert_corrupt(fs.metadata(ino), "i_size");
+        assert_corrupt(read_all(&fs, ino), "i_size");
+        // Other files are untouched.
+        let d = fs.lookup(fs.root(), b"d").unwrap().unwrap();
+        assert_eq!(fs.read_dir(d).unwrap().len(), 3);
+
+        let fs: Arc<dyn Filesystem> = Arc::new(fs);
+        let tree = crate::guest::Tree::single(fs, 0, crate::image::Placement::default());
+        let inventory = crate::walk::walk(
+            &tree,
+            crate::walk::WalkOptions {
+                sha256_up_to: Some(crate::walk::DEFAULT_HASH_LIMIT),
+                progress: None,
+            },
+        );
+        assert!(
+            inventory.entries.iter().all(|e| !e.hash_skipped),
+            "{tag}: a corrupt size is not a large file"
+        );
+        let errors: Vec<&[u8]> = inventory.errors.iter().map(|e| e.path.as_slice()).collect();
+        assert_eq!(errors, vec![&b"/hello.txt"[..]], "{tag}");
+    }
+}
+
+/// A directory whose extent is marked unwritten (e2fsprogs' f_uninit_dir) listed as
+/// empty. The kernel and debugfs read the block; e2fsck clears the flag and keeps it.
+/// Entries naming inodes that their group says were never used are errors of those
+/// paths, as e2fsck reports them, while the directory itself still lists.
+pub fn directories_read_their_blocks_as_the_kernel_does_and_unused_inodes_are_errors() {
+    let scratch = Scratch::new("ext4", "unwritten-dir");
+    let src = dir_source(&scratch, 5);
+    let img = scratch.path("img");
+    mkfs(&["-t", "ext4", "-b", "4096"], &src, &img, "8M");
+    let want = debugfs_names(&img, "/d");
+    assert_eq!(want.len(), 5);
+    // i_block[4] holds the only extent's ee_len and ee_start_hi: one block, unwritten.
+    assert!(debugfs(&img, "stat /d").contains("(0):"));
+    debugfs_write(&img, "sif /d block[4] 0x8001");
+    assert!(debugfs(&img, "stat /d").contains("(0[u]):"));
+    assert!(fsck_report(&img).contains("has extent marked uninitialized at block 0"));
+    assert_eq!(debugfs_names(&img, "/d"), want);
+    let fs = open_img(&img);
+    let d = fs.lookup(fs.root(), b"d").unwrap().unwrap();
+    assert_eq!(reader_names(&fs, d), want);
+
+    // Now say group 0's inode table is unused from /d's first entry on.
+    let entries = fs.read_dir(d).unwrap();
+    let first = entries.iter().map(|e| e.node).min().unwrap();
+    let ipg = u64::from(fs.sb.s_inodes_per_group);
+    debugfs_write(
+        &img,
+        &format!("set_bg 0 itable_unused {}", ipg - (first - 1)),
+    );
+    debugfs_write(&img, "set_bg 0 checksum calc");
+    assert!(fsck_report(&img).contains("found in group 0's unused inodes area"));
+    let fs = open_img(&img);
+    assert_eq!(reader_names(&fs, d), want);
+    for entry in fs.read_dir(d).unwrap() {
+        assert_corrupt(fs.metadata(entry.node), "unused part of block group 0");
+    }
+    assert!(fs.metadata(d).is_ok());
+}
+
+/// A directory whose second block is a hole and whose i_size stops before its third
+/// block: debugfs lists the third block's entries and e2fsck grows i_size to keep them;
+/// the reader stopped at i_size.
+pub fn directory_blocks_after_a_hole_are_read() {
+    for (tag, args) in [
+        ("hole-ext4", &["-t", "ext4", "-b", "1024"][..]),
+        ("hole-ext2", &["-t", "ext2", "-b", "1024"][..]),
+    ] {
+        let scratch = Scratch::new("ext4", tag);
+        let src = dir_source(&scratch, 60);
+        let img = scratch.path("img");
+        mkfs(args, &src, &img, "4M");
+        let stat = debugfs(&img, "stat /d");
+        assert!(stat.contains("Size: 3072"), "{stat}");
+        debugfs_write(&img, "punch /d 1 1");
+        debugfs_write(&img, "sif /d size 1024");
+        let report = fsck_report(&img);
+        assert!(
+            report.contains("i_size is 1024, should be 3072"),
+            "{report}"
+        );
+        let want = debugfs_names(&img, "/d");
+        let fs = open_img(&img);
+        let d = fs.lookup(fs.root(), b"d").unwrap().unwrap();
+        let first_block = fs.read_dir(d).unwrap();
+        assert_eq!(reader_names(&fs, d), want, "{tag}");
+        assert!(want.len() > 30, "{tag}: only {} entries", want.len());
+        drop(first_block);
+    }
+}
+
+/// An inline file whose system.data record points its value into the entry table came
+/// back as its data followed by ten bytes of the record. The table is checked first.
+pub fn corrupt_inline_data_xattr_records_are_refused() {
+    let scratch = Scratch::new("ext4", "inline-xattr");
+    let src = scratch.path("src");
+    fs::create_dir_all(&src).unwrap();
+    let data: Vec<u8> = (0..70u8).map(|i| b'a' + i % 26).collect();
+    write_file(&src.join("f"), &data);
+    let img = scratch.path("img");
+    // Without metadata_csum, so that the byte edits below are what the reader meets.
+    mkfs(
+        &[
+            "-t",
+            "ext4",
+            "-O",
+            "inline_data,^metadata_csum",
+            "-I",
+            "256",
+        ],
+        &src,
+        &img,
+        "1M",
+    );
+    let stat = debugfs(&img, "stat /f");
+    assert!(stat.contains("Size of inline data: 70"), "{stat}");
+    let bytes = fs::read(&img).unwrap();
+    let inode = imap_offset(&img, "/f");
+    let extra = usize::from(u16::from_le_bytes(
+        bytes[inode + 0x80..inode + 0x82].try_into().unwrap(),
+    ));
+    let area = inode + 128 + extra;
+    let entry = area + 4;
+    assert_eq!(&bytes[area..area + 4], &0xEA02_0000u32.to_le_bytes());
+    assert_eq!(&bytes[entry + 16..entry + 20], b"data");
+    let fs_with = |edits: &[(usize, &[u8])]| {
+        let mut b = bytes.clone();
+        for (at, new) in edits {
+            b[*at..*at + new.len()].copy_from_slice(new);
+        }
+        open_bytes(b).unwrap()
+    };
+    let ino = fs_with(&[]).lookup(2, b"f").unwrap().unwrap();
+    assert_eq!(read_all(&fs_with(&[]), ino).unwrap(), data);
+
+    // e_value_offs 0: the value would start at the entry itself.
+    let fs = fs_with(&[(entry + 2, &0u16.to_le_bytes())]);
+    assert_corrupt(read_all(&fs, ino), "overlaps the xattr entry table");
+    assert_corrupt(fs.metadata(ino), "overlaps");
+    // e_value_size past the inode.
+    let kind = assert_corrupt(
+        read_all(&fs_with(&[(entry + 8, &200u32.to_le_bytes())]), ino),
+        "runs past the end of the inode",
+    );
+    assert_eq!(kind, CorruptKind::Invalid);
+    // A hash that does not match the value.
+    assert_corrupt(
+        read_all(
+            &fs_with(&[(entry + 12, &0xDEAD_BEEFu32.to_le_bytes())]),
+            ino,
+        ),
+        "hash",
+    );
+    // A name length of 0, and a name running past the inode.
+    assert_corrupt(read_all(&fs_with(&[(entry, &[0])]), ino), "empty");
+    assert_corrupt(read_all(&fs_with(&[(entry, &[250])]), ino), "runs past");
+    // The area's magic gone: an inline inode without its system.data.
+    let kind = assert_corrupt(read_all(&fs_with(&[(area, &[0, 0, 0, 0])]), ino), "magic");
+    assert_eq!(kind, CorruptKind::Magic);
+    // The record renamed: no system.data at all.
+    assert_corrupt(
+        read_all(&fs_with(&[(entry + 16, b"date")]), ino),
+        "no system.data",
+    );
+}
