@@ -7,9 +7,12 @@ use crate::filesystems::FsError;
 use crate::image::CorruptKind;
 
 const EXT4_EXT_MAGIC: u16 = 0xF30A;
-/// The kernel never builds deeper trees; a deeper claim is corruption, and the bound
-/// keeps a crafted tree from recursing without end.
-const EXT4_MAX_EXTENT_DEPTH: u16 = 5;
+/// Deepest extent tree read. The kernel builds at most 5 levels below the root, but
+/// e2fsck accepts deeper trees (it only offers to make them shallower) and debugfs
+/// reads them, so they are read too, each level one less deep than its parent. The
+/// bound caps the blocks one lookup reads and keeps a crafted chain of index nodes
+/// from costing more.
+const EXT4_MAX_EXTENT_DEPTH: u16 = 32;
 const HEADER_LEN: usize = 12;
 const ENTRY_LEN: usize = 12;
 /// ee_len above this marks an uninitialised (preallocated, reads-as-zero) extent.
@@ -228,12 +231,12 @@ impl ExtentTree {
                 prev = Some(ei_block);
                 if ei_block <= logical {
                     let leaf = u64::from(le32(idx, 4)) | (u64::from(le16(idx, 8)) << 32);
-                    if !sb.block_in_range(leaf, 1) {
+                    if let Some(problem) = sb.block_range_problem(leaf, 1) {
                         return Err(FsError::corrupt(
                             CorruptKind::OutOfRange,
                             what.to_string(),
                             at + 4,
-                            format!("child node block {leaf} lies outside the filesystem"),
+                            format!("child node: {problem}"),
                         ));
                     }
                     chosen = Some((ei_block, leaf));
@@ -301,13 +304,10 @@ fn parse_leaf(
                 format!("extent at logical block {ee_block} of {len} blocks passes 2^32"),
             ));
         }
-        if !sb.block_in_range(ee_start, len) {
+        if let Some(problem) = sb.block_range_problem(ee_start, len) {
             return Err(corrupt(
                 CorruptKind::OutOfRange,
-                format!(
-                "extent of {len} blocks at block {ee_start} lies outside the {}-block filesystem",
-                sb.s_blocks_count
-            ),
+                format!("extent at logical block {ee_block}: {problem}"),
             ));
         }
         prev_end = ee_block + len;

@@ -50,6 +50,9 @@ const MAX_DIR_BYTES: u64 = 1 << 30;
 /// beside it. Bounds the work a crafted mapping (index nodes of empty leaves, pointer
 /// blocks of zeros) can cause past a directory's i_size.
 const MAX_DIR_RUNS: u64 = 2 * (MAX_DIR_BYTES / 1024);
+/// Damaged block groups named one by one in the volume's incomplete reason; the rest
+/// are counted, so a wrecked table does not make a reason of thousands of lines.
+const MAX_GROUPS_NAMED: usize = 8;
 /// PATH_MAX: the kernel never stores a longer symlink target.
 const MAX_SYMLINK_LEN: u64 = 4096;
 const ROOT_INO: u64 = 2;
@@ -275,7 +278,8 @@ impl Ext4Fs {
                     SUPERBLOCK_OFFSET,
                     format!("block group {group} does not exist"),
                 )
-            })?;
+            })?
+            .usable(group, &what)?;
         let offset = self
             .sb
             .block_offset(desc.bg_inode_table)
@@ -554,10 +558,34 @@ impl Filesystem for Ext4Fs {
         }
     }
 
+    fn incomplete_reason(&self) -> Option<String> {
+        let mut damaged = self
+            .groups
+            .iter()
+            .enumerate()
+            .filter_map(|(group, desc)| desc.damage().map(|d| (group, d)));
+        let mut parts: Vec<String> = damaged
+            .by_ref()
+            .take(MAX_GROUPS_NAMED)
+            .map(|(group, (reason, offset))| {
+                format!(
+                    "ext4 block group {group}'s descriptor at byte {offset} is damaged ({reason}); its inodes are not read"
+                )
+            })
+            .collect();
+        let more = damaged.count();
+        if more > 0 {
+            parts.push(format!("{more} more block groups are damaged"));
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+
     fn details(&self) -> Option<FsDetails> {
         let sb = &self.sb;
         let log = if !sb.has_compat(superblock::COMPAT_HAS_JOURNAL) {
             "none"
+        } else if !self.disk.overlay.is_empty() && self.disk.overlay.from_backup() {
+            "replayed (the journal inode is unusable; found through the superblock's backup of it)"
         } else if !self.disk.overlay.is_empty() {
             "replayed"
         } else {
