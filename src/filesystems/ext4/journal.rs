@@ -79,7 +79,7 @@ pub(super) struct Overlay {
 impl Overlay {
     /// Whether the journal was read through the superblock's backup of its inode
     /// (s_jnl_blocks), the journal inode itself being unusable.
-    pub(super) fn from_backup(&self) -> bool {
+    pub(super) fn through_backup(&self) -> bool {
         self.from_backup
     }
 

@@ -584,7 +584,7 @@ impl Filesystem for Ext4Fs {
         let sb = &self.sb;
         let log = if !sb.has_compat(superblock::COMPAT_HAS_JOURNAL) {
             "none"
-        } else if !self.disk.overlay.is_empty() && self.disk.overlay.from_backup() {
+        } else if !self.disk.overlay.is_empty() && self.disk.overlay.through_backup() {
             "replayed (the journal inode is unusable; found through the superblock's backup of it)"
         } else if !self.disk.overlay.is_empty() {
             "replayed"

@@ -951,20 +951,7 @@ impl Fixture {
 
     /// Byte offset of inode `ino`'s record, as debugfs reports it.
     fn inode_offset(&self, ino: u64) -> usize {
-        let out = debugfs(&self.img, &format!("imap <{ino}>"));
-        let block: usize = out
-            .split("located at block ")
-            .nth(1)
-            .unwrap()
-            .split(',')
-            .next()
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        let offset =
-            usize::from_str_radix(out.split("offset 0x").nth(1).unwrap().trim(), 16).unwrap();
-        block * self.block_size() + offset
+        imap_offset(&self.img, &format!("<{ino}>"))
     }
 
     /// Byte offset of logical block `n` of inode `ino`, as debugfs reports it.
@@ -1359,18 +1346,7 @@ fn journaled(tag: &str, args: &[&str], jo_flags: &str) -> Journaled {
         bmap("/revoked.txt"),
         bmap("/escaped.txt"),
     );
-    let imap = debugfs(&img, "imap /target.txt");
-    let itable: usize = imap
-        .split("located at block ")
-        .nth(1)
-        .unwrap()
-        .split(',')
-        .next()
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    let ioff = usize::from_str_radix(imap.split("offset 0x").nth(1).unwrap().trim(), 16).unwrap();
+    let (itable, ioff) = imap(&img, "/target.txt");
 
     let block = |content: &[u8]| {
         let mut b = content.to_vec();
@@ -1833,9 +1809,10 @@ fn reader_names(fs: &Ext4Fs, dir: NodeId) -> Vec<Vec<u8>> {
     names
 }
 
-/// Byte offset of the inode record at `path`, as debugfs's imap reports it.
-fn imap_offset(img: &Path, path: &str) -> usize {
-    let out = debugfs(img, &format!("imap {path}"));
+/// The inode table block holding the record of inode `spec` (a path or `<N>`) and the
+/// record's offset within it, as debugfs's imap reports them.
+fn imap(img: &Path, spec: &str) -> (usize, usize) {
+    let out = debugfs(img, &format!("imap {spec}"));
     let block: usize = out
         .split("located at block ")
         .nth(1)
@@ -1847,6 +1824,12 @@ fn imap_offset(img: &Path, path: &str) -> usize {
         .parse()
         .unwrap();
     let offset = usize::from_str_radix(out.split("offset 0x").nth(1).unwrap().trim(), 16).unwrap();
+    (block, offset)
+}
+
+/// Byte offset of the inode record at `spec` (a path or `<N>`).
+fn imap_offset(img: &Path, spec: &str) -> usize {
+    let (block, offset) = imap(img, spec);
     let bytes = fs::read(img).unwrap();
     let block_size =
         1024usize << u32::from_le_bytes(bytes[1024 + 0x18..1024 + 0x1C].try_into().unwrap());
