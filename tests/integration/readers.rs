@@ -97,6 +97,14 @@ mod ext4 {
         metadata_walk_100k,
         usage_follows_the_superblock_counts,
         usage_clamps_hostile_counts,
+        sizes_the_mapping_cannot_address_are_refused_by_every_operation,
+        directories_read_their_blocks_as_the_kernel_does_and_unused_inodes_are_errors,
+        directory_blocks_after_a_hole_are_read,
+        corrupt_inline_data_xattr_records_are_refused,
+        one_damaged_group_descriptor_spoils_only_its_group,
+        block_references_name_the_real_cause,
+        zeroed_journal_inode_is_replayed_through_the_superblock_backup,
+        deep_extent_trees_are_read_as_e2fsck_accepts_them,
     }
 }
 

@@ -1,4 +1,11 @@
-//! The block group descriptor table: where each group's inode table lives.
+//! The block group descriptor table: where each group's inode table lives, and which
+//! groups cannot be trusted.
+//!
+//! Damage is per group, as debugfs and e2fsck see it: a descriptor that cannot be used
+//! (an inode table outside the filesystem or over its superblock and descriptor table,
+//! a checksum that does not match) marks that group `Bad`; the volume still opens, its
+//! other groups read normally, the group's inodes are errors when reached, and the
+//! volume says it is incomplete.
 
 use super::superblock::{Superblock, INCOMPAT_META_BG};
 use super::{le16, le32, Disk, What};
@@ -8,13 +15,65 @@ use crate::image::CorruptKind;
 /// Group flag: the inode table was never initialised, so no inode in it is in use.
 const EXT4_BG_INODE_UNINIT: u16 = 0x0001;
 
-/// What this reader keeps of one group descriptor.
+/// One group descriptor: usable, or damaged with the reason and where.
+#[derive(Debug, Clone)]
+pub(super) enum GroupDesc {
+    Good(Group),
+    /// Nothing of this group is read: its inodes are errors naming this damage.
+    Bad {
+        kind: CorruptKind,
+        /// Why, for users ("inode table ... lies outside the filesystem ...").
+        reason: String,
+        /// Byte offset in the volume of the descriptor (or its field) at fault.
+        offset: u64,
+    },
+}
+
+/// What this reader keeps of a usable group descriptor.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct GroupDesc {
+pub(super) struct Group {
     /// First block of the group's inode table (bg_inode_table_lo/hi).
     pub bg_inode_table: u64,
     /// Inodes at or past this index within the group have never been used.
     pub first_unused_index: u32,
+}
+
+impl GroupDesc {
+    /// A damaged descriptor. Every check of a descriptor (ranges here, checksums) that
+    /// fails lands here rather than failing the volume.
+    pub(super) fn bad(kind: CorruptKind, offset: u64, reason: impl Into<String>) -> Self {
+        Self::Bad {
+            kind,
+            reason: reason.into(),
+            offset,
+        }
+    }
+
+    /// The usable group, or an error for `what` (something in group `group`) naming the
+    /// descriptor's damage.
+    pub(super) fn usable(&self, group: u64, what: &What) -> Result<&Group, FsError> {
+        match self {
+            Self::Good(group) => Ok(group),
+            Self::Bad {
+                kind,
+                reason,
+                offset,
+            } => Err(FsError::corrupt(
+                *kind,
+                what.to_string(),
+                *offset,
+                format!("block group {group}'s descriptor is damaged ({reason}), so its inodes are not read"),
+            )),
+        }
+    }
+
+    /// Why the group is damaged, for the volume's incomplete reason.
+    pub(super) fn damage(&self) -> Option<(&str, u64)> {
+        match self {
+            Self::Good(_) => None,
+            Self::Bad { reason, offset, .. } => Some((reason, *offset)),
+        }
+    }
 }
 
 /// Reads and parses every group descriptor.
@@ -36,7 +95,7 @@ pub(super) fn read_table(disk: &Disk, sb: &Superblock) -> Result<Vec<GroupDesc>,
     if contiguous_blocks > 0 {
         let first = descriptor_block(sb, 0);
         let count = groups.min(contiguous_blocks * per_block);
-        read_descs(disk, sb, first, 0, count, &mut table)?;
+        read_descs(disk, sb, first, count, &mut table)?;
     }
     let mut block_index = contiguous_blocks;
     while block_index < desc_blocks {
@@ -46,7 +105,6 @@ pub(super) fn read_table(disk: &Disk, sb: &Superblock) -> Result<Vec<GroupDesc>,
             disk,
             sb,
             descriptor_block(sb, block_index),
-            first_group,
             count,
             &mut table,
         )?;
@@ -77,7 +135,6 @@ fn read_descs(
     disk: &Disk,
     sb: &Superblock,
     block: u64,
-    first_group: u64,
     count: u64,
     table: &mut Vec<GroupDesc>,
 ) -> Result<(), FsError> {
@@ -94,13 +151,28 @@ fn read_descs(
     let raw = disk.read_vec(what, offset, len)?;
     let desc_size = usize::try_from(sb.desc_size).unwrap_or(usize::MAX);
     for (i, desc) in raw.chunks_exact(desc_size).enumerate() {
-        let group = first_group + i as u64;
-        table.push(parse(sb, desc, offset + i as u64 * sb.desc_size, group)?);
+        table.push(parse(sb, desc, offset + i as u64 * sb.desc_size));
     }
     Ok(())
 }
 
-fn parse(sb: &Superblock, desc: &[u8], offset: u64, group: u64) -> Result<GroupDesc, FsError> {
+/// Where the inode table of a descriptor may not lie: the primary superblock and
+/// descriptor table (with meta_bg, the descriptor blocks before s_first_meta_bg), as
+/// a half-open block range.
+fn primary_metadata(sb: &Superblock) -> (u64, u64) {
+    let first_data = u64::from(sb.s_first_data_block);
+    let per_block = sb.block_size / sb.desc_size;
+    let mut desc_blocks = u64::from(sb.group_count).div_ceil(per_block);
+    if sb.has_incompat(INCOMPAT_META_BG) {
+        desc_blocks = desc_blocks.min(u64::from(sb.s_first_meta_bg));
+    }
+    (
+        first_data,
+        descriptor_block(sb, 0).saturating_add(desc_blocks),
+    )
+}
+
+fn parse(sb: &Superblock, desc: &[u8], offset: u64) -> GroupDesc {
     let lo = u64::from(le32(desc, 0x8));
     let hi = if sb.desc_size >= 64 {
         u64::from(le32(desc, 0x28))
@@ -110,15 +182,22 @@ fn parse(sb: &Superblock, desc: &[u8], offset: u64, group: u64) -> Result<GroupD
     let bg_inode_table = lo | (hi << 32);
     let inode_table_blocks =
         (u64::from(sb.s_inodes_per_group) * sb.inode_size).div_ceil(sb.block_size);
-    if !sb.block_in_range(bg_inode_table, inode_table_blocks) {
-        return Err(FsError::corrupt(CorruptKind::OutOfRange,
-            format!("ext4 group descriptor {group}"),
+    if let Some(problem) = sb.block_range_problem(bg_inode_table, inode_table_blocks) {
+        return GroupDesc::bad(
+            CorruptKind::OutOfRange,
+            offset + 0x8,
+            format!("inode table of {inode_table_blocks} blocks: {problem}"),
+        );
+    }
+    let (meta_start, meta_end) = primary_metadata(sb);
+    if bg_inode_table < meta_end && bg_inode_table + inode_table_blocks > meta_start {
+        return GroupDesc::bad(
+            CorruptKind::OutOfRange,
             offset + 0x8,
             format!(
-                "inode table at block {bg_inode_table} ({inode_table_blocks} blocks) lies outside the {}-block filesystem",
-                sb.s_blocks_count
+                "inode table at block {bg_inode_table} ({inode_table_blocks} blocks) overlaps the superblock and group descriptors (blocks {meta_start}..{meta_end})"
             ),
-        ));
+        );
     }
     let mut first_unused_index = sb.s_inodes_per_group;
     if sb.has_group_desc_csum() {
@@ -136,7 +215,7 @@ fn parse(sb: &Superblock, desc: &[u8], offset: u64, group: u64) -> Result<GroupD
             sb.s_inodes_per_group.saturating_sub(bg_itable_unused)
         };
     }
-    Ok(GroupDesc {
+    GroupDesc::Good(Group {
         bg_inode_table,
         first_unused_index,
     })
