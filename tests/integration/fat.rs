@@ -32,17 +32,43 @@ fn mtools(tool: &str, image: &Path) -> Command {
     command
 }
 
-/// A whole-disk FAT16 holding a small OS root (so `scan` takes it as `/`) and a 200 KiB
-/// file, copied with mcopy so its clusters are contiguous.
-fn fat_root(dir: &Path) -> PathBuf {
-    let tree = dir.join("tree");
+/// The guest's root disk: an ext4 OS root whose fstab mounts the FAT volume labelled ESP
+/// at /boot/efi (a vfat volume is never the guest's root itself).
+fn ext4_root(dir: &Path) -> PathBuf {
+    let tree = dir.join("root-tree");
     fs::create_dir_all(tree.join("etc")).unwrap();
+    fs::create_dir_all(tree.join("boot/efi")).unwrap();
     fs::write(
         tree.join("etc/os-release"),
         "ID=debian\nVERSION_ID=\"12\"\n",
     )
     .unwrap();
-    fs::write(tree.join("etc/fstab"), "LABEL=ESP / vfat defaults 0 1\n").unwrap();
+    fs::write(
+        tree.join("etc/fstab"),
+        "LABEL=root / ext4 defaults 0 1\nLABEL=ESP /boot/efi vfat defaults 0 2\n",
+    )
+    .unwrap();
+    let image = dir.join("root.img");
+    run_tool(
+        Command::new("mke2fs")
+            .args(["-q", "-F", "-t", "ext4", "-L", "root", "-d"])
+            .arg(&tree)
+            .arg(&image)
+            .arg("8M"),
+    );
+    image
+}
+
+/// The guest argument joining the root disk and a FAT disk.
+fn guest(root: &Path, fat: &Path) -> PathBuf {
+    PathBuf::from(format!("{}+{}", root.display(), fat.display()))
+}
+
+/// A whole-disk FAT16 holding a 200 KiB file, copied with mcopy so its clusters are
+/// contiguous; mounted by the guest at /boot/efi.
+fn fat_root(dir: &Path) -> PathBuf {
+    let tree = dir.join("tree");
+    fs::create_dir_all(tree.join("etc")).unwrap();
     let big: Vec<u8> = (0..200 * 1024u32).map(|i| (i * 7 % 251) as u8).collect();
     fs::write(tree.join("etc/motd"), big).unwrap();
     let image = dir.join("fat.img");
@@ -131,8 +157,14 @@ fn a_broken_cluster_chain_makes_every_command_incomplete() {
             "2026-11-22",
         ])
     };
+    let root = ext4_root(&scratch.dir);
     // The intact image is complete, so only the damage can make it incomplete.
-    let clean = scan(&pristine);
+    let clean = scan(&guest(&root, &pristine));
+    assert!(
+        clean.stdout_text().contains("/boot/efi"),
+        "{}",
+        clean.describe()
+    );
     assert!(clean.code == 0 || clean.code == 1, "{}", clean.stderr);
 
     // What fsck.fat says of each (it names no file for a bad cluster).
@@ -148,12 +180,13 @@ fn a_broken_cluster_chain_makes_every_command_incomplete() {
         let fsck = fsck_finds_damage(&image);
         assert!(fsck.to_lowercase().contains(fsck_says), "{case}: {fsck}");
 
-        let run = scan(&image);
+        let joined = guest(&root, &image);
+        let run = scan(&joined);
         assert_eq!(run.code, 3, "{case}: {}\n{}", run.describe(), run.stderr);
         let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
         assert_eq!(report["summary"]["verdict"], "incomplete", "{case}");
         assert!(
-            report.to_string().contains("/etc/motd"),
+            report.to_string().contains("/boot/efi/etc/motd"),
             "{case}: {report:#}"
         );
 
@@ -162,7 +195,7 @@ fn a_broken_cluster_chain_makes_every_command_incomplete() {
             &["files"],
             &["ls", "-R"],
         ] {
-            let run = amiscan(command.iter().copied().chain([image.to_str().unwrap()]));
+            let run = amiscan(command.iter().copied().chain([joined.to_str().unwrap()]));
             assert_eq!(run.code, 3, "{case}: {}\n{}", run.describe(), run.stderr);
             assert!(run.stderr.contains("motd"), "{case}: {}", run.stderr);
         }

@@ -11,6 +11,7 @@
 mod util;
 
 mod ci_formats;
+mod corruption;
 mod creds;
 mod ext_journal;
 mod fail_closed;
