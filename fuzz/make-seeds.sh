@@ -64,6 +64,19 @@ open(sys.argv[2], 'wb').write(b''.join(out))
 PY
 done
 
+# VDI seeds for the `vdi` target, made by qemu-img from a small raw disk (VDI blocks are
+# 1 MiB, so each allocated block is a whole MiB): dynamic with one block written and one
+# never written, fixed (static=on), and a dynamic disk with no block written at all.
+mkdir -p corpus/vdi
+truncate -s 2M "$work/vdi.raw"
+dd if=corpus/filesystem/ext2 of="$work/vdi.raw" conv=notrunc status=none
+qemu-img convert -q -f raw -O vdi "$work/vdi.raw" corpus/vdi/dynamic
+truncate -s 1M "$work/vdi.raw"
+qemu-img convert -q -f raw -O vdi -o static=on "$work/vdi.raw" corpus/vdi/static
+truncate -s 0 "$work/vdi.raw"
+truncate -s 3M "$work/vdi.raw"
+qemu-img convert -q -f raw -O vdi "$work/vdi.raw" corpus/vdi/dynamic-empty
+
 # LVM2 seeds for the `lvm` target (needs root for loop devices): the first 16 KiB of PVs
 # made by lvm2 with activation off (label, metadata area header, metadata text), one with
 # linear LVs and a dash in a name, one PV of a VG with a striped LV over two PVs; plus a

@@ -41,6 +41,8 @@ pub enum Command {
         image: PathBuf,
         #[arg(long, value_enum, default_value_t = TableOrJson::Table)]
         format: TableOrJson,
+        #[command(flatten)]
+        read: ReadArgs,
     },
     /// List a directory of the guest, like `ls`.
     Ls {
@@ -58,6 +60,8 @@ pub enum Command {
         /// Look inside this volume (e.g. `p3`) instead of the guest's mount tree.
         #[arg(long)]
         volume: Option<String>,
+        #[command(flatten)]
+        read: ReadArgs,
     },
     /// Print a guest file's contents to standard output, like `cat`.
     Cat {
@@ -68,6 +72,8 @@ pub enum Command {
         /// Look inside this volume (e.g. `p3`) instead of the guest's mount tree.
         #[arg(long)]
         volume: Option<String>,
+        #[command(flatten)]
+        read: ReadArgs,
     },
     /// Inventory every file of the guest (walked in parallel), one JSON object per line.
     Files {
@@ -85,7 +91,33 @@ pub enum Command {
         /// Worker threads (default: one per core).
         #[arg(long)]
         threads: Option<usize>,
+        /// Give up after this many seconds: exit 3, nothing listed is proven complete.
+        #[arg(long, value_name = "SECONDS")]
+        timeout: Option<u64>,
+        #[command(flatten)]
+        read: ReadArgs,
     },
+}
+
+/// How the image is read, shared by every command that opens one.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct ReadArgs {
+    /// Read structures whose checksum does not match instead of refusing them (forensic
+    /// reading of a damaged image). The result is always marked incomplete.
+    #[arg(long)]
+    pub ignore_checksums: bool,
+}
+
+impl ReadArgs {
+    pub fn open_options(self) -> crate::guest::OpenOptions {
+        crate::guest::OpenOptions {
+            checksums: if self.ignore_checksums {
+                crate::checksums::ChecksumPolicy::Ignore
+            } else {
+                crate::checksums::ChecksumPolicy::Verify
+            },
+        }
+    }
 }
 
 /// Rule selection shared by `scan` and `rules`.
@@ -156,6 +188,12 @@ pub struct ScanArgs {
     /// Worker threads (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Give up after this many seconds for the whole run: exit 3 with the reason on
+    /// stderr, and no report (default: no limit).
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+    #[command(flatten)]
+    pub read: ReadArgs,
     /// Also report on stderr what was not judged and why: matches an allowlist removed
     /// (kind, place and fingerprint — never the value), files only partly scanned.
     #[arg(short, long)]

@@ -11,6 +11,27 @@ use amiscan::commands::{self, CommandError};
 /// Worker stacks large enough for the walk's recursion on deep trees.
 const WORKER_STACK_BYTES: usize = 16 << 20;
 
+/// Ends the process with exit 3 once `seconds` have passed. Reads of a crafted image are
+/// bounded, but a huge or slow image can still take long: a gate needs an answer, and
+/// "not proven in time" is incomplete, never a pass.
+fn start_watchdog(seconds: u64) {
+    let limit = std::time::Duration::from_secs(seconds);
+    let spawned = std::thread::Builder::new()
+        .name("timeout".into())
+        .spawn(move || {
+            std::thread::sleep(limit);
+            eprintln!(
+                "amiscan: time limit of {seconds} s reached (--timeout): stopped, nothing is \
+                 proven; the result is incomplete"
+            );
+            std::process::exit(3);
+        });
+    if let Err(e) = spawned {
+        eprintln!("amiscan: cannot start the --timeout watchdog: {e}");
+        std::process::exit(2);
+    }
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -19,11 +40,16 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    let threads = match &cli.command {
-        Command::Files { threads, .. } => *threads,
-        Command::Scan(args) => args.threads,
-        _ => None,
+    let (threads, timeout) = match &cli.command {
+        Command::Files {
+            threads, timeout, ..
+        } => (*threads, *timeout),
+        Command::Scan(args) => (args.threads, args.timeout),
+        _ => (None, None),
     };
+    if let Some(seconds) = timeout {
+        start_watchdog(seconds);
+    }
     let pool = rayon::ThreadPoolBuilder::new()
         .stack_size(WORKER_STACK_BYTES)
         .num_threads(threads.unwrap_or(0));

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::checksums::ChecksumPolicy;
 use crate::gate::baseline::Baseline;
 use crate::gate::waivers::Waiver;
 use crate::gate::{Decision, Gate, Scanned};
@@ -31,6 +32,8 @@ pub struct ScanConfig {
     pub fail_on: FailOn,
     pub waivers: Vec<Waiver>,
     pub baseline: Option<Baseline>,
+    /// How images are read (checksums enforced or not).
+    pub open: guest::OpenOptions,
 }
 
 /// One image scanned, before the gate: what it found, and for `--verbose` what it did
@@ -49,7 +52,7 @@ pub fn scan_image(
     progress: Option<&Progress>,
 ) -> Result<ImageScan, guest::OpenError> {
     let started = Instant::now();
-    let guest = guest::open(path)?;
+    let guest = guest::open_with(path, config.open)?;
     if let Some(progress) = progress {
         progress.opened(guest.volumes.iter().map(|v| v.volume.id.clone()).collect());
     }
@@ -91,6 +94,8 @@ pub fn scan_image(
         files: inventory.entries.len(),
         bytes_read: ctx.bytes_read() + secrets.map_or(0, |p| p.stats.bytes_scanned),
         secrets: secrets.map(|p| p.stats.clone()),
+        checksum_mismatches_ignored: (guest.checksums == ChecksumPolicy::Ignore)
+            .then(|| guest.ignored_checksums()),
     };
     let not_read = not_read(&guest, &inventory, &ctx, secrets);
     Ok(ImageScan {

@@ -19,6 +19,10 @@ use crate::progress::{MountTotals, Progress};
 /// Deeper trees than this are reported, not followed: real systems stay far below it, and
 /// a crafted one must not exhaust the stack.
 pub const MAX_DEPTH: usize = 1000;
+/// More entries than this in one guest are reported, not listed: the inventory costs
+/// about 250 bytes per entry, so this keeps a crafted image (a directory of tens of
+/// millions of names) near 1 GiB, while real images hold well under a million files.
+pub const MAX_ENTRIES: usize = 4_000_000;
 const READ_CHUNK: usize = 256 * 1024;
 /// Entries a worker collects before adding them to the progress counter: one atomic add
 /// per this many nodes keeps the counter off the walk's profile.
@@ -115,6 +119,8 @@ struct Walker<'a> {
     /// directory have two parents; a crafted one that does would otherwise be walked once
     /// per path, which grows exponentially with depth. Locked once per directory.
     listed: Mutex<HashSet<(usize, NodeId)>>,
+    /// Directory entries accepted so far, against `MAX_ENTRIES`.
+    entries_seen: std::sync::atomic::AtomicUsize,
 }
 
 /// What one worker task collected. Entries are in batches so that merging moves batch
@@ -297,6 +303,16 @@ impl Walker<'_> {
             Ok(children) => children,
             Err(e) => return failed(e.rebase(base).to_string()),
         };
+        let seen = self
+            .entries_seen
+            .fetch_add(children.len(), std::sync::atomic::Ordering::Relaxed);
+        if seen.saturating_add(children.len()) > MAX_ENTRIES {
+            return failed(format!(
+                "the guest holds more than {MAX_ENTRIES} entries; this directory's {} are \
+                 not listed",
+                children.len()
+            ));
+        }
         let mut ancestors = ancestors.to_vec();
         ancestors.push(dir);
         // Each worker fills its own accumulator; only whole batches are merged.
@@ -351,6 +367,7 @@ pub fn walk(tree: &Tree, options: WalkOptions<'_>) -> Inventory {
         bytes_read: AtomicU64::new(0),
         shadowed: Mutex::new(Vec::new()),
         listed: Mutex::new(HashSet::new()),
+        entries_seen: std::sync::atomic::AtomicUsize::new(0),
     };
     if let Some(progress) = options.progress {
         let mounts: Vec<MountTotals> = tree

@@ -546,6 +546,8 @@ common(f"{trees}/xfs-1k", "1k")
 
 # --- xfs-v5-mounted: what only a mounted filesystem can hold -------------------------
 t = f"{trees}/xfs-v5-mounted"
+# An OS marker, so the volume is taken for a guest root (a bare data volume is incomplete).
+put(f"{t}/etc/os-release", 'NAME="amiscan XFS test"\nID=amiscan-xfs\nVERSION_ID="1"\n')
 put(f"{t}/hard/one", "one inode, three names\n")
 os.link(f"{t}/hard/one", f"{t}/hard/two")
 os.makedirs(f"{t}/hard/elsewhere")
@@ -589,6 +591,7 @@ mkdirs(f"{t}/perms/sticky-dir", 0o1777)
 
 # --- xfs-nrext64: many small files (many inode chunks) and a fragmented file ---------
 t = f"{trees}/xfs-nrext64"
+put(f"{t}/etc/os-release", 'NAME="amiscan XFS test"\nID=amiscan-xfs\nVERSION_ID="1"\n')
 for d in range(40):
     for i in range(100):
         put(f"{t}/many/d{d:02d}/f{i:03d}", f"d{d:02d}/f{i:03d}\n" * (i % 5))

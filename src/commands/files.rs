@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::render::{mode_string, utc_time};
 use super::{CommandError, Outcome};
+use crate::checksums::ChecksumPolicy;
 use crate::cli::ListFormat;
 use crate::guest::Guest;
 use crate::names::{escape_for_terminal, json_text_and_bytes};
@@ -176,6 +177,14 @@ pub fn run(
             guest.image_name,
             state.volume.id,
             state.not_scanned.as_deref().unwrap_or("unreadable")
+        )?;
+    }
+    if guest.checksums == ChecksumPolicy::Ignore {
+        writeln!(
+            err,
+            "amiscan: {}: {} checksum mismatches let through",
+            guest.image_name,
+            guest.ignored_checksums()
         )?;
     }
     Ok(Outcome::from_incomplete(

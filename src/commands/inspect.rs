@@ -12,7 +12,7 @@ use crate::filesystems::FsDetails;
 use crate::guest::{display_path, Guest, GuestDisk, OsRelease};
 use crate::image::Snapshot;
 use crate::volumes::lvm::VolumeGroupInfo;
-use crate::volumes::DiskTable;
+use crate::volumes::{DiskTable, TableProblem};
 
 #[derive(Serialize, Clone)]
 struct ImageReport<'a> {
@@ -62,6 +62,8 @@ struct DiskReport<'a> {
     name: Option<&'a str>,
     image: ImageReport<'a>,
     partition_table: TableReport,
+    /// What is wrong with the disk's partition table; each is also one of the notes.
+    problems: &'a [TableProblem],
 }
 
 #[derive(Serialize)]
@@ -148,6 +150,7 @@ fn disk_report<'a>(disk: &'a GuestDisk, table: &'a DiskTable) -> DiskReport<'a> 
             sector_size: table.sector_size,
             hybrid_mbr: table.hybrid_mbr,
         },
+        problems: &table.problems,
     }
 }
 
@@ -221,7 +224,20 @@ fn write_disk(disk: &DiskReport<'_>, out: &mut dyn Write) -> std::io::Result<()>
         out,
         "Partitions: {} ({}-byte sectors{hybrid})",
         table.scheme, table.sector_size
-    )
+    )?;
+    for problem in disk.problems {
+        let effect = if problem.incomplete {
+            "incomplete"
+        } else {
+            "note"
+        };
+        writeln!(
+            out,
+            "Problem:    {} ({effect}): {}",
+            problem.kind, problem.message
+        )?;
+    }
+    Ok(())
 }
 
 fn write_guest(report: &InspectReport<'_>, out: &mut dyn Write) -> std::io::Result<()> {
@@ -324,13 +340,23 @@ fn write_guest(report: &InspectReport<'_>, out: &mut dyn Write) -> std::io::Resu
             )?;
         }
     }
-    for note in &report.notes {
+    // The table problems were shown under their disk; the other notes follow.
+    let shown: Vec<String> = report
+        .disks
+        .iter()
+        .flat_map(|d| d.problems.iter().map(|p| p.note(d.name)))
+        .collect();
+    for note in report
+        .notes
+        .iter()
+        .filter(|n| !shown.iter().any(|s| s == *n))
+    {
         writeln!(out, "note: {note}")?;
     }
     if !report.complete {
         writeln!(
             out,
-            "incomplete: some volumes or mounts could not be read (see above)"
+            "incomplete: some volumes or mounts could not be read, or a partition table may hide data (see above)"
         )?;
     }
     Ok(())

@@ -14,7 +14,8 @@ mod scan_plan;
 use std::io::Write;
 use std::path::Path;
 
-use crate::cli::{Cli, Command};
+use crate::checksums::ChecksumPolicy;
+use crate::cli::{Cli, Command, ReadArgs};
 use crate::gate::Verdict;
 use crate::guest::{self, Guest, Tree};
 
@@ -77,8 +78,8 @@ pub enum CommandError {
 }
 
 /// Opens the guest an image argument names, as a command's error.
-fn open_guest(path: &Path) -> Result<Guest, CommandError> {
-    guest::open(path).map_err(open_error)
+fn open_guest(path: &Path, read: ReadArgs) -> Result<Guest, CommandError> {
+    guest::open_with(path, read.open_options()).map_err(open_error)
 }
 
 /// A guest that could not be opened, as a command's error: a malformed argument is a
@@ -159,6 +160,19 @@ fn warn_blind(
     Ok(found)
 }
 
+/// Says on `err` why nothing `ls` or `cat` shows is proven, if so: the image has no
+/// operating-system root (what shows at a guest path is not the guest's), or checksums
+/// were not enforced. Returns whether the answer is incomplete.
+fn warn_unproven(guest: &Guest, volume_given: bool, err: &mut dyn Write) -> std::io::Result<bool> {
+    let no_os_root = guest.no_os_root.as_deref().filter(|_| !volume_given);
+    let unchecked =
+        (guest.checksums == ChecksumPolicy::Ignore).then_some(guest::CHECKSUMS_NOT_ENFORCED);
+    for reason in no_os_root.iter().chain(unchecked.iter()) {
+        writeln!(err, "amiscan: {}: {reason}", guest.image_name)?;
+    }
+    Ok(no_os_root.is_some() || unchecked.is_some())
+}
+
 /// The guest path a command argument names, with `.`, `..` and repeated slashes folded
 /// lexically (symlinks are resolved later, inside the guest).
 fn lexical_path(path: &[u8]) -> Vec<u8> {
@@ -180,8 +194,12 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome
     match cli.command {
         Command::Scan(args) => scan::run(&args, out, err),
         Command::Rules { action } => rules::run(action, out, err),
-        Command::Inspect { image, format } => {
-            let guest = open_guest(&image)?;
+        Command::Inspect {
+            image,
+            format,
+            read,
+        } => {
+            let guest = open_guest(&image, read)?;
             inspect::run(&guest, format, out)
         }
         Command::Ls {
@@ -190,13 +208,19 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome
             long,
             recursive,
             volume,
+            read,
         } => {
-            let guest = open_guest(&image)?;
+            let guest = open_guest(&image, read)?;
+            let unproven = warn_unproven(&guest, volume.is_some(), err)?;
+            if unproven && volume.is_none() && guest.tree.mounts().is_empty() {
+                return Ok(Outcome::Incomplete);
+            }
             let tree = pick_tree(&guest, volume.as_deref())?;
             let guest_path = lexical_path(path.as_bytes());
-            let shadowed = volume.is_none()
-                && (warn_blind(&guest, Blind::Unscanned, &guest_path, recursive, err)?
-                    | warn_blind(&guest, Blind::Partial, &guest_path, recursive, err)?);
+            let shadowed = unproven
+                || volume.is_none()
+                    && (warn_blind(&guest, Blind::Unscanned, &guest_path, recursive, err)?
+                        | warn_blind(&guest, Blind::Partial, &guest_path, recursive, err)?);
             let listed = ls::run(
                 &tree,
                 path.as_bytes(),
@@ -218,15 +242,20 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome
             image,
             path,
             volume,
+            read,
         } => {
-            let guest = open_guest(&image)?;
+            let guest = open_guest(&image, read)?;
+            let unproven = warn_unproven(&guest, volume.is_some(), err)?;
+            if unproven && volume.is_none() && guest.tree.mounts().is_empty() {
+                return Ok(Outcome::Incomplete);
+            }
             let tree = pick_tree(&guest, volume.as_deref())?;
             let guest_path = lexical_path(path.as_bytes());
             if volume.is_none() && warn_blind(&guest, Blind::Unscanned, &guest_path, false, err)? {
                 return Ok(Outcome::Incomplete);
             }
-            let partial =
-                volume.is_none() && warn_blind(&guest, Blind::Partial, &guest_path, false, err)?;
+            let partial = unproven
+                || volume.is_none() && warn_blind(&guest, Blind::Partial, &guest_path, false, err)?;
             match cat::run(&tree, path.as_bytes(), out) {
                 // The file may have been written to the log that was not replayed.
                 Err(CommandError::Usage(message)) if partial => {
@@ -243,8 +272,10 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome
             hash_max_size,
             format,
             threads: _,
+            timeout: _,
+            read,
         } => {
-            let guest = open_guest(&image)?;
+            let guest = open_guest(&image, read)?;
             let options = crate::walk::WalkOptions {
                 sha256_up_to: hash.map(|_| hash_max_size),
                 ..Default::default()

@@ -12,11 +12,12 @@ pub mod tree;
 use std::io::Read;
 use std::sync::Arc;
 
+use crate::checksums::ChecksumPolicy;
 use crate::filesystems::ext4::Ext4Fs;
 use crate::filesystems::fat::FatFs;
 use crate::filesystems::xfs::XfsFs;
 use crate::filesystems::{FileKind, Filesystem};
-use crate::image::{OpenedImage, Placement};
+use crate::image::{BlockSource, OpenedImage, Placement};
 use crate::volumes::{Content, Layout, Volume};
 use fstab::{DeviceSpec, FstabEntry};
 pub use os_release::OsRelease;
@@ -40,16 +41,28 @@ pub enum OpenError {
     },
 }
 
+/// How a guest's disks are read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// Whether checksum mismatches are refused (the default) or let through and counted.
+    pub checksums: ChecksumPolicy,
+}
+
 /// Opens the image read-only (or each of the disks an argument joins with `+`), finds
-/// the volumes and assembles the guest.
+/// the volumes and assembles the guest, verifying every checksum.
 pub fn open(argument: &std::path::Path) -> Result<Guest, OpenError> {
+    open_with(argument, OpenOptions::default())
+}
+
+/// Like `open`, with the given options.
+pub fn open_with(argument: &std::path::Path, options: OpenOptions) -> Result<Guest, OpenError> {
     let name = argument.display().to_string();
     let args = crate::image::disks::split_image_argument(argument)
         .map_err(|e| OpenError::Argument(e.to_string()))?;
     let mut disks = Vec::with_capacity(args.len());
     let mut inputs = Vec::with_capacity(args.len());
     for arg in args {
-        let opened = crate::image::open_image(&arg.path)?;
+        let opened = crate::image::open_image_with(&arg.path, options.checksums)?;
         inputs.push(crate::volumes::DiskInput {
             name: arg.name,
             source: Arc::clone(&opened.disk),
@@ -59,12 +72,19 @@ pub fn open(argument: &std::path::Path) -> Result<Guest, OpenError> {
             image: opened,
         });
     }
-    let layout = crate::volumes::discover_disks(&inputs).map_err(|source| OpenError::Table {
-        image: name.clone(),
-        source,
-    })?;
-    Ok(assemble(disks, &name, layout))
+    let layout =
+        crate::volumes::discover_disks_with(&inputs, options.checksums).map_err(|source| {
+            OpenError::Table {
+                image: name.clone(),
+                source,
+            }
+        })?;
+    Ok(assemble_with(disks, &name, layout, options))
 }
+
+/// Why a guest read with `ChecksumPolicy::Ignore` is never complete.
+pub const CHECKSUMS_NOT_ENFORCED: &str =
+    "checksums are not enforced (--ignore-checksums): what was read is not proven intact";
 
 /// Largest /etc/fstab or os-release amiscan will read; real ones are a few KiB.
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
@@ -116,6 +136,11 @@ pub struct Guest {
     pub os: Option<OsRelease>,
     /// Index of the volume holding the OS root, if one was found.
     pub root_volume: Option<usize>,
+    /// Why no operating-system root was found, when none was: the image is then
+    /// incomplete in every command, whatever is shown at `/`.
+    pub no_os_root: Option<String>,
+    /// Whether checksums were enforced while reading this guest.
+    pub checksums: ChecksumPolicy,
     pub notes: Vec<Note>,
 }
 
@@ -130,6 +155,18 @@ impl Guest {
         self.disks
             .iter()
             .map(|d| d.image.disk.len())
+            .fold(0, u64::saturating_add)
+    }
+
+    /// How many checksum mismatches the filesystems let through so far (only under
+    /// `ChecksumPolicy::Ignore`; they count as they read).
+    pub fn ignored_checksums(&self) -> u64 {
+        let containers = self.disks.iter().map(|d| d.image.info.checksums_ignored);
+        self.volumes
+            .iter()
+            .filter_map(|v| v.fs.as_ref())
+            .map(|fs| fs.ignored_checksums())
+            .chain(containers)
             .fold(0, u64::saturating_add)
     }
 
@@ -178,7 +215,10 @@ impl Guest {
     }
 }
 
-fn open_filesystem(volume: &Volume) -> Result<Arc<dyn Filesystem>, (String, bool)> {
+fn open_filesystem(
+    volume: &Volume,
+    checksums: ChecksumPolicy,
+) -> Result<Arc<dyn Filesystem>, (String, bool)> {
     if let Some(problem) = &volume.problem {
         return Err((problem.clone(), true));
     }
@@ -187,11 +227,19 @@ fn open_filesystem(volume: &Volume) -> Result<Arc<dyn Filesystem>, (String, bool
     };
     let opened: Result<Arc<dyn Filesystem>, _> = match volume.identity.content {
         Content::Ext2 | Content::Ext3 | Content::Ext4 => {
-            Ext4Fs::open(source).map(|fs| Arc::new(fs) as Arc<dyn Filesystem>)
+            Ext4Fs::open_with(source, checksums).map(|fs| Arc::new(fs) as Arc<dyn Filesystem>)
         }
         Content::Vfat => FatFs::open(source).map(|fs| Arc::new(fs) as Arc<dyn Filesystem>),
-        Content::Xfs => XfsFs::open(source).map(|fs| Arc::new(fs) as Arc<dyn Filesystem>),
+        Content::Xfs => {
+            XfsFs::open_with(source, checksums).map(|fs| Arc::new(fs) as Arc<dyn Filesystem>)
+        }
         Content::Swap => return Err(("swap space holds no files".into(), false)),
+        Content::ExtJournal => {
+            return Err((
+                crate::volumes::probe::describe_ext_journal(source.as_ref()),
+                false,
+            ))
+        }
         Content::CryptoLuks => {
             return Err((
                 "encrypted (LUKS): not scanned; amiscan reads no encrypted volume".into(),
@@ -209,12 +257,33 @@ fn open_filesystem(volume: &Volume) -> Result<Arc<dyn Filesystem>, (String, bool
                 .type_id
                 .as_deref()
                 .is_some_and(|t| t.eq_ignore_ascii_case(BIOS_BOOT_GUID));
-            let reason = if bios_boot {
-                "BIOS boot partition: boot code, no filesystem"
-            } else {
-                "no recognised filesystem"
-            };
-            return Err((reason.into(), false));
+            if bios_boot {
+                return Err((
+                    "BIOS boot partition: boot code, no filesystem".into(),
+                    false,
+                ));
+            }
+            // Unrecognised bytes may be a filesystem amiscan does not know: unread data,
+            // so the result is incomplete. A volume that is all zeros where sampled is
+            // taken as empty.
+            return Err(match sample_for_data(source.as_ref()) {
+                Ok(None) => (
+                    "no recognised filesystem; empty where sampled".into(),
+                    false,
+                ),
+                Ok(Some(offset)) => (
+                    format!(
+                        "no recognised filesystem, but it holds data (non-zero bytes at byte \
+                         {} of the image): not read",
+                        volume.placement().disk_offset(offset)
+                    ),
+                    true,
+                ),
+                Err(e) => (
+                    format!("no recognised filesystem, and it cannot be read: {e}"),
+                    true,
+                ),
+            });
         }
         other => {
             return Err((
@@ -251,6 +320,38 @@ fn open_filesystem(volume: &Volume) -> Result<Arc<dyn Filesystem>, (String, bool
             true,
         )),
     }
+}
+
+/// How much of an unrecognised volume is sampled for data: the first MiB (where every
+/// filesystem and container keeps its headers) and `DATA_SAMPLES` windows spread over
+/// the rest, so a multi-terabyte volume costs a few MiB of reads.
+const DATA_SAMPLE_HEAD: u64 = 1 << 20;
+const DATA_SAMPLES: u64 = 16;
+const DATA_SAMPLE_WINDOW: u64 = 64 << 10;
+
+/// The volume offset of the first non-zero byte found in the sampled windows, if any.
+fn sample_for_data(source: &dyn BlockSource) -> std::io::Result<Option<u64>> {
+    let len = source.len();
+    let mut windows = vec![(0, DATA_SAMPLE_HEAD.min(len))];
+    for i in 1..=DATA_SAMPLES {
+        let start = len / (DATA_SAMPLES + 1) * i;
+        windows.push((start, DATA_SAMPLE_WINDOW.min(len - start)));
+    }
+    windows.push((
+        len.saturating_sub(DATA_SAMPLE_WINDOW),
+        DATA_SAMPLE_WINDOW.min(len),
+    ));
+    let mut buf = vec![0u8; DATA_SAMPLE_HEAD as usize];
+    for (start, window) in windows {
+        let Some(chunk) = buf.get_mut(..usize::try_from(window).unwrap_or(0)) else {
+            continue;
+        };
+        source.read_exact_at(start, chunk)?;
+        if let Some(at) = chunk.iter().position(|b| *b != 0) {
+            return Ok(Some(start + at as u64));
+        }
+    }
+    Ok(None)
 }
 
 /// Reads a regular file of at most 1 MiB from a tree, following symlinks inside it.
@@ -294,11 +395,55 @@ fn has_entry(fs: &Arc<dyn Filesystem>, dir: &[u8], name: &[u8]) -> bool {
         .is_some()
 }
 
-/// Scores a filesystem as a candidate OS root: /etc/os-release and /etc/fstab both count.
+/// Scores a filesystem as a candidate OS root: an os-release (in /etc or /usr/lib) and an
+/// /etc/fstab each count. A score of 0 means no operating system was recognised on it.
 fn root_score(fs: &Arc<dyn Filesystem>) -> u8 {
     u8::from(has_entry(fs, b"/etc", b"os-release"))
         + u8::from(has_entry(fs, b"/etc", b"fstab"))
         + u8::from(has_entry(fs, b"/usr/lib", b"os-release"))
+}
+
+/// Whether a volume may be taken as the guest's `/`. A vfat volume never is: it is an EFI
+/// system partition or a data stick, and taking it for the root would judge a Linux
+/// image's settings on a disk that holds none of them.
+fn may_be_root(state: &VolumeState) -> bool {
+    state.fs.is_some() && state.volume.identity.content != Content::Vfat
+}
+
+/// The note that makes an image without an operating-system root incomplete: rules about
+/// the OS's settings cannot be judged on it, and passing them would prove nothing.
+fn no_os_root_note(volumes: &[VolumeState], shown: Option<usize>) -> Note {
+    const MARKERS: &str = "/etc/os-release, /usr/lib/os-release or /etc/fstab";
+    let message = match shown.and_then(|i| volumes.get(i)) {
+        Some(state) => format!(
+            "no operating-system root found: no volume holds {MARKERS}; volume {} ({}) is \
+             shown at / and its files are scanned, but the operating system's settings \
+             cannot be judged",
+            state.volume.id,
+            state.volume.identity.content.as_str()
+        ),
+        None => {
+            let vfat = volumes
+                .iter()
+                .filter(|v| v.fs.is_some() && !may_be_root(v))
+                .map(|v| v.volume.id.as_str())
+                .collect::<Vec<_>>();
+            let also = if vfat.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " (vfat volume {} is never taken as the root: use --volume to look inside)",
+                    vfat.join(", ")
+                )
+            };
+            format!("no operating-system root found: no readable Linux filesystem{also}")
+        }
+    };
+    Note {
+        message,
+        incomplete: true,
+        mount_point: None,
+    }
 }
 
 /// Which volume an fstab device names.
@@ -369,13 +514,41 @@ fn normalise_mount_point(path: &str) -> Vec<u8> {
     tree::join(&parts)
 }
 
-/// Opens every volume and assembles the guest's mount tree.
+/// Opens every volume and assembles the guest's mount tree, verifying every checksum.
 pub fn assemble(disks: Vec<GuestDisk>, image_name: &str, layout: Layout) -> Guest {
-    let mut notes = Vec::new();
+    assemble_with(disks, image_name, layout, OpenOptions::default())
+}
+
+/// Like `assemble`, with the given options.
+pub fn assemble_with(
+    disks: Vec<GuestDisk>,
+    image_name: &str,
+    layout: Layout,
+    options: OpenOptions,
+) -> Guest {
+    // A partition table's problems come first; those that may hide data leave it incomplete.
+    let mut notes: Vec<Note> = layout
+        .disks
+        .iter()
+        .flat_map(|disk| disk.problems.iter().map(move |p| (disk, p)))
+        .map(|(disk, problem)| Note {
+            message: problem.note(disk.name.as_deref()),
+            incomplete: problem.incomplete,
+            mount_point: None,
+        })
+        .collect();
+    if options.checksums == ChecksumPolicy::Ignore {
+        // Whatever is read may be damaged: a clean result would prove nothing.
+        notes.push(Note {
+            message: CHECKSUMS_NOT_ENFORCED.into(),
+            incomplete: true,
+            mount_point: None,
+        });
+    }
     let mut volumes: Vec<VolumeState> = layout
         .volumes
         .iter()
-        .map(|volume| match open_filesystem(volume) {
+        .map(|volume| match open_filesystem(volume, options.checksums) {
             Ok(fs) => {
                 let partial = fs.incomplete_reason();
                 if let Some(reason) = &partial {
@@ -405,14 +578,21 @@ pub fn assemble(disks: Vec<GuestDisk>, image_name: &str, layout: Layout) -> Gues
         })
         .collect();
 
-    // The OS root is the filesystem that looks most like one; the first wins a tie, and a
-    // disk with no OS at all still shows its first readable filesystem at `/`.
-    let root_volume = volumes
+    // The OS root is the filesystem that looks most like one; the first wins a tie. A disk
+    // with no OS still shows its first readable filesystem at `/`, but is incomplete.
+    let best = volumes
         .iter()
         .enumerate()
+        .filter(|(_, s)| may_be_root(s))
         .filter_map(|(i, s)| s.fs.as_ref().map(|fs| (i, root_score(fs))))
-        .max_by(|(ia, sa), (ib, sb)| sa.cmp(sb).then(ib.cmp(ia)))
-        .map(|(i, _)| i);
+        .max_by(|(ia, sa), (ib, sb)| sa.cmp(sb).then(ib.cmp(ia)));
+    let root_volume = best.map(|(i, _)| i);
+    let no_os_root = best
+        .is_none_or(|(_, score)| score == 0)
+        .then(|| no_os_root_note(&volumes, root_volume));
+    if let Some(note) = &no_os_root {
+        notes.push(note.clone());
+    }
 
     let mut mounts = Vec::new();
     let mut os = None;
@@ -471,6 +651,8 @@ pub fn assemble(disks: Vec<GuestDisk>, image_name: &str, layout: Layout) -> Gues
         tree,
         os,
         root_volume,
+        no_os_root: no_os_root.map(|note| note.message),
+        checksums: options.checksums,
         notes,
     }
 }
@@ -571,6 +753,7 @@ mod tests {
                     scheme: Scheme::Gpt,
                     sector_size: 512,
                     hybrid_mbr: false,
+                    problems: Vec::new(),
                 })
                 .collect(),
             volumes: Vec::new(),

@@ -37,6 +37,10 @@ pub struct ContainerInfo {
     pub snapshots: Vec<Snapshot>,
     /// Extent or data files besides the one named on the command line.
     pub extra_files: Vec<String>,
+    /// Container checksums that did not match and were let through because the image was
+    /// opened with `ChecksumPolicy::Ignore`: what was read from those structures was not
+    /// verified, so a result built on it is incomplete.
+    pub checksums_ignored: u64,
 }
 
 /// A container that cannot be opened, or whose tables turned out corrupt while reading.

@@ -12,6 +12,7 @@ pub mod disks;
 mod memory;
 pub mod qcow2;
 mod raw;
+pub mod vdi;
 pub mod vhd;
 pub mod vhdx;
 pub mod vmdk;
@@ -22,6 +23,7 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::checksums::ChecksumPolicy;
 pub use container::{corrupt_read, ContainerError, ContainerInfo, Opened, Snapshot};
 pub use corruption::CorruptKind;
 pub use cursor::SourceCursor;
@@ -144,6 +146,7 @@ pub enum ContainerFormat {
     Vmdk,
     Vhd,
     Vhdx,
+    Vdi,
 }
 
 impl fmt::Display for ContainerFormat {
@@ -154,6 +157,7 @@ impl fmt::Display for ContainerFormat {
             Self::Vmdk => "vmdk",
             Self::Vhd => "vhd",
             Self::Vhdx => "vhdx",
+            Self::Vdi => "vdi",
         })
     }
 }
@@ -188,8 +192,17 @@ pub enum OpenError {
 /// Opens an image file read-only and detects its container by magic bytes, never by name.
 ///
 /// A file with no known container magic is read as a raw disk: that is what raw images
-/// and EBS snapshot dumps are.
+/// and EBS snapshot dumps are. Every container checksum is verified.
 pub fn open_image(path: &Path) -> Result<OpenedImage, OpenError> {
+    open_image_with(path, ChecksumPolicy::Verify)
+}
+
+/// `open_image` under a checksum policy. The container checksums it governs: the VHD
+/// footer and dynamic header checksums and the VHDX header and region table CRC-32Cs
+/// (qcow2, VMDK and VDI carry none). Under `Ignore`, what was let through is counted in
+/// `info.checksums_ignored`, which the caller must report as an incomplete reading.
+/// Backing files of a qcow2 image are always verified.
+pub fn open_image_with(path: &Path, policy: ChecksumPolicy) -> Result<OpenedImage, OpenError> {
     let shown = path.display().to_string();
     if path.is_dir() {
         return Err(OpenError::IsDirectory { path: shown });
@@ -217,8 +230,9 @@ pub fn open_image(path: &Path) -> Result<OpenedImage, OpenError> {
         },
         Some((ContainerFormat::Qcow2, _)) => qcow2::open(path)?,
         Some((ContainerFormat::Vmdk, _)) => vmdk::open(path)?,
-        Some((ContainerFormat::Vhd, footer_at)) => vhd::open(path, footer_at)?,
-        Some((ContainerFormat::Vhdx, _)) => vhdx::open(path)?,
+        Some((ContainerFormat::Vhd, footer_at)) => vhd::open_with(path, footer_at, policy)?,
+        Some((ContainerFormat::Vhdx, _)) => vhdx::open_with(path, policy)?,
+        Some((ContainerFormat::Vdi, _)) => vdi::open(path)?,
     };
     Ok(OpenedImage {
         format,
@@ -237,13 +251,8 @@ fn unread_container(source: &dyn BlockSource) -> Option<&'static str> {
     let head = head.get_mut(..got)?;
     source.read_exact_at(0, head).ok()?;
     let starts = |magic: &[u8]| head.starts_with(magic);
-    let vdi_signature = head
-        .get(0x40..0x44)
-        .is_some_and(|b| b == 0xbeda_107f_u32.to_le_bytes());
     let format = if starts(b"QED\0") {
         "QED"
-    } else if vdi_signature {
-        "VirtualBox VDI"
     } else if starts(b"WithoutFreeSpace") || starts(b"WithouFreSpacExt") {
         "Parallels"
     } else if starts(b"Bochs Virtual HD Image") {
@@ -288,6 +297,9 @@ fn detect_container(source: &dyn BlockSource) -> Option<(ContainerFormat, u64)> 
     }
     if head.starts_with(b"conectix") {
         return Some((ContainerFormat::Vhd, 0));
+    }
+    if vdi::has_signature(source) {
+        return Some((ContainerFormat::Vdi, 0));
     }
     // A fixed VHD is a raw disk followed by a 512-byte footer.
     let len = source.len();

@@ -13,6 +13,7 @@
 //! lie inside the file too, which is how a truncated image is recognised when it is opened.
 
 use crate::bytes::{be32, be64};
+use crate::checksums::{ChecksumGuard, ChecksumPolicy};
 use crate::image::CorruptKind;
 use std::fmt;
 use std::io;
@@ -43,29 +44,53 @@ const TYPE_DIFFERENCING: u32 = 4;
 /// Opens a VHD image read-only. `footer_at` is where detection saw a footer cookie; both
 /// the footer at the end and (for dynamic disks) its copy at byte 0 are examined anyway.
 pub fn open(path: &Path, footer_at: u64) -> Result<Opened, ContainerError> {
+    open_with(path, footer_at, ChecksumPolicy::Verify)
+}
+
+/// `open` under a checksum policy: with `Ignore`, a footer or dynamic header whose
+/// checksum does not match is used anyway and counted in `checksums_ignored`.
+pub fn open_with(
+    path: &Path,
+    footer_at: u64,
+    policy: ChecksumPolicy,
+) -> Result<Opened, ContainerError> {
     let _ = footer_at;
     let name = path.display().to_string();
     let file = RawImage::open(path).map_err(|source| ContainerError::Io {
         path: name.clone(),
         source,
     })?;
-    open_source(Arc::new(file), &name)
+    open_source_with(Arc::new(file), &name, policy)
 }
 
 /// Opens a VHD held by any source (a file, or memory when fuzzing); `name` is the file
 /// name errors give.
 pub fn open_source(file: Arc<dyn BlockSource>, name: &str) -> Result<Opened, ContainerError> {
-    let footer = find_footer(file.as_ref(), name)?;
-    match footer.disk_type {
-        TYPE_FIXED => open_fixed(file, name, &footer),
-        TYPE_DYNAMIC => open_dynamic(file, name, &footer),
-        TYPE_DIFFERENCING => Err(differencing(file.as_ref(), name, &footer)),
-        other => Err(ContainerError::Unsupported {
-            path: name.to_string(),
-            feature: format!("VHD disk type {other}").into(),
-            detail: "only fixed (2) and dynamic (3) disks are read".into(),
-        }),
-    }
+    open_source_with(file, name, ChecksumPolicy::Verify)
+}
+
+/// `open_source` under a checksum policy.
+pub fn open_source_with(
+    file: Arc<dyn BlockSource>,
+    name: &str,
+    policy: ChecksumPolicy,
+) -> Result<Opened, ContainerError> {
+    let guard = ChecksumGuard::new(policy);
+    let footer = find_footer(file.as_ref(), name, &guard)?;
+    let mut opened = match footer.disk_type {
+        TYPE_FIXED => open_fixed(file, name, &footer)?,
+        TYPE_DYNAMIC => open_dynamic(file, name, &footer, &guard)?,
+        TYPE_DIFFERENCING => return Err(differencing(file.as_ref(), name, &footer, &guard)),
+        other => {
+            return Err(ContainerError::Unsupported {
+                path: name.to_string(),
+                feature: format!("VHD disk type {other}").into(),
+                detail: "only fixed (2) and dynamic (3) disks are read".into(),
+            })
+        }
+    };
+    opened.info.checksums_ignored = guard.ignored();
+    Ok(opened)
 }
 
 /// What the footer says.
@@ -76,11 +101,60 @@ struct Footer {
     data_offset: u64,
     current_size: u64,
     disk_type: u32,
+    creator_app: [u8; 4],
+    /// Sectors the CHS geometry (cylinders × heads × sectors per track) describes.
+    chs_sectors: u64,
+}
+
+/// The CHS geometry at its maximum (65535 cylinders, 16 heads, 255 sectors): a disk too
+/// large for CHS, whose size only the footer's current size can give.
+const MAX_CHS_SECTORS: u64 = 65535 * 16 * 255;
+
+/// Creator applications whose disks are sized by the footer's current size (Hyper-V, its
+/// Disk2vhd, XenServer, XenConverter, Azure, and qemu with `force_size`); every other
+/// creator, Virtual PC ("vpc ") and qemu's default ("qemu") among them, sizes its disk by
+/// the CHS geometry. The list is qemu's (block/vpc.c), so that amiscan reads the disk
+/// qemu-img converts.
+const CURRENT_SIZE_CREATORS: [&[u8; 4]; 6] =
+    [b"win ", b"qem2", b"d2v ", b"CTXS", b"tap\0", b"wa\0\0"];
+
+impl Footer {
+    /// The virtual disk's size as the hypervisor that made it shows it to the guest, and,
+    /// when the footer's two sizes disagree, which one was taken and what the other says.
+    ///
+    /// Virtual PC presents the CHS geometry's size, and its current size is often larger;
+    /// Hyper-V and Azure present the current size. qemu follows the creator application
+    /// (and the current size when the geometry is at its maximum); amiscan does the same,
+    /// so that its virtual size is qemu-img's, and says so whenever the choice mattered.
+    fn virtual_size(&self) -> (u64, Option<String>) {
+        // No geometry at all: qemu would show an empty disk, which no guest saw; the
+        // current size is the only size there is.
+        let by_current_size = CURRENT_SIZE_CREATORS.contains(&&self.creator_app)
+            || self.chs_sectors == MAX_CHS_SECTORS
+            || self.chs_sectors == 0;
+        let chs_size = self.chs_sectors * SECTOR;
+        if by_current_size || chs_size == self.current_size {
+            return (self.current_size, None);
+        }
+        let creator = String::from_utf8_lossy(&self.creator_app)
+            .escape_debug()
+            .to_string();
+        let note = format!(
+            "virtual size from the CHS geometry, as creator {creator:?} sizes disks; the \
+             footer's current size says {} bytes",
+            self.current_size
+        );
+        (chs_size, Some(note))
+    }
 }
 
 /// The footer at the end of the file, or, when that one is damaged or missing, the copy a
 /// dynamic disk keeps at byte 0.
-fn find_footer(file: &dyn BlockSource, name: &str) -> Result<Footer, ContainerError> {
+fn find_footer(
+    file: &dyn BlockSource,
+    name: &str,
+    guard: &ChecksumGuard,
+) -> Result<Footer, ContainerError> {
     let len = file.len();
     let Some(end) = len.checked_sub(FOOTER_LEN) else {
         return Err(ContainerError::corrupt(
@@ -91,22 +165,33 @@ fn find_footer(file: &dyn BlockSource, name: &str) -> Result<Footer, ContainerEr
             format!("the file is {len} bytes, shorter than the 512-byte footer"),
         ));
     };
-    match read_footer(file, name, end) {
+    // The copy at byte 0 is tried under the verifying policy first: a good copy beats a
+    // footer whose checksum is merely let through.
+    let verify = ChecksumGuard::new(ChecksumPolicy::Verify);
+    match read_footer(file, name, end, &verify) {
         Ok(footer) => Ok(footer),
         Err(end_error) => {
             if end > 0 {
-                if let Ok(copy) = read_footer(file, name, 0) {
+                if let Ok(copy) = read_footer(file, name, 0, &verify) {
                     if matches!(copy.disk_type, TYPE_DYNAMIC | TYPE_DIFFERENCING) {
                         return Ok(copy);
                     }
                 }
+            }
+            if guard.policy() == ChecksumPolicy::Ignore {
+                return read_footer(file, name, end, guard);
             }
             Err(end_error)
         }
     }
 }
 
-fn read_footer(file: &dyn BlockSource, name: &str, at: u64) -> Result<Footer, ContainerError> {
+fn read_footer(
+    file: &dyn BlockSource,
+    name: &str,
+    at: u64,
+    guard: &ChecksumGuard,
+) -> Result<Footer, ContainerError> {
     let bytes = read_vec(file, at, FOOTER_LEN as usize).map_err(|e| io_error(name, e))?;
     let corrupt =
         |kind, detail: String| ContainerError::corrupt(kind, name, "VHD footer", at, detail);
@@ -115,12 +200,12 @@ fn read_footer(file: &dyn BlockSource, name: &str, at: u64) -> Result<Footer, Co
     }
     let stored = be32(&bytes, 64);
     let computed = checksum(&bytes, 64);
-    if stored != computed {
-        return Err(corrupt(
+    guard.check(stored == computed, || {
+        corrupt(
             CorruptKind::Checksum,
             format!("checksum {stored:#010x} does not match the footer's bytes ({computed:#010x})"),
-        ));
-    }
+        )
+    })?;
     let version = be32(&bytes, 12);
     if version >> 16 != 1 {
         return Err(corrupt(
@@ -128,11 +213,24 @@ fn read_footer(file: &dyn BlockSource, name: &str, at: u64) -> Result<Footer, Co
             format!("file format version {version:#010x} (expected 0x00010000)"),
         ));
     }
+    let mut creator_app = [0u8; 4];
+    if let Some(field) = bytes.get(28..32) {
+        creator_app.copy_from_slice(field);
+    }
+    let cylinders = u64::from(u16::from_be_bytes([
+        bytes.get(56).copied().unwrap_or(0),
+        bytes.get(57).copied().unwrap_or(0),
+    ]));
+    let heads = u64::from(bytes.get(58).copied().unwrap_or(0));
+    let sectors = u64::from(bytes.get(59).copied().unwrap_or(0));
     Ok(Footer {
         at,
         data_offset: be64(&bytes, 16),
         current_size: be64(&bytes, 48),
         disk_type: be32(&bytes, 60),
+        creator_app,
+        // At most 65535 × 255 × 255: no overflow.
+        chs_sectors: cylinders * heads * sectors,
     })
 }
 
@@ -143,31 +241,38 @@ fn open_fixed(
 ) -> Result<Opened, ContainerError> {
     // Only the footer at the end can describe a fixed disk (see find_footer).
     let before_footer = footer.at;
-    if footer.current_size > before_footer {
+    let (size, note) = footer.virtual_size();
+    if size > before_footer {
+        let (field, what) = match note {
+            None => (48, "current size"),
+            Some(_) => (56, "CHS geometry's size"),
+        };
         return Err(ContainerError::corrupt(
             CorruptKind::OutOfRange,
             name,
             "VHD footer",
-            footer.at.saturating_add(48),
-            format!(
-                "current size {} bytes is more than the {before_footer} bytes before the footer",
-                footer.current_size
-            ),
+            footer.at.saturating_add(field),
+            format!("{what} {size} bytes is more than the {before_footer} bytes before the footer"),
         ));
     }
     Ok(Opened {
         disk: Arc::new(FixedDisk {
             file,
             name: name.to_string(),
-            len: footer.current_size,
+            len: size,
         }),
-        info: info("fixed"),
+        info: info("fixed", note),
     })
 }
 
-fn info(subformat: &str) -> ContainerInfo {
+/// The subformat, with the note on the virtual size when the footer's sizes disagree.
+fn info(subformat: &str, size_note: Option<String>) -> ContainerInfo {
+    let subformat = match size_note {
+        Some(note) => format!("{subformat}; {note}"),
+        None => subformat.to_string(),
+    };
     ContainerInfo {
-        subformat: Some(subformat.to_string()),
+        subformat: Some(subformat),
         ..ContainerInfo::default()
     }
 }
@@ -183,6 +288,7 @@ fn read_dynamic_header(
     file: &dyn BlockSource,
     name: &str,
     footer: &Footer,
+    guard: &ChecksumGuard,
 ) -> Result<(DynamicHeader, Vec<u8>), ContainerError> {
     let at = footer.data_offset;
     let len = file.len();
@@ -221,13 +327,13 @@ fn read_dynamic_header(
     }
     let stored = be32(&bytes, 36);
     let computed = checksum(&bytes, 36);
-    if stored != computed {
-        return Err(corrupt(
+    guard.check(stored == computed, || {
+        corrupt(
             CorruptKind::Checksum,
             36,
             format!("checksum {stored:#010x} does not match the header's bytes ({computed:#010x})"),
-        ));
-    }
+        )
+    })?;
     let version = be32(&bytes, 24);
     if version >> 16 != 1 {
         return Err(corrupt(
@@ -259,10 +365,11 @@ fn open_dynamic(
     file: Arc<dyn BlockSource>,
     name: &str,
     footer: &Footer,
+    guard: &ChecksumGuard,
 ) -> Result<Opened, ContainerError> {
-    let (header, _) = read_dynamic_header(file.as_ref(), name, footer)?;
+    let (header, _) = read_dynamic_header(file.as_ref(), name, footer, guard)?;
     let len = file.len();
-    let size = footer.current_size;
+    let (size, size_note) = footer.virtual_size();
     let block_size = header.block_size;
     let blocks = size.div_ceil(block_size);
     if blocks > u64::from(header.max_table_entries) {
@@ -272,8 +379,8 @@ fn open_dynamic(
             "VHD dynamic header",
             footer.data_offset.saturating_add(28),
             format!(
-                "its BAT of {} entries of {block_size} bytes covers less than the disk's \
-                 current size of {size} bytes",
+                "its BAT of {} entries of {block_size} bytes covers less than the disk's virtual \
+                 size of {size} bytes",
                 header.max_table_entries
             ),
         ));
@@ -343,13 +450,18 @@ fn open_dynamic(
             bat,
             bitmap_state,
         }),
-        info: info("dynamic"),
+        info: info("dynamic", size_note),
     })
 }
 
 /// The refusal for a differencing disk, naming its parent as far as the header tells.
-fn differencing(file: &dyn BlockSource, name: &str, footer: &Footer) -> ContainerError {
-    let parent = match read_dynamic_header(file, name, footer) {
+fn differencing(
+    file: &dyn BlockSource,
+    name: &str,
+    footer: &Footer,
+    guard: &ChecksumGuard,
+) -> ContainerError {
+    let parent = match read_dynamic_header(file, name, footer, guard) {
         Ok((_, header)) => parent_description(file, &header),
         Err(_) => "unknown: the dynamic header is unreadable".to_string(),
     };

@@ -15,6 +15,7 @@
 //! is checked when the file is opened, which is how a truncated image is recognised.
 
 use crate::bytes::{le16, le32, le64};
+use crate::checksums::{ChecksumGuard, ChecksumPolicy};
 use crate::image::CorruptKind;
 use std::borrow::Cow;
 use std::fmt;
@@ -123,12 +124,54 @@ pub fn open(path: &Path) -> Result<Opened, ContainerError> {
     open_source(Arc::new(file), &name)
 }
 
+/// `open` under a checksum policy (see `open_source_with`).
+pub fn open_with(path: &Path, policy: ChecksumPolicy) -> Result<Opened, ContainerError> {
+    let name = path.display().to_string();
+    let file = RawImage::open(path).map_err(|source| ContainerError::Io {
+        path: name.clone(),
+        source,
+    })?;
+    open_source_with(Arc::new(file), &name, policy)
+}
+
 /// Opens a VHDX held by any source (a file, or memory when fuzzing); `name` is the file
 /// name errors give.
 pub fn open_source(file: Arc<dyn BlockSource>, name: &str) -> Result<Opened, ContainerError> {
+    parse(file, name, &ChecksumGuard::new(ChecksumPolicy::Verify))
+}
+
+/// `open_source` under a checksum policy. The image is read verifying every CRC-32C
+/// first, so that a good copy of the header or region table is always preferred; only
+/// when that fails on a checksum, and the policy is `Ignore`, is it read again letting
+/// mismatching copies through, counted in `checksums_ignored`.
+pub fn open_source_with(
+    file: Arc<dyn BlockSource>,
+    name: &str,
+    policy: ChecksumPolicy,
+) -> Result<Opened, ContainerError> {
+    match open_source(Arc::clone(&file), name) {
+        Err(e)
+            if policy == ChecksumPolicy::Ignore
+                && e.corrupt_kind() == Some(CorruptKind::Checksum) =>
+        {
+            let guard = ChecksumGuard::new(policy);
+            let mut opened = parse(file, name, &guard)?;
+            opened.info.checksums_ignored = guard.ignored();
+            Ok(opened)
+        }
+        verified => verified,
+    }
+}
+
+fn parse(
+    file: Arc<dyn BlockSource>,
+    name: &str,
+    guard: &ChecksumGuard,
+) -> Result<Opened, ContainerError> {
     let parser = Parser {
         file: file.as_ref(),
         name,
+        guard,
     };
     parser.identifier()?;
     let header = parser.current_header()?;
@@ -201,6 +244,7 @@ struct Metadata {
 struct Parser<'a> {
     file: &'a dyn BlockSource,
     name: &'a str,
+    guard: &'a ChecksumGuard,
 }
 
 impl Parser<'_> {
@@ -270,7 +314,7 @@ impl Parser<'_> {
         if bytes.get(..4) != Some(b"head".as_slice()) {
             return Err(CopyError::Signature("head"));
         }
-        verify_crc(&mut bytes)?;
+        verify_crc(&mut bytes, self.guard)?;
         let version = le16(&bytes, 66);
         if version != 1 {
             return Err(CopyError::Version(version));
@@ -311,7 +355,7 @@ impl Parser<'_> {
         if bytes.get(..4) != Some(b"regi".as_slice()) {
             return Err(CopyError::Signature("regi"));
         }
-        verify_crc(&mut bytes)?;
+        verify_crc(&mut bytes, self.guard)?;
         let count = u64::from(le32(&bytes, 8));
         if count > MAX_TABLE_ENTRIES {
             return Err(CopyError::TooManyEntries(count));
@@ -716,16 +760,13 @@ impl CopyError {
 }
 
 /// Checks a structure's CRC-32C, computed with its checksum field (bytes 4..8) zeroed.
-fn verify_crc(bytes: &mut [u8]) -> Result<(), CopyError> {
+fn verify_crc(bytes: &mut [u8], guard: &ChecksumGuard) -> Result<(), CopyError> {
     let stored = le32(bytes, 4);
     if let Some(field) = bytes.get_mut(4..8) {
         field.fill(0);
     }
     let computed = crc32c(bytes);
-    if stored != computed {
-        return Err(CopyError::Crc { stored, computed });
-    }
-    Ok(())
+    guard.check(stored == computed, || CopyError::Crc { stored, computed })
 }
 
 fn region_name(id: &Guid) -> &'static str {

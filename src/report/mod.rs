@@ -236,6 +236,9 @@ pub struct Stats {
     pub bytes_read: u64,
     /// The secrets pass, when a secrets rule ran.
     pub secrets: Option<crate::rules::checks::secrets::SecretStats>,
+    /// Checksum mismatches let through under `--ignore-checksums`; absent without it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum_mismatches_ignored: Option<u64>,
 }
 
 /// One image of a run.

@@ -1,16 +1,21 @@
 //! MBR partition tables with extended and logical partitions.
 //!
 //! The primary table and each EBR are decoded by `mbrman`; the EBR chain is walked here
-//! because `mbrman`'s own walk adds on-disk 32-bit LBAs unchecked.
+//! because `mbrman`'s own walk adds on-disk 32-bit LBAs unchecked. The protective MBR of
+//! a GPT disk is checked here too, as Linux checks it before it reads the GPT.
 
 use std::sync::Arc;
 
+use super::sanity::{ProblemKind, TableProblem};
 use super::{PartitionEntry, TableError};
 use crate::image::{BlockSource, CorruptKind, MemoryImage, SourceCursor, Window};
 
 /// Linux numbers logical partitions from 5; no real disk chains more than this many.
 const MAX_LOGICAL: usize = 256;
 const PROTECTIVE: u8 = 0xee;
+/// Where the four primary entries start in sector 0 (and in every EBR).
+const TABLE_AT: u64 = 446;
+const ENTRY_LEN: u64 = 16;
 
 /// The decoded primary table, or `None` when sector 0 holds no MBR signature. A sector 0
 /// that cannot be read is an error, never "no MBR".
@@ -41,6 +46,84 @@ pub fn has_partitions(header: &mbrman::MBRHeader) -> bool {
     header.iter().any(|(_, entry)| entry.is_used())
 }
 
+/// An ordinary entry of the MBR in front of a GPT (a hybrid MBR's), in bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct MirrorEntry {
+    pub number: u32,
+    pub offset: u64,
+    pub size: u64,
+    pub entry_at: u64,
+}
+
+/// Checks sector 0 of a GPT disk as Linux does before it reads the GPT (a signature and a
+/// protective 0xEE entry starting at LBA 1), and returns the ordinary entries beside the
+/// protective one, which must mirror GPT entries. MBR LBAs count `sector`-byte blocks.
+pub fn beside_gpt(
+    header: Option<&mbrman::MBRHeader>,
+    disk_len: u64,
+    sector: u64,
+) -> (Vec<TableProblem>, Vec<MirrorEntry>) {
+    let note = |at: u64, message: String| {
+        TableProblem::new(ProblemKind::ProtectiveMbr, at, false, message)
+    };
+    let Some(header) = header else {
+        return (
+            vec![note(
+                0,
+                "sector 0 holds no MBR signature, so no protective MBR: Linux reads this GPT only when booted with `gpt` on its command line".to_string(),
+            )],
+            Vec::new(),
+        );
+    };
+    let mut problems = Vec::new();
+    let mut mirrors = Vec::new();
+    let mut protective = Vec::new();
+    for (index, part) in header.iter() {
+        if !part.is_used() {
+            continue;
+        }
+        let number = u32::try_from(index).unwrap_or(0);
+        let entry_at = primary_entry_at(number);
+        if part.sys == PROTECTIVE {
+            protective.push((entry_at, part.starting_lba, part.sectors));
+        } else {
+            mirrors.push(MirrorEntry {
+                number,
+                offset: u64::from(part.starting_lba).saturating_mul(sector),
+                size: u64::from(part.sectors).saturating_mul(sector),
+                entry_at,
+            });
+        }
+    }
+    match protective.as_slice() {
+        [] => problems.push(note(
+            TABLE_AT,
+            "the MBR in front of the GPT has no protective (0xEE) entry: Linux reads the MBR's partitions instead of the GPT".to_string(),
+        )),
+        entries if !entries.iter().any(|(_, start, _)| *start == 1) => {
+            let (at, start, _) = entries.first().copied().unwrap_or_default();
+            problems.push(note(
+                at,
+                format!("the protective (0xEE) MBR entry starts at LBA {start}, not 1: Linux does not take it for a protective MBR and does not read the GPT"),
+            ));
+        }
+        [(at, _, sectors)] if mirrors.is_empty() => {
+            // A pure protective MBR covers the whole disk, or as much as 32 bits can say.
+            let whole = (disk_len / sector).saturating_sub(1).min(u64::from(u32::MAX));
+            if u64::from(*sectors) != whole && *sectors != u32::MAX {
+                problems.push(note(
+                    *at,
+                    format!(
+                        "the protective (0xEE) MBR entry covers {sectors} sectors, not the disk's {whole} after LBA 0"
+                    ),
+                ));
+            }
+        }
+        _ => {}
+    }
+    (problems, mirrors)
+}
+
 fn entry(
     disk: &dyn BlockSource,
     number: u32,
@@ -48,14 +131,14 @@ fn entry(
     sectors: u64,
     sys: u8,
     signature: u32,
-    table_at: u64,
+    entry_at: u64,
 ) -> PartitionEntry {
     let offset = start_lba.saturating_mul(512);
     let size = sectors.saturating_mul(512);
     let end = offset.saturating_add(size);
     let problem = (end > disk.len()).then(|| {
         format!(
-            "MBR entry {number} (table at byte {table_at}) ends at byte {end}, past the end of the {}-byte disk",
+            "MBR entry {number} (at byte {entry_at}) ends at byte {end}, past the end of the {}-byte disk",
             disk.len()
         )
     });
@@ -63,6 +146,7 @@ fn entry(
         number,
         offset,
         size,
+        entry_at,
         type_id: format!("0x{sys:02x}"),
         name: None,
         // blkid's PARTUUID for MBR disks: disk signature and partition number.
@@ -71,49 +155,80 @@ fn entry(
     }
 }
 
+/// An MBR disk's table as read.
+pub struct MbrTable {
+    /// Primary partitions (1-4) and logical partitions (5 on), in that order.
+    pub entries: Vec<PartitionEntry>,
+    /// The extended partition, which holds the EBR chain rather than a volume.
+    pub extended: Option<Extended>,
+    pub problems: Vec<TableProblem>,
+}
+
+/// Where the extended partition lies, in bytes, and where its entry is.
+#[derive(Debug, Clone, Copy)]
+pub struct Extended {
+    pub number: u32,
+    pub offset: u64,
+    pub size: u64,
+    pub entry_at: u64,
+}
+
 /// Reads the primary partitions (1-4) and the logical partitions (5 on) of an MBR disk.
 pub fn read(
     disk: &Arc<dyn BlockSource>,
     header: &mbrman::MBRHeader,
-) -> Result<Vec<PartitionEntry>, TableError> {
+) -> Result<MbrTable, TableError> {
     let signature = u32::from_le_bytes(header.disk_signature);
-    let mut entries = Vec::new();
-    let mut extended = None;
+    let mut table = MbrTable {
+        entries: Vec::new(),
+        extended: None,
+        problems: Vec::new(),
+    };
     for (index, part) in header.iter() {
         if !part.is_used() {
             continue;
         }
         let number = u32::try_from(index).unwrap_or(0);
+        let entry_at = primary_entry_at(number);
         if part.is_extended() {
-            extended = Some((u64::from(part.starting_lba), u64::from(part.sectors)));
+            table.extended = Some(Extended {
+                number,
+                offset: u64::from(part.starting_lba).saturating_mul(512),
+                size: u64::from(part.sectors).saturating_mul(512),
+                entry_at,
+            });
             continue;
         }
-        entries.push(entry(
+        table.entries.push(entry(
             disk.as_ref(),
             number,
             u64::from(part.starting_lba),
             u64::from(part.sectors),
             part.sys,
             signature,
-            0,
+            entry_at,
         ));
     }
-    if let Some((start, sectors)) = extended {
-        read_logical(disk, start, sectors, signature, &mut entries)?;
+    if let Some(extended) = table.extended {
+        read_logical(disk, extended, signature, &mut table)?;
     }
-    Ok(entries)
+    Ok(table)
+}
+
+fn primary_entry_at(number: u32) -> u64 {
+    TABLE_AT + ENTRY_LEN * u64::from(number.saturating_sub(1))
 }
 
 /// Follows the EBR chain. Each link must move forward inside the extended partition, so the
 /// walk ends; a count cap guards against a chain of thousands of tiny links.
 fn read_logical(
     disk: &Arc<dyn BlockSource>,
-    extended_start: u64,
-    extended_sectors: u64,
+    extended: Extended,
     signature: u32,
-    entries: &mut Vec<PartitionEntry>,
+    table: &mut MbrTable,
 ) -> Result<(), TableError> {
-    let extended_end = extended_start.saturating_add(extended_sectors);
+    let extended_start = extended.offset / 512;
+    let extended_end = extended_start.saturating_add(extended.size / 512);
     let mut relative = 0u64;
     for number in 5u32.. {
         let ebr_lba = extended_start.saturating_add(relative);
@@ -144,14 +259,30 @@ fn read_logical(
         };
         let logical = &ebr.partition_1;
         if logical.is_used() {
-            entries.push(entry(
+            let start = ebr_lba.saturating_add(u64::from(logical.starting_lba));
+            let end = start.saturating_add(u64::from(logical.sectors));
+            let entry_at = ebr_at.saturating_add(TABLE_AT);
+            // Linux reads such a partition all the same; what it overlaps is checked with
+            // every other partition.
+            if start < extended_start || end > extended_end {
+                table.problems.push(TableProblem::new(
+                    ProblemKind::LogicalOutsideExtended,
+                    entry_at,
+                    false,
+                    format!(
+                        "logical partition {number} (sectors {start}..{end}, EBR at byte {ebr_at}) does not lie inside extended partition {} (sectors {extended_start}..{extended_end})",
+                        extended.number
+                    ),
+                ));
+            }
+            table.entries.push(entry(
                 disk.as_ref(),
                 number,
-                ebr_lba.saturating_add(u64::from(logical.starting_lba)),
+                start,
                 u64::from(logical.sectors),
                 logical.sys,
                 signature,
-                ebr_at,
+                entry_at,
             ));
         }
         let next = &ebr.partition_2;
@@ -167,7 +298,7 @@ fn read_logical(
                 format!("link to the next EBR (relative LBA {next_relative}) does not move forward inside the extended partition"),
             ));
         }
-        if entries.len() >= MAX_LOGICAL {
+        if table.entries.len() >= MAX_LOGICAL {
             return Err(TableError::new(
                 CorruptKind::TooLarge,
                 "EBR",

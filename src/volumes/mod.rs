@@ -1,19 +1,24 @@
 //! Volumes: the partition table of a disk and what each partition holds.
 //!
-//! Owns GPT and MBR decoding and volume identification by magic bytes. Every partition is
-//! considered, whatever its type or name; volumes that cannot be used are kept with the
-//! reason. Knows nothing of filesystems' internals or of the guest's mount tree.
+//! Owns GPT and MBR decoding, the sanity of each disk's table (`TableProblem`s, typed) and
+//! volume identification by magic bytes. Every partition is considered, whatever its type
+//! or name; volumes that cannot be used are kept with the reason. Knows nothing of
+//! filesystems' internals or of the guest's mount tree.
 
 mod gpt;
 pub mod lvm;
 mod mbr;
 pub mod probe;
+mod sanity;
 
 use std::fmt;
 use std::sync::Arc;
 
+use crate::checksums::{ChecksumGuard, ChecksumPolicy};
 use crate::image::{BlockSource, CorruptKind, Window};
 pub use probe::{Content, Identity};
+use sanity::Span;
+pub use sanity::{ProblemKind, TableProblem};
 
 /// How the disk is partitioned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -86,6 +91,8 @@ pub struct PartitionEntry {
     pub number: u32,
     pub offset: u64,
     pub size: u64,
+    /// Byte offset on the disk of the table entry describing the partition.
+    pub entry_at: u64,
     /// GPT type GUID, or the MBR type byte as `0xNN`.
     pub type_id: String,
     /// GPT partition name.
@@ -143,6 +150,8 @@ pub struct DiskTable {
     pub sector_size: u64,
     /// A GPT disk whose MBR also lists ordinary partitions.
     pub hybrid_mbr: bool,
+    /// What is wrong with the table, in the order found.
+    pub problems: Vec<TableProblem>,
 }
 
 /// The guest's volumes, across all its disks.
@@ -154,6 +163,16 @@ pub struct Layout {
     /// LVM2 volume groups whose PVs are among the volumes; their logical volumes follow
     /// the partitions in `volumes`.
     pub volume_groups: Vec<lvm::VolumeGroupInfo>,
+}
+
+impl Layout {
+    /// True when some disk's partition table may hide data (see `TableProblem`), so a clean
+    /// scan of the volumes proves nothing.
+    pub fn incomplete(&self) -> bool {
+        self.disks
+            .iter()
+            .any(|d| d.problems.iter().any(|p| p.incomplete))
+    }
 }
 
 /// One disk of a guest, as handed to discovery.
@@ -176,16 +195,28 @@ pub fn discover(disk: &Arc<dyn BlockSource>) -> Result<Layout, TableError> {
 /// volume), identifies every volume, and adds the logical volumes of the LVM2 PVs among
 /// them, whichever disks those PVs are on.
 pub fn discover_disks(disks: &[DiskInput]) -> Result<Layout, TableError> {
+    discover_disks_with(disks, ChecksumPolicy::Verify)
+}
+
+/// `discover_disks` with a checksum policy for the partition tables' CRCs: with
+/// `Ignore`, a GPT with no copy that passes its checks is read all the same, and the
+/// table's problems say so (which makes the result incomplete).
+pub fn discover_disks_with(
+    disks: &[DiskInput],
+    policy: ChecksumPolicy,
+) -> Result<Layout, TableError> {
+    let guard = ChecksumGuard::new(policy);
     let mut layout = Layout {
         disks: Vec::with_capacity(disks.len()),
         volumes: Vec::new(),
         volume_groups: Vec::new(),
     };
     for (index, input) in disks.iter().enumerate() {
-        let (table, mut volumes) = discover_partitions(&input.source).map_err(|e| TableError {
-            disk: input.name.clone(),
-            ..e
-        })?;
+        let (table, mut volumes) =
+            discover_partitions(&input.source, &guard).map_err(|e| TableError {
+                disk: input.name.clone(),
+                ..e
+            })?;
         for volume in &mut volumes {
             volume.disk = index;
             if let Some(name) = &input.name {
@@ -209,20 +240,38 @@ pub fn discover_disks(disks: &[DiskInput]) -> Result<Layout, TableError> {
 
 fn discover_partitions(
     disk: &Arc<dyn BlockSource>,
+    guard: &ChecksumGuard,
 ) -> Result<(DiskTable, Vec<Volume>), TableError> {
     let header = mbr::read_header(disk)?;
     if let Some(sector) = gpt::detect_sector_size(disk.as_ref())? {
-        let entries = gpt::read(disk, sector)?;
+        let gpt = gpt::read(disk, sector, guard)?;
         let hybrid_mbr = header.as_ref().is_some_and(|h| {
             mbr::is_protective(h) && h.iter().any(|(_, e)| e.is_used() && e.sys != 0xee)
         });
+        let (mut problems, mirrors) = mbr::beside_gpt(header.as_ref(), disk.len(), sector);
+        problems.extend(gpt.problems);
+        let (volumes, spans) = volumes_from(disk, Scheme::Gpt, gpt.entries);
+        problems.extend(sanity::past_end(&spans, disk.len()));
+        problems.extend(sanity::overlaps(&spans));
+        let mirrors: Vec<Span> = mirrors
+            .iter()
+            .map(|m| probed_span(disk, m.number, m.offset, m.size, m.entry_at))
+            .collect();
+        problems.extend(sanity::hybrid_mismatches(&mirrors, &spans));
+        let backup_only: Vec<Span> = gpt
+            .backup_only
+            .iter()
+            .map(|e| probed_span(disk, e.number, e.offset, e.size, e.entry_at))
+            .collect();
+        problems.extend(sanity::backup_only(&backup_only, &spans));
         let table = DiskTable {
             name: None,
             scheme: Scheme::Gpt,
             sector_size: sector,
             hybrid_mbr,
+            problems,
         };
-        return Ok((table, volumes_from(disk, Scheme::Gpt, entries)));
+        return Ok((table, volumes));
     }
     // A bare filesystem's boot sector can end in 0x55AA too (vfat does), so a filesystem
     // recognised at byte 0 wins over a partition table that would be a guess.
@@ -237,20 +286,45 @@ fn discover_partitions(
     };
     let header = header.filter(|h| mbr::has_partitions(h) && !mbr::is_protective(h));
     if let (false, Some(header)) = (bare, header) {
-        let entries = mbr::read(disk, &header)?;
+        let mbr = mbr::read(disk, &header)?;
+        let mut problems = mbr.problems;
+        let (volumes, spans) = volumes_from(disk, Scheme::Mbr, mbr.entries);
+        problems.extend(sanity::past_end(&spans, disk.len()));
+        problems.extend(sanity::overlaps(&spans));
+        if let Some(extended) = mbr.extended {
+            let container = Span {
+                number: extended.number,
+                offset: extended.offset,
+                size: extended.size,
+                entry_at: extended.entry_at,
+                content: Content::Unknown,
+            };
+            // Only the logical partitions inside hold data, and each is checked itself.
+            problems.extend(
+                sanity::past_end(&[container], disk.len())
+                    .into_iter()
+                    .map(|p| TableProblem {
+                        incomplete: false,
+                        ..p
+                    }),
+            );
+            problems.extend(sanity::container_overlaps(&container, &spans));
+        }
         let table = DiskTable {
             name: None,
             scheme: Scheme::Mbr,
             sector_size: 512,
             hybrid_mbr: false,
+            problems,
         };
-        return Ok((table, volumes_from(disk, Scheme::Mbr, entries)));
+        return Ok((table, volumes));
     }
     let table = DiskTable {
         name: None,
         scheme: Scheme::None,
         sector_size: 512,
         hybrid_mbr: false,
+        problems: Vec::new(),
     };
     let volume = Volume {
         id: "disk".into(),
@@ -295,11 +369,35 @@ fn looks_like_bare_fat(disk: &dyn BlockSource) -> bool {
     sectors > 0 && sectors.saturating_mul(512) <= disk.len()
 }
 
+/// What a range of the disk that is not a volume holds (a hybrid MBR entry, a partition
+/// only the backup GPT lists), as a span for the sanity checks. A range outside the disk,
+/// or one whose header cannot be read, counts as holding nothing recognised: what lies
+/// there is reported by the checks of the volumes that do cover it.
+fn probed_span(
+    disk: &Arc<dyn BlockSource>,
+    number: u32,
+    offset: u64,
+    size: u64,
+    entry_at: u64,
+) -> Span {
+    let content = Window::new(Arc::clone(disk), offset, size)
+        .and_then(|window| probe::identify(&window).ok())
+        .map_or(Content::Unknown, |identity| identity.content);
+    Span {
+        number,
+        offset,
+        size,
+        entry_at,
+        content,
+    }
+}
+
+/// The volumes of a table's entries, and each as a span for the sanity checks.
 fn volumes_from(
     disk: &Arc<dyn BlockSource>,
     scheme: Scheme,
     entries: Vec<PartitionEntry>,
-) -> Vec<Volume> {
+) -> (Vec<Volume>, Vec<Span>) {
     entries
         .into_iter()
         .map(|entry| {
@@ -314,7 +412,14 @@ fn volumes_from(
                 Some(Err(failure)) => (Identity::unknown(), Some(failure.to_string())),
                 None => (Identity::unknown(), None),
             };
-            Volume {
+            let span = Span {
+                number: entry.number,
+                offset: entry.offset,
+                size: entry.size,
+                entry_at: entry.entry_at,
+                content: identity.content,
+            };
+            let volume = Volume {
                 id: format!("p{}", entry.number),
                 disk: 0,
                 scheme,
@@ -327,7 +432,8 @@ fn volumes_from(
                 identity,
                 source,
                 problem: entry.problem.or(unreadable),
-            }
+            };
+            (volume, span)
         })
-        .collect()
+        .unzip()
 }

@@ -15,6 +15,10 @@ pub enum Content {
     Ext3,
     #[serde(rename = "ext4")]
     Ext4,
+    /// An ext3/ext4 journal on a device of its own (`mkfs.ext4 -O journal_dev`): the log
+    /// of another filesystem, holding no files.
+    #[serde(rename = "jbd")]
+    ExtJournal,
     #[serde(rename = "xfs")]
     Xfs,
     #[serde(rename = "vfat")]
@@ -39,6 +43,7 @@ impl Content {
             Self::Ext2 => "ext2",
             Self::Ext3 => "ext3",
             Self::Ext4 => "ext4",
+            Self::ExtJournal => "jbd",
             Self::Xfs => "xfs",
             Self::Vfat => "vfat",
             Self::Btrfs => "btrfs",
@@ -159,11 +164,16 @@ fn probe_ext(r: &Reader<'_>) -> Option<Identity> {
     let compat = le32(&sb, 0x5c);
     let incompat = le32(&sb, 0x60);
     let ro_compat = le32(&sb, 0x64);
+    // An external journal carries an ext superblock too, but only to name itself: what
+    // follows is a jbd2 log, not block groups (blkid calls it "jbd").
+    const JOURNAL_DEV: u32 = 0x0008;
     // blkid's rule: anything ext3 cannot mount makes it ext4; a journal alone makes ext3.
     const EXT3_INCOMPAT: u32 = 0x0002 | 0x0004 | 0x0010; // filetype, recover, meta_bg
     const EXT3_RO_COMPAT: u32 = 0x0001 | 0x0002 | 0x0004; // sparse_super, large_file, btree_dir
     const HAS_JOURNAL: u32 = 0x0004;
-    let content = if incompat & !EXT3_INCOMPAT != 0 || ro_compat & !EXT3_RO_COMPAT != 0 {
+    let content = if incompat & JOURNAL_DEV != 0 {
+        Content::ExtJournal
+    } else if incompat & !EXT3_INCOMPAT != 0 || ro_compat & !EXT3_RO_COMPAT != 0 {
         Content::Ext4
     } else if compat & HAS_JOURNAL != 0 {
         Content::Ext3
@@ -176,6 +186,48 @@ fn probe_ext(r: &Reader<'_>) -> Option<Identity> {
         label: label_from(sb.get(0x78..0x88)?),
         uuid: Some(uuid_string(&uuid)),
     })
+}
+
+/// What an external ext journal says of itself, for the volume's listing: the UUIDs of
+/// the filesystems that use it, from the jbd2 superblock that follows the ext superblock
+/// (`s_nr_users` at 0x40, 16-byte UUIDs from 0x100) in the block after the ext one. The count is checked against the
+/// 48 slots the block has room for; an unreadable or foreign block just leaves them out.
+pub fn describe_ext_journal(source: &dyn BlockSource) -> String {
+    const NAME: &str = "ext4 external journal";
+    const JBD2_MAGIC: u32 = 0xC03B_3998;
+    const SUPERBLOCK_V2: u32 = 4;
+    const MAX_USERS: usize = 48;
+    let r = Reader {
+        source,
+        failure: RefCell::new(None),
+    };
+    let users = (|| {
+        let sb: [u8; 256] = r.at(1024)?;
+        let log_block_size = le32(&sb, 0x18);
+        let block_size = 1024u64
+            .checked_shl(log_block_size)
+            .filter(|_| log_block_size <= 6)?;
+        // The block after the one holding the ext superblock (e2fsprogs' rule).
+        let at = if block_size == 1024 { 2048 } else { block_size };
+        let jsb: [u8; 0x100 + 16 * MAX_USERS] = r.at(at)?;
+        let be = |at: usize| Some(u32::from_be_bytes(jsb.get(at..at + 4)?.try_into().ok()?));
+        if be(0)? != JBD2_MAGIC || be(4)? != SUPERBLOCK_V2 {
+            return None;
+        }
+        let count = usize::try_from(be(0x40)?).ok()?.min(MAX_USERS);
+        let uuids: Vec<String> = (0..count)
+            .filter_map(|i| {
+                let at = 0x100 + 16 * i;
+                let uuid: [u8; 16] = jsb.get(at..at + 16)?.try_into().ok()?;
+                Some(uuid_string(&uuid))
+            })
+            .collect();
+        (!uuids.is_empty()).then(|| uuids.join(", "))
+    })();
+    match users {
+        Some(uuids) => format!("{NAME} (for filesystem UUID {uuids}): holds no files"),
+        None => format!("{NAME}: holds no files"),
+    }
 }
 
 fn probe_xfs(r: &Reader<'_>) -> Option<Identity> {

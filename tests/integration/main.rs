@@ -11,8 +11,11 @@
 mod util;
 
 mod ci_formats;
+mod corruption;
 mod creds;
+mod ext_journal;
 mod fail_closed;
+mod fat;
 mod fuzz_corpus;
 mod gate;
 mod golden;
@@ -31,6 +34,8 @@ mod scan_rules;
 mod sealed_debian;
 mod services_facts;
 mod sshd_oracle;
+mod table_sanity;
+mod vdi;
 mod vhd;
 mod vmdk;
 mod xfs;

@@ -92,6 +92,7 @@ fn a_lines_display_follows_the_whole_pipeline() {
         fail_on: FailOn::At(Severity::Medium),
         waivers: Vec::new(),
         baseline: None,
+        open: Default::default(),
     };
     let scanned = amiscan::scan::scan_image(&path, &config, progress).unwrap();
     display.finish();

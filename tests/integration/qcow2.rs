@@ -819,3 +819,107 @@ fn throughput() {
         );
     }
 }
+
+/// The header checks qemu makes when it opens an image (qcow2_do_open and its
+/// qcow2_validate_table), for the fields amiscan reads: each copy of a fresh qemu-img
+/// image with one field changed is refused by `qemu-img info` and by amiscan, which names
+/// the field and its byte offset. amiscan opened the first three (a misaligned snapshot
+/// table with no snapshots, no refcount table, an oversized refcount table).
+#[test]
+fn header_fields_qemu_refuses_are_refused() {
+    let dir = scratch("qemu-refuses");
+    let fresh = dir.join("fresh.qcow2");
+    qemu_img([
+        OsStr::new("create"),
+        OsStr::new("-q"),
+        OsStr::new("-f"),
+        OsStr::new("qcow2"),
+        fresh.as_os_str(),
+        OsStr::new("64M"),
+    ]);
+    let original = fs::read(&fresh).unwrap();
+    assert_eq!(be32(&original, 20), 16, "64 KiB clusters");
+    assert_eq!(be32(&original, 60), 0, "no snapshots");
+    // (name, patches, file length or 0 to keep it, qemu's words, amiscan's words)
+    type Case<'a> = (&'a str, Vec<(usize, Vec<u8>)>, u64, &'a str, [&'a str; 2]);
+    let cases: Vec<Case<'_>> = vec![
+        (
+            "snapshots-misaligned",
+            vec![(64, 12_345u64.to_be_bytes().to_vec())],
+            0,
+            "Snapshot table offset invalid",
+            ["snapshots_offset at byte 64", "not a multiple"],
+        ),
+        (
+            "no-refcount-table",
+            vec![(56, 0u32.to_be_bytes().to_vec())],
+            0,
+            "does not contain a reference count table",
+            [
+                "refcount_table_clusters at byte 56",
+                "no reference count table",
+            ],
+        ),
+        (
+            // 200 clusters of 64 KiB, in a file long enough to hold them.
+            "refcount-table-too-large",
+            vec![(56, 200u32.to_be_bytes().to_vec())],
+            16 << 20,
+            "Reference count table too large",
+            ["refcount_table_clusters at byte 56", "8388608"],
+        ),
+        (
+            "refcount-table-misaligned",
+            vec![(48, (65_536u64 + 512).to_be_bytes().to_vec())],
+            0,
+            "Reference count table offset invalid",
+            ["refcount_table_offset at byte 48", "not a multiple"],
+        ),
+        (
+            "l1-misaligned",
+            vec![(40, (be64(&original, 40) + 8).to_be_bytes().to_vec())],
+            0,
+            "Active L1 table offset invalid",
+            ["l1_table_offset at byte 40", "not a multiple"],
+        ),
+        (
+            "too-many-snapshots",
+            vec![(60, 65_537u32.to_be_bytes().to_vec())],
+            0,
+            "Snapshot table too large",
+            ["nb_snapshots at byte 60", "65537"],
+        ),
+    ];
+    for (name, patches, len, qemu_says, amiscan_says) in cases {
+        let mut bytes = original.clone();
+        for (at, new) in &patches {
+            bytes[*at..*at + new.len()].copy_from_slice(new);
+        }
+        let path = dir.join(format!("{name}.qcow2"));
+        fs::write(&path, &bytes).unwrap();
+        if len > 0 {
+            fs::File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_len(len)
+                .unwrap();
+        }
+        let qemu = Command::new("qemu-img")
+            .arg("info")
+            .arg(&path)
+            .output()
+            .unwrap();
+        let qemu_err = String::from_utf8_lossy(&qemu.stderr);
+        assert!(
+            !qemu.status.success() && qemu_err.contains(qemu_says),
+            "{name}: qemu-img info: {qemu_err}"
+        );
+        let stderr = assert_refused(&path, &amiscan_says);
+        assert!(stderr.contains(&format!("{name}.qcow2")), "{stderr}");
+    }
+    // The fresh image itself opens in both.
+    let (run, _) = inspect_json(&fresh);
+    assert_ne!(run.code, 2, "{}", run.stderr);
+    let _ = fs::remove_dir_all(&dir);
+}

@@ -108,6 +108,15 @@ mod ext4 {
         metadata_walk_100k,
         usage_follows_the_superblock_counts,
         usage_clamps_hostile_counts,
+        sizes_the_mapping_cannot_address_are_refused_by_every_operation,
+        directories_read_their_blocks_as_the_kernel_does_and_unused_inodes_are_errors,
+        directory_blocks_after_a_hole_are_read,
+        corrupt_inline_data_xattr_records_are_refused,
+        one_damaged_group_descriptor_spoils_only_its_group,
+        block_references_name_the_real_cause,
+        zeroed_journal_inode_is_replayed_through_the_superblock_backup,
+        journal_superblock_checksum_is_verified_through_the_backup,
+        deep_extent_trees_are_read_as_e2fsck_accepts_them,
     }
 }
 
@@ -148,6 +157,7 @@ mod fat {
         file_chain_loops_are_reported,
         directory_chain_loops_are_reported,
         chain_links_outside_the_volume_are_reported,
+        broken_chains_are_seen_before_the_data_is_read,
         huge_first_clusters_are_reported,
         fat32_huge_first_cluster_is_reported,
         broken_long_names_fall_back_to_the_short_name,

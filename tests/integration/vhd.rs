@@ -963,7 +963,7 @@ fn hostile_vhd_fields_are_refused_before_use() {
     header_case(
         28,
         &3u32.to_be_bytes(),
-        "covers less than the disk's current size",
+        "covers less than the disk's virtual size",
     );
     header_case(16, &u64::MAX.to_be_bytes(), "run past the end");
     header_case(0, b"cxsparsX", "no \"cxsparse\" cookie");
@@ -1749,4 +1749,159 @@ fn throughput() {
             mib / bench
         );
     }
+}
+
+/// The virtual size qemu-img gives a VHD (`qemu-img info -f vpc`), which follows the
+/// footer's creator application: Virtual PC ("vpc ") and qemu's default ("qemu") size a
+/// disk by its CHS geometry, Hyper-V ("win "), Azure and qemu's force_size ("qem2") by the
+/// current size, and a disk whose geometry is at its maximum by the current size too.
+/// qemu-img made each disk; the footer's creator and current size are edited (both copies,
+/// checksums recomputed). amiscan took the current size every time.
+#[test]
+fn virtual_size_follows_the_creator_as_qemu_does() {
+    let dir = scratch("creator-size");
+    let qemu_size = |path: &Path| -> u64 {
+        let out = Command::new("qemu-img")
+            .args(["info", "--output=json", "-f", "vpc"])
+            .arg(path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        info["virtual-size"].as_u64().unwrap()
+    };
+    for subformat in ["fixed", "dynamic"] {
+        let made = dir.join(format!("{subformat}.vhd"));
+        let status = Command::new("qemu-img")
+            .args(["create", "-q", "-f", "vpc", "-o"])
+            .arg(format!("subformat={subformat}"))
+            .arg(&made)
+            .arg("100M")
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let original = fs::read(&made).unwrap();
+        let end = original.len() - 512;
+        assert_eq!(&original[end + 28..end + 32], b"qemu");
+        let chs = u64::from(u16::from_be_bytes([original[end + 56], original[end + 57]]))
+            * u64::from(original[end + 58])
+            * u64::from(original[end + 59])
+            * 512;
+        // A current size other than the geometry's: smaller for the fixed disk (the bytes
+        // are there either way), one 2 MiB block larger for the dynamic one (its BAT has
+        // room for it).
+        let current = match subformat {
+            "fixed" => 100 << 20,
+            _ => chs.next_multiple_of(2 << 20),
+        };
+        assert_ne!(current, chs);
+        let copies: &[usize] = if subformat == "fixed" {
+            &[end]
+        } else {
+            &[0, end]
+        };
+        for (creator, geometry, expected) in [
+            (*b"vpc ", None, chs),
+            (*b"qemu", None, chs),
+            (*b"win ", None, current),
+            (*b"qem2", None, current),
+            (*b"vpc ", Some([0xFF, 0xFF, 16, 255]), current),
+        ] {
+            let mut bytes = original.clone();
+            for &at in copies {
+                bytes[at + 28..at + 32].copy_from_slice(&creator);
+                bytes[at + 48..at + 56].copy_from_slice(&current.to_be_bytes());
+                if let Some(geometry) = geometry {
+                    bytes[at + 56..at + 60].copy_from_slice(&geometry);
+                }
+                fix_vhd_checksum(&mut bytes, at, 512, 64);
+            }
+            let shown = String::from_utf8_lossy(&creator).trim().to_string();
+            let case = format!("{subformat}-{shown}-{}", geometry.is_some());
+            let path = dir.join(format!("{case}.vhd"));
+            fs::write(&path, &bytes).unwrap();
+            assert_eq!(qemu_size(&path), expected, "{case}: qemu-img");
+            let (run, report) = inspect_json(&path);
+            assert_ne!(run.code, 2, "{case}: {}", run.stderr);
+            assert_eq!(
+                report["image"]["virtual_size"], expected,
+                "{case}: {report:#}"
+            );
+            // When the footer's sizes disagree, inspect says which one it took.
+            let subformat_shown = report["image"]["subformat"].as_str().unwrap().to_string();
+            assert_eq!(
+                subformat_shown.contains("CHS geometry"),
+                expected == chs,
+                "{case}: {subformat_shown}"
+            );
+        }
+    }
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// The checksum policy: qemu-img's VHD (footers and dynamic header) and VHDX (both
+/// headers) with their checksums broken are refused when verified, the default; opened
+/// with `ChecksumPolicy::Ignore` they read exactly as the intact images do, and say how
+/// many mismatches were let through, so the caller can report the reading incomplete.
+#[test]
+fn container_checksums_follow_the_policy() {
+    use amiscan::checksums::ChecksumPolicy;
+    use amiscan::image::{open_image_with, CorruptKind, OpenError};
+
+    let dir = scratch("checksum-policy");
+    let raw = dir.join("disk.raw");
+    let mut rng = Rng(0xc5c);
+    let data: Vec<u8> = (0..4 << 20).map(|_| rng.next() as u8).collect();
+    fs::write(&raw, &data).unwrap();
+    // (format, file, checksum fields to break, mismatches then let through)
+    let vhd_end = |path: &Path| fs::metadata(path).unwrap().len() as usize - 512;
+    for (format, name) in [("vpc", "disk.vhd"), ("vhdx", "disk.vhdx")] {
+        let image = dir.join(name);
+        let status = Command::new("qemu-img")
+            .args(["convert", "-q", "-f", "raw", "-O", format])
+            .arg(&raw)
+            .arg(&image)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let intact = {
+            let d = open_image(&image).unwrap().disk;
+            read_disk(d.as_ref(), 0, d.len() as usize)
+        };
+        let mut bytes = fs::read(&image).unwrap();
+        let (fields, expected): (Vec<usize>, u64) = if format == "vpc" {
+            let end = vhd_end(&image);
+            let header = u64::from_be_bytes(bytes[16..24].try_into().unwrap()) as usize;
+            (vec![64, end + 64, header + 36], 2)
+        } else {
+            (vec![64 * 1024 + 4, 128 * 1024 + 4], 2)
+        };
+        for at in fields {
+            bytes[at] ^= 0x5a;
+        }
+        let broken = dir.join(format!("broken-{name}"));
+        fs::write(&broken, &bytes).unwrap();
+        match open_image(&broken) {
+            Err(OpenError::Container(e)) => {
+                assert_eq!(e.corrupt_kind(), Some(CorruptKind::Checksum), "{e}")
+            }
+            other => panic!("{name}: expected a checksum error, got {other:?}"),
+        }
+        let verified = open_image_with(&broken, ChecksumPolicy::Verify);
+        assert!(verified.is_err(), "{name}: verified by default");
+        let opened = open_image_with(&broken, ChecksumPolicy::Ignore).unwrap();
+        assert_eq!(opened.info.checksums_ignored, expected, "{name}");
+        assert!(
+            read_disk(opened.disk.as_ref(), 0, intact.len()) == intact,
+            "{name}: bytes differ"
+        );
+        // The intact image lets nothing through.
+        let clean = open_image_with(&image, ChecksumPolicy::Ignore).unwrap();
+        assert_eq!(clean.info.checksums_ignored, 0, "{name}");
+    }
+    let _ = fs::remove_dir_all(&dir);
 }

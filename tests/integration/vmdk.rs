@@ -8,6 +8,7 @@ use crate::util;
 use util::Rng;
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
@@ -1058,4 +1059,79 @@ fn bytes_after_the_descriptors_nul_padding_are_ignored() {
     clean.disk.read_exact_at(0, &mut a).unwrap();
     padded.disk.read_exact_at(0, &mut b).unwrap();
     assert!(a == b, "the padded descriptor reads a different disk");
+}
+
+/// The sparse header checks qemu makes when it opens an extent (vmdk_open_vmdk4 and
+/// vmdk_add_extent), against a fresh `qemu-img create -f vmdk` with one field changed:
+/// what `qemu-img info` refuses, amiscan refuses too (exit 2), naming the field and its
+/// byte offset. amiscan read grain tables of up to 8192 entries and did not look at
+/// overHead. Where amiscan is stricter than qemu (version 0, grains over 16 MiB, a grain
+/// directory over 4 Mi entries) docs/containers.md says why.
+#[test]
+fn sparse_header_fields_qemu_refuses_are_refused() {
+    let scratch = Scratch::new("qemu-refuses");
+    let fresh = scratch.path("fresh.vmdk");
+    let status = Command::new("qemu-img")
+        .args(["create", "-q", "-f", "vmdk"])
+        .arg(&fresh)
+        .arg("64M")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let original = fs::read(&fresh).unwrap();
+    let field = |at: usize| u64::from_le_bytes(original[at..at + 8].try_into().unwrap());
+    assert_eq!(&original[..4], b"KDMV");
+    assert_eq!(
+        u32::from_le_bytes(original[44..48].try_into().unwrap()),
+        512
+    );
+    assert!(field(64) > 0, "overHead");
+    let qemu_refuses = |path: &Path| {
+        let out = Command::new("qemu-img")
+            .arg("info")
+            .arg(path)
+            .output()
+            .unwrap();
+        (!out.status.success()).then(|| String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let patched = |name: &str, at: usize, value: &[u8]| {
+        let mut bytes = original.clone();
+        bytes[at..at + value.len()].copy_from_slice(value);
+        let path = scratch.path(name);
+        fs::write(&path, bytes).unwrap();
+        path
+    };
+    for (name, at, value, qemu_says, amiscan_says) in [
+        (
+            "gtes-1024.vmdk",
+            44,
+            1024u64.to_le_bytes()[..4].to_vec(),
+            "L2 table size too big",
+            "numGTEsPerGT at byte 44",
+        ),
+        (
+            "overhead-past-end.vmdk",
+            64,
+            1_000_000u64.to_le_bytes().to_vec(),
+            "File truncated",
+            "overHead at byte 64",
+        ),
+    ] {
+        let path = patched(name, at, &value);
+        let qemu = qemu_refuses(&path).unwrap_or_else(|| panic!("qemu-img opens {name}"));
+        assert!(qemu.contains(qemu_says), "{name}: {qemu}");
+        let run = util::amiscan([OsStr::new("inspect"), path.as_os_str()]);
+        assert_eq!(run.code, 2, "{name}: {}", run.stderr);
+        assert!(
+            run.stderr.contains(amiscan_says) && run.stderr.contains(name),
+            "{name}: {}",
+            run.stderr
+        );
+    }
+    // Smaller grain tables than 512 entries open in both.
+    let path = patched("gtes-256.vmdk", 44, &256u32.to_le_bytes());
+    assert_eq!(qemu_refuses(&path), None);
+    let (run, report) = inspect_json(&path);
+    assert_ne!(run.code, 2, "{}", run.stderr);
+    assert_eq!(report["image"]["format"], "vmdk", "{report:#}");
 }

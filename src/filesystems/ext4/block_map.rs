@@ -109,12 +109,12 @@ impl BlockMap {
                 });
             }
             let block = u64::from(ptr);
-            if !sb.block_in_range(block, 1) {
+            if let Some(problem) = sb.block_range_problem(block, 1) {
                 return Err(FsError::corrupt(
                     CorruptKind::OutOfRange,
                     what.to_string(),
                     ptr_at,
-                    format!("indirect block pointer {block} lies outside the filesystem"),
+                    format!("indirect block pointer: {problem}"),
                 ));
             }
             let block_offset = sb.block_offset(block).unwrap_or(u64::MAX);
@@ -204,15 +204,12 @@ fn run_in(
         .enumerate()
         .take_while(|(k, p)| u64::from(**p) == first + *k as u64)
         .count() as u64;
-    if !sb.block_in_range(first, len) {
+    if let Some(problem) = sb.block_range_problem(first, len) {
         return Err(FsError::corrupt(
             CorruptKind::OutOfRange,
             what.to_string(),
             ptrs_offset + idx as u64 * 4,
-            format!(
-                "block pointer {first} lies outside the {}-block filesystem",
-                sb.s_blocks_count
-            ),
+            format!("block pointer: {problem}"),
         ));
     }
     Ok(Run {

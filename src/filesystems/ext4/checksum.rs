@@ -186,6 +186,13 @@ pub(super) fn group_desc(
     })
 }
 
+/// The seed of the blocks inode `ino` owns: crc32c(fs seed, inode number, generation),
+/// `generation` being i_generation's four bytes as stored.
+pub(super) fn inode_seed(sb: &Superblock, ino: u64, generation: &[u8]) -> u32 {
+    let le_ino = u32::try_from(ino).unwrap_or(u32::MAX).to_le_bytes();
+    crc32c(crc32c(sb.csum_seed, &le_ino), generation)
+}
+
 /// Checks inode `ino`'s record (`raw`, s_inode_size bytes at `offset`, i_extra_isize
 /// already validated) and returns the seed of the blocks it owns: crc32c(fs seed,
 /// inode number, generation). 0 without metadata_csum.
@@ -200,9 +207,8 @@ pub(super) fn inode(
     if !sb.metadata_csum() {
         return Ok(0);
     }
-    let le_ino = u32::try_from(ino).unwrap_or(u32::MAX).to_le_bytes();
     let generation = raw.get(I_GENERATION_AT..I_GENERATION_AT + 4).unwrap_or(&[]);
-    let seed = crc32c(crc32c(sb.csum_seed, &le_ino), generation);
+    let seed = inode_seed(sb, ino, generation);
 
     let base = raw.get(..GOOD_OLD_INODE_SIZE).unwrap_or(raw);
     let mut computed = crc32c_skipping(seed, base, I_CHECKSUM_LO_AT, 2);

@@ -7,9 +7,12 @@ use crate::filesystems::FsError;
 use crate::image::CorruptKind;
 
 const EXT4_EXT_MAGIC: u16 = 0xF30A;
-/// The kernel never builds deeper trees; a deeper claim is corruption, and the bound
-/// keeps a crafted tree from recursing without end.
-const EXT4_MAX_EXTENT_DEPTH: u16 = 5;
+/// Deepest extent tree read. The kernel builds at most 5 levels below the root, but
+/// e2fsck accepts deeper trees (it only offers to make them shallower) and debugfs
+/// reads them, so they are read too, each level one less deep than its parent. The
+/// bound caps the blocks one lookup reads and keeps a crafted chain of index nodes
+/// from costing more.
+const EXT4_MAX_EXTENT_DEPTH: u16 = 32;
 const HEADER_LEN: usize = 12;
 const ENTRY_LEN: usize = 12;
 /// ee_len above this marks an uninitialised (preallocated, reads-as-zero) extent.
@@ -92,12 +95,14 @@ struct Leaf {
 }
 
 impl Leaf {
-    fn lookup(&self, logical: u64) -> Run {
+    /// The run at `logical`; an unwritten extent reads as zeros unless `unwritten_data`.
+    fn lookup(&self, logical: u64, unwritten_data: bool) -> Run {
         let idx = self.extents.partition_point(|e| e.ee_block <= logical);
         if let Some(ext) = idx.checked_sub(1).and_then(|i| self.extents.get(i)) {
             let ext_end = (ext.ee_block + ext.len).min(self.end);
             if logical < ext_end {
-                let physical = (!ext.uninit).then(|| ext.ee_start + (logical - ext.ee_block));
+                let physical = (unwritten_data || !ext.uninit)
+                    .then(|| ext.ee_start + (logical - ext.ee_block));
                 return Run {
                     logical,
                     len: ext_end - logical,
@@ -127,6 +132,8 @@ pub(super) struct ExtentTree {
     /// The inode's checksum seed, when blocks below the root carry checksums.
     csum_seed: Option<u32>,
     leaf: Option<Leaf>,
+    /// Map unwritten extents to their blocks instead of zeros (see `read_unwritten`).
+    unwritten_data: bool,
 }
 
 impl ExtentTree {
@@ -145,7 +152,15 @@ impl ExtentTree {
             root_offset,
             csum_seed,
             leaf: None,
+            unwritten_data: false,
         })
+    }
+
+    /// Maps unwritten extents to their blocks. For directories: ext4 never preallocates
+    /// directory blocks, and the kernel's directory reads (ext4_bread) and debugfs read
+    /// the block an unwritten extent points at, where a regular file reads zeros.
+    pub(super) fn read_unwritten(&mut self) {
+        self.unwritten_data = true;
     }
 
     /// The run of blocks starting at `logical`.
@@ -157,11 +172,11 @@ impl ExtentTree {
     ) -> Result<Run, FsError> {
         if let Some(leaf) = &self.leaf {
             if leaf.first <= logical && logical < leaf.end {
-                return Ok(leaf.lookup(logical));
+                return Ok(leaf.lookup(logical, self.unwritten_data));
             }
         }
         let leaf = self.walk(disk, sb, logical)?;
-        let run = leaf.lookup(logical);
+        let run = leaf.lookup(logical, self.unwritten_data);
         self.leaf = Some(leaf);
         Ok(run)
     }
@@ -228,12 +243,12 @@ impl ExtentTree {
                 prev = Some(ei_block);
                 if ei_block <= logical {
                     let leaf = u64::from(le32(idx, 4)) | (u64::from(le16(idx, 8)) << 32);
-                    if !sb.block_in_range(leaf, 1) {
+                    if let Some(problem) = sb.block_range_problem(leaf, 1) {
                         return Err(FsError::corrupt(
                             CorruptKind::OutOfRange,
                             what.to_string(),
                             at + 4,
-                            format!("child node block {leaf} lies outside the filesystem"),
+                            format!("child node: {problem}"),
                         ));
                     }
                     chosen = Some((ei_block, leaf));
@@ -301,13 +316,10 @@ fn parse_leaf(
                 format!("extent at logical block {ee_block} of {len} blocks passes 2^32"),
             ));
         }
-        if !sb.block_in_range(ee_start, len) {
+        if let Some(problem) = sb.block_range_problem(ee_start, len) {
             return Err(corrupt(
                 CorruptKind::OutOfRange,
-                format!(
-                "extent of {len} blocks at block {ee_start} lies outside the {}-block filesystem",
-                sb.s_blocks_count
-            ),
+                format!("extent at logical block {ee_block}: {problem}"),
             ));
         }
         prev_end = ee_block + len;

@@ -1,4 +1,11 @@
-//! The block group descriptor table: where each group's inode table lives.
+//! The block group descriptor table: where each group's inode table lives, and which
+//! groups cannot be trusted.
+//!
+//! Damage is per group, as debugfs and e2fsck see it: a descriptor that cannot be used
+//! (an inode table outside the filesystem or over its superblock and descriptor table,
+//! a checksum that does not match) marks that group `Bad`; the volume still opens, its
+//! other groups read normally, the group's inodes are errors when reached, and the
+//! volume says it is incomplete.
 
 use super::superblock::{Superblock, INCOMPAT_META_BG};
 use super::{checksum, le16, le32, Disk, What};
@@ -8,65 +15,69 @@ use crate::image::CorruptKind;
 /// Group flag: the inode table was never initialised, so no inode in it is in use.
 const EXT4_BG_INODE_UNINIT: u16 = 0x0001;
 
-/// What this reader keeps of one group descriptor.
+/// One group descriptor: usable, or damaged with the reason and where.
+#[derive(Debug, Clone)]
+pub(super) enum GroupDesc {
+    Good(Group),
+    /// Nothing of this group is read: its inodes are errors naming this damage.
+    Bad {
+        kind: CorruptKind,
+        /// Why, for users ("inode table ... lies outside the filesystem ...").
+        reason: String,
+        /// Byte offset in the volume of the descriptor (or its field) at fault.
+        offset: u64,
+    },
+}
+
+/// What this reader keeps of a usable group descriptor.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct GroupDesc {
+pub(super) struct Group {
     /// First block of the group's inode table (bg_inode_table_lo/hi).
     pub bg_inode_table: u64,
     /// Inodes at or past this index within the group have never been used.
     pub first_unused_index: u32,
 }
 
-/// A block group whose descriptor failed its checksum: nothing it says (where the inode
-/// table is, which inodes were ever used) can be trusted, so its inodes are refused with
-/// the descriptor's error while every other group reads, as the kernel does read-only.
-#[derive(Debug, Clone)]
-pub(super) struct BadGroup {
-    pub group: u64,
-    offset: u64,
-    kind: CorruptKind,
-    detail: String,
-}
-
-impl BadGroup {
-    fn new(group: u64, error: FsError) -> Self {
-        let (offset, kind, detail) = match error {
-            FsError::Corrupt {
-                offset,
-                kind,
-                detail,
-                ..
-            } => (offset, kind, detail),
-            other => (
-                other.offset().unwrap_or(0),
-                CorruptKind::Invalid,
-                other.to_string(),
-            ),
-        };
-        Self {
-            group,
-            offset,
+impl GroupDesc {
+    /// A damaged descriptor. Every check of a descriptor (ranges here, checksums) that
+    /// fails lands here rather than failing the volume.
+    pub(super) fn bad(kind: CorruptKind, offset: u64, reason: impl Into<String>) -> Self {
+        Self::Bad {
             kind,
-            detail,
+            reason: reason.into(),
+            offset,
         }
     }
 
-    /// The error every inode of the group is refused with.
-    pub(super) fn error(&self) -> FsError {
-        FsError::corrupt(
-            self.kind,
-            format!("ext4 group descriptor {}", self.group),
-            self.offset,
-            self.detail.clone(),
-        )
+    /// The usable group, or an error for `what` (something in group `group`) naming the
+    /// descriptor's damage.
+    pub(super) fn usable(&self, group: u64, what: &What) -> Result<&Group, FsError> {
+        match self {
+            Self::Good(group) => Ok(group),
+            Self::Bad {
+                kind,
+                reason,
+                offset,
+            } => Err(FsError::corrupt(
+                *kind,
+                what.to_string(),
+                *offset,
+                format!("block group {group}'s descriptor is damaged ({reason}), so its inodes are not read"),
+            )),
+        }
+    }
+
+    /// Why the group is damaged, for the volume's incomplete reason.
+    pub(super) fn damage(&self) -> Option<(&str, u64)> {
+        match self {
+            Self::Good(_) => None,
+            Self::Bad { reason, offset, .. } => Some((reason, *offset)),
+        }
     }
 }
 
-/// One block group: its descriptor, or why it cannot be used.
-pub(super) type Group = Result<GroupDesc, BadGroup>;
-
-/// Reads every group descriptor, checks its checksum and parses it.
-pub(super) fn read_table(disk: &Disk, sb: &Superblock) -> Result<Vec<Group>, FsError> {
+/// Reads and parses every group descriptor.
+pub(super) fn read_table(disk: &Disk, sb: &Superblock) -> Result<Vec<GroupDesc>, FsError> {
     let per_block = sb.block_size / sb.desc_size;
     let groups = u64::from(sb.group_count);
     let desc_blocks = groups.div_ceil(per_block);
@@ -127,7 +138,7 @@ fn read_descs(
     block: u64,
     first_group: u64,
     count: u64,
-    table: &mut Vec<Group>,
+    table: &mut Vec<GroupDesc>,
 ) -> Result<(), FsError> {
     let what = What::fs("ext4 group descriptor table");
     let offset = sb.block_offset(block).ok_or_else(|| {
@@ -146,15 +157,40 @@ fn read_descs(
         let at = offset + i as u64 * sb.desc_size;
         table.push(
             match checksum::group_desc(&disk.guard, sb, group, desc, at) {
-                Ok(()) => Ok(parse(sb, desc, at, group)?),
-                Err(mismatch) => Err(BadGroup::new(group, mismatch)),
+                Ok(()) => parse(sb, desc, at),
+                // Nothing a descriptor failing its checksum says can be trusted: its
+                // group is bad, as one whose inode table lies outside the filesystem.
+                Err(mismatch) => {
+                    let offset = mismatch.offset().unwrap_or(at);
+                    let reason = match mismatch {
+                        FsError::Corrupt { detail, .. } => detail,
+                        other => other.to_string(),
+                    };
+                    GroupDesc::bad(CorruptKind::Checksum, offset, reason)
+                }
             },
         );
     }
     Ok(())
 }
 
-fn parse(sb: &Superblock, desc: &[u8], offset: u64, group: u64) -> Result<GroupDesc, FsError> {
+/// Where the inode table of a descriptor may not lie: the primary superblock and
+/// descriptor table (with meta_bg, the descriptor blocks before s_first_meta_bg), as
+/// a half-open block range.
+fn primary_metadata(sb: &Superblock) -> (u64, u64) {
+    let first_data = u64::from(sb.s_first_data_block);
+    let per_block = sb.block_size / sb.desc_size;
+    let mut desc_blocks = u64::from(sb.group_count).div_ceil(per_block);
+    if sb.has_incompat(INCOMPAT_META_BG) {
+        desc_blocks = desc_blocks.min(u64::from(sb.s_first_meta_bg));
+    }
+    (
+        first_data,
+        descriptor_block(sb, 0).saturating_add(desc_blocks),
+    )
+}
+
+fn parse(sb: &Superblock, desc: &[u8], offset: u64) -> GroupDesc {
     let lo = u64::from(le32(desc, 0x8));
     let hi = if sb.desc_size >= 64 {
         u64::from(le32(desc, 0x28))
@@ -164,15 +200,22 @@ fn parse(sb: &Superblock, desc: &[u8], offset: u64, group: u64) -> Result<GroupD
     let bg_inode_table = lo | (hi << 32);
     let inode_table_blocks =
         (u64::from(sb.s_inodes_per_group) * sb.inode_size).div_ceil(sb.block_size);
-    if !sb.block_in_range(bg_inode_table, inode_table_blocks) {
-        return Err(FsError::corrupt(CorruptKind::OutOfRange,
-            format!("ext4 group descriptor {group}"),
+    if let Some(problem) = sb.block_range_problem(bg_inode_table, inode_table_blocks) {
+        return GroupDesc::bad(
+            CorruptKind::OutOfRange,
+            offset + 0x8,
+            format!("inode table of {inode_table_blocks} blocks: {problem}"),
+        );
+    }
+    let (meta_start, meta_end) = primary_metadata(sb);
+    if bg_inode_table < meta_end && bg_inode_table + inode_table_blocks > meta_start {
+        return GroupDesc::bad(
+            CorruptKind::OutOfRange,
             offset + 0x8,
             format!(
-                "inode table at block {bg_inode_table} ({inode_table_blocks} blocks) lies outside the {}-block filesystem",
-                sb.s_blocks_count
+                "inode table at block {bg_inode_table} ({inode_table_blocks} blocks) overlaps the superblock and group descriptors (blocks {meta_start}..{meta_end})"
             ),
-        ));
+        );
     }
     let mut first_unused_index = sb.s_inodes_per_group;
     if sb.has_group_desc_csum() {
@@ -190,7 +233,7 @@ fn parse(sb: &Superblock, desc: &[u8], offset: u64, group: u64) -> Result<GroupD
             sb.s_inodes_per_group.saturating_sub(bg_itable_unused)
         };
     }
-    Ok(GroupDesc {
+    GroupDesc::Good(Group {
         bg_inode_table,
         first_unused_index,
     })

@@ -1,7 +1,8 @@
 //! The on-disk inode record: ownership, mode, size, times, flags and the 60-byte i_block.
 
 use super::superblock::{
-    Superblock, EXT4_GOOD_OLD_INODE_SIZE, INCOMPAT_64BIT, INCOMPAT_INLINE_DATA, RO_COMPAT_HUGE_FILE,
+    Superblock, EXT4_GOOD_OLD_INODE_SIZE, INCOMPAT_64BIT, INCOMPAT_EXTENTS, INCOMPAT_INLINE_DATA,
+    JNL_BACKUP_WORDS, RO_COMPAT_HUGE_FILE,
 };
 use super::{le16, le32, What};
 use crate::filesystems::{FileKind, FsError, Metadata};
@@ -11,6 +12,9 @@ pub(super) const EXT4_N_BLOCKS_BYTES: usize = 60;
 /// Where i_block starts within the inode record.
 pub(super) const I_BLOCK_OFFSET: u64 = 0x28;
 
+const S_IFREG: u16 = 0o100000;
+/// eh_magic, the first two bytes of an extent tree's root in i_block.
+const EXT4_EXT_MAGIC: u32 = 0xF30A;
 const EXT4_ENCRYPT_FL: u32 = 0x0000_0800;
 const EXT4_HUGE_FILE_FL: u32 = 0x0004_0000;
 const EXT4_EXTENTS_FL: u32 = 0x0008_0000;
@@ -144,6 +148,37 @@ impl Inode {
             csum_seed: 0,
             raw,
         })
+    }
+
+    /// The journal inode as the superblock's backup describes it (s_jnl_blocks: i_block,
+    /// i_size_high, i_size), the way e2fsck rebuilds it: a regular file with one link,
+    /// with extents when i_block opens with an extent header on an extents filesystem.
+    /// `offset` is placed so that errors about i_block name the backup's bytes.
+    pub(super) fn from_journal_backup(
+        ino: u64,
+        offset: u64,
+        words: &[u32; JNL_BACKUP_WORDS],
+        sb: &Superblock,
+    ) -> Result<Self, FsError> {
+        let mut raw = vec![0u8; usize::from(EXT4_GOOD_OLD_INODE_SIZE)];
+        let mut put = |at: usize, bytes: &[u8]| {
+            if let Some(dst) = raw.get_mut(at..at + bytes.len()) {
+                dst.copy_from_slice(bytes);
+            }
+        };
+        put(0x0, &(S_IFREG | 0o600).to_le_bytes());
+        put(0x1A, &1u16.to_le_bytes());
+        for (i, word) in words.iter().take(EXT4_N_BLOCKS_BYTES / 4).enumerate() {
+            put(I_BLOCK_OFFSET as usize + 4 * i, &word.to_le_bytes());
+        }
+        let [.., size_high, size_low] = *words;
+        put(0x4, &size_low.to_le_bytes());
+        put(0x6C, &size_high.to_le_bytes());
+        let extent_magic = words.first().is_some_and(|w| w & 0xFFFF == EXT4_EXT_MAGIC);
+        if extent_magic && sb.has_incompat(INCOMPAT_EXTENTS) {
+            put(0x20, &EXT4_EXTENTS_FL.to_le_bytes());
+        }
+        Self::parse(ino, offset, raw, sb)
     }
 
     pub(super) fn kind(&self) -> Result<FileKind, FsError> {

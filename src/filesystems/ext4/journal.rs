@@ -6,13 +6,17 @@ use crate::bytes::be32;
 use crate::image::CorruptKind;
 use std::collections::{BTreeMap, HashMap};
 
-use super::inode::{DataLayout, I_BLOCK_OFFSET};
+use super::inode::{DataLayout, Inode, I_BLOCK_OFFSET};
 use super::reader::Mapper;
-use super::superblock::COMPAT_HAS_JOURNAL;
+use super::superblock::{COMPAT_HAS_JOURNAL, SUPERBLOCK_OFFSET, S_JNL_BLOCKS_OFFSET};
 use super::{checksum, Ext4Fs, What};
-use crate::filesystems::FsError;
+use crate::filesystems::{FileKind, FsError};
 
 const JBD2_MAGIC_NUMBER: u32 = 0xC03B_3998;
+/// s_jnl_backup_type: s_jnl_blocks holds the journal inode's block map and size.
+const EXT3_JNL_BACKUP_BLOCKS: u8 = 1;
+/// jbd2 and e2fsck refuse a journal shorter than this.
+const JBD2_MIN_JOURNAL_BLOCKS: u64 = 1024;
 const JBD2_DESCRIPTOR_BLOCK: u32 = 1;
 const JBD2_COMMIT_BLOCK: u32 = 2;
 const JBD2_SUPERBLOCK_V1: u32 = 3;
@@ -68,9 +72,17 @@ impl Replacement {
 #[derive(Debug, Default)]
 pub(super) struct Overlay {
     blocks: BTreeMap<u64, Replacement>,
+    /// The journal was found through the superblock's backup of its inode.
+    from_backup: bool,
 }
 
 impl Overlay {
+    /// Whether the journal was read through the superblock's backup of its inode
+    /// (s_jnl_blocks), the journal inode itself being unusable.
+    pub(super) fn through_backup(&self) -> bool {
+        self.from_backup
+    }
+
     pub(super) fn is_empty(&self) -> bool {
         self.blocks.is_empty()
     }
@@ -168,39 +180,118 @@ impl JournalFile<'_> {
     }
 }
 
-/// Builds the overlay that replaying the internal journal of `fs` would produce.
-pub(super) fn replay(fs: &Ext4Fs) -> Result<Replay, FsError> {
-    let sb = &fs.sb;
-    if !sb.has_compat(COMPAT_HAS_JOURNAL) || sb.s_journal_inum == 0 {
-        return Err(FsError::Unsupported {
-            feature: "ext4 journal needs recovery (unclean shutdown) from an external journal"
-                .into(),
-        });
+/// The journal inode to replay, and whether it is the superblock's backup of it.
+struct JournalInode {
+    inode: Inode,
+    layout: DataLayout,
+    from_backup: bool,
+}
+
+/// The journal inode, or, when it is unusable (unreadable, unlinked, not a regular file,
+/// too short), the copy of its block map and size the superblock keeps in s_jnl_blocks,
+/// as e2fsck replays it. The primary's error stands when there is no usable backup.
+fn journal_inode(fs: &Ext4Fs, ino: u64) -> Result<JournalInode, FsError> {
+    let error = match fs.inode(ino).and_then(|inode| usable_journal(fs, inode)) {
+        Ok((inode, layout)) => {
+            return Ok(JournalInode {
+                inode,
+                layout,
+                from_backup: false,
+            })
+        }
+        Err(error) => error,
+    };
+    if fs.sb.s_jnl_backup_type != EXT3_JNL_BACKUP_BLOCKS {
+        return Err(error);
     }
-    let ino = u64::from(sb.s_journal_inum);
-    let what = What::of_inode("ext4 journal", ino);
-    let inode = fs.inode(ino)?;
-    let layout = inode.layout(sb)?;
-    if layout == DataLayout::Inline {
-        return Err(FsError::corrupt(
+    // Placed so that i_block's offset is s_jnl_blocks' own.
+    let offset = SUPERBLOCK_OFFSET + S_JNL_BLOCKS_OFFSET - I_BLOCK_OFFSET;
+    let mut backup = Inode::from_journal_backup(ino, offset, &fs.sb.s_jnl_blocks, &fs.sb)?;
+    // The rebuilt inode has no stored generation: e2fsck's has i_generation 0, and so
+    // has every journal inode mke2fs and tune2fs create, so extent blocks below the
+    // backup's root are checked against that seed.
+    if fs.sb.metadata_csum() {
+        backup.csum_seed = checksum::inode_seed(&fs.sb, ino, &0u32.to_le_bytes());
+    }
+    let (inode, layout) = usable_journal(fs, backup).map_err(|_| error)?;
+    Ok(JournalInode {
+        inode,
+        layout,
+        from_backup: true,
+    })
+}
+
+/// e2fsck's test of a journal inode: in use, a regular file, block-mapped, and at least
+/// JBD2_MIN_JOURNAL_BLOCKS long within the volume.
+fn usable_journal(fs: &Ext4Fs, inode: Inode) -> Result<(Inode, DataLayout), FsError> {
+    let what = What::of_inode("ext4 journal", inode.ino);
+    let corrupt = |kind: CorruptKind, at: u64, detail: String| {
+        FsError::corrupt(kind, what.to_string(), inode.offset + at, detail)
+    };
+    if inode.i_links_count == 0 {
+        return Err(corrupt(
             CorruptKind::Invalid,
-            what.to_string(),
-            inode.offset,
-            "journal inode has inline data",
+            0x1A,
+            "journal inode is not in use (no links)".into(),
+        ));
+    }
+    if inode.kind()? != FileKind::File {
+        return Err(corrupt(
+            CorruptKind::Invalid,
+            0,
+            "journal inode is not a regular file".into(),
+        ));
+    }
+    inode.check_readable()?;
+    let layout = inode.layout(&fs.sb)?;
+    if layout == DataLayout::Inline {
+        return Err(corrupt(
+            CorruptKind::Invalid,
+            0,
+            "journal inode has inline data".into(),
         ));
     }
     fs.check_size(&inode, layout)?;
     if inode.i_size > fs.disk.source.len() {
-        return Err(FsError::corrupt(
+        return Err(corrupt(
             CorruptKind::OutOfRange,
-            what.to_string(),
-            inode.offset + 0x4,
+            0x4,
             format!(
                 "journal of {} bytes is larger than the volume",
                 inode.i_size
             ),
         ));
     }
+    let blocks = inode.i_size / fs.sb.block_size;
+    if blocks < JBD2_MIN_JOURNAL_BLOCKS {
+        return Err(corrupt(
+            CorruptKind::Invalid,
+            0x4,
+            format!("journal of {blocks} blocks is shorter than the {JBD2_MIN_JOURNAL_BLOCKS} jbd2 requires"),
+        ));
+    }
+    Ok((inode, layout))
+}
+
+/// Builds the overlay that replaying the internal journal of `fs` would produce, or
+/// refuses the journal when its superblock (read through the journal inode or through
+/// the superblock's backup of it) fails its checksum.
+pub(super) fn replay(fs: &Ext4Fs) -> Result<Replay, FsError> {
+    let sb = &fs.sb;
+    if !sb.has_compat(COMPAT_HAS_JOURNAL) || sb.s_journal_inum == 0 {
+        return Err(FsError::Unsupported {
+            feature: "ext4 journal needs recovery (unclean shutdown), but the log lives on an \
+                      external journal device and was not replayed"
+                .into(),
+        });
+    }
+    let ino = u64::from(sb.s_journal_inum);
+    let what = What::of_inode("ext4 journal", ino);
+    let JournalInode {
+        inode,
+        layout,
+        from_backup,
+    } = journal_inode(fs, ino)?;
     let mut journal = JournalFile {
         fs,
         ino,
@@ -238,7 +329,10 @@ pub(super) fn replay(fs: &Ext4Fs) -> Result<Replay, FsError> {
         });
     }
     let log = scan(&mut journal, &jsb)?;
-    let mut overlay = Overlay::default();
+    let mut overlay = Overlay {
+        from_backup,
+        ..Overlay::default()
+    };
     for (sequence, block, replacement) in log.writes {
         let revoked = log
             .revoked

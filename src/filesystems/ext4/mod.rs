@@ -34,7 +34,7 @@ use crate::filesystems::stream::{Run, READ_CHUNK};
 use crate::image::BlockSource;
 use block_map::BlockMap;
 use dir::DirFormat;
-use group_desc::Group;
+use group_desc::GroupDesc;
 use inode::{DataLayout, Inode, EXT4_N_BLOCKS_BYTES, I_BLOCK_OFFSET};
 use reader::{FileData, Mapper};
 use superblock::{
@@ -47,6 +47,14 @@ const MAX_LOGICAL_BLOCKS: u64 = 1 << 32;
 /// directories near this size; the bound keeps a crafted i_size (or extents pointing many
 /// times at the same blocks) from turning one read_dir into an unbounded allocation.
 const MAX_DIR_BYTES: u64 = 1 << 30;
+/// Runs (extents, holes, pointer runs) one directory listing may walk. Twice the 1 KiB
+/// blocks of the largest directory listed: every block its own run, each with a hole
+/// beside it. Bounds the work a crafted mapping (index nodes of empty leaves, pointer
+/// blocks of zeros) can cause past a directory's i_size.
+const MAX_DIR_RUNS: u64 = 2 * (MAX_DIR_BYTES / 1024);
+/// Damaged block groups named one by one in the volume's incomplete reason; the rest
+/// are counted, so a wrecked table does not make a reason of thousands of lines.
+const MAX_GROUPS_NAMED: usize = 8;
 /// PATH_MAX: the kernel never stores a longer symlink target.
 const MAX_SYMLINK_LEN: u64 = 4096;
 const ROOT_INO: u64 = 2;
@@ -175,7 +183,7 @@ struct InlineParts<'i> {
 pub struct Ext4Fs {
     disk: Disk,
     sb: Superblock,
-    groups: Vec<Group>,
+    groups: Vec<GroupDesc>,
     type_name: &'static str,
     /// Why a journal needing recovery was not replayed (its superblock failed its
     /// checksum), when that happened.
@@ -299,8 +307,7 @@ impl Ext4Fs {
                     format!("block group {group} does not exist"),
                 )
             })?
-            .as_ref()
-            .map_err(group_desc::BadGroup::error)?;
+            .usable(group, &what)?;
         let offset = self
             .sb
             .block_offset(desc.bg_inode_table)
@@ -340,7 +347,8 @@ impl Ext4Fs {
             DataLayout::Extents => MAX_LOGICAL_BLOCKS,
             DataLayout::BlockMap => BlockMap::max_blocks(&self.sb),
         };
-        let max = max_blocks.saturating_mul(self.sb.block_size);
+        // e2fsck's bound: the last byte must lie in an addressable block.
+        let max = max_blocks.saturating_mul(self.sb.block_size) - 1;
         if inode.i_size > max {
             return Err(FsError::corrupt(
                 CorruptKind::OutOfRange,
@@ -355,11 +363,20 @@ impl Ext4Fs {
         Ok(())
     }
 
+    /// Refuses a file or directory whose i_size its storage cannot hold, at metadata time,
+    /// so that listing, hashing and reading all report the same corruption (a size is what
+    /// decides whether a walk reads a file at all).
+    fn check_node_size(&self, inode: &Inode) -> Result<(), FsError> {
+        match inode.layout(&self.sb)? {
+            DataLayout::Inline => self.inline_data_len(inode).map(|_| ()),
+            layout => self.check_size(inode, layout),
+        }
+    }
+
     /// An inline inode's i_block part and its system.data value.
     fn inline_parts<'i>(&self, inode: &'i Inode) -> Result<InlineParts<'i>, FsError> {
         let (area, area_offset) = inode.xattr_area();
-        let (tail, tail_offset) =
-            xattr::find_system_data(area, area_offset, inode.ino)?.unwrap_or((&[], 0));
+        let (tail, tail_offset) = xattr::inline_data_tail(area, area_offset, inode.ino)?;
         Ok(InlineParts {
             head: &inode.i_block,
             head_offset: inode.offset + I_BLOCK_OFFSET,
@@ -370,6 +387,15 @@ impl Ext4Fs {
 
     /// The whole contents of an inline-data file or symlink (at most one inode's size).
     fn inline_data(&self, inode: &Inode) -> Result<Vec<u8>, FsError> {
+        let InlineParts { head, tail, .. } = self.inline_parts(inode)?;
+        let size = self.inline_data_len(inode)?;
+        let mut data = Vec::with_capacity(size);
+        data.extend(head.iter().chain(tail.iter()).take(size));
+        Ok(data)
+    }
+
+    /// i_size of an inline inode, refused when i_block and system.data cannot hold it.
+    fn inline_data_len(&self, inode: &Inode) -> Result<usize, FsError> {
         let InlineParts { head, tail, .. } = self.inline_parts(inode)?;
         let capacity = (head.len() + tail.len()) as u64;
         if inode.i_size > capacity {
@@ -383,10 +409,8 @@ impl Ext4Fs {
                 ),
             ));
         }
-        let size = usize::try_from(inode.i_size).unwrap_or(0);
-        let mut data = Vec::with_capacity(size);
-        data.extend(head.iter().chain(tail.iter()).take(size));
-        Ok(data)
+        // Bounded by the capacity just checked, itself at most one inode.
+        Ok(usize::try_from(inode.i_size).unwrap_or(0))
     }
 
     fn dir_format(&self) -> DirFormat {
@@ -415,6 +439,10 @@ impl Ext4Fs {
         Ok(entries)
     }
 
+    /// Lists a block-mapped directory: every mapped block, holes skipped, including
+    /// blocks mapped past i_size. A hole is not the end of a directory, and e2fsck counts
+    /// a directory's size up to its last mapped block (it repairs a shorter i_size), so
+    /// entries after a hole or past a stale i_size are listed as debugfs lists them.
     fn read_block_dir(&self, inode: &Inode, layout: DataLayout) -> Result<Vec<DirEntry>, FsError> {
         let bs = self.sb.block_size;
         let limit = MAX_DIR_BYTES.min(self.disk.source.len());
@@ -430,19 +458,43 @@ impl Ext4Fs {
             ));
         }
         self.check_size(inode, layout)?;
-        let blocks = inode.i_size.div_ceil(bs);
+        let address_space = match layout {
+            DataLayout::BlockMap => BlockMap::max_blocks(&self.sb),
+            _ => MAX_LOGICAL_BLOCKS,
+        };
         let format = self.dir_format();
         let what = What::of_inode("ext4 directory block", inode.ino);
-        let mut mapper = Mapper::new(inode, layout, &self.sb)?;
+        let mut mapper = Mapper::for_directory(inode, layout, &self.sb)?;
         let chunk_blocks = (READ_CHUNK as u64 / bs).max(1);
         let mut entries = Vec::new();
         let mut buf = Vec::new();
         let mut logical = 0u64;
-        // Each pass consumes at least one block of the `blocks` the directory has.
-        while logical < blocks {
+        let mut mapped_bytes = 0u64;
+        let mut runs = 0u64;
+        // Each pass consumes at least one block of the address space, and there are at
+        // most MAX_DIR_RUNS passes.
+        while logical < address_space {
+            runs += 1;
+            if runs > MAX_DIR_RUNS {
+                return Err(FsError::corrupt(
+                    CorruptKind::TooLarge,
+                    what.to_string(),
+                    inode.offset + I_BLOCK_OFFSET,
+                    format!("directory mapping has more than {MAX_DIR_RUNS} runs"),
+                ));
+            }
             let run = mapper.map(&self.disk, &self.sb, logical)?;
-            let count = run.len.clamp(1, blocks - logical);
+            let count = run.len.clamp(1, address_space - logical);
             if let Some(first) = run.physical {
+                mapped_bytes = mapped_bytes.saturating_add(count.saturating_mul(bs));
+                if mapped_bytes > limit {
+                    return Err(FsError::corrupt(
+                        CorruptKind::TooLarge,
+                        what.to_string(),
+                        inode.offset + I_BLOCK_OFFSET,
+                        format!("directory maps more than the {limit} bytes this reader lists"),
+                    ));
+                }
                 let mut done = 0u64;
                 while done < count {
                     let n = (count - done).min(chunk_blocks);
@@ -523,7 +575,12 @@ impl Filesystem for Ext4Fs {
     }
 
     fn metadata(&self, node: NodeId) -> Result<Metadata, FsError> {
-        self.inode(node)?.metadata()
+        let inode = self.inode(node)?;
+        let meta = inode.metadata()?;
+        if matches!(meta.kind, FileKind::File | FileKind::Dir) {
+            self.check_node_size(&inode)?;
+        }
+        Ok(meta)
     }
 
     fn usage(&self) -> Usage {
@@ -543,12 +600,38 @@ impl Filesystem for Ext4Fs {
         }
     }
 
+    fn incomplete_reason(&self) -> Option<String> {
+        let journal = self.unreplayed_journal.as_ref().map(|why| {
+            format!("ext4 journal needs recovery but was not replayed ({why}), so recent changes may be missing")
+        });
+        let mut damaged = self
+            .groups
+            .iter()
+            .enumerate()
+            .filter_map(|(group, desc)| desc.damage().map(|d| (group, d)));
+        let mut parts: Vec<String> = journal.into_iter().collect();
+        parts.extend(damaged.by_ref().take(MAX_GROUPS_NAMED).map(
+            |(group, (reason, offset))| {
+                format!(
+                    "ext4 block group {group}'s descriptor at byte {offset} is damaged ({reason}); its inodes are not read"
+                )
+            },
+        ));
+        let more = damaged.count();
+        if more > 0 {
+            parts.push(format!("{more} more block groups are damaged"));
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+
     fn details(&self) -> Option<FsDetails> {
         let sb = &self.sb;
         let log = if !sb.has_compat(superblock::COMPAT_HAS_JOURNAL) {
             "none"
         } else if self.unreplayed_journal.is_some() {
             "dirty"
+        } else if !self.disk.overlay.is_empty() && self.disk.overlay.through_backup() {
+            "replayed (the journal inode is unusable; found through the superblock's backup of it)"
         } else if !self.disk.overlay.is_empty() {
             "replayed"
         } else {
@@ -565,25 +648,6 @@ impl Filesystem for Ext4Fs {
             log: log.into(),
             realtime: false,
         })
-    }
-
-    fn incomplete_reason(&self) -> Option<String> {
-        let journal = self.unreplayed_journal.as_ref().map(|why| {
-            format!("ext4 journal needs recovery but was not replayed ({why}), so recent changes may be missing")
-        });
-        let groups = self
-            .groups
-            .iter()
-            .filter_map(|group| group.as_ref().err())
-            .map(|bad| {
-                format!(
-                    "inodes of block group {} are not read: {}",
-                    bad.group,
-                    bad.error()
-                )
-            });
-        let parts: Vec<String> = journal.into_iter().chain(groups).collect();
-        (!parts.is_empty()).then(|| parts.join("; "))
     }
 
     fn ignored_checksums(&self) -> u64 {

@@ -43,6 +43,20 @@ impl Mapper {
         }
     }
 
+    /// A mapper for a directory's blocks: unwritten extents map to their blocks, as
+    /// the kernel and e2fsck read them (e2fsck flags the extent and keeps the data).
+    pub(super) fn for_directory(
+        inode: &Inode,
+        layout: DataLayout,
+        sb: &Superblock,
+    ) -> Result<Self, FsError> {
+        let mut mapper = Self::new(inode, layout, sb)?;
+        if let Self::Extents(tree) = &mut mapper {
+            tree.read_unwritten();
+        }
+        Ok(mapper)
+    }
+
     pub(super) fn map(
         &mut self,
         disk: &Disk,

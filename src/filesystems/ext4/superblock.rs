@@ -4,6 +4,10 @@ use super::{checksum, le16, le32, What};
 use crate::filesystems::FsError;
 use crate::image::CorruptKind;
 
+/// s_jnl_blocks: i_block's 15 words, then i_size_high and i_size.
+pub(super) const JNL_BACKUP_WORDS: usize = 17;
+/// Where s_jnl_blocks lies within the superblock.
+pub(super) const S_JNL_BLOCKS_OFFSET: u64 = 0x10C;
 /// Byte offset of the primary superblock within the volume, whatever the block size.
 pub(super) const SUPERBLOCK_OFFSET: u64 = 1024;
 pub(super) const SUPERBLOCK_SIZE: usize = 1024;
@@ -93,6 +97,10 @@ pub(super) struct Superblock {
     pub s_uuid: [u8; 16],
     /// The seed of every metadata_csum checksum (0 without metadata_csum).
     pub csum_seed: u32,
+    /// s_jnl_backup_type: EXT3_JNL_BACKUP_BLOCKS when `s_jnl_blocks` holds a copy of the
+    /// journal inode's i_block (15 words), i_size_high and i_size.
+    pub s_jnl_backup_type: u8,
+    pub s_jnl_blocks: [u32; JNL_BACKUP_WORDS],
     /// Bytes per block (1 KiB to 64 KiB).
     pub block_size: u64,
     /// Bytes per allocation cluster (equals `block_size` without bigalloc).
@@ -234,6 +242,11 @@ impl Superblock {
         } else {
             0
         };
+        let s_jnl_backup_type = raw.get(0xFD).copied().unwrap_or(0);
+        let mut s_jnl_blocks = [0u32; JNL_BACKUP_WORDS];
+        for (i, word) in s_jnl_blocks.iter_mut().enumerate() {
+            *word = le32(raw, S_JNL_BLOCKS_OFFSET as usize + 4 * i);
+        }
 
         if s_log_block_size > EXT4_MAX_LOG_BLOCK_SIZE {
             return Err(corrupt(
@@ -394,6 +407,8 @@ impl Superblock {
             s_backup_bgs,
             s_uuid,
             csum_seed,
+            s_jnl_backup_type,
+            s_jnl_blocks,
             block_size,
             cluster_size,
             inode_size: u64::from(inode_size),
@@ -480,12 +495,30 @@ impl Superblock {
         [3u32, 5, 7].iter().any(|base| is_power_of(group, *base))
     }
 
-    /// Whether `block` may hold file data: past the superblock, inside the filesystem.
-    pub(super) fn block_in_range(&self, block: u64, count: u64) -> bool {
-        block > u64::from(self.s_first_data_block)
-            && block
-                .checked_add(count)
-                .is_some_and(|end| end <= self.s_blocks_count)
+    /// Why the `count` blocks from `block` cannot hold file data or metadata pointed at
+    /// from an inode or descriptor, naming the real cause: the area up to the superblock
+    /// (block s_first_data_block and before), or past the end of the filesystem.
+    pub(super) fn block_range_problem(&self, block: u64, count: u64) -> Option<String> {
+        let first_data = u64::from(self.s_first_data_block);
+        if block <= first_data {
+            // With 1 KiB blocks block 0 is the boot sector and block 1 the superblock;
+            // with larger blocks both share block 0.
+            let area = if block < first_data {
+                "boot sector"
+            } else {
+                "superblock"
+            };
+            return Some(format!(
+                "block {block} lies in the filesystem's metadata ({area}), where nothing an inode or descriptor points at can be"
+            ));
+        }
+        match block.checked_add(count) {
+            Some(end) if end <= self.s_blocks_count => None,
+            _ => Some(format!(
+                "{count} block(s) at block {block} lie outside the filesystem, past its end ({} blocks)",
+                self.s_blocks_count
+            )),
+        }
     }
 
     /// Byte offset of a block; `None` if it overflows.

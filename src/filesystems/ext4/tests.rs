@@ -967,20 +967,7 @@ impl Fixture {
 
     /// Byte offset of inode `ino`'s record, as debugfs reports it.
     fn inode_offset(&self, ino: u64) -> usize {
-        let out = debugfs(&self.img, &format!("imap <{ino}>"));
-        let block: usize = out
-            .split("located at block ")
-            .nth(1)
-            .unwrap()
-            .split(',')
-            .next()
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        let offset =
-            usize::from_str_radix(out.split("offset 0x").nth(1).unwrap().trim(), 16).unwrap();
-        block * self.block_size() + offset
+        imap_offset(&self.img, &format!("<{ino}>"))
     }
 
     /// Byte offset of logical block `n` of inode `ino`, as debugfs reports it.
@@ -1085,16 +1072,16 @@ pub fn corrupt_superblock_fields() {
         ])),
         "block groups",
     );
-    // An inode table pointing past the filesystem.
+    // An inode table pointing past the filesystem: group 0 is damaged, so the root
+    // inode is unreadable and the volume says why it is incomplete.
     let gdt = if fx.block_size() == 1024 {
         2048
     } else {
         fx.block_size()
     };
-    assert_corrupt(
-        open_bytes(fx.with(&[(gdt + 0x8, &u32::MAX.to_le_bytes())])),
-        "inode table",
-    );
+    let fs = open_bytes(fx.with(&[(gdt + 0x8, &u32::MAX.to_le_bytes())])).unwrap();
+    assert!(fs.incomplete_reason().unwrap().contains("inode table"));
+    assert_corrupt(fs.metadata(2), "block group 0's descriptor is damaged");
     // Truncated volumes fail cleanly.
     assert!(matches!(
         open_bytes(fx.bytes[..1500].to_vec()),
@@ -1220,10 +1207,10 @@ pub fn corrupt_block_maps() {
         read_all(&fs(&[(ind * 1024 + 8, &u32::MAX.to_le_bytes())]), ino),
         "outside",
     );
-    // Pointing the indirect tree at the superblock region is refused too.
+    // Pointing the indirect tree at the superblock is refused too, naming it.
     assert_corrupt(
         read_all(&fs(&[(iblock + 48, &1u32.to_le_bytes())]), ino),
-        "outside",
+        "block 1 lies in the filesystem's metadata (superblock)",
     );
     // i_size beyond what the map can address.
     let size_at = fx.inode_offset(ino) + 0x6C;
@@ -1375,18 +1362,7 @@ fn journaled(tag: &str, args: &[&str], jo_flags: &str) -> Journaled {
         bmap("/revoked.txt"),
         bmap("/escaped.txt"),
     );
-    let imap = debugfs(&img, "imap /target.txt");
-    let itable: usize = imap
-        .split("located at block ")
-        .nth(1)
-        .unwrap()
-        .split(',')
-        .next()
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    let ioff = usize::from_str_radix(imap.split("offset 0x").nth(1).unwrap().trim(), 16).unwrap();
+    let (itable, ioff) = imap(&img, "/target.txt");
 
     let block = |content: &[u8]| {
         let mut b = content.to_vec();
@@ -2012,17 +1988,22 @@ fn check_group_desc_checksum(fx: &Fixture) {
     xor(&mut bytes, desc + 0x0C, 0x5A);
     xor(&mut bytes, desc + 0x0E, 0x21);
     let (stored, computed) = e2fsck_group_checksum(&e2fsck_n(fx, &bytes), 1);
+    // One bad-group state for every descriptor damage: the checksum mismatch is named
+    // in the wording main's granular reader uses for a bad group.
+    let mismatch = format!("checksum mismatch (stored {stored}, computed {computed})");
     let needle = format!(
-        "ext4 group descriptor 1 at byte {}: checksum mismatch (stored {stored}, computed {computed})",
+        "at byte {}: block group 1's descriptor is damaged ({mismatch}), so its inodes are not read",
         desc + 0x1E
     );
     refused_then_ignored(fx, &bytes, &failing, &needle);
     let fs = open_bytes_with(bytes, ChecksumPolicy::Verify).unwrap();
     let reason = fs.incomplete_reason().unwrap();
-    assert!(
-        reason.starts_with("inodes of block group 1 are not read: ") && reason.contains(&needle),
-        "{reason}"
+    // The same single bad-group state, so the same incomplete reason as a damaged range.
+    let said = format!(
+        "ext4 block group 1's descriptor at byte {} is damaged ({mismatch}); its inodes are not read",
+        desc + 0x1E
     );
+    assert_eq!(reason, said);
 
     // Random bytes anywhere in either descriptor: never read as if nothing happened.
     let mut rng = XorShift(0x6D5C_0000_0001);
@@ -2042,8 +2023,9 @@ fn check_group_desc_checksum(fx: &Fixture) {
             let reason = fs
                 .incomplete_reason()
                 .expect("a damaged descriptor went unnoticed");
+            // A bad group is named as every damaged descriptor is, checksum or range.
             assert!(
-                reason.contains(&format!("ext4 group descriptor {group} ")),
+                reason.contains(&format!("ext4 block group {group}'s descriptor ")),
                 "{reason}"
             );
         }
@@ -2399,4 +2381,544 @@ pub fn usage_clamps_hostile_counts() {
     bytes.truncate(3 << 20);
     let usage = open_bytes(bytes).unwrap().usage();
     assert_eq!(usage.bytes, Some(3 << 20));
+}
+
+// ---------------------------------------------------------------------------------------
+// Reading what e2fsck and debugfs read, and refusing what they refuse
+// ---------------------------------------------------------------------------------------
+
+/// Runs `requests` in one `debugfs -w` session on `img`: debugfs recomputes the checksums
+/// of what it writes (and a second session may refuse to open what the first damaged).
+fn debugfs_write(img: &Path, requests: &[&str]) {
+    let script = img.with_extension("debugfs");
+    fs::write(&script, requests.join("\n") + "\n").unwrap();
+    run(Command::new(tool("debugfs"))
+        .arg("-w")
+        .arg("-f")
+        .arg(&script)
+        .arg(img));
+}
+
+/// What `e2fsck -fn` prints (it exits non-zero on the damage these tests make).
+fn fsck_report(img: &Path) -> String {
+    let out = Command::new(tool("e2fsck"))
+        .arg("-fn")
+        .arg(img)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The names debugfs lists in `dir` (`ls -p`: /ino/mode/uid/gid/name/size/), sorted.
+fn debugfs_names(img: &Path, dir: &str) -> Vec<Vec<u8>> {
+    let mut names: Vec<Vec<u8>> = debugfs(img, &format!("ls -p {dir}"))
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split('/').collect();
+            let ino: u64 = fields.get(1)?.parse().ok()?;
+            let name = *fields.get(5)?;
+            (ino != 0 && name != "." && name != "..").then(|| name.as_bytes().to_vec())
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+fn reader_names(fs: &Ext4Fs, dir: NodeId) -> Vec<Vec<u8>> {
+    let mut names: Vec<Vec<u8>> = fs
+        .read_dir(dir)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    names.sort();
+    names
+}
+
+/// The inode table block holding the record of inode `spec` (a path or `<N>`) and the
+/// record's offset within it, as debugfs's imap reports them.
+fn imap(img: &Path, spec: &str) -> (usize, usize) {
+    let out = debugfs(img, &format!("imap {spec}"));
+    let block: usize = out
+        .split("located at block ")
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let offset = usize::from_str_radix(out.split("offset 0x").nth(1).unwrap().trim(), 16).unwrap();
+    (block, offset)
+}
+
+/// Byte offset of the inode record at `spec` (a path or `<N>`).
+fn imap_offset(img: &Path, spec: &str) -> usize {
+    let (block, offset) = imap(img, spec);
+    let bytes = fs::read(img).unwrap();
+    let block_size =
+        1024usize << u32::from_le_bytes(bytes[1024 + 0x18..1024 + 0x1C].try_into().unwrap());
+    block * block_size + offset
+}
+
+/// A directory tree with `names` empty files of long names in /d.
+fn dir_source(scratch: &Scratch, names: usize) -> PathBuf {
+    let src = scratch.path("src");
+    fs::create_dir_all(src.join("d")).unwrap();
+    for i in 0..names {
+        write_file(
+            &src.join("d")
+                .join(format!("an-entry-with-a-long-name-{i:04}")),
+            b"",
+        );
+    }
+    write_file(&src.join("hello.txt"), b"hello, world\n");
+    src
+}
+
+/// A file claiming far more bytes than its mapping can address (1.8e19 in a small image)
+/// was listed by the walk as "too large to hash", with nothing wrong, while reading it
+/// failed. Its metadata is refused now, so every command reports the path.
+pub fn sizes_the_mapping_cannot_address_are_refused_by_every_operation() {
+    for (tag, args) in [
+        ("huge-ext4", &["-t", "ext4"][..]),
+        ("huge-ext2", &["-t", "ext2", "-b", "1024"][..]),
+        ("huge-inline", &["-t", "ext4", "-O", "inline_data"][..]),
+    ] {
+        let scratch = Scratch::new("ext4", tag);
+        let src = dir_source(&scratch, 3);
+        let img = scratch.path("img");
+        mkfs(args, &src, &img, "4M");
+        debugfs_write(&img, &["sif /hello.txt size 0xFFFFFFFFFFFFFFF0"]);
+        assert!(debugfs(&img, "stat /hello.txt").contains("Size: 18446744073709551600"));
+        let fs = open_img(&img);
+        let ino = fs.lookup(fs.root(), b"hello.txt").unwrap().unwrap();
+        assert_corrupt(fs.metadata(ino), "i_size");
+        assert_corrupt(read_all(&fs, ino), "i_size");
+        // Other files are untouched.
+        let d = fs.lookup(fs.root(), b"d").unwrap().unwrap();
+        assert_eq!(fs.read_dir(d).unwrap().len(), 3);
+
+        let fs: Arc<dyn Filesystem> = Arc::new(fs);
+        let tree = crate::guest::Tree::single(fs, 0, crate::image::Placement::default());
+        let inventory = crate::walk::walk(
+            &tree,
+            crate::walk::WalkOptions {
+                sha256_up_to: Some(crate::walk::DEFAULT_HASH_LIMIT),
+                progress: None,
+            },
+        );
+        assert!(
+            inventory.entries.iter().all(|e| !e.hash_skipped),
+            "{tag}: a corrupt size is not a large file"
+        );
+        let errors: Vec<&[u8]> = inventory.errors.iter().map(|e| e.path.as_slice()).collect();
+        assert_eq!(errors, vec![&b"/hello.txt"[..]], "{tag}");
+    }
+}
+
+/// A directory whose extent is marked unwritten (e2fsprogs' f_uninit_dir) listed as
+/// empty. The kernel and debugfs read the block; e2fsck clears the flag and keeps it.
+/// Entries naming inodes that their group says were never used are errors of those
+/// paths, as e2fsck reports them, while the directory itself still lists.
+pub fn directories_read_their_blocks_as_the_kernel_does_and_unused_inodes_are_errors() {
+    let scratch = Scratch::new("ext4", "unwritten-dir");
+    let src = dir_source(&scratch, 5);
+    let img = scratch.path("img");
+    mkfs(&["-t", "ext4", "-b", "4096"], &src, &img, "8M");
+    let want = debugfs_names(&img, "/d");
+    assert_eq!(want.len(), 5);
+    // i_block[4] holds the only extent's ee_len and ee_start_hi: one block, unwritten.
+    assert!(debugfs(&img, "stat /d").contains("(0):"));
+    debugfs_write(&img, &["sif /d block[4] 0x8001"]);
+    assert!(debugfs(&img, "stat /d").contains("(0[u]):"));
+    assert!(fsck_report(&img).contains("has extent marked uninitialized at block 0"));
+    assert_eq!(debugfs_names(&img, "/d"), want);
+    let fs = open_img(&img);
+    let d = fs.lookup(fs.root(), b"d").unwrap().unwrap();
+    assert_eq!(reader_names(&fs, d), want);
+
+    // Now say group 0's inode table is unused from /d's first entry on.
+    let entries = fs.read_dir(d).unwrap();
+    let first = entries.iter().map(|e| e.node).min().unwrap();
+    let ipg = u64::from(fs.sb.s_inodes_per_group);
+    let unused = format!("set_bg 0 itable_unused {}", ipg - (first - 1));
+    debugfs_write(&img, &[&unused, "set_bg 0 checksum calc"]);
+    assert!(fsck_report(&img).contains("found in group 0's unused inodes area"));
+    let fs = open_img(&img);
+    assert_eq!(reader_names(&fs, d), want);
+    for entry in fs.read_dir(d).unwrap() {
+        assert_corrupt(fs.metadata(entry.node), "unused part of block group 0");
+    }
+    assert!(fs.metadata(d).is_ok());
+}
+
+/// A directory whose second block is a hole and whose i_size stops before its third
+/// block: debugfs lists the third block's entries and e2fsck grows i_size to keep them;
+/// the reader stopped at i_size.
+pub fn directory_blocks_after_a_hole_are_read() {
+    for (tag, args) in [
+        ("hole-ext4", &["-t", "ext4", "-b", "1024"][..]),
+        ("hole-ext2", &["-t", "ext2", "-b", "1024"][..]),
+    ] {
+        let scratch = Scratch::new("ext4", tag);
+        let src = dir_source(&scratch, 60);
+        let img = scratch.path("img");
+        mkfs(args, &src, &img, "4M");
+        let stat = debugfs(&img, "stat /d");
+        assert!(stat.contains("Size: 3072"), "{stat}");
+        debugfs_write(&img, &["punch /d 1 1", "sif /d size 1024"]);
+        let report = fsck_report(&img);
+        assert!(
+            report.contains("i_size is 1024, should be 3072"),
+            "{report}"
+        );
+        let want = debugfs_names(&img, "/d");
+        let fs = open_img(&img);
+        let d = fs.lookup(fs.root(), b"d").unwrap().unwrap();
+        let first_block = fs.read_dir(d).unwrap();
+        assert_eq!(reader_names(&fs, d), want, "{tag}");
+        assert!(want.len() > 30, "{tag}: only {} entries", want.len());
+        drop(first_block);
+    }
+}
+
+/// An inline file whose system.data record points its value into the entry table came
+/// back as its data followed by ten bytes of the record. The table is checked first.
+pub fn corrupt_inline_data_xattr_records_are_refused() {
+    let scratch = Scratch::new("ext4", "inline-xattr");
+    let src = scratch.path("src");
+    fs::create_dir_all(&src).unwrap();
+    let data: Vec<u8> = (0..70u8).map(|i| b'a' + i % 26).collect();
+    write_file(&src.join("f"), &data);
+    let img = scratch.path("img");
+    // Without metadata_csum, so that the byte edits below are what the reader meets.
+    mkfs(
+        &[
+            "-t",
+            "ext4",
+            "-O",
+            "inline_data,^metadata_csum",
+            "-I",
+            "256",
+        ],
+        &src,
+        &img,
+        "1M",
+    );
+    let stat = debugfs(&img, "stat /f");
+    assert!(stat.contains("Size of inline data: 70"), "{stat}");
+    let bytes = fs::read(&img).unwrap();
+    let inode = imap_offset(&img, "/f");
+    let extra = usize::from(u16::from_le_bytes(
+        bytes[inode + 0x80..inode + 0x82].try_into().unwrap(),
+    ));
+    let area = inode + 128 + extra;
+    let entry = area + 4;
+    assert_eq!(&bytes[area..area + 4], &0xEA02_0000u32.to_le_bytes());
+    assert_eq!(&bytes[entry + 16..entry + 20], b"data");
+    let fs_with = |edits: &[(usize, &[u8])]| {
+        let mut b = bytes.clone();
+        for (at, new) in edits {
+            b[*at..*at + new.len()].copy_from_slice(new);
+        }
+        open_bytes(b).unwrap()
+    };
+    let ino = fs_with(&[]).lookup(2, b"f").unwrap().unwrap();
+    assert_eq!(read_all(&fs_with(&[]), ino).unwrap(), data);
+
+    // e_value_offs 0: the value would start at the entry itself.
+    let fs = fs_with(&[(entry + 2, &0u16.to_le_bytes())]);
+    assert_corrupt(read_all(&fs, ino), "overlaps the xattr entry table");
+    assert_corrupt(fs.metadata(ino), "overlaps");
+    // e_value_size past the inode.
+    let kind = assert_corrupt(
+        read_all(&fs_with(&[(entry + 8, &200u32.to_le_bytes())]), ino),
+        "runs past the end of the inode",
+    );
+    assert_eq!(kind, CorruptKind::Invalid);
+    // A hash that does not match the value.
+    assert_corrupt(
+        read_all(
+            &fs_with(&[(entry + 12, &0xDEAD_BEEFu32.to_le_bytes())]),
+            ino,
+        ),
+        "hash",
+    );
+    // A name length of 0, and a name running past the inode.
+    assert_corrupt(read_all(&fs_with(&[(entry, &[0])]), ino), "empty");
+    assert_corrupt(read_all(&fs_with(&[(entry, &[250])]), ino), "runs past");
+    // The area's magic gone: an inline inode without its system.data.
+    let kind = assert_corrupt(read_all(&fs_with(&[(area, &[0, 0, 0, 0])]), ino), "magic");
+    assert_eq!(kind, CorruptKind::Magic);
+    // The record renamed: no system.data at all.
+    assert_corrupt(
+        read_all(&fs_with(&[(entry + 16, b"date")]), ino),
+        "no system.data",
+    );
+}
+
+/// Inode numbers of `names` in /, with the block group each lies in.
+fn groups_of(fs: &Ext4Fs, names: &[String]) -> Vec<(String, u64, u64)> {
+    let ipg = u64::from(fs.sb.s_inodes_per_group);
+    names
+        .iter()
+        .map(|name| {
+            let ino = fs.lookup(fs.root(), name.as_bytes()).unwrap().unwrap();
+            (name.clone(), ino, (ino - 1) / ipg)
+        })
+        .collect()
+}
+
+/// One damaged group descriptor made the whole volume unreadable, while debugfs reads
+/// every other group. Now the group is marked bad, its inodes are errors, the volume
+/// opens incomplete and everything else reads.
+pub fn one_damaged_group_descriptor_spoils_only_its_group() {
+    let scratch = Scratch::new("ext4", "bad-group");
+    let src = scratch.path("src");
+    fs::create_dir_all(&src).unwrap();
+    let names: Vec<String> = (0..40).map(|i| format!("file-{i:02}")).collect();
+    for name in &names {
+        write_file(&src.join(name), name.as_bytes());
+    }
+    let img = scratch.path("img");
+    // Eight groups of 16 inodes: the files spread over several groups.
+    mkfs(
+        &["-t", "ext4", "-b", "1024", "-g", "1024", "-N", "128"],
+        &src,
+        &img,
+        "8M",
+    );
+    let placed = groups_of(&open_img(&img), &names);
+    assert!(placed.iter().any(|(_, _, g)| *g == 1) && placed.iter().any(|(_, _, g)| *g == 0));
+    for (request, cause) in [
+        // Over the superblock (block 1 with 1 KiB blocks).
+        (
+            "set_bg 1 inode_table 1",
+            "block 1 lies in the filesystem's metadata (superblock)",
+        ),
+        // Over the group descriptor table (block 2).
+        (
+            "set_bg 1 inode_table 2",
+            "overlaps the superblock and group descriptors",
+        ),
+        // Past the end of the filesystem.
+        (
+            "set_bg 1 inode_table 99999999",
+            "past its end (8192 blocks)",
+        ),
+    ] {
+        let copy = scratch.path("damaged");
+        fs::copy(&img, &copy).unwrap();
+        debugfs_write(&copy, &[request, "set_bg 1 checksum calc"]);
+        let fs = open_path(&copy).unwrap_or_else(|e| panic!("{request}: {e}"));
+        let reason = fs.incomplete_reason().unwrap();
+        assert!(reason.contains("block group 1's descriptor"), "{reason}");
+        assert!(reason.contains(cause), "{request}: {reason}");
+        for (name, ino, group) in &placed {
+            if *group == 1 {
+                assert_corrupt(fs.metadata(*ino), "block group 1's descriptor is damaged");
+            } else {
+                // debugfs reads the groups left intact, and so does the reader.
+                let want = debugfs(&copy, &format!("cat /{name}"));
+                assert_eq!(read_all(&fs, *ino).unwrap(), want.as_bytes(), "{request}");
+            }
+        }
+        assert_eq!(fs.read_dir(fs.root()).unwrap().len(), names.len() + 1);
+    }
+}
+
+/// A reference to block 1 of a 1 KiB-block filesystem was said to lie "outside" it; it
+/// lies on the superblock, and the error says so. Past the end is said as such.
+pub fn block_references_name_the_real_cause() {
+    let scratch = Scratch::new("ext4", "cause");
+    let src = dir_source(&scratch, 1);
+    for (tag, args, field) in [
+        (
+            "cause-ext2",
+            &["-t", "ext2", "-b", "1024", "-N", "16"][..],
+            "block[0]",
+        ),
+        // With extents, i_block[5] is the first extent's ee_start_lo.
+        (
+            "cause-ext4",
+            &["-t", "ext4", "-b", "1024", "-N", "16"][..],
+            "block[5]",
+        ),
+    ] {
+        let img = scratch.path(tag);
+        mkfs(args, &src, &img, "100k");
+        let mut cases = vec![
+            (
+                "1",
+                "block 1 lies in the filesystem's metadata (superblock)",
+            ),
+            ("100", "past its end (100 blocks)"),
+        ];
+        if field == "block[5]" {
+            // A block map's 0 is a hole; an extent's is the boot sector.
+            cases.push((
+                "0",
+                "block 0 lies in the filesystem's metadata (boot sector)",
+            ));
+        }
+        for (value, cause) in cases {
+            let copy = scratch.path("copy");
+            fs::copy(&img, &copy).unwrap();
+            debugfs_write(&copy, &[&format!("sif /hello.txt {field} {value}")]);
+            let fs = open_img(&copy);
+            let ino = fs.lookup(fs.root(), b"hello.txt").unwrap().unwrap();
+            let kind = assert_corrupt(read_all(&fs, ino), cause);
+            assert_eq!(kind, CorruptKind::OutOfRange);
+        }
+    }
+}
+
+/// A journal inode zeroed on disk while the superblock keeps its backup (s_jnl_blocks):
+/// e2fsck replays the journal through the backup; the reader refused the volume.
+pub fn zeroed_journal_inode_is_replayed_through_the_superblock_backup() {
+    // e2fsck rebuilds a backup as a block-mapped inode, so it replays ext3's journals
+    // through it; an extent-mapped backup (ext4) is read as the extents it holds.
+    for (tag, args, e2fsck_replays) in [
+        ("jnl-backup3", &["-t", "ext3", "-b", "1024"][..], true),
+        ("jnl-backup4", &["-t", "ext4", "-b", "4096"][..], false),
+    ] {
+        let j = journaled(tag, args, "");
+        let header = run(Command::new(tool("dumpe2fs")).arg("-h").arg(&j.img));
+        assert!(
+            header.contains("Journal backup:           inode blocks"),
+            "{header}"
+        );
+        let mut bytes = fs::read(&j.img).unwrap();
+        let inode = imap_offset(&j.img, "<8>");
+        let inode_size = usize::from(u16::from_le_bytes(
+            bytes[1024 + 0x58..1024 + 0x5A].try_into().unwrap(),
+        ));
+        bytes[inode..inode + inode_size].fill(0);
+        let zeroed = j.scratch.path("zeroed");
+        fs::write(&zeroed, &bytes).unwrap();
+
+        let fs = open_img(&zeroed);
+        assert!(!fs.disk.overlay.is_empty(), "{tag}");
+        assert!(fs.details().unwrap().log.contains("backup"), "{tag}");
+        assert_eq!(walk_image(&fs), walk_image(&open_img(&j.replayed)), "{tag}");
+        if e2fsck_replays {
+            let fixed = j.scratch.path("fixed");
+            fs::copy(&zeroed, &fixed).unwrap();
+            let out = Command::new(tool("e2fsck"))
+                .arg("-fy")
+                .arg(&fixed)
+                .output()
+                .unwrap();
+            let report = String::from_utf8_lossy(&out.stdout);
+            assert!(report.contains("recovering journal"), "{report}");
+            assert_eq!(walk_image(&fs), walk_image(&open_img(&fixed)), "{tag}");
+        }
+
+        // Without a backup the volume cannot be replayed, and says so.
+        bytes[1024 + 0xFD] = 0;
+        assert!(open_bytes(bytes).is_err(), "{tag}");
+    }
+}
+
+/// The journal found through the superblock's backup (s_jnl_blocks) is held to the same
+/// journal superblock checksum as one found through its inode: a mismatch refuses the
+/// replay (the volume is read as it lies, dirty and incomplete), and only under Ignore is
+/// the journal replayed through the backup.
+pub fn journal_superblock_checksum_is_verified_through_the_backup() {
+    let j = journaled("jnl-backup-csum", &["-t", "ext4", "-b", "4096"], "-c -v 3");
+    let journal_start = debugfs(&j.img, "bmap <8> 0")
+        .trim()
+        .parse::<usize>()
+        .unwrap()
+        * 4096;
+    let mut bytes = fs::read(&j.img).unwrap();
+    let inode = imap_offset(&j.img, "<8>");
+    let inode_size = usize::from(u16::from_le_bytes(
+        bytes[1024 + 0x58..1024 + 0x5A].try_into().unwrap(),
+    ));
+    bytes[inode..inode + inode_size].fill(0);
+    // The backup alone replays it.
+    let fs = open_bytes_with(bytes.clone(), ChecksumPolicy::Verify).unwrap();
+    assert!(fs.details().unwrap().log.contains("backup"));
+    assert_eq!(fs.incomplete_reason(), None);
+    assert_eq!(walk_image(&fs), walk_image(&open_img(&j.replayed)));
+
+    // s_padding, after s_checksum_type: covered by the checksum, read by nobody.
+    xor(&mut bytes, journal_start + 0xF0, 0x5A);
+    let fs = open_bytes_with(bytes.clone(), ChecksumPolicy::Verify).unwrap();
+    assert!(fs.disk.overlay.is_empty(), "the journal was replayed");
+    assert_eq!(fs.details().unwrap().log, "dirty");
+    let reason = fs.incomplete_reason().unwrap();
+    let needle = format!(
+        "ext4 journal superblock of inode 8 at byte {}: checksum mismatch",
+        journal_start + 0xFC
+    );
+    assert!(
+        reason.contains("was not replayed") && reason.contains(&needle),
+        "{reason}"
+    );
+    let target = fs.lookup(fs.root(), b"target.txt").unwrap().unwrap();
+    assert_eq!(read_all(&fs, target).unwrap(), ORIGINAL);
+
+    let fs = open_bytes_with(bytes, ChecksumPolicy::Ignore).unwrap();
+    assert_eq!(fs.ignored_checksums(), 1);
+    assert!(fs.details().unwrap().log.contains("backup"));
+    assert_eq!(walk_image(&fs), walk_image(&open_img(&j.replayed)));
+    assert_eq!(read_all(&fs, target).unwrap(), REPLAYED);
+}
+
+/// An extent tree seven levels deep (e2fsck accepts it and only offers to make it
+/// shallower; debugfs reads it) was refused for passing the kernel's five.
+pub fn deep_extent_trees_are_read_as_e2fsck_accepts_them() {
+    let scratch = Scratch::new("ext4", "deep-extents");
+    let src = scratch.path("src");
+    fs::create_dir_all(&src).unwrap();
+    let data: Vec<u8> = XorShift(7).bytes(5000);
+    write_file(&src.join("f"), &data);
+    let img = scratch.path("img");
+    mkfs(&["-t", "ext4", "-b", "1024"], &src, &img, "2M");
+    // Each split of the root pushes its entries one level down.
+    let mut requests = vec!["extent_open /f"];
+    for _ in 0..7 {
+        requests.extend(["root", "split_node"]);
+    }
+    requests.push("extent_close");
+    debugfs_write(&img, &requests);
+    let tree = debugfs(&img, "ex /f");
+    assert!(tree.contains(" 7/ 7 "), "{tree}");
+    let report = fsck_report(&img);
+    assert!(report.contains("could be more shallow (7;"), "{report}");
+    let fs = open_img(&img);
+    let ino = fs.lookup(fs.root(), b"f").unwrap().unwrap();
+    assert_eq!(read_all(&fs, ino).unwrap(), data);
+
+    // A level whose depth does not follow its parent's is still refused: the leaf (the
+    // deepest node) claims depth 1.
+    let bytes = fs::read(&img).unwrap();
+    let leaf_line = tree
+        .lines()
+        .find(|l| l.trim_start().starts_with("6/ 7"))
+        .unwrap();
+    let leaf: usize = leaf_line
+        .split_whitespace()
+        .nth(7)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut bad = bytes.clone();
+    bad[leaf * 1024 + 6..leaf * 1024 + 8].copy_from_slice(&1u16.to_le_bytes());
+    assert_corrupt(
+        read_all(&open_bytes(bad).unwrap(), ino),
+        "where the parent implies 0",
+    );
+    // And a depth past the bound is refused before any read.
+    let root = imap_offset(&img, "/f") + 0x28;
+    let mut deep = bytes;
+    deep[root + 6..root + 8].copy_from_slice(&33u16.to_le_bytes());
+    assert_corrupt(
+        read_all(&open_bytes(deep).unwrap(), ino),
+        "eh_depth 33 exceeds the maximum of 32",
+    );
 }

@@ -123,6 +123,58 @@ impl FatFs {
         self.scan_chain(first_cluster, origin)
     }
 
+    /// Follows a file's whole cluster chain and fails unless it covers the file's size with
+    /// no loop, free, bad or out-of-range cluster on the way. Done when the file's metadata
+    /// is read as well as when it is opened, so a command that reads only the start of a
+    /// file (the rules' content pass) sees the same damage as one that reads it all. The
+    /// walk stops after the clusters the size needs, which the volume's cluster count
+    /// bounds; a chain longer than its file is what dosfstools truncates, not an error.
+    fn check_file_chain(&self, node: NodeId, entry: &ShortEntry) -> Result<(), FsError> {
+        let size = u64::from(entry.size);
+        if size == 0 {
+            return Ok(());
+        }
+        let clusters = size.div_ceil(u64::from(self.geometry.cluster_size));
+        if clusters > u64::from(self.geometry.cluster_count) {
+            return Err(FsError::corrupt(
+                CorruptKind::OutOfRange,
+                ENTRY,
+                node,
+                format!(
+                    "file size {size} needs {clusters} clusters, more than the volume's {}",
+                    self.geometry.cluster_count
+                ),
+            ));
+        }
+        let first_cluster = entry.first_cluster(self.is_fat32());
+        if !self.geometry.is_data_cluster(first_cluster) {
+            return Err(FsError::corrupt(
+                CorruptKind::OutOfRange,
+                ENTRY,
+                node,
+                format!(
+                    "first cluster {first_cluster} is outside the volume's clusters 2..{}",
+                    self.geometry.cluster_end()
+                ),
+            ));
+        }
+        let mut chain = Chain::new(self.source.as_ref(), &self.geometry, first_cluster, node);
+        for done in 0..clusters {
+            if chain.next_cluster()?.is_none() {
+                return Err(FsError::corrupt(
+                    CorruptKind::Truncated,
+                    "FAT cluster chain",
+                    node,
+                    format!(
+                        "the chain ends after {done} clusters of a {size}-byte file that needs \
+                         {clusters}"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The FAT12/16 root directory: `len` bytes at `offset`, read until its end slot.
     fn scan_fixed(&self, offset: u64, len: u64) -> Result<Vec<Found>, FsError> {
         let mut scanner = Scanner::default();
@@ -211,6 +263,9 @@ impl Filesystem for FatFs {
             });
         }
         let entry = self.entry(node)?;
+        if !entry.is_dir() {
+            self.check_file_chain(node, &entry)?;
+        }
         let (kind, permissions, size) = if entry.is_dir() {
             (FileKind::Dir, 0o755, 0)
         } else if entry.is_read_only() {
@@ -259,30 +314,8 @@ impl Filesystem for FatFs {
         if size == 0 {
             return Ok(Box::new(io::empty()));
         }
-        let clusters = size.div_ceil(u64::from(self.geometry.cluster_size));
-        if clusters > u64::from(self.geometry.cluster_count) {
-            return Err(FsError::corrupt(
-                CorruptKind::OutOfRange,
-                ENTRY,
-                node,
-                format!(
-                    "file size {size} needs {clusters} clusters, more than the volume's {}",
-                    self.geometry.cluster_count
-                ),
-            ));
-        }
+        self.check_file_chain(node, &entry)?;
         let first_cluster = entry.first_cluster(self.is_fat32());
-        if !self.geometry.is_data_cluster(first_cluster) {
-            return Err(FsError::corrupt(
-                CorruptKind::OutOfRange,
-                ENTRY,
-                node,
-                format!(
-                    "first cluster {first_cluster} is outside the volume's clusters 2..{}",
-                    self.geometry.cluster_end()
-                ),
-            ));
-        }
         Ok(Box::new(ClusterReader {
             source: self.source.as_ref(),
             geometry: &self.geometry,

@@ -476,12 +476,15 @@ fn first_cluster(fs: &FatFs, node: NodeId) -> u32 {
     fs.entry(node).unwrap().first_cluster(fs.is_fat32())
 }
 
-/// Reads a file to the end and returns the filesystem error that stopped it.
+/// The filesystem error that stops a file being read: from `open`, which checks the whole
+/// chain, or failing that from reading it to the end.
 fn read_error(fs: &FatFs, node: NodeId) -> FsError {
+    let mut reader = match fs.open(node) {
+        Ok(reader) => reader,
+        Err(error) => return error,
+    };
     let mut sink = Vec::new();
-    let error = fs
-        .open(node)
-        .unwrap()
+    let error = reader
         .read_to_end(&mut sink)
         .expect_err("the read should fail");
     assert_eq!(error.kind(), io::ErrorKind::InvalidData);
@@ -593,6 +596,64 @@ pub fn chain_links_outside_the_volume_are_reported() {
     put16(&mut bad, entry, 0xFFFF);
     let fs_bad = FatFs::open(Overlay::plain(bad)).unwrap();
     assert_corrupt(&read_error(&fs_bad, big), big, "chain ends");
+}
+
+/// A chain broken past the first clusters of a file is seen by `metadata` and `open`, not
+/// only by a read that reaches the break: a command that lists files, or reads only their
+/// first kilobytes, must not take the file as sound.
+pub fn broken_chains_are_seen_before_the_data_is_read() {
+    let (bytes, fs) = fat16_bytes("wholechain");
+    let big = resolve(&fs, BIG);
+    let first = first_cluster(&fs, big);
+    let size = fs.metadata(big).unwrap().size;
+    let clusters = size.div_ceil(u64::from(fs.geometry.cluster_size));
+    assert!(clusters > 20, "{BIG} should span many clusters");
+    // Well past the 8 KiB the rules' content pass reads.
+    let late = first + 16;
+    let entry = fat16_entry(&fs, late);
+    let cases: [(u16, u64, &str, CorruptKind); 4] = [
+        (
+            0xFFFF,
+            big,
+            "chain ends after 17 clusters",
+            CorruptKind::Truncated,
+        ),
+        (first as u16, entry, "loops", CorruptKind::Loop),
+        (0, entry, "marked free", CorruptKind::Invalid),
+        (0xFFF7, entry, "marked bad", CorruptKind::Invalid),
+    ];
+    for (value, offset, detail, kind) in cases {
+        let mut bad = bytes.clone();
+        put16(&mut bad, entry, value);
+        let fs_bad = FatFs::open(Overlay::plain(bad)).unwrap();
+        let error = fs_bad.metadata(big).expect_err(detail);
+        assert_eq!(assert_corrupt(&error, offset, detail), kind, "{error}");
+        let error = fs_bad.open(big).map(|_| ()).expect_err(detail);
+        assert_eq!(assert_corrupt(&error, offset, detail), kind, "{error}");
+        // The rest of the volume still reads.
+        assert!(fs_bad.metadata(resolve(&fs_bad, "README.TXT")).is_ok());
+    }
+
+    // A chain longer than its file is what fsck.fat truncates: the file reads as its size.
+    let last = first + u32::try_from(clusters).unwrap() - 1;
+    let spare = fs.geometry.cluster_end() - 1;
+    let spare_entry = fat16_entry(&fs, spare as u32);
+    assert_eq!(
+        &bytes[spare_entry as usize..spare_entry as usize + 2],
+        &[0, 0]
+    );
+    let mut longer = bytes.clone();
+    put16(&mut longer, fat16_entry(&fs, last), spare as u16);
+    put16(&mut longer, spare_entry, 0xFFFF);
+    let fs_longer = FatFs::open(Overlay::plain(longer)).unwrap();
+    assert_eq!(fs_longer.metadata(big).unwrap().size, size);
+    let mut content = Vec::new();
+    fs_longer
+        .open(big)
+        .unwrap()
+        .read_to_end(&mut content)
+        .unwrap();
+    assert_eq!(content.len() as u64, size);
 }
 
 pub fn huge_first_clusters_are_reported() {

@@ -128,13 +128,13 @@ fn header(
     if sb.is_v5() {
         let stored = le32(&raw, crc_at);
         let computed = crc_with_hole(&raw, crc_at);
-        if stored != computed {
-            return Err(damage(
+        sb.checksums.check(stored == computed, || {
+            damage(
                 CorruptKind::Checksum,
                 crc_at,
                 format!("CRC {stored:#010x} does not match the contents ({computed:#010x})"),
-            ));
-        }
+            )
+        })?;
         if array::<16>(&raw, uuid_at) != Some(sb.meta_uuid) {
             return Err(damage(
                 CorruptKind::Invalid,

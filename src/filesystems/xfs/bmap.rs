@@ -290,13 +290,13 @@ impl Collector<'_> {
         if sb.is_v5() {
             let stored = le32(&block, BLOCK_CRC_OFFSET);
             let computed = crc_with_hole(&block, BLOCK_CRC_OFFSET);
-            if stored != computed {
-                return Err(corrupt(
+            sb.checksums.check(stored == computed, || {
+                corrupt(
                     CorruptKind::Checksum,
                     BLOCK_CRC_OFFSET,
                     format!("CRC {stored:#010x} does not match the contents ({computed:#010x})"),
-                ));
-            }
+                )
+            })?;
             if be64(&block, 24) != offset / 512 {
                 return Err(corrupt(
                     CorruptKind::Invalid,

@@ -150,13 +150,13 @@ pub(super) fn parse_data_block(
     if sb.is_v5() {
         let stored = le32(block, DATA_CRC_OFFSET);
         let computed = crc_with_hole(block, DATA_CRC_OFFSET);
-        if stored != computed {
-            return Err(corrupt(
+        sb.checksums.check(stored == computed, || {
+            corrupt(
                 CorruptKind::Checksum,
                 DATA_CRC_OFFSET,
                 format!("CRC {stored:#010x} does not match the contents ({computed:#010x})"),
-            ));
-        }
+            )
+        })?;
         if be64(block, 8) != offset / 512 {
             return Err(corrupt(
                 CorruptKind::Invalid,

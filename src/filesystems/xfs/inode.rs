@@ -95,13 +95,13 @@ impl Inode {
         if version == 3 {
             let stored = le32(raw, DI_CRC_OFFSET);
             let computed = crc_with_hole(raw, DI_CRC_OFFSET);
-            if stored != computed {
-                return Err(corrupt(
+            sb.checksums.check(stored == computed, || {
+                corrupt(
                     CorruptKind::Checksum,
                     DI_CRC_OFFSET,
                     format!("CRC {stored:#010x} does not match the contents ({computed:#010x})"),
-                ));
-            }
+                )
+            })?;
             let recorded = be64(raw, 152);
             if recorded != ino {
                 return Err(corrupt(

@@ -19,6 +19,7 @@ mod superblock;
 #[doc(hidden)]
 pub mod tests;
 
+use crate::checksums::{ChecksumGuard, ChecksumPolicy};
 use crate::image::CorruptKind;
 use std::fmt;
 use std::io::Cursor;
@@ -137,6 +138,15 @@ impl fmt::Debug for XfsFs {
 impl XfsFs {
     /// Reads and checks the superblock and every AG header, and finds the log's state.
     pub fn open(source: Arc<dyn BlockSource>) -> Result<Self, FsError> {
+        Self::open_with(source, ChecksumPolicy::Verify)
+    }
+
+    /// Like `open`, with CRC mismatches refused or (for forensic reading) counted.
+    pub fn open_with(
+        source: Arc<dyn BlockSource>,
+        policy: ChecksumPolicy,
+    ) -> Result<Self, FsError> {
+        let checksums = Arc::new(ChecksumGuard::new(policy));
         let what = What::fs("xfs superblock");
         let disk = Disk { source };
         let volume = disk.source.len();
@@ -151,16 +161,17 @@ impl XfsFs {
             let sector = disk.read_vec(what, 0, sector_size)?;
             let stored = crate::bytes::le32(&sector, SB_CRC_OFFSET);
             let computed = crc_with_hole(&sector, SB_CRC_OFFSET);
-            if stored != computed {
-                return Err(FsError::corrupt(
+            checksums.check(stored == computed, || {
+                FsError::corrupt(
                     CorruptKind::Checksum,
                     what.to_string(),
                     SB_CRC_OFFSET as u64,
                     format!("CRC {stored:#010x} does not match the contents ({computed:#010x})"),
-                ));
-            }
+                )
+            })?;
         }
-        let sb = Superblock::parse(&head, volume)?;
+        let mut sb = Superblock::parse(&head, volume)?;
+        sb.checksums = checksums;
         let ags = (0..sb.ag_count)
             .map(|ag| ag::read(&disk, &sb, ag))
             .collect();
@@ -397,13 +408,13 @@ fn check_symlink_block<'b>(
     }
     let stored = le32(block, SYMLINK_CRC_OFFSET);
     let computed = crc_with_hole(block, SYMLINK_CRC_OFFSET);
-    if stored != computed {
-        return Err(corrupt(
+    sb.checksums.check(stored == computed, || {
+        corrupt(
             CorruptKind::Checksum,
             SYMLINK_CRC_OFFSET,
             format!("CRC {stored:#010x} does not match the contents ({computed:#010x})"),
-        ));
-    }
+        )
+    })?;
     if array::<16>(block, 16) != Some(sb.meta_uuid) {
         return Err(corrupt(
             CorruptKind::Invalid,
@@ -493,6 +504,10 @@ impl Filesystem for XfsFs {
             log: self.log.name().to_string(),
             realtime: sb.realtime_blocks > 0,
         })
+    }
+
+    fn ignored_checksums(&self) -> u64 {
+        self.sb.checksums.ignored()
     }
 
     fn incomplete_reason(&self) -> Option<String> {

@@ -2,7 +2,10 @@
 //! flags, and the checks that make the geometry safe to compute with.
 
 use super::What;
+use std::sync::Arc;
+
 use crate::bytes::{array, be16, be32, be64};
+use crate::checksums::ChecksumGuard;
 use crate::filesystems::FsError;
 use crate::image::CorruptKind;
 
@@ -125,6 +128,8 @@ const INCOMPAT_READABLE: u32 = INCOMPAT_FTYPE
 /// The superblock fields this reader uses, and the geometry derived from them.
 #[derive(Debug, Clone)]
 pub(super) struct Superblock {
+    /// Whether CRC mismatches are refused, shared by every reader of this filesystem.
+    pub checksums: Arc<ChecksumGuard>,
     /// 4 or 5.
     pub version: u8,
     pub block_size: u64,
@@ -396,6 +401,7 @@ impl Superblock {
             uuid
         };
         let sb = Self {
+            checksums: Arc::default(),
             version,
             block_size,
             block_log,

@@ -18,6 +18,11 @@ pub const MAX_CLUSTER_BITS: u32 = 21;
 /// 2 MiB clusters maps far more than any real disk.
 pub const MAX_L1_ENTRIES: u64 = (32 << 20) / 8;
 
+/// Largest refcount table qemu opens (QCOW_MAX_REFTABLE_SIZE, 8 MiB): amiscan never reads
+/// the table, but refuses what qemu refuses, so that an image no hypervisor would boot is
+/// not audited as if one did.
+pub const MAX_REFCOUNT_TABLE_BYTES: u64 = 8 << 20;
+
 /// The longest backing file name the format allows.
 pub const MAX_BACKING_NAME: u32 = 1023;
 
@@ -338,12 +343,34 @@ pub fn parse(file: &dyn BlockSource, name: &str) -> Result<Header, ContainerErro
             format!("is {}; at most 6 (64-bit refcounts)", fields.refcount_order),
         ));
     }
+    // qemu refuses an image without a refcount table, or with one over its size limit.
+    let refcount_table_len = u64::from(fields.refcount_table_clusters) * cluster_size;
+    if refcount_table_len == 0 {
+        return Err(err.corrupt(
+            CorruptKind::Invalid,
+            "qcow2 header field refcount_table_clusters",
+            56,
+            "is 0: the image has no reference count table",
+        ));
+    }
+    if refcount_table_len > MAX_REFCOUNT_TABLE_BYTES {
+        return Err(err.corrupt(
+            CorruptKind::TooLarge,
+            "qcow2 header field refcount_table_clusters",
+            56,
+            format!(
+                "is {}: a {refcount_table_len}-byte reference count table, more than the \
+                 {MAX_REFCOUNT_TABLE_BYTES} bytes qemu accepts",
+                fields.refcount_table_clusters
+            ),
+        ));
+    }
     check_table(
         &err,
         "qcow2 header field refcount_table_offset",
         48,
         fields.refcount_table_offset,
-        u64::from(fields.refcount_table_clusters).checked_mul(cluster_size),
+        Some(refcount_table_len),
         cluster_size,
         file_len,
     )?;
@@ -390,17 +417,17 @@ pub fn parse(file: &dyn BlockSource, name: &str) -> Result<Header, ContainerErro
         file_len,
     )?;
 
-    if fields.nb_snapshots > 0 {
-        check_table(
-            &err,
-            "qcow2 header field snapshots_offset",
-            64,
-            fields.snapshots_offset,
-            Some(1),
-            cluster_size,
-            file_len,
-        )?;
-    }
+    // Checked even when there are no snapshots: qemu refuses a misaligned offset whatever
+    // the count, and the entries' own sizes are checked as they are read.
+    check_table(
+        &err,
+        "qcow2 header field snapshots_offset",
+        64,
+        fields.snapshots_offset,
+        Some(u64::from(fields.nb_snapshots > 0)),
+        cluster_size,
+        file_len,
+    )?;
 
     let backing = read_backing_name(file, &err, &fields, cluster_size)?;
 
@@ -419,7 +446,8 @@ pub fn parse(file: &dyn BlockSource, name: &str) -> Result<Header, ContainerErro
     })
 }
 
-/// A table at `offset` of `len` bytes must be cluster-aligned and inside the file.
+/// A table at `offset` of `len` bytes must be cluster-aligned (even when empty, as qemu's
+/// qcow2_validate_table requires) and inside the file.
 fn check_table(
     err: &Errors<'_>,
     structure: &'static str,
@@ -437,9 +465,6 @@ fn check_table(
             "the table's size overflows",
         ));
     };
-    if len == 0 {
-        return Ok(());
-    }
     if !offset.is_multiple_of(cluster_size) {
         return Err(err.corrupt(
             CorruptKind::Invalid,
@@ -447,6 +472,9 @@ fn check_table(
             field_at,
             format!("is {offset}, not a multiple of the {cluster_size}-byte cluster"),
         ));
+    }
+    if len == 0 {
+        return Ok(());
     }
     if offset.checked_add(len).is_none_or(|end| end > file_len) {
         return Err(err.corrupt(CorruptKind::OutOfRange,

@@ -238,6 +238,7 @@ fn open_backing(
         Some("vmdk") => Kind::Other(Some(ContainerFormat::Vmdk)),
         Some("vpc") => Kind::Other(Some(ContainerFormat::Vhd)),
         Some("vhdx") => Kind::Other(Some(ContainerFormat::Vhdx)),
+        Some("vdi") => Kind::Other(Some(ContainerFormat::Vdi)),
         Some(other) => {
             return Err(err.unsupported(
                 format!("backing file format {other:?}"),

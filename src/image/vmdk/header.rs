@@ -20,8 +20,9 @@ const COMPRESS_DEFLATE: u16 = 1;
 
 /// Largest grain accepted: 16 MiB (VMware and QEMU write 64 KiB grains).
 pub(super) const MAX_GRAIN_SECTORS: u64 = 32_768;
-/// Largest grain table accepted (the format's is 512 entries).
-const MAX_GTES_PER_GT: u32 = 8192;
+/// Largest grain table accepted: the format's 512 entries, the most qemu opens ("L2 table
+/// size too big"); a larger one is no image a hypervisor would boot.
+const MAX_GTES_PER_GT: u32 = 512;
 /// Largest grain directory accepted: 4 Mi entries, 16 MiB, which with 64 KiB grains and
 /// 512-entry tables maps 128 TiB.
 pub(super) const MAX_GD_ENTRIES: u64 = 4 << 20;
@@ -51,6 +52,8 @@ pub(super) struct RawHeader {
     pub descriptor_size: u64,
     pub num_gtes_per_gt: u32,
     pub gd_offset: u64,
+    /// overHead: sectors of metadata before the first grain.
+    pub overhead: u64,
     pub newline_test: [u8; 4],
     pub compress_algorithm: u16,
 }
@@ -76,7 +79,8 @@ impl RawHeader {
             num_gtes_per_gt: le32(bytes, 44),
             // 48: rgdOffset, the redundant directory, is never read.
             gd_offset: le64(bytes, 56),
-            // 64: overHead; 72: uncleanShutdown.
+            overhead: le64(bytes, 64),
+            // 72: uncleanShutdown.
             newline_test,
             compress_algorithm: le16(bytes, 77),
         }
@@ -338,6 +342,25 @@ fn validate(header: &RawHeader, path: &str, file_len: u64) -> Result<Layout, Con
             "numGTEsPerGT",
             44,
             format!("{gtes} entries per grain table is outside 1..={MAX_GTES_PER_GT}"),
+        ));
+    }
+    // The grains start after this much metadata: a file shorter than that was cut short
+    // (qemu refuses it as truncated).
+    if header
+        .overhead
+        .checked_mul(SECTOR)
+        .is_none_or(|bytes| bytes > file_len)
+    {
+        return Err(corrupt(
+            CorruptKind::Truncated,
+            path,
+            "overHead",
+            64,
+            format!(
+                "the grains start after {} sectors of metadata, past the end of the \
+                 {file_len}-byte file",
+                header.overhead
+            ),
         ));
     }
     let grains = capacity_bytes.div_ceil(grain_bytes);
