@@ -34,6 +34,30 @@ pub fn be64(bytes: &[u8], at: usize) -> u64 {
     array(bytes, at).map_or(0, u64::from_be_bytes)
 }
 
+/// A GUID as Microsoft formats store it (GPT, VHDX, VDI: the first three fields
+/// little-endian), in the lower-case 8-4-4-4-12 form blkid and sgdisk show.
+pub fn mixed_endian_guid(bytes: &[u8; 16]) -> String {
+    let tail: String = bytes
+        .get(8..)
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            if i == 2 {
+                format!("-{b:02x}")
+            } else {
+                format!("{b:02x}")
+            }
+        })
+        .collect();
+    format!(
+        "{:08x}-{:04x}-{:04x}-{tail}",
+        le32(bytes, 0),
+        le16(bytes, 4),
+        le16(bytes, 6)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -271,25 +271,9 @@ pub fn open_source(file: Arc<dyn BlockSource>, name: &str) -> Result<Opened, Con
 
 /// A UUID field as VirtualBox shows it (the first three groups are little-endian).
 fn uuid(field: Option<&[u8]>) -> String {
-    let Some(b) = field.filter(|b| b.len() == 16) else {
-        return "unreadable".into();
-    };
-    let hex = |range: &[u8]| range.iter().map(|x| format!("{x:02x}")).collect::<String>();
-    let rev = |range: &[u8]| {
-        range
-            .iter()
-            .rev()
-            .map(|x| format!("{x:02x}"))
-            .collect::<String>()
-    };
-    format!(
-        "{}-{}-{}-{}-{}",
-        rev(b.get(0..4).unwrap_or_default()),
-        rev(b.get(4..6).unwrap_or_default()),
-        rev(b.get(6..8).unwrap_or_default()),
-        hex(b.get(8..10).unwrap_or_default()),
-        hex(b.get(10..16).unwrap_or_default())
-    )
+    field
+        .and_then(|b| <&[u8; 16]>::try_from(b).ok())
+        .map_or_else(|| "unreadable".into(), crate::bytes::mixed_endian_guid)
 }
 
 /// The virtual disk of a VDI image.

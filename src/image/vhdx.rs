@@ -822,24 +822,9 @@ fn parent_description(locator: &[u8]) -> String {
     }
 }
 
+/// VHDX GUIDs are shown in upper case, as Hyper-V shows them.
 fn show_guid(id: &Guid) -> String {
-    let d1 = le32(id, 0);
-    let d2 = le16(id, 4);
-    let d3 = le16(id, 6);
-    let rest: String = id
-        .get(8..)
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-        .map(|(i, b)| {
-            if i == 2 {
-                format!("-{b:02X}")
-            } else {
-                format!("{b:02X}")
-            }
-        })
-        .collect();
-    format!("{d1:08X}-{d2:04X}-{d3:04X}-{rest}")
+    crate::bytes::mixed_endian_guid(id).to_uppercase()
 }
 
 fn guid_at(bytes: &[u8], at: usize) -> Guid {

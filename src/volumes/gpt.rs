@@ -443,8 +443,8 @@ fn backup_problems(primary: &Copy, backup: &Found, last_lba: u64) -> Vec<TablePr
     );
     field(
         "disk GUID",
-        guid_string(&p.disk_guid),
-        guid_string(&h.disk_guid),
+        crate::bytes::mixed_endian_guid(&p.disk_guid),
+        crate::bytes::mixed_endian_guid(&h.disk_guid),
     );
     field("entry count", p.count.to_string(), h.count.to_string());
     field(
@@ -584,33 +584,11 @@ fn decode_entry(copy: &Copy, index: u32, disk_len: u64) -> Option<PartitionEntry
         offset,
         size,
         entry_at,
-        type_id: guid_string(&type_guid),
+        type_id: crate::bytes::mixed_endian_guid(&type_guid),
         name: (!name.is_empty()).then_some(name),
-        part_uuid: Some(guid_string(&part_guid)),
+        part_uuid: Some(crate::bytes::mixed_endian_guid(&part_guid)),
         problem,
     })
-}
-
-/// A GUID as GPT stores it (the first three fields little-endian), in the lower-case
-/// 8-4-4-4-12 form blkid and sgdisk show.
-fn guid_string(bytes: &[u8; 16]) -> String {
-    let d1 = le32(bytes, 0);
-    let d2 = le16(bytes, 4);
-    let d3 = le16(bytes, 6);
-    let tail: String = bytes
-        .get(8..)
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-        .map(|(i, b)| {
-            if i == 2 {
-                format!("-{b:02x}")
-            } else {
-                format!("{b:02x}")
-            }
-        })
-        .collect();
-    format!("{d1:08x}-{d2:04x}-{d3:04x}-{tail}")
 }
 
 /// The CRC-32 of GPT headers and entry arrays (IEEE 802.3, reflected, as zlib's).
@@ -743,6 +721,9 @@ mod tests {
             0x28, 0x73, 0x2a, 0xc1, 0x1f, 0xf8, 0xd2, 0x11, 0xba, 0x4b, 0x00, 0xa0, 0xc9, 0x3e,
             0xc9, 0x3b,
         ];
-        assert_eq!(guid_string(&esp), "c12a7328-f81f-11d2-ba4b-00a0c93ec93b");
+        assert_eq!(
+            crate::bytes::mixed_endian_guid(&esp),
+            "c12a7328-f81f-11d2-ba4b-00a0c93ec93b"
+        );
     }
 }

@@ -9,29 +9,9 @@
 //! on whole images through the command line.
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
-use crate::util::{amiscan, image};
-
-fn scratch(test: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("corruption")
-        .join(format!("{test}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn tool(program: &str, args: &[&str]) -> String {
-    let output = Command::new(program).args(args).output().unwrap();
-    assert!(
-        output.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
+use crate::util::{amiscan, image, mkfs_ext4, noise, os_tree, scratch_dir, tool};
 
 fn copy_sparse(from: &Path, to: &Path) {
     tool(
@@ -42,26 +22,6 @@ fn copy_sparse(from: &Path, to: &Path) {
             to.to_str().unwrap(),
         ],
     );
-}
-
-/// A small OS tree (os-release, fstab) for images built here.
-fn os_tree(dir: &Path) -> PathBuf {
-    let tree = dir.join("tree");
-    fs::create_dir_all(tree.join("etc")).unwrap();
-    fs::write(
-        tree.join("etc/os-release"),
-        "ID=debian\nVERSION_ID=\"12\"\n",
-    )
-    .unwrap();
-    fs::write(tree.join("etc/fstab"), "LABEL=root / ext4 defaults 0 1\n").unwrap();
-    tree
-}
-
-fn mkfs_ext4(tree: &Path, image: &Path, extra: &[&str], size: &str) {
-    let mut args = vec!["-q", "-F", "-t", "ext4", "-L", "root"];
-    args.extend_from_slice(extra);
-    args.extend_from_slice(&["-d", tree.to_str().unwrap(), image.to_str().unwrap(), size]);
-    tool("mke2fs", &args);
 }
 
 /// `scan --format json`: the exit code and the report.
@@ -115,7 +75,7 @@ fn truncated_images_are_never_passed() {
     let source = image("debian-gpt.img");
     let (run, _) = scan(&source);
     run.expect_code(0);
-    let dir = scratch("truncated");
+    let dir = scratch_dir("corruption", "truncated");
     let mib = 1u64 << 20;
     let cuts = [
         512,
@@ -148,7 +108,7 @@ fn truncated_images_are_never_passed() {
 /// A disk of zeros and a disk of random bytes hold no operating system.
 #[test]
 fn zeros_and_noise_are_never_passed() {
-    let dir = scratch("zeros-noise");
+    let dir = scratch_dir("corruption", "zeros-noise");
     let zeros = dir.join("zeros.img");
     fs::File::create(&zeros).unwrap().set_len(64 << 20).unwrap();
     assert_not_passed(&zeros, "all zeros");
@@ -160,25 +120,17 @@ fn zeros_and_noise_are_never_passed() {
         "{report:#}"
     );
 
-    let noise = dir.join("noise.img");
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let bytes: Vec<u8> = (0..(8 << 20))
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect();
-    fs::write(&noise, bytes).unwrap();
-    assert_not_passed(&noise, "random bytes");
+    let noisy = dir.join("noise.img");
+    let bytes = noise(8 << 20, 0x2545_f491_4f6c_dd1d);
+    fs::write(&noisy, bytes).unwrap();
+    assert_not_passed(&noisy, "random bytes");
 }
 
 /// A directory entry pointing back at the root (a cycle) and two symlinks pointing at
 /// each other: the walk names the loop and ends; the scan is incomplete, never hangs.
 #[test]
 fn directory_cycles_and_symlink_loops_end_with_a_reason() {
-    let dir = scratch("loops");
+    let dir = scratch_dir("corruption", "loops");
     let tree = os_tree(&dir);
     fs::create_dir_all(tree.join("srv/a")).unwrap();
     fs::write(tree.join("srv/a/file"), "x\n").unwrap();
@@ -212,7 +164,7 @@ fn directory_cycles_and_symlink_loops_end_with_a_reason() {
 /// by its path, none hashes or lists it as a file too large to hash.
 #[test]
 fn a_file_claiming_a_petabyte_is_refused_by_every_command() {
-    let dir = scratch("petabyte");
+    let dir = scratch_dir("corruption", "petabyte");
     let tree = os_tree(&dir);
     fs::write(tree.join("big"), "small\n").unwrap();
     let img = dir.join("petabyte.img");
@@ -249,7 +201,7 @@ fn a_file_claiming_a_petabyte_is_refused_by_every_command() {
 /// walk stops at its depth limit, names the place, and the result is incomplete.
 #[test]
 fn a_ten_thousand_level_tree_stops_at_the_depth_limit() {
-    let dir = scratch("deep");
+    let dir = scratch_dir("corruption", "deep");
     let tree = os_tree(&dir);
     let img = dir.join("deep.img");
     mkfs_ext4(&tree, &img, &["-N", "12000"], "64M");
@@ -314,7 +266,7 @@ fn directory_blocks(ino: u32, count: usize) -> Vec<u8> {
 #[test]
 fn a_directory_of_a_million_entries_is_listed_whole() {
     const COUNT: usize = 1_000_000;
-    let dir = scratch("million");
+    let dir = scratch_dir("corruption", "million");
     let tree = os_tree(&dir);
     let img = dir.join("million.img");
     let build = |ino: u32| {

@@ -6,16 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::util::{amiscan, inspect_json};
-
-fn scratch(test: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("fail_closed")
-        .join(format!("{test}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use crate::util::{amiscan, inspect_json, mkfs_ext4, os_tree, scratch_dir};
 
 fn run_tool(program: &str, args: &[&str], image: &Path) {
     let output = Command::new(program)
@@ -28,19 +19,6 @@ fn run_tool(program: &str, args: &[&str], image: &Path) {
         "{program} {args:?}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-}
-
-/// A small OS root: os-release and fstab, so only the damage can keep it from passing.
-fn os_tree(dir: &Path) -> PathBuf {
-    let tree = dir.join("tree");
-    fs::create_dir_all(tree.join("etc")).unwrap();
-    fs::write(
-        tree.join("etc/os-release"),
-        "ID=debian\nVERSION_ID=\"12\"\n",
-    )
-    .unwrap();
-    fs::write(tree.join("etc/fstab"), "LABEL=root / ext4 defaults 0 1\n").unwrap();
-    tree
 }
 
 /// The volume whose root is not a directory is named, with why, and nothing passes.
@@ -75,17 +53,10 @@ fn assert_root_refused(image: &Path, reason: &str) {
 /// 0.2.0 scanned it as an empty filesystem and passed every rule.
 #[test]
 fn an_ext4_root_that_is_a_regular_file_is_not_read_as_empty() {
-    let dir = scratch("ext4-root-file");
+    let dir = scratch_dir("fail_closed", "ext4-root-file");
     let tree = os_tree(&dir);
     let image = dir.join("root-file.img");
-    let status = Command::new("mke2fs")
-        .args(["-q", "-F", "-t", "ext4", "-L", "root", "-d"])
-        .arg(&tree)
-        .arg(&image)
-        .arg("8M")
-        .status()
-        .unwrap();
-    assert!(status.success());
+    mkfs_ext4(&tree, &image, &[], "8M");
     run_tool("debugfs", &["-w", "-R", "sif <2> mode 0100644"], &image);
     assert_root_refused(&image, "the root directory (inode 2) is a file");
 }
@@ -93,7 +64,7 @@ fn an_ext4_root_that_is_a_regular_file_is_not_read_as_empty() {
 /// XFS whose root inode xfs_db made a regular file (its CRC recomputed).
 #[test]
 fn an_xfs_root_that_is_a_regular_file_is_not_read_as_empty() {
-    let dir = scratch("xfs-root-file");
+    let dir = scratch_dir("fail_closed", "xfs-root-file");
     let image = dir.join("root-file.img");
     fs::File::create(&image)
         .unwrap()
@@ -121,7 +92,7 @@ fn an_xfs_root_that_is_a_regular_file_is_not_read_as_empty() {
 /// magic where qemu's drivers look for it, on an otherwise empty disk.
 #[test]
 fn containers_amiscan_does_not_read_are_named_not_read_as_raw() {
-    let dir = scratch("unread-containers");
+    let dir = scratch_dir("fail_closed", "unread-containers");
     let mut images: Vec<(PathBuf, &str)> = Vec::new();
     for (format, name) in [("qed", "QED"), ("parallels", "Parallels")] {
         let image = dir.join(format!("disk.{format}"));
@@ -173,17 +144,6 @@ fn containers_amiscan_does_not_read_are_named_not_read_as_raw() {
             );
         }
     }
-}
-
-fn mkfs_ext4(tree: &Path, image: &Path, size: &str) {
-    let status = Command::new("mke2fs")
-        .args(["-q", "-F", "-t", "ext4", "-d"])
-        .arg(tree)
-        .arg(image)
-        .arg(size)
-        .status()
-        .unwrap();
-    assert!(status.success(), "mke2fs -d {}", tree.display());
 }
 
 /// A vfat filesystem of `mib` MiB holding an EFI boot loader, as on an EFI system
@@ -271,7 +231,7 @@ fn assert_no_os_root_everywhere(image: &Path) {
 /// root and passed 32 rules on it (exit 0). No volume of it is an operating system.
 #[test]
 fn a_disk_holding_only_an_efi_system_partition_never_passes() {
-    let dir = scratch("esp-only");
+    let dir = scratch_dir("fail_closed", "esp-only");
     let esp = esp_filesystem(&dir, 40);
     let image = dir.join("esp-only.img");
     gpt_disk(&image, 40, &[("EF00", Some(&esp))]);
@@ -295,13 +255,13 @@ fn a_disk_holding_only_an_efi_system_partition_never_passes() {
 /// same disk is complete: the exit 3 comes from the missing OS, nothing else.
 #[test]
 fn a_filesystem_without_an_operating_system_is_shown_but_never_complete() {
-    let dir = scratch("no-os");
+    let dir = scratch_dir("fail_closed", "no-os");
     let esp = esp_filesystem(&dir, 40);
     let tree = dir.join("data");
     fs::create_dir_all(tree.join("srv")).unwrap();
     fs::write(tree.join("srv/readme"), "data only\n").unwrap();
     let data = dir.join("data.fs");
-    mkfs_ext4(&tree, &data, "16M");
+    mkfs_ext4(&tree, &data, &[], "16M");
     let image = dir.join("no-os.img");
     gpt_disk(&image, 40, &[("EF00", Some(&esp)), ("8300", Some(&data))]);
     assert_no_os_root_everywhere(&image);
@@ -312,7 +272,7 @@ fn a_filesystem_without_an_operating_system_is_shown_but_never_complete() {
     fs::create_dir_all(os.join("srv")).unwrap();
     fs::write(os.join("srv/readme"), "data only\n").unwrap();
     let root = dir.join("root.fs");
-    mkfs_ext4(&os, &root, "16M");
+    mkfs_ext4(&os, &root, &[], "16M");
     let image = dir.join("with-os.img");
     gpt_disk(&image, 40, &[("EF00", Some(&esp)), ("8300", Some(&root))]);
     let run = amiscan(["files", image.to_str().unwrap()]);
@@ -328,7 +288,7 @@ fn a_filesystem_without_an_operating_system_is_shown_but_never_complete() {
 #[test]
 fn a_rhel_disk_whose_root_on_lvm_cannot_be_read_never_passes() {
     let source = crate::util::built_image("build-lvm-images.sh", ".lock-lvm", "lvm-rhel.img");
-    let dir = scratch("rhel-lvm-lost");
+    let dir = scratch_dir("fail_closed", "rhel-lvm-lost");
     let image = dir.join("lvm-rhel.img");
     let status = Command::new("cp")
         .arg("--sparse=always")
@@ -364,20 +324,12 @@ fn a_rhel_disk_whose_root_on_lvm_cannot_be_read_never_passes() {
 /// does not read: incomplete. An all-zero one is empty and does not count.
 #[test]
 fn an_unrecognised_partition_holding_data_is_incomplete() {
-    let dir = scratch("unknown-data");
+    let dir = scratch_dir("fail_closed", "unknown-data");
     let os = os_tree(&dir);
     let root = dir.join("root.fs");
-    mkfs_ext4(&os, &root, "8M");
+    mkfs_ext4(&os, &root, &[], "8M");
     let noise = dir.join("noise.bin");
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let bytes: Vec<u8> = (0..(1 << 20))
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
+    let bytes = crate::util::noise(1 << 20, 0x9e37_79b9_7f4a_7c15);
     fs::write(&noise, bytes).unwrap();
 
     let image = dir.join("with-noise.img");
@@ -408,7 +360,7 @@ fn an_unrecognised_partition_holding_data_is_incomplete() {
 #[test]
 fn ignore_checksums_reads_damaged_structures_and_stays_incomplete() {
     let source = crate::util::built_image("build-xfs-images.sh", ".lock-xfs", "xfs-v5.img");
-    let dir = scratch("ignore-checksums");
+    let dir = scratch_dir("fail_closed", "ignore-checksums");
     let image = dir.join("xfs-v5.img");
     let status = Command::new("cp")
         .arg("--sparse=always")
@@ -474,14 +426,14 @@ fn ignore_checksums_reads_damaged_structures_and_stays_incomplete() {
 /// 1 TiB sparse file would take many minutes.
 #[test]
 fn timeout_ends_a_long_run_as_incomplete() {
-    let dir = scratch("timeout");
+    let dir = scratch_dir("fail_closed", "timeout");
     let tree = os_tree(&dir);
     fs::File::create(tree.join("huge.bin"))
         .unwrap()
         .set_len(1 << 40)
         .unwrap();
     let image = dir.join("huge.img");
-    mkfs_ext4(&tree, &image, "16M");
+    mkfs_ext4(&tree, &image, &[], "16M");
     let started = std::time::Instant::now();
     let run = amiscan([
         "files",

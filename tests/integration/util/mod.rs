@@ -1174,3 +1174,63 @@ pub fn scan_json_as_of(img: &Path, as_of: &str) -> (Run, serde_json::Value) {
     });
     (run, single_image(json))
 }
+
+// ---------------------------------------------------------------------------------------
+// Small guests built by a test itself.
+// ---------------------------------------------------------------------------------------
+
+/// An empty directory for test `test` of suite `suite`, private to this process; left in
+/// place afterwards for a look at what failed.
+pub fn scratch_dir(suite: &str, test: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(suite)
+        .join(format!("{test}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs a tool that must succeed; its standard output.
+pub fn tool(program: &str, args: &[&str]) -> String {
+    let output = Command::new(program).args(args).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A small OS root in `dir/tree`: os-release and an fstab mounting LABEL=root at `/`, so
+/// only what a test does to it can keep it from passing.
+pub fn os_tree(dir: &Path) -> PathBuf {
+    let tree = dir.join("tree");
+    fs::create_dir_all(tree.join("etc")).unwrap();
+    fs::write(
+        tree.join("etc/os-release"),
+        "ID=debian\nVERSION_ID=\"12\"\n",
+    )
+    .unwrap();
+    fs::write(tree.join("etc/fstab"), "LABEL=root / ext4 defaults 0 1\n").unwrap();
+    tree
+}
+
+/// `mke2fs -t ext4 -L root -d TREE IMAGE SIZE`, with `extra` options before `-d`.
+pub fn mkfs_ext4(tree: &Path, image: &Path, extra: &[&str], size: &str) {
+    let mut args = vec!["-q", "-F", "-t", "ext4", "-L", "root"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["-d", tree.to_str().unwrap(), image.to_str().unwrap(), size]);
+    tool("mke2fs", &args);
+}
+
+/// `len` bytes of deterministic noise (xorshift64 from `seed`, which must not be 0).
+pub fn noise(len: usize, mut seed: u64) -> Vec<u8> {
+    (0..len)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 24) as u8
+        })
+        .collect()
+}
