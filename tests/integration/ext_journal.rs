@@ -71,14 +71,7 @@ fn make_pair(dir: &Path) -> (PathBuf, PathBuf) {
         "{users}"
     );
 
-    let tree = dir.join("tree");
-    fs::create_dir_all(tree.join("etc")).unwrap();
-    fs::write(
-        tree.join("etc/os-release"),
-        "ID=debian\nVERSION_ID=\"12\"\n",
-    )
-    .unwrap();
-    fs::write(tree.join("etc/fstab"), "LABEL=root / ext4 defaults 0 1\n").unwrap();
+    let tree = crate::util::os_tree(dir);
     let root = dir.join("root.img");
     let root_s = root.to_str().unwrap();
     run_tool(

@@ -44,15 +44,9 @@ impl Scratch {
     /// A small OS root (os-release and an fstab mounting it by label), so that only the
     /// table's problems can keep a scan of it from passing.
     fn os_tree(&self) -> PathBuf {
-        let tree = self.path("root-tree");
-        fs::create_dir_all(tree.join("etc")).unwrap();
-        fs::write(
-            tree.join("etc/os-release"),
-            "ID=debian\nVERSION_ID=\"12\"\n",
-        )
-        .unwrap();
-        fs::write(tree.join("etc/fstab"), "LABEL=root / ext4 defaults 0 1\n").unwrap();
-        tree
+        let dir = self.path("root");
+        fs::create_dir_all(&dir).unwrap();
+        crate::util::os_tree(&dir)
     }
 
     /// A tree of one file, for a second filesystem.
