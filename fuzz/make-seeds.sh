@@ -20,6 +20,26 @@ truncate -s 200K "$work/fat.img"
 mkfs.vfat -F 12 -n EFI "$work/fat.img" >/dev/null
 MTOOLS_SKIP_CHECK=1 mcopy -s -i "$work/fat.img" "$work/tree/etc" "$work/tree/d/e" ::/
 cp "$work/fat.img" corpus/filesystem/fat12
+# ext4 without metadata_csum, so that mutations are not all refused by a checksum: a
+# fragmented sparse file (eight extents, hence an extent tree of depth 1) and user
+# xattrs stored in the inodes; once with 64bit and flex_bg, once with neither.
+cp -a "$work/tree" "$work/tree-x"
+python3 - "$work/tree-x" <<'PY'
+import os, sys
+root = sys.argv[1]
+with open(os.path.join(root, 'd/e/frag'), 'wb') as f:
+    for i in range(8):
+        f.seek(i * 2048)
+        f.write(bytes([65 + i]) * 1024)
+    f.truncate(16 * 1024)
+os.setxattr(os.path.join(root, 'etc/os-release'), 'user.note', b'hello')
+os.setxattr(os.path.join(root, 'd/e/frag'), 'user.k', b'v' * 40)
+os.setxattr(os.path.join(root, 'd'), 'user.dir', b'x')
+PY
+mkfs.ext4 -q -F -b 1024 -N 32 -I 256 -O ^has_journal,^metadata_csum -d "$work/tree-x" \
+  corpus/filesystem/ext4-nocsum 128K
+mkfs.ext4 -q -F -b 1024 -N 32 -I 256 -O ^has_journal,^metadata_csum,^64bit,^flex_bg \
+  -d "$work/tree-x" corpus/filesystem/ext4-nocsum-32bit 128K
 
 # A GPT disk and an MBR disk with a logical partition, each holding the small filesystems.
 truncate -s 400K corpus/disk/gpt
