@@ -39,6 +39,28 @@ pub fn exercise_disk(bytes: &[u8]) -> usize {
     walk(&guest.tree, FUZZ_WALK).entries.len()
 }
 
+/// Virtual disks of containers are read at most this far.
+pub const CONTAINER_READ_LIMIT: u64 = 64 << 20;
+
+/// Reads a container's virtual disk in 64 KiB chunks, up to `CONTAINER_READ_LIMIT`, as
+/// the container fuzz targets and their corpus replays do; the bytes read without error.
+pub fn read_whole_disk(disk: &dyn BlockSource) -> u64 {
+    let end = disk.len().min(CONTAINER_READ_LIMIT);
+    let mut buf = vec![0u8; 64 << 10];
+    let (mut at, mut read) = (0u64, 0u64);
+    while at < end {
+        let n = usize::try_from((end - at).min(buf.len() as u64)).unwrap_or(0);
+        let Some(chunk) = buf.get_mut(..n) else {
+            break;
+        };
+        if disk.read_exact_at(at, chunk).is_ok() {
+            read += n as u64;
+        }
+        at += n as u64;
+    }
+    read
+}
+
 /// Treats `bytes` as one filesystem volume, for each reader in turn.
 pub fn exercise_filesystem(bytes: &[u8]) -> usize {
     let source: Arc<dyn BlockSource> = Arc::new(MemoryImage::new(bytes.to_vec()));

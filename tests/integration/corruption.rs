@@ -11,18 +11,7 @@
 use std::fs;
 use std::path::Path;
 
-use crate::util::{amiscan, image, mkfs_ext4, noise, os_tree, scratch_dir, tool};
-
-fn copy_sparse(from: &Path, to: &Path) {
-    tool(
-        "cp",
-        &[
-            "--sparse=always",
-            from.to_str().unwrap(),
-            to.to_str().unwrap(),
-        ],
-    );
-}
+use crate::util::{amiscan, copy_sparse, image, mkfs_ext4, noise, os_tree, scratch_dir, tool};
 
 /// `scan --format json`: the exit code and the report.
 fn scan(image: &Path) -> (crate::util::Run, serde_json::Value) {

@@ -290,13 +290,7 @@ fn a_rhel_disk_whose_root_on_lvm_cannot_be_read_never_passes() {
     let source = crate::util::built_image("build-lvm-images.sh", ".lock-lvm", "lvm-rhel.img");
     let dir = scratch_dir("fail_closed", "rhel-lvm-lost");
     let image = dir.join("lvm-rhel.img");
-    let status = Command::new("cp")
-        .arg("--sparse=always")
-        .arg(&source)
-        .arg(&image)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    crate::util::copy_sparse(&source, &image);
     let (run, inspected) = inspect_json(&image);
     run.expect_code(0);
     let pv = inspected["volumes"]
@@ -362,13 +356,7 @@ fn ignore_checksums_reads_damaged_structures_and_stays_incomplete() {
     let source = crate::util::built_image("build-xfs-images.sh", ".lock-xfs", "xfs-v5.img");
     let dir = scratch_dir("fail_closed", "ignore-checksums");
     let image = dir.join("xfs-v5.img");
-    let status = Command::new("cp")
-        .arg("--sparse=always")
-        .arg(&source)
-        .arg(&image)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    crate::util::copy_sparse(&source, &image);
     let path = image.to_str().unwrap();
     let inode = crate::util::parse_inventory(&amiscan(["files", path]).stdout)
         .into_iter()

@@ -178,18 +178,7 @@ fn corpus() -> Vec<(String, Vec<u8>)> {
 /// Opens and reads a whole disk; the bytes read.
 fn exercise(bytes: Vec<u8>) -> Option<u64> {
     let opened = vdi::open_source(Arc::new(MemoryImage::new(bytes)), "fuzz.vdi").ok()?;
-    let disk = opened.disk;
-    let end = disk.len().min(64 << 20);
-    let mut buf = vec![0u8; 64 << 10];
-    let (mut at, mut read) = (0, 0);
-    while at < end {
-        let n = (end - at).min(buf.len() as u64) as usize;
-        if disk.read_exact_at(at, &mut buf[..n]).is_ok() {
-            read += n as u64;
-        }
-        at += n as u64;
-    }
-    Some(read)
+    Some(amiscan::fuzzing::read_whole_disk(opened.disk.as_ref()))
 }
 
 /// The committed seeds (fuzz/make-seeds.sh) open and read, and seeded damage of each

@@ -1190,6 +1190,18 @@ pub fn scratch_dir(suite: &str, test: &str) -> PathBuf {
     dir
 }
 
+/// A sparse copy of an image, for a test to damage.
+pub fn copy_sparse(from: &Path, to: &Path) {
+    tool(
+        "cp",
+        &[
+            "--sparse=always",
+            from.to_str().unwrap(),
+            to.to_str().unwrap(),
+        ],
+    );
+}
+
 /// Runs a tool that must succeed; its standard output.
 pub fn tool(program: &str, args: &[&str]) -> String {
     let output = Command::new(program).args(args).output().unwrap();
