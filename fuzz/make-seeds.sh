@@ -52,9 +52,24 @@ printf 'start=2, size=200, type=83\nstart=202, size=380, type=5\nstart=204, size
 dd if=corpus/filesystem/ext2 of=corpus/disk/mbr bs=512 seek=204 conv=notrunc status=none
 cp corpus/filesystem/ext4-1k corpus/disk/bare-ext4
 
+# Volumes of megabytes of mostly zeros are stored sparse, as amiscan::fuzzing reads them
+# (exercise_xfs, exercise_ext4_journal): u32 sector count, then (u32 sector number,
+# 512 bytes) per non-zero sector.
+sparse_seed() { # IMAGE SEED
+  python3 - "$1" "$2" <<'PY'
+import struct, sys
+data = open(sys.argv[1], 'rb').read()
+out = [struct.pack('<I', len(data) // 512)]
+for n in range(len(data) // 512):
+    sector = data[n * 512:(n + 1) * 512]
+    if any(sector):
+        out.append(struct.pack('<I', n) + sector)
+open(sys.argv[2], 'wb').write(b''.join(out))
+PY
+}
+
 # XFS seeds for the `xfs` target: 16 MiB filesystems (mkfs.xfs allows that size only for
-# its test suite, hence the variables), stored sparse as amiscan::fuzzing::exercise_xfs
-# reads them: u32 sector count, then (u32 sector number, 512 bytes) per non-zero sector.
+# its test suite, hence the variables), stored sparse.
 mkdir -p corpus/xfs
 for i in $(seq 1 40); do echo "$i" > "$work/tree/d/e/f$i"; done
 {
@@ -72,16 +87,27 @@ for variant in "v5:" "v4:-m crc=0 -n ftype=0" "v5-1k:-b size=1024 -n size=8192";
   # shellcheck disable=SC2086
   TEST_DIR=/tmp TEST_DEV=/dev/null QA_CHECK_FS=1 mkfs.xfs -q -f -d size=16m ${variant#*:} \
     -p "$work/xfs.proto" "$work/xfs.img" 2>/dev/null
-  python3 - "$work/xfs.img" "corpus/xfs/$name" <<'PY'
-import struct, sys
-data = open(sys.argv[1], 'rb').read()
-out = [struct.pack('<I', len(data) // 512)]
-for n in range(len(data) // 512):
-    sector = data[n * 512:(n + 1) * 512]
-    if any(sector):
-        out.append(struct.pack('<I', n) + sector)
-open(sys.argv[2], 'wb').write(b''.join(out))
-PY
+  sparse_seed "$work/xfs.img" "corpus/xfs/$name"
+done
+
+# ext4 seeds for the `ext4_journal` target: 3 MiB volumes with a 1 MiB journal that still
+# holds committed transactions (written by debugfs, flagged needs_recovery): a data block
+# of /etc/os-release replaced, a revoke, and a second transaction; one with v3 journal
+# checksums on a metadata_csum volume, one with no checksums at all on a 32-bit volume.
+mkdir -p corpus/ext4_journal
+printf 'ID=fedora\nVERSION_ID=41\n' > "$work/os-release-new"
+truncate -s 1K "$work/os-release-new"
+head -c 2048 /dev/zero | tr '\0' 'J' > "$work/two-blocks"
+for variant in "csum-v3:-c:" "plain::-O ^metadata_csum,^64bit"; do
+  name=${variant%%:*} flags=${variant#*:}
+  rm -f "$work/ext4.img"
+  # shellcheck disable=SC2086
+  mkfs.ext4 -q -F -b 1024 -N 32 -J size=1 ${flags#*:} -d "$work/tree" "$work/ext4.img" 3M
+  block=$(debugfs -R "bmap /etc/os-release 0" "$work/ext4.img" 2>/dev/null)
+  printf 'jo %s\njw -b %s %s\njw -r %s\njc\njo\njw -b 2900,2901 %s\njc\n' \
+    "${flags%%:*}" "$block" "$work/os-release-new" "$((block + 1))" "$work/two-blocks" > "$work/jcmds"
+  debugfs -w -f "$work/jcmds" "$work/ext4.img" >/dev/null 2>&1
+  sparse_seed "$work/ext4.img" "corpus/ext4_journal/$name"
 done
 
 # VDI seeds for the `vdi` target, made by qemu-img from a small raw disk (VDI blocks are

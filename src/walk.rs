@@ -20,8 +20,8 @@ use crate::progress::{MountTotals, Progress};
 /// a crafted one must not exhaust the stack.
 pub const MAX_DEPTH: usize = 1000;
 /// More entries than this in one guest are reported, not listed: the inventory costs
-/// about 250 bytes per entry, so this keeps a crafted image (a directory of tens of
-/// millions of names) near 1 GiB, while real images hold well under a million files.
+/// about 210 bytes per entry, so this keeps a crafted image (a directory of tens of
+/// millions of names) under 1 GiB, while real images hold well under a million files.
 pub const MAX_ENTRIES: usize = 4_000_000;
 const READ_CHUNK: usize = 256 * 1024;
 /// Entries a worker collects before adding them to the progress counter: one atomic add
@@ -49,8 +49,9 @@ pub const DEFAULT_HASH_LIMIT: u64 = 16 << 30;
 /// One node of the tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
-    /// Guest path (absolute).
-    pub path: Vec<u8>,
+    /// Guest path (absolute). Boxed slices, not vectors, here and below: a guest may hold
+    /// millions of entries, and every word of this struct counts (see docs/security.md).
+    pub path: Box<[u8]>,
     /// Index of the volume the node lives on.
     pub volume: usize,
     /// Index of the tree mount holding the node, and the node in its filesystem: lets a
@@ -59,8 +60,8 @@ pub struct Entry {
     pub node: NodeId,
     pub meta: Metadata,
     /// Symlink target, as stored.
-    pub target: Option<Vec<u8>>,
-    pub sha256: Option<[u8; 32]>,
+    pub target: Option<Box<[u8]>>,
+    pub sha256: Option<Box<[u8; 32]>>,
     /// The file was larger than the hash bound and was not read.
     pub hash_skipped: bool,
 }
@@ -101,7 +102,7 @@ impl Inventory {
     /// Entries whose path starts with `prefix` (entries are sorted by path, so they are
     /// contiguous).
     pub fn entries_under(&self, prefix: &[u8]) -> &[Entry] {
-        let start = self.entries.partition_point(|e| e.path.as_slice() < prefix);
+        let start = self.entries.partition_point(|e| *e.path < *prefix);
         let rest = self.entries.get(start..).unwrap_or_default();
         let len = rest.partition_point(|e| e.path.starts_with(prefix));
         rest.get(..len).unwrap_or_default()
@@ -150,6 +151,22 @@ fn child_path(parent: &[u8], name: &[u8]) -> Vec<u8> {
     }
     path.extend_from_slice(name);
     path
+}
+
+/// One vector of every batch's entries, grown from the largest batch: a large vector is
+/// its own mapping, which grows in place without a copy, and each other batch is freed as
+/// soon as it is moved, so the walk's peak memory is about its entries once, not twice.
+fn flatten(mut batches: Vec<Vec<Entry>>) -> Vec<Entry> {
+    let largest = batches.iter().enumerate().max_by_key(|(_, b)| b.capacity());
+    let Some(largest) = largest.map(|(index, _)| index) else {
+        return Vec::new();
+    };
+    let mut entries = batches.swap_remove(largest);
+    entries.reserve_exact(batches.iter().map(Vec::len).sum());
+    for batch in batches {
+        entries.extend(batch);
+    }
+    entries
 }
 
 fn merge(mut a: Found, b: Found) -> Found {
@@ -228,7 +245,7 @@ impl Walker<'_> {
             }
         };
         let mut entry = Entry {
-            path,
+            path: path.into_boxed_slice(),
             volume,
             mount,
             node,
@@ -239,7 +256,7 @@ impl Walker<'_> {
         };
         match entry.meta.kind {
             FileKind::Symlink => match fs.read_link(node) {
-                Ok(target) => entry.target = Some(target),
+                Ok(target) => entry.target = Some(target.into_boxed_slice()),
                 Err(e) => {
                     let message = e.rebase(base).to_string();
                     found.errors.push(self.error(&entry.path, volume, message));
@@ -248,7 +265,7 @@ impl Walker<'_> {
             FileKind::File => match self.options.sha256_up_to {
                 Some(limit) if entry.meta.size > limit => entry.hash_skipped = true,
                 Some(_) => match self.hash(fs, node, base) {
-                    Ok(digest) => entry.sha256 = Some(digest),
+                    Ok(digest) => entry.sha256 = Some(Box::new(digest)),
                     Err(e) => found.errors.push(self.error(&entry.path, volume, e)),
                 },
                 None => {}
@@ -405,10 +422,7 @@ pub fn walk(tree: &Tree, options: WalkOptions<'_>) -> Inventory {
     if let Some(progress) = options.progress {
         progress.add_files(uncounted);
     }
-    let mut entries = Vec::with_capacity(batches.iter().map(Vec::len).sum());
-    for batch in batches {
-        entries.extend(batch);
-    }
+    let mut entries = flatten(batches);
     entries.par_sort_unstable_by(|a, b| a.path.cmp(&b.path).then(a.volume.cmp(&b.volume)));
     errors.sort_by(|a, b| a.path.cmp(&b.path).then(a.message.cmp(&b.message)));
     let mut shadowed = walker
@@ -434,6 +448,12 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
     use std::sync::Arc;
+
+    /// Guests hold up to `MAX_ENTRIES` entries; docs/security.md's memory bound assumes this.
+    #[test]
+    fn an_entry_stays_within_128_bytes() {
+        assert!(std::mem::size_of::<super::Entry>() <= 128);
+    }
 
     use super::*;
     use crate::filesystems::{DirEntry, FileReader, FsError};

@@ -68,7 +68,7 @@ fn record<'a>(entry: &Entry, volume: &'a str) -> Record<'a> {
         mtime: entry.meta.mtime,
         inode: entry.meta.inode,
         nlink: entry.meta.nlink,
-        sha256: entry.sha256.as_ref().map(|d| hex(d)),
+        sha256: entry.sha256.as_ref().map(|d| hex(&d[..])),
         hash_skipped: entry.hash_skipped,
         target,
         target_base64,
@@ -143,7 +143,7 @@ pub fn run(
                 ];
                 if sha256 {
                     let digest = match (&entry.sha256, entry.hash_skipped) {
-                        (Some(d), _) => hex(d),
+                        (Some(d), _) => hex(&d[..]),
                         (None, true) => "(not hashed: too large)".to_string(),
                         (None, false) => String::new(),
                     };

@@ -4,8 +4,8 @@ use std::io::Write;
 
 use super::render::{mode_string, utc_time};
 use super::{CommandError, Outcome};
-use crate::filesystems::{FileKind, FsError, Metadata, NodeId};
-use crate::guest::{display_path, GuestPath, Tree};
+use crate::filesystems::{DirEntry, FileKind, FsError, Metadata, NodeId};
+use crate::guest::{display_path, Tree};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Style {
@@ -13,13 +13,19 @@ pub struct Style {
     pub recursive: bool,
 }
 
-struct Listed {
-    name: Vec<u8>,
+/// One line of the listing.
+struct Listed<'a> {
+    name: &'a [u8],
+    meta: Metadata,
+    target: Option<Vec<u8>>,
+}
+
+/// A child of a listed directory, with mount points showing the mounted filesystem's
+/// root.
+struct Child {
     path: Vec<u8>,
     mount: usize,
     node: NodeId,
-    meta: Metadata,
-    target: Option<Vec<u8>>,
 }
 
 /// Why a directory could not be listed; the caller names the directory itself.
@@ -30,55 +36,53 @@ enum ListError {
     MountVanished,
     #[error("{0}")]
     ReadDir(#[source] FsError),
-    /// One child's metadata, named because it is not the directory the caller names.
-    #[error("{}: {source}", path.display())]
-    Metadata { path: GuestPath, source: FsError },
 }
 
-/// The children of a directory, with mount points showing the mounted filesystem's root.
-fn children(tree: &Tree, mount: usize, dir: NodeId, path: &[u8]) -> Result<Vec<Listed>, ListError> {
+/// The names of a directory, sorted. Only names and node numbers are held, and each
+/// line is written as soon as its metadata is read, so that a directory of millions of
+/// names costs tens of bytes per name (see docs/security.md).
+fn sorted_entries(tree: &Tree, mount: usize, dir: NodeId) -> Result<Vec<DirEntry>, ListError> {
     let parent = tree.mount(mount).ok_or(ListError::MountVanished)?;
-    let mut listed = Vec::new();
-    let entries = parent
+    let mut entries = parent
         .fs
         .read_dir(dir)
         .map_err(|e| ListError::ReadDir(e.rebase(&parent.offset)))?;
-    for entry in entries {
-        let mut child_path = path.to_vec();
-        if child_path != b"/" {
-            child_path.push(b'/');
-        }
-        child_path.extend_from_slice(&entry.name);
-        let (mount, node) = match tree.mount_at(&child_path) {
-            Some(m) => (m, tree.mount(m).map(|m| m.fs.root()).unwrap_or(entry.node)),
-            None => (mount, entry.node),
-        };
-        let owner = tree.mount(mount).ok_or(ListError::MountVanished)?;
-        let fs = &owner.fs;
-        let meta = fs.metadata(node).map_err(|e| ListError::Metadata {
-            path: GuestPath::new(child_path.as_slice()),
-            source: e.rebase(&owner.offset),
-        })?;
-        let target = if meta.kind == FileKind::Symlink {
-            fs.read_link(node).ok()
-        } else {
-            None
-        };
-        listed.push(Listed {
-            name: entry.name,
-            path: child_path,
-            mount,
-            node,
-            meta,
-            target,
-        });
+    entries.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    Ok(entries)
+}
+
+fn locate_child(tree: &Tree, mount: usize, dir_path: &[u8], entry: &DirEntry) -> Child {
+    let mut path = dir_path.to_vec();
+    if path != b"/" {
+        path.push(b'/');
     }
-    listed.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(listed)
+    path.extend_from_slice(&entry.name);
+    let (mount, node) = match tree.mount_at(&path) {
+        Some(m) => (m, tree.mount(m).map(|m| m.fs.root()).unwrap_or(entry.node)),
+        None => (mount, entry.node),
+    };
+    Child { path, mount, node }
+}
+
+/// The child's metadata and, for a symlink, its target.
+fn describe<'a>(tree: &Tree, child: &Child, name: &'a [u8]) -> Result<Listed<'a>, String> {
+    let owner = tree
+        .mount(child.mount)
+        .ok_or_else(|| ListError::MountVanished.to_string())?;
+    let fs = &owner.fs;
+    let meta = fs
+        .metadata(child.node)
+        .map_err(|e| e.rebase(&owner.offset).to_string())?;
+    let target = if meta.kind == FileKind::Symlink {
+        fs.read_link(child.node).ok()
+    } else {
+        None
+    };
+    Ok(Listed { name, meta, target })
 }
 
 fn write_entry(item: &Listed, style: Style, out: &mut dyn Write) -> std::io::Result<()> {
-    let name = display_path(&item.name);
+    let name = display_path(item.name);
     if !style.long {
         return writeln!(out, "{name}");
     }
@@ -125,10 +129,7 @@ pub fn run(
     })?;
     if meta.kind != FileKind::Dir {
         let item = Listed {
-            name: path.to_vec(),
-            path: path.to_vec(),
-            mount: located.mount,
-            node: located.node,
+            name: path,
             meta,
             target: None,
         };
@@ -154,22 +155,31 @@ pub fn run(
             writeln!(out, "{}:", display_path(&dir_path))?;
         }
         first = false;
-        let items = match children(tree, mount, dir, &dir_path) {
-            Ok(items) => items,
+        let entries = match sorted_entries(tree, mount, dir) {
+            Ok(entries) => entries,
             Err(e) => {
                 writeln!(err, "amiscan: {}: {e}", display_path(&dir_path))?;
                 incomplete = true;
                 continue;
             }
         };
-        for item in &items {
-            write_entry(item, style, out)?;
-        }
-        if style.recursive {
-            for item in items.iter().rev().filter(|i| i.meta.kind == FileKind::Dir) {
-                pending.push((item.mount, item.node, item.path.clone()));
+        let mut subdirs = Vec::new();
+        for entry in &entries {
+            let child = locate_child(tree, mount, &dir_path, entry);
+            match describe(tree, &child, &entry.name) {
+                Ok(item) => {
+                    write_entry(&item, style, out)?;
+                    if style.recursive && item.meta.kind == FileKind::Dir {
+                        subdirs.push((child.mount, child.node, child.path));
+                    }
+                }
+                Err(e) => {
+                    writeln!(err, "amiscan: {}: {e}", display_path(&child.path))?;
+                    incomplete = true;
+                }
             }
         }
+        pending.extend(subdirs.into_iter().rev());
     }
     Ok(Outcome::from_incomplete(incomplete))
 }

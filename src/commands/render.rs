@@ -31,7 +31,7 @@ pub fn mode_string(meta: &Metadata) -> String {
         FileKind::Socket => 's',
     };
     let p = meta.permissions;
-    let bit = |mask: u32, c: char| if p & mask != 0 { c } else { '-' };
+    let bit = |mask: u16, c: char| if p & mask != 0 { c } else { '-' };
     let special = |exec: bool, flag: bool, set: char| match (exec, flag) {
         (true, true) => set,
         (false, true) => set.to_ascii_uppercase(),

@@ -68,7 +68,7 @@ impl FileKind {
 pub struct Metadata {
     pub kind: FileKind,
     /// Permission bits including setuid, setgid and sticky (`mode & 0o7777`).
-    pub permissions: u32,
+    pub permissions: u16,
     pub uid: u32,
     pub gid: u32,
     pub size: u64,

@@ -122,10 +122,10 @@ impl<'a> ScanContext<'a> {
             .tree
             .mount(entry.mount)
             .ok_or_else(|| ReadError::NoMount {
-                path: GuestPath::new(entry.path.as_slice()),
+                path: GuestPath::new(&*entry.path),
             })?;
         mount.fs.open(entry.node).map_err(|e| ReadError::Fs {
-            path: GuestPath::new(entry.path.as_slice()),
+            path: GuestPath::new(&*entry.path),
             source: e.rebase(&mount.offset),
         })
     }
@@ -262,7 +262,7 @@ impl<'a> ScanContext<'a> {
             for entry in self.entries_under(b"/home/") {
                 let rest = entry.path.get(b"/home/".len()..).unwrap_or_default();
                 if !rest.contains(&b'/') && entry.meta.kind == crate::filesystems::FileKind::Dir {
-                    homes.insert(entry.path.clone());
+                    homes.insert(entry.path.to_vec());
                 }
             }
             homes

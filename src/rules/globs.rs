@@ -163,7 +163,7 @@ impl PathMatcher {
         let mut out = Vec::new();
         for prefix in &self.prefixes {
             for entry in inventory.entries_under(prefix) {
-                if self.is_match(&entry.path) && seen.insert(entry.path.as_slice()) {
+                if self.is_match(&entry.path) && seen.insert(&*entry.path) {
                     out.push(entry);
                 }
             }

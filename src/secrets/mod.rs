@@ -134,6 +134,14 @@ pub struct FileScan {
     pub bytes: u64,
 }
 
+impl FileScan {
+    /// Nothing to report beyond the counts: no match, allowlisted or not, and nothing
+    /// left unread.
+    pub fn is_quiet(&self) -> bool {
+        self.hits.is_empty() && self.allowlisted.is_empty() && !self.truncated
+    }
+}
+
 /// Compiled detectors; build once, share between threads.
 pub struct Scanner {
     detectors: Vec<Detector>,

@@ -294,3 +294,42 @@ fn a_directory_of_a_million_entries_is_listed_whole() {
         .count();
     assert_eq!(linked, COUNT);
 }
+
+/// A child whose inode fails its checksum is named on stderr, and `ls` still lists every
+/// other child of the directory (as e2fsprogs' `debugfs ls` does), with exit 3.
+#[test]
+fn ls_lists_the_readable_children_of_a_directory_with_one_damaged_inode() {
+    let dir = scratch_dir("corruption", "ls-damaged-child");
+    let tree = os_tree(&dir);
+    for name in ["a", "b", "c"] {
+        fs::write(tree.join("etc").join(name), name).unwrap();
+    }
+    let img = dir.join("ls.img");
+    mkfs_ext4(&tree, &img, &["-b", "1024"], "2M");
+    // "Inode 14 is part of block group 0\n\tlocated at block 37, offset 0x0500"
+    let imap = tool("debugfs", &["-R", "imap /etc/b", img.to_str().unwrap()]);
+    let words: Vec<&str> = imap.split_whitespace().collect();
+    let block: u64 = words[words.iter().rposition(|w| *w == "block").unwrap() + 1]
+        .trim_end_matches(',')
+        .parse()
+        .unwrap();
+    let offset = u64::from_str_radix(words.last().unwrap().trim_start_matches("0x"), 16).unwrap();
+    let uid_lo = block * 1024 + offset + 2;
+    let byte = crate::util::read_at(&img, uid_lo, 1)[0];
+    crate::util::poke(&img, uid_lo, &[byte ^ 0x5a]);
+    let check = std::process::Command::new("e2fsck")
+        .args(["-fn", img.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&check.stdout).contains("checksum does not match inode"),
+        "e2fsck does not see the damage: {}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+
+    let run = amiscan(["ls", img.to_str().unwrap(), "/etc"]);
+    run.expect_code(3);
+    assert_eq!(run.stdout_text(), "a\nc\nfstab\nos-release\n");
+    assert!(run.stderr.contains("/etc/b:"), "{}", run.describe());
+    assert!(run.stderr.contains("checksum"), "{}", run.describe());
+}

@@ -201,7 +201,7 @@ impl Inode {
             matches!(kind, FileKind::CharDevice | FileKind::BlockDevice).then(|| self.rdev());
         Ok(Metadata {
             kind,
-            permissions: u32::from(self.i_mode) & 0o7777,
+            permissions: self.i_mode & 0o7777,
             uid: self.i_uid,
             gid: self.i_gid,
             size: self.i_size,

@@ -387,7 +387,7 @@ fn node_of(meta: &Metadata, target: Option<Vec<u8>>, digest: Option<[u8; 32]>) -
     let kind = meta.kind;
     Node {
         kind,
-        permissions: meta.permissions,
+        permissions: u32::from(meta.permissions),
         uid: meta.uid,
         gid: meta.gid,
         size: matches!(kind, FileKind::File | FileKind::Symlink).then_some(meta.size),

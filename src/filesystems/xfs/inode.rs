@@ -223,7 +223,7 @@ impl Inode {
     pub(super) fn metadata(&self) -> Metadata {
         Metadata {
             kind: self.kind,
-            permissions: u32::from(self.mode) & 0o7777,
+            permissions: self.mode & 0o7777,
             uid: self.uid,
             gid: self.gid,
             size: self.size,

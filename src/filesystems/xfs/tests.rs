@@ -243,7 +243,7 @@ fn walk_image(fs: &XfsFs) -> BTreeMap<Vec<u8>, Node> {
                 path.clone(),
                 Node {
                     kind: meta.kind,
-                    permissions: meta.permissions & 0o6777,
+                    permissions: u32::from(meta.permissions & 0o6777),
                     uid: meta.uid,
                     gid: meta.gid,
                     size: is_file.then_some(meta.size),

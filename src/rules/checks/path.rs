@@ -98,7 +98,7 @@ impl Compiled {
             };
             if let Some(description) = description {
                 let mut finding =
-                    Finding::at(&entry.path, format!("{} ({description})", spec.message));
+                    Finding::at(&*entry.path, format!("{} ({description})", spec.message));
                 finding.subject = spec.subject.clone();
                 if spec.fingerprint && entry.meta.kind == FileKind::File {
                     match ctx.read_file(&entry.path, MAX_FINGERPRINT_BYTES) {

@@ -81,7 +81,7 @@ impl Compiled {
             &mut report,
         );
         for entry in entries {
-            let mode = entry.meta.permissions;
+            let mode = u32::from(entry.meta.permissions);
             let bad_bits = mode & self.any_bits != 0 && mode & self.unless_bits == 0;
             let bad_owner = spec
                 .owners
@@ -89,7 +89,7 @@ impl Compiled {
                 .is_some_and(|owners| !owners.contains(&entry.meta.uid));
             if bad_bits || bad_owner {
                 report.findings.push(Finding::at(
-                    &entry.path,
+                    &*entry.path,
                     format!(
                         "{} ({} {}, mode {:04o}, owner uid {})",
                         spec.message,

@@ -120,6 +120,28 @@ pub struct SecretStats {
     pub package_content: usize,
 }
 
+impl SecretStats {
+    /// Counts one file read whole or in part (not the matches in it).
+    fn count_scanned(&mut self, scan: &crate::secrets::FileScan) {
+        self.files_scanned += 1;
+        self.bytes_scanned += scan.bytes;
+        self.compressed += usize::from(scan.compressed.is_some());
+        self.skipped_binary += usize::from(scan.binary);
+        self.truncated += usize::from(scan.truncated);
+    }
+
+    fn add(&mut self, other: &SecretStats) {
+        self.files_scanned += other.files_scanned;
+        self.bytes_scanned += other.bytes_scanned;
+        self.compressed += other.compressed;
+        self.skipped_binary += other.skipped_binary;
+        self.truncated += other.truncated;
+        self.unreadable += other.unreadable;
+        self.allowlisted += other.allowlisted;
+        self.package_content += other.package_content;
+    }
+}
+
 /// What the pass found, by check key.
 #[derive(Debug, Default)]
 pub struct SecretsPass {
@@ -212,7 +234,7 @@ fn scan_counted(
     tally: Option<&mut Tally<'_>>,
 ) -> Result<crate::secrets::FileScan, ReadError> {
     let scan_failed = |source| ReadError::Scan {
-        path: GuestPath::new(entry.path.as_slice()),
+        path: GuestPath::new(&*entry.path),
         source,
     };
     let Some(tally) = tally else {
@@ -323,25 +345,37 @@ pub fn run_pass(checks: &[(CheckKey, &Compiled)], ctx: &ScanContext<'_>) -> Secr
             .fold(0u64, u64::saturating_add);
         progress.begin_reading(candidates.len(), planned);
     }
-    let scanned: Vec<(
-        &crate::walk::Entry,
-        Result<crate::secrets::FileScan, ReadError>,
-    )> = candidates
+    // Most files hold nothing: they are only counted, so memory does not grow with a
+    // guest's file count; the rest keep their outcome, in path order, for the findings.
+    let (scanned, quiet) = candidates
         .par_iter()
-        .map_init(
+        .fold(
             || {
-                progress.map(|progress| Tally {
+                let tally = progress.map(|progress| Tally {
                     progress,
                     read: 0,
                     credit: 0,
-                })
+                });
+                (Vec::new(), SecretStats::default(), tally)
             },
-            |tally, entry| {
-                let outcome = scan_counted(&scanner, &limits, ctx, entry, tally.as_mut());
-                (*entry, outcome)
+            |(mut kept, mut quiet, mut tally), entry| {
+                match scan_counted(&scanner, &limits, ctx, entry, tally.as_mut()) {
+                    Ok(scan) if scan.is_quiet() => quiet.count_scanned(&scan),
+                    outcome => kept.push((*entry, outcome)),
+                }
+                (kept, quiet, tally)
             },
         )
-        .collect();
+        .map(|(kept, quiet, _)| (kept, quiet))
+        .reduce(
+            || (Vec::new(), SecretStats::default()),
+            |(mut kept, mut quiet), (more, more_quiet)| {
+                kept.extend(more);
+                quiet.add(&more_quiet);
+                (kept, quiet)
+            },
+        );
+    pass.stats.add(&quiet);
     if let Some(progress) = progress {
         progress.set_phase(Phase::Evaluating);
     }
@@ -366,19 +400,14 @@ pub fn run_pass(checks: &[(CheckKey, &Compiled)], ctx: &ScanContext<'_>) -> Secr
                 continue;
             }
         };
-        let stats = &mut pass.stats;
-        stats.files_scanned += 1;
-        stats.bytes_scanned += scan.bytes;
-        stats.compressed += usize::from(scan.compressed.is_some());
-        stats.skipped_binary += usize::from(scan.binary);
+        pass.stats.count_scanned(&scan);
         if scan.truncated {
-            stats.truncated += 1;
             pass.notes.push(format!(
                 "{path}: only the first {max_bytes} bytes were scanned"
             ));
         }
         for hit in &scan.allowlisted {
-            stats.allowlisted += 1;
+            pass.stats.allowlisted += 1;
             let kind = detectors
                 .get(hit.detector)
                 .map(|d| d.name.as_str())
@@ -422,7 +451,7 @@ pub fn run_pass(checks: &[(CheckKey, &Compiled)], ctx: &ScanContext<'_>) -> Secr
                 .map(|c| format!(", inside {c}-compressed content"))
                 .unwrap_or_default();
             let mut finding = Finding::at(
-                &entry.path,
+                &*entry.path,
                 format!("{} ({}{compressed})", plan.check.spec.message, spec.name),
             )
             .line(usize::try_from(hit.line).unwrap_or(0))
