@@ -40,6 +40,28 @@ printf 'Nov 22 10:00:00 ip-10-0-12-34 sshd[1]: Server listening on 0.0.0.0 port 
 printf 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleExampleExampleExampleExampleExample builder@ci\n' > "$home/admin/.ssh/authorized_keys"
 chmod 0700 "$home/admin/.ssh"
 printf 'ls\ncat /etc/shadow\n' > "$home/admin/.bash_history"
+# Credentials in the shapes the real ones have (an AWS key pair, a GitHub token whose
+# checksum is right, an Ed25519 key made by `openssl genpkey`), made up for this sample:
+# they open no account anywhere. The scan reports each with a fingerprint, never the value.
+mkdir -p "$root/root/.aws" "$root/etc/ssl/private" "$home/admin/.config/gh"
+cat > "$root/root/.aws/credentials" <<'AWS'
+[default]
+aws_access_key_id = AKIAZ2VOVGCMRUMYF63F
+aws_secret_access_key = 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
+AWS
+chmod 0600 "$root/root/.aws/credentials"
+cat > "$root/etc/ssl/private/app.key" <<'KEY'
+-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEILckcCwkrrpyl/fSt2z0MDchANNO1JAWSX9xK2rrtx+1
+-----END PRIVATE KEY-----
+KEY
+chmod 0600 "$root/etc/ssl/private/app.key"
+cat > "$home/admin/.config/gh/hosts.yml" <<'GH'
+github.com:
+    user: admin
+    oauth_token: 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
+    git_protocol: https
+GH
 if [ "$(id -u)" = 0 ]; then chown -R 1000:1000 "$home/admin"; fi
 # SAMPLE_FIX=SCRIPT: run a clean-up script written by `amiscan scan --remediation-script`
 # on the trees before the image is made, as a publisher runs it before capture (the test

@@ -30,6 +30,7 @@ mod readers;
 mod remediation;
 mod report_formats;
 mod rule_packs;
+mod sample;
 mod scan_rules;
 mod sealed_debian;
 mod services_facts;

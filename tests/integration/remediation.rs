@@ -973,7 +973,8 @@ fn rules_check_points_at_a_bad_placeholder() {
 
 /// The publisher's loop on the committed sample image: scan, write the script, run it on
 /// the image's source trees (testdata/sample/make-sample.sh with SAMPLE_FIX), rebuild, and
-/// the new image scans clean: every rule that failed has a fix, and nothing fails after.
+/// the new image scans clean: every rule that failed has a fix or, for the key and the token,
+/// is left for review and removed by hand; nothing fails after.
 #[test]
 fn the_sample_image_scans_clean_after_its_script() {
     let dir = util::build_dir().join("remediation-sample");
@@ -989,11 +990,21 @@ fn the_sample_image_scans_clean_after_its_script() {
         script.as_os_str(),
     ]);
     assert_eq!(before.code, 1, "{}", before.stderr);
-    let text = std::fs::read_to_string(&script).unwrap();
+    let mut text = std::fs::read_to_string(&script).unwrap();
+    // A key or a token may be in use by the service: the script leaves those to the
+    // publisher, who removes them (and injects them at boot) by hand.
     assert!(
-        text.contains(", 0 left for review"),
-        "every failing rule has a fix:\n{text}"
+        text.contains(", 2 left for review"),
+        "every failing rule but the key and the token has a fix:\n{text}"
     );
+    for (rule, path) in [
+        ("creds.private-keys", "/etc/ssl/private/app.key"),
+        ("creds.tokens", "/home/admin/.config/gh/hosts.yml"),
+    ] {
+        assert!(text.contains(&format!("# manual ({rule})")), "{text}");
+        text.push_str(&format!("rm -f -- \"$AMISCAN_ROOT{path}\"\n"));
+    }
+    std::fs::write(&script, text).unwrap();
     let built = Command::new("bash")
         .arg(util::manifest_dir().join("testdata/sample/make-sample.sh"))
         .arg(&fixed)
