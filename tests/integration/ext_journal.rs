@@ -7,7 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::util::{inspect_json, poke, Scratch};
+use crate::util::{amiscan, inspect_json, poke, tool, Scratch};
 
 const FS_UUID: &str = "5e1f0b7a-1c2d-4e3f-8a9b-0c1d2e3f4a5b";
 const JOURNAL_UUID: &str = "0a1b2c3d-4e5f-4a6b-8c7d-8e9fa0b1c2d3";
@@ -152,9 +152,9 @@ fn a_journal_device_is_named_and_holds_no_files() {
 }
 
 /// A guest whose root filesystem keeps its log on a second disk: read as it is when it
-/// was shut down cleanly; incomplete, saying why, when it needs recovery, because the
-/// committed transactions in that log are not replayed (e2fsck cannot check it without
-/// the journal either).
+/// was shut down cleanly; read as it lies but incomplete, saying why, when it needs
+/// recovery, because the committed transactions in that log are not replayed (e2fsck
+/// cannot check it without the journal either).
 #[test]
 fn a_filesystem_needing_recovery_from_an_external_journal_is_incomplete() {
     let scratch = Scratch::new("ext_journal", "recovery", no_images);
@@ -183,12 +183,23 @@ fn a_filesystem_needing_recovery_from_an_external_journal_is_incomplete() {
     let (run, report) = inspect_json(&joined);
     run.expect_code(3);
     assert_eq!(report["complete"], false, "{report:#}");
+    // The volume is read as it lies on disk, as debugfs reads it, and says why it is
+    // incomplete.
     let volume = volume_of(&report, "ext4");
-    let reason = volume["error"].as_str().unwrap_or_default();
+    assert_eq!(volume["scanned"], true, "{volume:#}");
+    assert_eq!(volume["details"]["log"], "dirty", "{volume:#}");
     assert!(
-        reason.contains("external journal device and was not replayed"),
-        "{volume:#}"
+        report["notes"]
+            .to_string()
+            .contains("external journal device and was not replayed"),
+        "{report:#}"
     );
+    let listed = amiscan(["ls", joined.to_str().unwrap(), "/"]);
+    listed.expect_code(3);
+    let debugfs = tool("debugfs", &["-R", "ls -p /", root.to_str().unwrap()]);
+    for line in listed.stdout_text().lines() {
+        assert!(debugfs.contains(&format!("/{line}/")), "{line}: {debugfs}");
+    }
     // The journal device itself is still not what makes it incomplete.
     assert!(volume_of(&report, "jbd")["error"]
         .as_str()

@@ -245,9 +245,12 @@ impl Ext4Fs {
         // Unclean shutdown: committed transactions in the journal are newer than the
         // blocks they replace, superblock and descriptors included, so read everything
         // again through the replayed overlay.
-        let overlay = match journal::replay(&fs)? {
-            journal::Replay::Done(overlay) => overlay,
-            journal::Replay::Refused(why) => {
+        // A journal that cannot be replayed (a checksum, a feature, the log on another
+        // device, a damaged journal inode) costs only the transactions in it: the volume
+        // is read as it lies, as debugfs reads it, and is incomplete with the reason.
+        let overlay = match journal::replay(&fs) {
+            Ok(journal::Replay::Done(overlay)) => overlay,
+            Ok(journal::Replay::Refused(why)) | Err(why) => {
                 fs.unreplayed_journal = Some(why.to_string());
                 return Ok(fs);
             }
