@@ -58,7 +58,7 @@ pub fn not_disk_shaped(source: &dyn BlockSource) -> Option<NotDiskShape> {
     if len < SECTOR {
         return Some(NotDiskShape::SmallerThanSector { len });
     }
-    if len % SECTOR != 0 {
+    if !len.is_multiple_of(SECTOR) {
         return Some(NotDiskShape::PartialSector { len });
     }
     None
