@@ -137,7 +137,8 @@ fn copy_sparse(
         }
     }
     // A trailing hole has no bytes written after it: the length says where the disk ends.
-    Ok(file.set_len(total).and_then(|()| file.sync_data()))
+    // No sync: the copy is read back through the same page cache, then deleted.
+    Ok(file.set_len(total))
 }
 
 /// Fills `piece` as far as `input` allows; fewer bytes only at the end of the input.

@@ -82,7 +82,17 @@ const TOOL_PACKAGES: &[(&str, &str)] = &[
     ("pvck", "lvm2"),
     ("vgchange", "lvm2"),
     ("vgcfgbackup", "lvm2"),
+    ("vgcfgrestore", "lvm2"),
+    ("lvextend", "lvm2"),
+    ("lvs", "lvm2"),
+    ("pvs", "lvm2"),
+    ("vgs", "lvm2"),
     ("thin_check", "thin-provisioning-tools"),
+    ("thin_restore", "thin-provisioning-tools"),
+    ("mount", "mount"),
+    ("umount", "mount"),
+    ("dpkg-deb", "dpkg"),
+    ("apt-get", "apt"),
 ];
 
 /// Where a tool is looked for: $PATH, then the sbin directories a non-root $PATH may lack
@@ -125,15 +135,18 @@ pub fn tool_command(program: &str) -> Command {
     Command::new(require_tool(program))
 }
 
-/// The tool a build script's output says is missing: its own up-front check
-/// (`required tool 'X' not found`) or bash's `X: command not found`.
+/// The tool a build script's output says is missing: an up-front check
+/// (`required tool 'X' not found`, `X is required`) or bash's `X: command not found`.
 fn missing_in_script_output(stderr: &str) -> Option<String> {
     stderr.lines().find_map(|line| {
         if let Some(rest) = line.split("required tool '").nth(1) {
             return rest.split('\'').next().map(str::to_string);
         }
-        let before = line.strip_suffix(": command not found")?;
-        before.rsplit(": ").next().map(str::to_string)
+        // `build-lvm-images.sh: pvcreate is required` is that script's own check.
+        let before = line
+            .strip_suffix(": command not found")
+            .or_else(|| line.strip_suffix(" is required"))?;
+        before.rsplit([' ', ':']).next().map(str::to_string)
     })
 }
 
@@ -1020,6 +1033,10 @@ fn a_missing_tool_is_named_with_its_package() {
     assert_eq!(
         missing_in_script_output("required tool 'qemu-img' not found on PATH").as_deref(),
         Some("qemu-img")
+    );
+    assert_eq!(
+        missing_in_script_output("build-lvm-images.sh: pvcreate is required").as_deref(),
+        Some("pvcreate")
     );
 }
 
