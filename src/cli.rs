@@ -106,11 +106,18 @@ pub struct ReadArgs {
     /// reading of a damaged image). The result is always marked incomplete.
     #[arg(long)]
     pub ignore_checksums: bool,
+    /// With `-` as the image (standard input, copied to $TMPDIR first): refuse more than
+    /// this many bytes (default 64 GiB).
+    #[arg(long, value_name = "BYTES")]
+    pub stdin_max_size: Option<u64>,
 }
 
 impl ReadArgs {
     pub fn open_options(self) -> crate::guest::OpenOptions {
         crate::guest::OpenOptions {
+            stdin_max_size: self
+                .stdin_max_size
+                .unwrap_or(crate::image::DEFAULT_STDIN_MAX),
             checksums: if self.ignore_checksums {
                 crate::checksums::ChecksumPolicy::Ignore
             } else {

@@ -36,8 +36,9 @@ struct WaiverSpec {
     #[serde(default)]
     subjects: Vec<String>,
     reason: String,
+    /// Spanned so that a bad date is reported where it is written.
     #[serde(default)]
-    expires: Option<String>,
+    expires: Option<Spanned<String>>,
     #[serde(default)]
     images: Option<String>,
 }
@@ -136,6 +137,8 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Waiver>, Vec<WaiverError>> {
     for entry in parsed.waivers {
         let at = &entry.referenced;
         let mut problems = Vec::new();
+        // Problems with a place of their own (a bad date), as (line, column, message).
+        let mut placed = Vec::new();
         let spec = entry.value;
         if !crate::rules::pack::valid_id(&spec.rule) {
             problems.push(format!(
@@ -146,12 +149,20 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Waiver>, Vec<WaiverError>> {
         if spec.reason.trim().is_empty() {
             problems.push("a waiver needs a `reason`".to_string());
         }
+        // Strict as written: a quoted date with a space in it is not a date.
         let expires = match &spec.expires {
             None => None,
-            Some(text) => match date::parse(text.trim()) {
-                Some(day) => Some((text.trim().to_string(), day)),
+            Some(text) => match date::parse(&text.value) {
+                Some(day) => Some((text.value.clone(), day)),
                 None => {
-                    problems.push(format!("expires: `{text}` is not a YYYY-MM-DD date"));
+                    placed.push((
+                        text.referenced.line(),
+                        text.referenced.column(),
+                        format!(
+                            "expires: `{}` is not a YYYY-MM-DD date of the calendar",
+                            text.value
+                        ),
+                    ));
                     None
                 }
             },
@@ -184,7 +195,7 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Waiver>, Vec<WaiverError>> {
                 }
             },
         };
-        if problems.is_empty() {
+        if problems.is_empty() && placed.is_empty() {
             waivers.push(Waiver {
                 source: format!("{file}:{}", at.line()),
                 rule: spec.rule,
@@ -199,12 +210,19 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Waiver>, Vec<WaiverError>> {
                 directory: None,
             });
         } else {
-            errors.extend(problems.into_iter().map(|message| WaiverError {
-                file: file.to_string(),
-                line: at.line(),
-                column: at.column(),
-                message,
-            }));
+            let entry_place = problems
+                .into_iter()
+                .map(|message| (at.line(), at.column(), message));
+            errors.extend(
+                entry_place
+                    .chain(placed)
+                    .map(|(line, column, message)| WaiverError {
+                        file: file.to_string(),
+                        line,
+                        column,
+                        message,
+                    }),
+            );
         }
     }
     if errors.is_empty() {
@@ -317,6 +335,36 @@ mod tests {
         assert!(shown[1].starts_with("w.yaml:4:") && shown[1].contains("not a rule id"));
         assert!(shown.iter().any(|s| s.contains("YYYY-MM-DD")));
         assert!(shown.iter().any(|s| s.contains("absolute")));
+    }
+
+    #[test]
+    fn a_bad_date_is_named_where_it_is_written() {
+        for bad in [
+            "2026-02-30",
+            "2026-2-3",
+            "2026-13-01",
+            "0000-01-01",
+            "\"+2026-01-01\"",
+            "\"2026-01-01 \"",
+            "2026-01-01T10:00:00",
+            "2027-02-29",
+        ] {
+            let text = format!("waivers:\n  - rule: a.b\n    reason: r\n    expires: {bad}\n");
+            let errors = parse("w.yaml", &text).unwrap_err();
+            assert_eq!(errors.len(), 1, "{bad}: {errors:?}");
+            assert_eq!(
+                (errors[0].line, errors[0].column),
+                (4, 14),
+                "{bad}: {errors:?}"
+            );
+            assert!(errors[0].message.contains("YYYY-MM-DD"), "{errors:?}");
+        }
+        let leap = "waivers:\n  - rule: a.b\n    reason: r\n    expires: 2028-02-29\n";
+        let waiver = &parse("w.yaml", leap).unwrap()[0];
+        assert_eq!(
+            waiver.expires.as_ref().map(|(text, _)| text.as_str()),
+            Some("2028-02-29")
+        );
     }
 
     #[test]

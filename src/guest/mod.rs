@@ -42,10 +42,21 @@ pub enum OpenError {
 }
 
 /// How a guest's disks are read.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OpenOptions {
     /// Whether checksum mismatches are refused (the default) or let through and counted.
     pub checksums: ChecksumPolicy,
+    /// The most bytes a disk given as `-` (standard input) may hold.
+    pub stdin_max_size: u64,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        Self {
+            checksums: ChecksumPolicy::default(),
+            stdin_max_size: crate::image::DEFAULT_STDIN_MAX,
+        }
+    }
 }
 
 /// Opens the image read-only (or each of the disks an argument joins with `+`), finds
@@ -62,7 +73,8 @@ pub fn open_with(argument: &std::path::Path, options: OpenOptions) -> Result<Gue
     let mut disks = Vec::with_capacity(args.len());
     let mut inputs = Vec::with_capacity(args.len());
     for arg in args {
-        let opened = crate::image::open_image_with(&arg.path, options.checksums)?;
+        let opened =
+            crate::image::open_argument(&arg.path, options.checksums, options.stdin_max_size)?;
         inputs.push(crate::volumes::DiskInput {
             name: arg.name,
             source: Arc::clone(&opened.disk),
@@ -79,7 +91,37 @@ pub fn open_with(argument: &std::path::Path, options: OpenOptions) -> Result<Gue
                 source,
             }
         })?;
+    if let Some((disk, shape)) = not_a_disk(&disks, &layout) {
+        return Err(OpenError::Image(crate::image::OpenError::NotAnImage {
+            path: disk.path.clone(),
+            shape,
+        }));
+    }
     Ok(assemble_with(disks, &name, layout, options))
+}
+
+/// The first disk in which nothing at all was recognised (no container, no partition
+/// table, no filesystem or volume signature) and whose shape rules out a disk (too short,
+/// ragged, or text), with why. A disk-shaped file that holds something unknown is read,
+/// and left incomplete, never refused.
+fn not_a_disk<'a>(
+    disks: &'a [GuestDisk],
+    layout: &Layout,
+) -> Option<(&'a GuestDisk, crate::image::NotDiskShape)> {
+    disks.iter().enumerate().find_map(|(index, disk)| {
+        let table = layout.disks.get(index)?;
+        let nothing_found = disk.image.format == crate::image::ContainerFormat::Raw
+            && table.scheme == crate::volumes::Scheme::None
+            && layout
+                .volumes
+                .iter()
+                .filter(|v| v.disk == index)
+                .all(|v| v.identity.content == Content::Unknown);
+        if !nothing_found {
+            return None;
+        }
+        crate::image::not_disk_shaped(disk.image.disk.as_ref()).map(|shape| (disk, shape))
+    })
 }
 
 /// Why a guest read with `ChecksumPolicy::Ignore` is never complete.

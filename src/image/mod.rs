@@ -12,6 +12,8 @@ pub mod disks;
 mod memory;
 pub mod qcow2;
 mod raw;
+mod shape;
+mod stdin;
 pub mod vdi;
 pub mod vhd;
 pub mod vhdx;
@@ -29,6 +31,8 @@ pub use corruption::CorruptKind;
 pub use cursor::SourceCursor;
 pub use memory::{MemoryImage, SparseMemory};
 pub use raw::RawImage;
+pub use shape::{not_disk_shaped, NotDiskShape};
+pub use stdin::{StdinError, DEFAULT_STDIN_MAX, STDIN_ARGUMENT};
 pub use window::Window;
 
 /// A disk's bytes, read by position so that many threads can share one source.
@@ -178,15 +182,88 @@ pub struct OpenedImage {
 pub enum OpenError {
     #[error("{path}: cannot open: {source}")]
     Io { path: String, source: io::Error },
-    #[error("{path}: is a directory, not an image file")]
-    IsDirectory { path: String },
+    /// A directory, FIFO, socket or character device: nothing to read as a disk.
+    #[error("{path}: is a {kind}; amiscan reads image files and block devices")]
+    NotAFile { path: String, kind: SpecialFile },
     #[error("{path}: is empty (0 bytes), not a disk image")]
     Empty { path: String },
+    /// Nothing was recognised in it (no container, partition table or filesystem) and
+    /// its shape rules out a disk whose contents are merely unknown.
+    #[error("{path}: not a disk image: no container, partition table or filesystem recognised, and {shape}")]
+    NotAnImage { path: String, shape: NotDiskShape },
+    /// `-` was given and standard input could not be taken as an image.
+    #[error("{path}: {source}")]
+    Stdin { path: String, source: StdinError },
     /// A container amiscan does not read: named, never read as a raw disk.
     #[error("{path}: is a {format} image, a container amiscan does not read; convert it with `qemu-img convert -O raw` (or qcow2) and scan the result")]
     UnreadFormat { path: String, format: &'static str },
     #[error(transparent)]
     Container(#[from] ContainerError),
+}
+
+/// What a path names when it is neither a regular file nor a block device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpecialFile {
+    Directory,
+    Fifo,
+    Socket,
+    CharacterDevice,
+}
+
+impl fmt::Display for SpecialFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Directory => "directory",
+            Self::Fifo => "FIFO",
+            Self::Socket => "socket",
+            Self::CharacterDevice => "character device",
+        })
+    }
+}
+
+/// The kind of special file `meta` describes, `None` for a regular file or block device.
+fn special_file(meta: &std::fs::Metadata) -> Option<SpecialFile> {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = meta.file_type();
+    if kind.is_dir() {
+        Some(SpecialFile::Directory)
+    } else if kind.is_fifo() {
+        Some(SpecialFile::Fifo)
+    } else if kind.is_socket() {
+        Some(SpecialFile::Socket)
+    } else if kind.is_char_device() {
+        Some(SpecialFile::CharacterDevice)
+    } else {
+        None
+    }
+}
+
+/// Opens the disk an image argument names: `-` is standard input, copied to a private
+/// temporary file of at most `stdin_max` bytes that is removed once the image is open;
+/// anything else is a path, opened as `open_image_with` does.
+pub fn open_argument(
+    path: &Path,
+    policy: ChecksumPolicy,
+    stdin_max: u64,
+) -> Result<OpenedImage, OpenError> {
+    if path.as_os_str() != STDIN_ARGUMENT {
+        return open_image_with(path, policy);
+    }
+    let shown = path.display().to_string();
+    let spool = stdin::spool(stdin_max).map_err(|source| OpenError::Stdin {
+        path: shown.clone(),
+        source,
+    })?;
+    // Every reader holds its files open from here on, so the copy's name can go (when
+    // `spool` is dropped). Errors name `-`, not the copy, which no longer exists.
+    open_image_with(spool.path(), policy).map_err(|e| match e {
+        OpenError::Empty { .. } => OpenError::Empty { path: shown },
+        OpenError::Io { source, .. } => OpenError::Io {
+            path: shown,
+            source,
+        },
+        other => other,
+    })
 }
 
 /// Opens an image file read-only and detects its container by magic bytes, never by name.
@@ -204,8 +281,13 @@ pub fn open_image(path: &Path) -> Result<OpenedImage, OpenError> {
 /// Backing files of a qcow2 image are always verified.
 pub fn open_image_with(path: &Path, policy: ChecksumPolicy) -> Result<OpenedImage, OpenError> {
     let shown = path.display().to_string();
-    if path.is_dir() {
-        return Err(OpenError::IsDirectory { path: shown });
+    // Asked before opening: opening a FIFO blocks until something writes to it.
+    let meta = std::fs::metadata(path).map_err(|source| OpenError::Io {
+        path: shown.clone(),
+        source,
+    })?;
+    if let Some(kind) = special_file(&meta) {
+        return Err(OpenError::NotAFile { path: shown, kind });
     }
     let raw = RawImage::open(path).map_err(|source| OpenError::Io {
         path: shown.clone(),

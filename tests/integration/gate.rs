@@ -260,11 +260,60 @@ fn a_bad_waiver_file_stops_the_run_with_its_location() {
     let run = amiscan_in(&dir, &["scan", "sample.img", "--waivers", "w.yaml"]);
     assert_eq!(run.code, 2);
     assert_eq!(run.stdout, "", "nothing is scanned");
-    assert!(run.stderr.contains("w.yaml:4:"), "{}", run.stderr);
+    // Named where the bad date is written: line 5, the value's column.
+    assert!(run.stderr.contains("w.yaml:5:14:"), "{}", run.stderr);
     std::fs::write(dir.join("w.yaml"), "waivers:\n  - rule: history.shell\n").unwrap();
     let run = amiscan_in(&dir, &["scan", "sample.img", "--waivers", "w.yaml"]);
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("reason"), "{}", run.stderr);
+}
+
+#[test]
+fn waiver_dates_are_strict_and_named_where_written() {
+    let dir = workspace("waive-dates", &["sample.img"]);
+    for bad in [
+        "2026-02-30",
+        "2026-2-3",
+        "2026-13-01",
+        "0000-01-01",
+        "\"+2026-01-01\"",
+        "\"2026-01-01 \"",
+        "2026-01-01T00:00:00",
+        "2027-02-29",
+    ] {
+        let text = format!(
+            "waivers:\n  - rule: history.shell\n    reason: accepted\n    expires: {bad}\n"
+        );
+        std::fs::write(dir.join("w.yaml"), text).unwrap();
+        let run = amiscan_in(&dir, &["scan", "sample.img", "--waivers", "w.yaml"]);
+        assert_eq!(run.code, 2, "expires: {bad}: {}", run.stderr);
+        assert_eq!(run.stdout, "", "nothing is scanned");
+        assert!(
+            run.stderr.contains("w.yaml:4:14: expires:") && run.stderr.contains("YYYY-MM-DD"),
+            "expires: {bad}: {}",
+            run.stderr
+        );
+    }
+    std::fs::write(
+        dir.join("w.yaml"),
+        "waivers:\n  - rule: history.shell\n    reason: accepted\n    expires: 2028-02-29\n",
+    )
+    .unwrap();
+    let run = amiscan_in(
+        &dir,
+        &[
+            "scan",
+            "sample.img",
+            "--waivers",
+            "w.yaml",
+            "--format",
+            "json",
+            "--as-of",
+            "2026-11-22",
+        ],
+    );
+    assert_ne!(run.code, 2, "{}", run.stderr);
+    assert_eq!(run.json()["waivers"][0]["expires"], "2028-02-29");
 }
 
 fn scan_with_baseline(dir: &Path) -> Run {

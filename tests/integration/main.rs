@@ -21,6 +21,7 @@ mod gate;
 mod golden;
 mod guest_paths;
 mod images;
+mod inputs;
 mod json_schema;
 mod lvm;
 mod packages_facts;

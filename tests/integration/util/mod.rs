@@ -14,7 +14,7 @@ use std::ffi::OsStr;
 use std::fs;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
@@ -29,6 +29,125 @@ pub fn manifest_dir() -> PathBuf {
 
 pub fn build_dir() -> PathBuf {
     manifest_dir().join("testdata").join("build")
+}
+
+/// The Debian package of each program the tests and build scripts run: the list
+/// `.ci/run` installs, so that a missing tool is named with what provides it.
+const TOOL_PACKAGES: &[(&str, &str)] = &[
+    ("mke2fs", "e2fsprogs"),
+    ("mkfs.ext2", "e2fsprogs"),
+    ("mkfs.ext3", "e2fsprogs"),
+    ("mkfs.ext4", "e2fsprogs"),
+    ("debugfs", "e2fsprogs"),
+    ("e2fsck", "e2fsprogs"),
+    ("tune2fs", "e2fsprogs"),
+    ("dumpe2fs", "e2fsprogs"),
+    ("sgdisk", "gdisk"),
+    ("sfdisk", "fdisk"),
+    ("fdisk", "fdisk"),
+    ("mkfs.vfat", "dosfstools"),
+    ("mkfs.fat", "dosfstools"),
+    ("fsck.fat", "dosfstools"),
+    ("mcopy", "mtools"),
+    ("mmd", "mtools"),
+    ("mdir", "mtools"),
+    ("mkfs.xfs", "xfsprogs"),
+    ("xfs_db", "xfsprogs"),
+    ("xfs_io", "xfsprogs"),
+    ("xfs_repair", "xfsprogs"),
+    ("mkfs.btrfs", "btrfs-progs"),
+    ("genisoimage", "genisoimage"),
+    ("cryptsetup", "cryptsetup-bin"),
+    ("mkswap", "util-linux"),
+    ("losetup", "util-linux"),
+    ("flock", "util-linux"),
+    ("mkfifo", "coreutils"),
+    ("qemu-img", "qemu-utils"),
+    ("python3", "python3"),
+    ("ssh-keygen", "openssh-client"),
+    ("systemctl", "systemd"),
+    ("rpm", "rpm"),
+    ("rpmdb", "rpm"),
+    ("db5.3_load", "db5.3-util"),
+    ("sqlite3", "sqlite3"),
+    ("update-inetd", "update-inetd"),
+    ("openssl", "openssl"),
+    ("xz", "xz-utils"),
+    ("zstd", "zstd"),
+    ("xmllint", "libxml2-utils"),
+    ("lvm", "lvm2"),
+    ("pvcreate", "lvm2"),
+    ("vgcreate", "lvm2"),
+    ("lvcreate", "lvm2"),
+    ("pvck", "lvm2"),
+    ("vgchange", "lvm2"),
+    ("vgcfgbackup", "lvm2"),
+    ("vgcfgrestore", "lvm2"),
+    ("lvextend", "lvm2"),
+    ("lvs", "lvm2"),
+    ("pvs", "lvm2"),
+    ("vgs", "lvm2"),
+    ("thin_check", "thin-provisioning-tools"),
+    ("thin_restore", "thin-provisioning-tools"),
+    ("mount", "mount"),
+    ("umount", "mount"),
+    ("dpkg-deb", "dpkg"),
+    ("apt-get", "apt"),
+];
+
+/// Where a tool is looked for: $PATH, then the sbin directories a non-root $PATH may lack
+/// (the mkfs tools live there).
+fn find_tool(program: &str) -> Option<PathBuf> {
+    if program.contains('/') {
+        return Path::new(program).is_file().then(|| PathBuf::from(program));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin"].map(PathBuf::from))
+        .map(|dir| dir.join(program))
+        .find(|candidate| {
+            fs::metadata(candidate)
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+/// What to tell the user when `program` is missing: its name, its Debian package, and
+/// that `.ci/run` installs it.
+pub fn missing_tool_message(program: &str) -> String {
+    let package = TOOL_PACKAGES
+        .iter()
+        .find(|(name, _)| *name == program)
+        .map_or_else(
+            || "no Debian package known to the tests".to_string(),
+            |(_, package)| format!("Debian package {package}"),
+        );
+    format!("required tool '{program}' not found on PATH ({package}; .ci/run installs it)")
+}
+
+/// Fails the test, naming the tool and its package, unless `program` can be run.
+pub fn require_tool(program: &str) -> PathBuf {
+    find_tool(program).unwrap_or_else(|| panic!("{}", missing_tool_message(program)))
+}
+
+/// A `Command` for an external tool, found on $PATH (or in sbin) first: a missing tool
+/// fails the test with its name and package instead of a bare "No such file" error.
+pub fn tool_command(program: &str) -> Command {
+    Command::new(require_tool(program))
+}
+
+/// The tool a build script's output says is missing: an up-front check
+/// (`required tool 'X' not found`, `X is required`) or bash's `X: command not found`.
+fn missing_in_script_output(stderr: &str) -> Option<String> {
+    stderr.lines().find_map(|line| {
+        if let Some(rest) = line.split("required tool '").nth(1) {
+            return rest.split('\'').next().map(str::to_string);
+        }
+        // `build-lvm-images.sh: pvcreate is required` is that script's own check.
+        let before = line
+            .strip_suffix(": command not found")
+            .or_else(|| line.strip_suffix(" is required"))?;
+        before.rsplit([' ', ':']).next().map(str::to_string)
+    })
 }
 
 /// Builds the images (once per process; instant when the stamp says they are current).
@@ -49,12 +168,23 @@ pub fn ensure_built(script_name: &str, lock: &str) {
     let build = build_dir();
     fs::create_dir_all(&build).unwrap();
     let script = manifest_dir().join("testdata").join(script_name);
-    let output = Command::new("flock")
+    require_tool("bash");
+    let output = tool_command("flock")
         .arg(build.join(lock))
         .arg("bash")
         .arg(&script)
         .output()
         .unwrap_or_else(|e| panic!("cannot run flock/bash for {}: {e}", script.display()));
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if let Some(program) = missing_in_script_output(&stderr) {
+            panic!(
+                "{} cannot build its images: {}",
+                script.display(),
+                missing_tool_message(&program)
+            );
+        }
+    }
     assert!(
         output.status.success(),
         "{} failed ({}):\n{}{}",
@@ -829,16 +959,10 @@ pub fn sorted_names(dir: &Path) -> Vec<Vec<u8>> {
 
 /// Partitions as `sfdisk --json` reads them (512-byte sectors): number → (start, size) in bytes.
 pub fn sfdisk_partitions(image_path: &Path) -> BTreeMap<u32, (u64, u64)> {
-    let output = Command::new("sfdisk")
+    let output = tool_command("sfdisk")
         .arg("--json")
         .arg(image_path)
         .output()
-        .or_else(|_| {
-            Command::new("/usr/sbin/sfdisk")
-                .arg("--json")
-                .arg(image_path)
-                .output()
-        })
         .expect("cannot run sfdisk");
     assert!(output.status.success(), "sfdisk --json failed");
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
@@ -868,7 +992,7 @@ pub fn sfdisk_partitions(image_path: &Path) -> BTreeMap<u32, (u64, u64)> {
 
 /// sha256 and mtime (ns) of a file, for proving it was not written.
 pub fn fingerprint(path: &Path) -> (String, i64, i64) {
-    let output = Command::new("sha256sum")
+    let output = tool_command("sha256sum")
         .arg(path)
         .output()
         .expect("cannot run sha256sum");
@@ -877,6 +1001,43 @@ pub fn fingerprint(path: &Path) -> (String, i64, i64) {
     let digest = text.split_whitespace().next().unwrap().to_string();
     let meta = fs::metadata(path).unwrap();
     (digest, meta.mtime(), meta.mtime_nsec())
+}
+
+#[test]
+fn a_missing_tool_is_named_with_its_package() {
+    let panicked = std::panic::catch_unwind(|| tool("mkfs.no-such-filesystem", &[])).unwrap_err();
+    let message = panicked
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        message,
+        "required tool 'mkfs.no-such-filesystem' not found on PATH (no Debian package known to \
+         the tests; .ci/run installs it)"
+    );
+    assert_eq!(
+        missing_tool_message("mkfs.xfs"),
+        "required tool 'mkfs.xfs' not found on PATH (Debian package xfsprogs; .ci/run installs it)"
+    );
+    // What bash says when a build script runs a tool that is not installed.
+    let output = tool_command("bash")
+        .args(["-c", "set -e; mkfs.no-such-filesystem -q x.img"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        missing_in_script_output(&stderr).as_deref(),
+        Some("mkfs.no-such-filesystem"),
+        "{stderr}"
+    );
+    assert_eq!(
+        missing_in_script_output("required tool 'qemu-img' not found on PATH").as_deref(),
+        Some("qemu-img")
+    );
+    assert_eq!(
+        missing_in_script_output("build-lvm-images.sh: pvcreate is required").as_deref(),
+        Some("pvcreate")
+    );
 }
 
 #[test]
@@ -974,7 +1135,7 @@ impl Rng {
 /// shell function. For rescanning a tree a test has changed.
 pub fn rule_disk(case: &str, tree: &Path, out: &Path) {
     let script = manifest_dir().join("testdata").join("build-rule-images.sh");
-    let output = Command::new("bash")
+    let output = tool_command("bash")
         .arg(&script)
         .arg("--disk")
         .arg(case)
@@ -1019,7 +1180,7 @@ impl Scratch {
     /// A sparse copy of a built image.
     pub fn copy(&self, name: &str) -> PathBuf {
         let to = self.dir.join(name);
-        let status = Command::new("cp")
+        let status = tool_command("cp")
             .arg("--sparse=always")
             .arg((self.images)(name))
             .arg(&to)
@@ -1204,7 +1365,10 @@ pub fn copy_sparse(from: &Path, to: &Path) {
 
 /// Runs a tool that must succeed; its standard output.
 pub fn tool(program: &str, args: &[&str]) -> String {
-    let output = Command::new(program).args(args).output().unwrap();
+    let output = tool_command(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
     assert!(
         output.status.success(),
         "{program} {args:?}: {}",
