@@ -150,3 +150,147 @@ fn an_output_without_a_known_format_is_a_usage_error_before_scanning() {
     assert_eq!(run.code, 2, "{}", run.describe());
     assert!(run.stderr.contains("--output"), "{}", run.stderr);
 }
+
+/// `--label KEY=VALUE` reaches every format, the same in each.
+#[test]
+fn labels_reach_every_format() {
+    let dir = util::scratch_dir("report_formats", "labels");
+    let file = |name: &str| dir.join(name).display().to_string();
+    let mut args = vec![
+        "--label".to_string(),
+        "build=1 234".into(),
+        "--label".into(),
+        "region=eu-west-1".into(),
+        "--format".into(),
+        "json".into(),
+    ];
+    for (format, name) in [
+        ("jsonl", "r.jsonl"),
+        ("markdown", "r.md"),
+        ("sarif", "r.sarif"),
+        ("junit", "r.xml"),
+        ("table", "r.txt"),
+    ] {
+        args.push("--output".into());
+        args.push(format!("{format}={}", file(name)));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = scan(&args);
+    assert_eq!(run.code, 1, "{}", run.describe());
+    let expected = serde_json::json!({"build": "1 234", "region": "eu-west-1"});
+    let report: Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(report["images"][0]["labels"], expected);
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+    let first: Value = serde_json::from_str(read("r.jsonl").lines().next().unwrap()).unwrap();
+    assert_eq!(first["type"], "image");
+    assert_eq!(first["labels"], expected);
+    let sarif: Value = serde_json::from_str(&read("r.sarif")).unwrap();
+    assert_eq!(sarif["runs"][0]["properties"]["labels"], expected);
+    let junit = read("r.xml");
+    assert!(
+        junit.contains(r#"<property name="label.build" value="1 234"/>"#)
+            && junit.contains(r#"<property name="label.region" value="eu-west-1"/>"#),
+        "{junit}"
+    );
+    let table = read("r.txt");
+    assert!(
+        table.contains("\n  labels: build=1 234, region=eu-west-1\n"),
+        "{table}"
+    );
+    let markdown = read("r.md");
+    assert!(
+        markdown.contains("Labels: `build=1 234`, `region=eu-west-1`"),
+        "{markdown}"
+    );
+}
+
+#[test]
+fn a_malformed_or_repeated_label_is_a_usage_error() {
+    for bad in [
+        &["--label", "bad key=1"][..],
+        &["--label", "=1"],
+        &["--label", "a/b=1"],
+        &["--label", "no-value"],
+        &["--label", "é=1"],
+        &["--label", "a=1", "--label", "a=2"],
+    ] {
+        let run = scan(bad);
+        assert_eq!(run.code, 2, "{bad:?}: {}", run.describe());
+        assert!(run.stderr.contains("--label"), "{bad:?}: {}", run.stderr);
+        assert!(run.stdout.is_empty(), "{bad:?}: no report");
+    }
+    // Letters, digits, `_`, `.` and `-` make a key; the value is free text.
+    let run = scan(&["--label", "Team_A.b-2=any thing=at all", "--format", "json"]);
+    assert_eq!(run.code, 1, "{}", run.describe());
+    let report: Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(
+        report["images"][0]["labels"]["Team_A.b-2"],
+        "any thing=at all"
+    );
+}
+
+/// `--image-digest` gives each file of a guest of two disks the SHA-256 `sha256sum` gives.
+#[test]
+fn image_digests_are_what_sha256sum_computes() {
+    let disks = [
+        rule_image("leaky"),
+        util::manifest_dir().join("testdata/sample.img"),
+    ];
+    let joined = format!("{}+{}", disks[0].display(), disks[1].display());
+    let json = amiscan(["scan", &joined, "--format", "json", "--image-digest"]);
+    let table = amiscan(["scan", &joined, "--image-digest"]);
+    let report: Value = serde_json::from_slice(&json.stdout).unwrap();
+    let digests = report["images"][0]["image"]["digests"].as_array().unwrap();
+    assert_eq!(digests.len(), 2, "{digests:?}");
+    for (digest, disk) in digests.iter().zip(&disks) {
+        let sum = util::tool("sha256sum", &[disk.to_str().unwrap()]);
+        let expected = sum.split_whitespace().next().unwrap();
+        assert_eq!(digest["path"], disk.display().to_string());
+        assert_eq!(digest["sha256"], expected);
+        let line = format!("  sha256 {}: {expected}\n", disk.display());
+        assert!(
+            table.stdout_text().contains(&line),
+            "{}",
+            table.stdout_text()
+        );
+    }
+    // Without the flag, nothing is read twice and nothing is said.
+    let plain = amiscan(["scan", &joined, "--format", "json"]);
+    let report: Value = serde_json::from_slice(&plain.stdout).unwrap();
+    assert!(report["images"][0]["image"].get("digests").is_none());
+}
+
+/// A rule whose checks all meet one unreadable place says so once, with a count.
+#[test]
+fn a_rule_error_names_each_cause_once() {
+    let dir = crate::golden::not_read_dir();
+    let run = amiscan([
+        "scan",
+        dir.join("unread.img").to_str().unwrap(),
+        "--select",
+        "creds.files",
+        "--format",
+        "json",
+        "--no-default-waivers",
+    ]);
+    assert_eq!(run.code, 3, "{}", run.describe());
+    let report: Value = serde_json::from_slice(&run.stdout).unwrap();
+    let result = &report["images"][0]["results"][0];
+    assert_eq!(result["status"], "error");
+    let reason = result["reason"].as_str().unwrap();
+    assert_eq!(
+        reason.matches("/home could not be read").count(),
+        1,
+        "{reason}"
+    );
+    assert_eq!(
+        reason.matches("/srv/data could not be read").count(),
+        1,
+        "{reason}"
+    );
+    // Every one of the rule's home-directory checks met /home: the count says how many.
+    assert!(
+        reason.contains("that part of the guest tree is not scanned (×13); /srv/data"),
+        "{reason}"
+    );
+}
