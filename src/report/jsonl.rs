@@ -70,12 +70,6 @@ struct FindingLine<'a> {
 
 fn image_line(image: &ImageReport) -> ImageLine<'_> {
     let not_read = &image.not_read;
-    let mut causes: Vec<&'static str> = Vec::new();
-    for cause in &not_read.causes {
-        if !causes.contains(&cause.kind) {
-            causes.push(cause.kind);
-        }
-    }
     ImageLine {
         kind: "image",
         schema_version: SCHEMA_VERSION,
@@ -93,7 +87,7 @@ fn image_line(image: &ImageReport) -> ImageLine<'_> {
             volumes: not_read.volumes.len(),
             mounts: not_read.mounts.len(),
             paths: not_read.paths.len(),
-            causes,
+            causes: not_read.cause_kinds(),
         },
     }
 }

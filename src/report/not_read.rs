@@ -141,6 +141,17 @@ impl NotRead {
         not_read
     }
 
+    /// The kinds of `causes`, each once, in the order first met.
+    pub fn cause_kinds(&self) -> Vec<&'static str> {
+        let mut kinds: Vec<&'static str> = Vec::new();
+        for cause in &self.causes {
+            if !kinds.contains(&cause.kind) {
+                kinds.push(cause.kind);
+            }
+        }
+        kinds
+    }
+
     pub fn is_empty(&self) -> bool {
         self.volumes.is_empty()
             && self.mounts.is_empty()
@@ -210,7 +221,7 @@ pub fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index) % 3 == 0 {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
             out.push(' ');
         }
         out.push(digit);
@@ -285,13 +296,7 @@ pub fn groups(image: &ImageReport) -> Vec<CauseGroup> {
             items,
         ));
     }
-    let kinds: Vec<&str> = not_read.causes.iter().fold(Vec::new(), |mut kinds, c| {
-        if !kinds.contains(&c.kind) {
-            kinds.push(c.kind);
-        }
-        kinds
-    });
-    for kind in kinds {
+    for kind in not_read.cause_kinds() {
         let items = not_read
             .causes
             .iter()
@@ -371,13 +376,12 @@ pub fn stderr_summary(image: &ImageReport) -> Option<String> {
             count(not_read.paths.len(), "path")
         ));
     }
-    let mut kinds: Vec<&str> = Vec::new();
-    for cause in &not_read.causes {
-        if !kinds.contains(&cause.kind) {
-            kinds.push(cause.kind);
-        }
-    }
-    parts.extend(kinds.into_iter().map(|k| cause_heading(k).to_string()));
+    parts.extend(
+        not_read
+            .cause_kinds()
+            .into_iter()
+            .map(|k| cause_heading(k).to_string()),
+    );
     let errors = rule_errors(image).len();
     if errors > 0 {
         parts.push(format!("{} could not decide", count(errors, "rule")));

@@ -16,6 +16,9 @@
 //! - Guest paths are relative references under `GUESTROOT` (`file:///`, the guest's root).
 //!   GitHub ignores `originalUriBaseIds` and reads them as repository paths, which is
 //!   harmless: the file is not in the repository, so the alert shows without a preview.
+//! - A run whose image could not be opened or was read only in part is not an analysis
+//!   that found nothing: `executionSuccessful` is false and each cause is an `error`
+//!   notification located at the image file, so no viewer reads missing results as fixes.
 //! - `partialFingerprints` hold a key of our own (`amiscan/v1`) built from what identifies
 //!   a finding across rebuilds of an image: rule, guest path, subject, secret fingerprint,
 //!   and the finding's rank among findings sharing those. Never the message or the line

@@ -49,6 +49,16 @@ struct Output {
     stderr: String,
 }
 
+impl Output {
+    fn of(output: std::process::Output) -> Self {
+        Output {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8(output.stdout).unwrap(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
 fn scan(extra: &[&str]) -> Output {
     let output = Command::new(env!("CARGO_BIN_EXE_amiscan"))
         .current_dir(run_dir())
@@ -63,11 +73,7 @@ fn scan(extra: &[&str]) -> Output {
         .args(extra)
         .output()
         .unwrap();
-    Output {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    Output::of(output)
 }
 
 /// Replaces what legitimately changes between runs and releases.
@@ -282,11 +288,7 @@ fn scan_not_read(images: &[&str], extra: &[&str]) -> Output {
         .args(extra)
         .output()
         .unwrap();
-    Output {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    Output::of(output)
 }
 
 #[test]
