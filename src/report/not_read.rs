@@ -80,7 +80,11 @@ impl NotRead {
         let mut not_read = NotRead::default();
         for state in &guest.volumes {
             let reason = match (&state.fs, &state.partial) {
-                (None, _) if state.incomplete => state.not_scanned.clone(),
+                // A volume the guest mounts leaves that part of its tree unread, even one
+                // that would hold no files on its own.
+                (None, _) if state.incomplete || state.mount_point.is_some() => {
+                    Some(state.not_scanned.clone().unwrap_or_default())
+                }
                 (Some(_), Some(partial)) => Some(partial.clone()),
                 _ => None,
             };
@@ -229,6 +233,19 @@ pub fn thousands(n: usize) -> String {
     out
 }
 
+/// `2 volumes not read`, `1 volume read in part`, or both kinds together.
+fn volumes_heading(volumes: &[VolumeNotRead]) -> String {
+    let partial = volumes.iter().filter(|v| v.partial).count();
+    let how = if partial == 0 {
+        "not read"
+    } else if partial == volumes.len() {
+        "read in part"
+    } else {
+        "not read or read in part"
+    };
+    format!("{} {how}", count(volumes.len(), "volume"))
+}
+
 /// The rules that could not decide, with the image's reason once when they share one.
 fn rule_errors(image: &ImageReport) -> Vec<&str> {
     image
@@ -261,10 +278,7 @@ pub fn groups(image: &ImageReport) -> Vec<CauseGroup> {
                 )
             })
             .collect();
-        groups.push(group(
-            format!("{} not read", count(not_read.volumes.len(), "volume")),
-            items,
-        ));
+        groups.push(group(volumes_heading(&not_read.volumes), items));
     }
     if !not_read.mounts.is_empty() {
         let items = not_read
@@ -353,8 +367,8 @@ pub fn stderr_summary(image: &ImageReport) -> Option<String> {
             named.push("…".into());
         }
         parts.push(format!(
-            "{} not read ({})",
-            count(not_read.volumes.len(), "volume"),
+            "{} ({})",
+            volumes_heading(&not_read.volumes),
             named.join("; ")
         ));
     }

@@ -294,3 +294,59 @@ fn a_rule_error_names_each_cause_once() {
         "{reason}"
     );
 }
+
+/// A disk image cut short: the partitions past its end are named in the "Not read"
+/// section with the partition-table problems that hide them, not only counted in JSON.
+#[test]
+fn a_truncated_image_says_which_partitions_it_lost() {
+    use std::io::Read;
+    util::ensure_images();
+    let dir = util::scratch_dir("report_formats", "truncated");
+    let image = dir.join("truncated.img");
+    let mut whole = std::fs::File::open(util::image("volume-kinds.img")).unwrap();
+    let mut cut = std::fs::File::create(&image).unwrap();
+    std::io::copy(&mut (&mut whole).take(60_000_000), &mut cut).unwrap();
+    drop(cut);
+    let run = amiscan([
+        "scan",
+        image.to_str().unwrap(),
+        "--select",
+        "cleanup.tmp",
+        "--no-default-waivers",
+    ]);
+    assert_eq!(run.code, 3, "{}", run.describe());
+    let text = run.stdout_text();
+    let section = &text[text
+        .find("Not read (the result is incomplete):")
+        .expect(&text)..];
+    assert!(section.contains("\n  4 volumes not read:\n"), "{section}");
+    assert!(
+        section.contains(
+            "\n    p3 (unknown): GPT entry 3 at byte 1280 ends at byte 152043520, past the end \
+             of the 60000000-byte disk\n"
+        ),
+        "{section}"
+    );
+    assert!(
+        section.contains("\n  partition-table problems that may hide data:\n"),
+        "{section}"
+    );
+    // Problems that hide nothing stay notes, not causes.
+    assert!(
+        text.contains("note: partition table: backup GPT cannot be used"),
+        "{text}"
+    );
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.contains(": incomplete: "))
+        .expect(&run.stderr);
+    assert!(
+        line.contains("4 volumes not read (p3: GPT entry 3"),
+        "{line}"
+    );
+    assert!(
+        line.ends_with(", partition-table problems that may hide data"),
+        "{line}"
+    );
+}
