@@ -180,6 +180,13 @@ fn labels_reach_every_format() {
     let expected = serde_json::json!({"build": "1 234", "region": "eu-west-1"});
     let report: Value = serde_json::from_slice(&run.stdout).unwrap();
     assert_eq!(report["images"][0]["labels"], expected);
+    // The run's start, RFC 3339 in UTC to the second, and its duration.
+    let started = report["started_at"].as_str().unwrap();
+    assert!(started.len() == 20 && started.ends_with('Z'), "{started}");
+    let started: jiff::Timestamp = started.parse().unwrap();
+    let age = jiff::Timestamp::now().as_second() - started.as_second();
+    assert!((0..3600).contains(&age), "started {age} s ago");
+    assert!(report["duration_ms"].is_u64());
     let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
     let first: Value = serde_json::from_str(read("r.jsonl").lines().next().unwrap()).unwrap();
     assert_eq!(first["type"], "image");
