@@ -211,6 +211,14 @@ pub struct ScanArgs {
     /// Print only errors on stderr: no progress, notes or waiver warnings.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Attach KEY=VALUE to each image's report, in every format (repeatable): build id,
+    /// region, pipeline. KEY is letters, digits, `_`, `.` and `-`; each KEY once.
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// Record the SHA-256 of each image file (one per disk of `a.img+b.img`) in the
+    /// report, as `sha256sum` computes it; each file is read once more, whole.
+    #[arg(long)]
+    pub image_digest: bool,
 }
 
 #[derive(Debug, Subcommand)]

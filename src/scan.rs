@@ -12,9 +12,10 @@ use crate::gate::baseline::Baseline;
 use crate::gate::waivers::Waiver;
 use crate::gate::{Decision, Gate, Scanned};
 use crate::guest::{self, display_path, Guest};
+use crate::image::disks::split_image_argument;
 use crate::names::escape_for_terminal;
 use crate::progress::{Phase, Progress};
-use crate::report::{ImageDetails, Stats};
+use crate::report::{FileDigest, ImageDetails, Stats};
 use crate::rules::checks::secrets::SecretsPass;
 use crate::rules::BlindSpot;
 use crate::rules::{self, FailOn, Rule, ScanContext, ScanOptions};
@@ -100,7 +101,7 @@ pub fn scan_image(
     let not_read = not_read(&guest, &inventory, &ctx, secrets);
     Ok(ImageScan {
         scanned: Scanned {
-            details: ImageDetails::of(&guest, stats),
+            details: ImageDetails::of(&guest, &inventory, stats),
             path: guest.image_name.clone(),
             unreadable: None,
             incomplete: guest.incomplete(),
@@ -120,6 +121,41 @@ pub fn unreadable(path: &Path, error: String) -> Scanned<ImageDetails> {
         incomplete: true,
         results: Vec::new(),
     }
+}
+
+/// The SHA-256 of each file an image argument names (one per disk of `a.img+b.img`), read
+/// whole from the start, as `sha256sum` reads it: what a fleet inventory keys images by.
+pub fn file_digests(argument: &Path) -> std::io::Result<Vec<FileDigest>> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let disks = split_image_argument(argument)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let mut digests = Vec::with_capacity(disks.len());
+    // One buffer for every file; the read loop ends at end of file.
+    let mut buffer = vec![0u8; 1 << 20];
+    for disk in disks {
+        let mut file = std::fs::File::open(&disk.path)?;
+        let mut hasher = Sha256::new();
+        loop {
+            let read = match file.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(read) => read,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            hasher.update(buffer.get(..read).unwrap_or_default());
+        }
+        let sha256 = hasher
+            .finalize()
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        digests.push(FileDigest {
+            path: disk.path.display().to_string(),
+            sha256,
+        });
+    }
+    Ok(digests)
 }
 
 /// Lets the gate decide every image and the run.

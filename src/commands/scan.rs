@@ -2,15 +2,17 @@
 //! `crate::scan` with a progress display, the gate's decision rendered once in every
 //! format asked for, and the worst verdict as the exit code.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
+use std::time::Instant;
 
 use super::display::{Display, Mode};
 use super::scan_plan::{plan, Plan};
 use super::{CommandError, Outcome};
 use crate::cli::{ReportFormat, ScanArgs};
 use crate::gate::{Decision, WaiverState};
-use crate::report::{self, ImageDetails, Report};
+use crate::report::{self, ImageDetails, Report, RunInfo};
 use crate::scan;
 
 pub use super::scan_plan::load_pack;
@@ -66,8 +68,45 @@ fn waiver_warnings(report: &Report) -> Vec<String> {
         .collect()
 }
 
+/// `--label KEY=VALUE` arguments as a map; a malformed or repeated KEY is a usage error,
+/// so a typo never reaches a fleet inventory.
+fn labels(args: &[String]) -> Result<BTreeMap<String, String>, CommandError> {
+    let mut labels = BTreeMap::new();
+    for arg in args {
+        let Some((key, value)) = arg.split_once('=') else {
+            return Err(CommandError::Usage(format!(
+                "--label {arg}: expected KEY=VALUE"
+            )));
+        };
+        let valid = !key.is_empty()
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+        if !valid {
+            return Err(CommandError::Usage(format!(
+                "--label {arg}: KEY must be letters, digits, `_`, `.` or `-`"
+            )));
+        }
+        if labels.insert(key.to_string(), value.to_string()).is_some() {
+            return Err(CommandError::Usage(format!(
+                "--label {key}: given more than once"
+            )));
+        }
+    }
+    Ok(labels)
+}
+
+/// The time now, RFC 3339 in UTC to the second.
+fn now_rfc3339() -> String {
+    let now = jiff::Timestamp::now();
+    jiff::Timestamp::from_second(now.as_second())
+        .unwrap_or(now)
+        .to_string()
+}
+
 /// Says on stderr what a user should hear whatever the report's format: the notes of
-/// images whose report goes elsewhere, waiver files picked up unasked, waivers to act on.
+/// images whose report goes elsewhere, why each incomplete image is incomplete (one line
+/// each), waiver files picked up unasked, waivers to act on.
 fn warn(plan: &Plan, args: &ScanArgs, report: &Report, err: &mut dyn Write) -> std::io::Result<()> {
     if plan.stdout_format != ReportFormat::Table {
         for image in &report.images {
@@ -90,6 +129,12 @@ fn warn(plan: &Plan, args: &ScanArgs, report: &Report, err: &mut dyn Write) -> s
             writeln!(err, "amiscan: {count} waiver(s) read from {file}")?;
         }
     }
+    for image in &report.images {
+        if let Some(line) = report::not_read::stderr_summary(image) {
+            let shown = crate::names::escape_for_terminal(image.image.path.as_bytes());
+            writeln!(err, "amiscan: {shown}: {line}")?;
+        }
+    }
     for warning in waiver_warnings(report) {
         writeln!(err, "amiscan: {warning}")?;
     }
@@ -101,21 +146,41 @@ pub fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<Outcome, CommandError> {
+    let started = Instant::now();
+    let started_at = now_rfc3339();
     let plan = plan(args)?;
+    let labels = labels(&args.labels)?;
     let config = &plan.config;
     let mut images = Vec::with_capacity(config.images.len());
     for path in &config.images {
-        match scan_image(path, config, args, err) {
-            Ok(image) => images.push(image),
+        let mut image = match scan_image(path, config, args, err) {
+            Ok(image) => image,
             Err(CommandError::Output(e)) => return Err(CommandError::Output(e)),
             Err(e) => {
                 writeln!(err, "amiscan: {e}")?;
-                images.push(scan::unreadable(path, e.to_string()));
+                scan::unreadable(path, e.to_string())
+            }
+        };
+        if args.image_digest {
+            // Before the gate decides, so the report is built once with everything in it.
+            match scan::file_digests(path) {
+                Ok(digests) => image.details.image.digests = digests,
+                Err(e) => writeln!(
+                    err,
+                    "amiscan: {}: --image-digest: {e}",
+                    crate::names::escape_for_terminal(path.display().to_string().as_bytes())
+                )?,
             }
         }
+        images.push(image);
     }
     let decision: Decision<ImageDetails> = scan::decide(config, images);
-    let report = Report::new(&decision, &config.rules, config.baseline.as_ref());
+    let run = RunInfo {
+        labels,
+        started_at,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    };
+    let report = Report::new(&decision, &config.rules, config.baseline.as_ref(), run);
     if !args.quiet {
         warn(&plan, args, &report, err)?;
     }

@@ -1,4 +1,4 @@
-//! Baselines: an earlier JSON report (schema_version 1, 2 or 3) read back as the set of
+//! Baselines: an earlier JSON report (schema_version 1 to 4) read back as the set of
 //! findings already known, so a scan can fail on new findings only and list what was fixed.
 //! A finding is identified by rule, path (the guest's exact bytes), subject and secret
 //! fingerprint — never by its message, which may be reworded between versions.
@@ -25,7 +25,7 @@ pub enum BaselineError {
     NotJson(#[source] serde_json::Error),
     #[error("not an amiscan JSON report (no `schema_version`)")]
     NotAReport,
-    #[error("schema_version {0} is newer than this amiscan understands (1, 2 or 3)")]
+    #[error("schema_version {0} is newer than this amiscan understands (1 to 4)")]
     UnsupportedVersion(u64),
     #[error("{0}")]
     Malformed(Malformed),
@@ -209,7 +209,7 @@ pub fn from_value(path: &str, report: &Value) -> Result<Baseline, BaselineError>
             report.get("results").unwrap_or(&Value::Null),
             1,
         )?],
-        2 | 3 => report
+        2..=4 => report
             .get("images")
             .and_then(Value::as_array)
             .ok_or(BaselineError::Malformed(Malformed::ImagesNotAList))?
@@ -326,7 +326,7 @@ mod tests {
         let newer = from_value("b", &serde_json::json!({"schema_version": 9})).err();
         assert_eq!(
             newer.map(|e| e.to_string()).as_deref(),
-            Some("schema_version 9 is newer than this amiscan understands (1, 2 or 3)")
+            Some("schema_version 9 is newer than this amiscan understands (1 to 4)")
         );
     }
 

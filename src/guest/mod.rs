@@ -151,10 +151,49 @@ pub struct VolumeState {
 /// A problem met while assembling the guest, with whether it leaves the result incomplete.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Note {
+    /// What the note is about, so a report can group notes by cause without reading text.
+    pub kind: NoteKind,
     pub message: String,
     pub incomplete: bool,
     /// The guest path left unscanned, when the note is about a mount.
     pub mount_point: Option<Vec<u8>>,
+}
+
+/// The cause a guest note reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum NoteKind {
+    /// A partition-table problem (`volumes::sanity`); some hide data.
+    PartitionTable,
+    /// `--ignore-checksums`: what was read may be damaged.
+    ChecksumsIgnored,
+    /// A volume was read but may be missing recent changes (an XFS log not replayed).
+    VolumePartial,
+    /// No volume holds an operating-system root.
+    NoOsRoot,
+    /// /etc/fstab exists but could not be read, so no other volume is mounted.
+    FstabUnreadable,
+    /// An fstab entry names a device that is no volume of the image.
+    MountMissing,
+    /// An fstab entry names a volume that could not be read.
+    MountNotScanned,
+    /// An fstab mount point or volume given twice; the first entry is used.
+    MountDuplicate,
+}
+
+impl NoteKind {
+    /// The kind's name in reports (kebab-case, stable).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoteKind::PartitionTable => "partition-table",
+            NoteKind::ChecksumsIgnored => "checksums-ignored",
+            NoteKind::VolumePartial => "volume-partial",
+            NoteKind::NoOsRoot => "no-os-root",
+            NoteKind::FstabUnreadable => "fstab-unreadable",
+            NoteKind::MountMissing => "mount-missing",
+            NoteKind::MountNotScanned => "mount-not-scanned",
+            NoteKind::MountDuplicate => "mount-duplicate",
+        }
+    }
 }
 
 /// One disk of the guest, opened.
@@ -482,6 +521,7 @@ fn no_os_root_note(volumes: &[VolumeState], shown: Option<usize>) -> Note {
         }
     };
     Note {
+        kind: NoteKind::NoOsRoot,
         message,
         incomplete: true,
         mount_point: None,
@@ -574,6 +614,7 @@ pub fn assemble_with(
         .iter()
         .flat_map(|disk| disk.problems.iter().map(move |p| (disk, p)))
         .map(|(disk, problem)| Note {
+            kind: NoteKind::PartitionTable,
             message: problem.note(disk.name.as_deref()),
             incomplete: problem.incomplete,
             mount_point: None,
@@ -582,6 +623,7 @@ pub fn assemble_with(
     if options.checksums == ChecksumPolicy::Ignore {
         // Whatever is read may be damaged: a clean result would prove nothing.
         notes.push(Note {
+            kind: NoteKind::ChecksumsIgnored,
             message: CHECKSUMS_NOT_ENFORCED.into(),
             incomplete: true,
             mount_point: None,
@@ -595,6 +637,7 @@ pub fn assemble_with(
                 let partial = fs.incomplete_reason();
                 if let Some(reason) = &partial {
                     notes.push(Note {
+                        kind: NoteKind::VolumePartial,
                         message: format!("volume {}: {reason}", volume.id),
                         incomplete: true,
                         mount_point: None,
@@ -663,6 +706,7 @@ pub fn assemble_with(
                 // Without the fstab the other volumes cannot be placed: say so, fail closed.
                 Err(e) => {
                     notes.push(Note {
+                        kind: NoteKind::FstabUnreadable,
                         message: format!(
                             "/etc/fstab cannot be read ({e}); other volumes are not mounted"
                         ),
@@ -716,6 +760,7 @@ fn mount_fstab_entry(
     let Some(index) = match_device(entry, volumes, layout) else {
         let optional = entry.optional();
         notes.push(Note {
+            kind: NoteKind::MountMissing,
             message: format!(
                 "/etc/fstab line {}: {} for {} is not a volume of this image{}",
                 entry.line,
@@ -734,6 +779,7 @@ fn mount_fstab_entry(
     };
     if mounts.iter().any(|m| m.path == path) {
         notes.push(Note {
+            kind: NoteKind::MountDuplicate,
             message: format!(
                 "/etc/fstab line {}: {} is mounted twice; the first entry is used",
                 entry.line, entry.mount_point
@@ -757,6 +803,7 @@ fn mount_fstab_entry(
             state.mount_point = Some(path);
         }
         (Some(_), Some(_)) => notes.push(Note {
+            kind: NoteKind::MountDuplicate,
             message: format!(
                 "/etc/fstab line {}: volume {} is already mounted; {} is not mounted again",
                 entry.line, state.volume.id, entry.mount_point
@@ -767,6 +814,7 @@ fn mount_fstab_entry(
         (None, _) => {
             state.mount_point = Some(path);
             notes.push(Note {
+                kind: NoteKind::MountNotScanned,
                 message: format!(
                     "/etc/fstab line {}: {} should hold volume {}, which is not scanned: {}",
                     entry.line,

@@ -6,11 +6,13 @@
 //! A rule that failed without a gating finding (below `--fail-on`, waived or known in the
 //! baseline) is a passing test case whose `<system-out>` lists the findings: the scan does
 //! not fail on it, so the pipeline's test report must not turn red either. Waived rules and
-//! rules that do not apply are skipped; rules that could not decide are errors.
+//! rules that do not apply are skipped; rules that could not decide are errors. An image
+//! read only in part has one more error test case, `amiscan.read`, naming each cause.
 
 use std::fmt::Write as _;
 use std::io::Write;
 
+use super::not_read;
 use super::{FindingInfo, ImageReport, Report, ResultInfo, ResultStatus, RuleInfo};
 
 /// Text safe inside an XML 1.0 element: markup characters escaped, characters XML 1.0
@@ -189,18 +191,61 @@ fn testcase(out: &mut String, result: &ResultInfo, rule: Option<&RuleInfo>, fail
     }
 }
 
+/// Whether the image gets the `amiscan.read` error test case: read, but not completely.
+fn read_in_part(image: &ImageReport) -> bool {
+    image.error.is_none() && image.summary.incomplete
+}
+
 /// Tests, failures, errors, skipped of one image.
 fn counts(image: &ImageReport) -> (usize, usize, usize, usize) {
     if image.error.is_some() {
         return (1, 0, 1, 0);
     }
     let of = |keep: &dyn Fn(&ResultInfo) -> bool| image.results.iter().filter(|r| keep(r)).count();
+    let read = usize::from(read_in_part(image));
     (
-        image.results.len(),
+        image.results.len() + read,
         of(&|r| r.status == ResultStatus::Fail && r.gating),
-        of(&|r| r.status == ResultStatus::Error),
+        of(&|r| r.status == ResultStatus::Error) + read,
         of(&|r| matches!(r.status, ResultStatus::Waived | ResultStatus::Skipped)),
     )
+}
+
+/// The `amiscan.read` test case: an error naming each cause of an incomplete result, so
+/// a CI view shows why nothing is proven rather than a suite of passes.
+fn read_testcase(out: &mut String, image: &ImageReport) {
+    let groups = not_read::groups(image);
+    let mut body = String::new();
+    for group in &groups {
+        let _ = writeln!(body, "{}:", group.heading);
+        for item in &group.items {
+            match &item.place {
+                Some(place) => {
+                    let _ = writeln!(body, "  {place}: {}", item.text);
+                }
+                None => {
+                    let _ = writeln!(body, "  {}", item.text);
+                }
+            }
+        }
+        if group.more > 0 {
+            let _ = writeln!(
+                body,
+                "  and {} more (all in the JSON report)",
+                not_read::thousands(group.more)
+            );
+        }
+    }
+    let headings: Vec<&str> = groups.iter().map(|g| g.heading.as_str()).collect();
+    let _ = write!(
+        out,
+        "    <testcase classname=\"amiscan\" name=\"amiscan.read\">\n      <error message=\"{}\" type=\"incomplete\">{}</error>\n    </testcase>\n",
+        escape_attribute(&format!(
+            "the image was not read completely: {}",
+            headings.join(", ")
+        )),
+        escape_text(&body)
+    );
 }
 
 fn property(out: &mut String, name: &str, value: &str) {
@@ -227,6 +272,12 @@ fn testsuite(out: &mut String, report: &Report, image: &ImageReport) {
     if let Some(name) = image.os.as_ref().and_then(|os| os.pretty_name.as_deref()) {
         property(out, "os", name);
     }
+    for (key, value) in &image.labels {
+        property(out, &format!("label.{key}"), value);
+    }
+    for digest in &image.image.digests {
+        property(out, &format!("sha256:{}", digest.path), &digest.sha256);
+    }
     out.push_str("    </properties>\n");
     if let Some(error) = &image.error {
         let _ = write!(
@@ -235,16 +286,27 @@ fn testsuite(out: &mut String, report: &Report, image: &ImageReport) {
             escape_attribute(error)
         );
     }
+    if read_in_part(image) {
+        read_testcase(out, image);
+    }
     for result in &image.results {
         let rule = report.rules.iter().find(|r| r.id == result.rule);
         testcase(out, result, rule, image.summary.fail_on);
     }
-    if !image.notes.is_empty() {
-        let mut notes = String::new();
-        for note in &image.notes {
-            let _ = writeln!(notes, "{note}");
+    // Notes the `amiscan.read` test case already says are not repeated.
+    let notes: Vec<&String> = image
+        .notes
+        .iter()
+        .enumerate()
+        .filter(|(index, _)| !image.not_read.covered_notes.contains(index))
+        .map(|(_, note)| note)
+        .collect();
+    if !notes.is_empty() {
+        let mut text = String::new();
+        for note in notes {
+            let _ = writeln!(text, "{note}");
         }
-        let _ = writeln!(out, "    <system-out>{}</system-out>", escape_text(&notes));
+        let _ = writeln!(out, "    <system-out>{}</system-out>", escape_text(&text));
     }
     out.push_str("  </testsuite>\n");
 }

@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use super::{table, ImageReport, Report, ResultStatus, Verdict, WaiverState};
+use super::{not_read, table, ImageReport, Report, ResultStatus, Verdict, WaiverState};
 
 /// Escapes Markdown and HTML metacharacters; control bytes become spaces.
 fn escape(text: &str) -> String {
@@ -39,6 +39,7 @@ fn write_image(image: &ImageReport, heading: &str, out: &mut dyn Write) -> std::
         verdict_badge(summary.verdict),
         escape(&image.image.path)
     )?;
+    write_metadata(image, out)?;
     if let Some(error) = &image.error {
         return writeln!(out, "Not scanned: {}\n", escape(error));
     }
@@ -148,7 +149,74 @@ fn write_image(image: &ImageReport, heading: &str, out: &mut dyn Write) -> std::
         }
         writeln!(out)?;
     }
+    write_not_read(image, heading, out)?;
     Ok(())
+}
+
+/// Text shown in backticks: only a backtick could end the span early.
+fn code(text: &str) -> String {
+    format!("`{}`", text.replace('`', "'"))
+}
+
+/// Labels and, with `--image-digest`, each file's SHA-256, under the image's heading.
+fn write_metadata(image: &ImageReport, out: &mut dyn Write) -> std::io::Result<()> {
+    if !image.labels.is_empty() {
+        let labels: Vec<String> = image
+            .labels
+            .iter()
+            .map(|(key, value)| code(&format!("{key}={value}")))
+            .collect();
+        writeln!(
+            out,
+            "Labels: {}
+",
+            labels.join(", ")
+        )?;
+    }
+    for digest in &image.image.digests {
+        writeln!(
+            out,
+            "SHA-256 of {}: {}
+",
+            code(&digest.path),
+            code(&digest.sha256)
+        )?;
+    }
+    Ok(())
+}
+
+/// Why an incomplete result is incomplete, per cause, capped (the JSON lists everything).
+fn write_not_read(image: &ImageReport, heading: &str, out: &mut dyn Write) -> std::io::Result<()> {
+    if !image.summary.incomplete {
+        return Ok(());
+    }
+    let groups = not_read::groups(image);
+    if groups.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "#{} Not read (the result is incomplete)
+",
+        heading.split(' ').next().unwrap_or("##")
+    )?;
+    for group in groups {
+        writeln!(out, "- {}:", escape(&group.heading))?;
+        for item in &group.items {
+            match &item.place {
+                Some(place) => writeln!(out, "  - {}: {}", code(place), escape(&item.text))?,
+                None => writeln!(out, "  - {}", escape(&item.text))?,
+            }
+        }
+        if group.more > 0 {
+            writeln!(
+                out,
+                "  - and {} more (all in the JSON report)",
+                not_read::thousands(group.more)
+            )?;
+        }
+    }
+    writeln!(out)
 }
 
 pub fn write(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {

@@ -1,4 +1,4 @@
-//! Scan reports: the data model of the public JSON contract (schema_version 3, described
+//! Scan reports: the data model of the public JSON contract (schema_version 4, described
 //! in docs/json-schema.md and docs/scan-report.schema.json) and its renderings. A report is
 //! built once, from what `crate::gate` decided; guest paths become text only here, each
 //! renderer escaping them for its medium.
@@ -6,10 +6,12 @@
 pub mod jsonl;
 pub mod junit;
 pub mod markdown;
+pub mod not_read;
 pub mod remediation;
 pub mod sarif;
 pub mod table;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -22,6 +24,8 @@ pub use crate::gate::{
 use crate::guest::{display_path, Guest, GuestPath, OsRelease};
 pub use crate::rules::FailOn;
 use crate::rules::{Rule, Severity};
+use crate::walk::Inventory;
+pub use not_read::NotRead;
 
 /// A rendering of a report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,8 +54,9 @@ pub fn write(report: &Report, format: Format, out: &mut dyn std::io::Write) -> s
 }
 
 /// Bumped only when the JSON contract changes incompatibly. 3: finding paths are the
-/// guest's bytes (`path` as text, `path_base64` when not UTF-8), no longer escaped.
-pub const SCHEMA_VERSION: u32 = 3;
+/// guest's bytes (`path` as text, `path_base64` when not UTF-8), no longer escaped. 4:
+/// every JSON Lines record has a `type`, and each image has an `image` record.
+pub const SCHEMA_VERSION: u32 = 4;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Tool {
@@ -79,6 +84,16 @@ pub struct ImageInfo {
     /// Each disk of a guest given as several disks (`DISK+DISK`); absent for one disk.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub disks: Vec<DiskInfo>,
+    /// With `--image-digest`: the SHA-256 of each image file, one per disk.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub digests: Vec<FileDigest>,
+}
+
+/// The SHA-256 of one image file as read from disk (`sha256sum` gives the same).
+#[derive(Debug, Clone, Serialize)]
+pub struct FileDigest {
+    pub path: String,
+    pub sha256: String,
 }
 
 /// One disk of a guest of several disks.
@@ -255,6 +270,10 @@ pub struct ImageReport {
     /// Problems met while assembling the guest (unreadable volumes, missing mounts), then
     /// what the gate noted.
     pub notes: Vec<String>,
+    /// What the scan did not read, per cause: why an incomplete result is incomplete.
+    pub not_read: NotRead,
+    /// `--label KEY=VALUE` given for the run.
+    pub labels: BTreeMap<String, String>,
     pub summary: Summary,
     pub stats: Stats,
 }
@@ -270,6 +289,10 @@ pub struct BaselineInfo {
 pub struct Report {
     pub schema_version: u32,
     pub tool: Tool,
+    /// When the run started, RFC 3339 in UTC.
+    pub started_at: String,
+    /// How long the run took, from start to the report.
+    pub duration_ms: u64,
     pub images: Vec<ImageReport>,
     /// Every waiver loaded, with how it fared.
     pub waivers: Vec<WaiverInfo>,
@@ -314,12 +337,13 @@ pub struct ImageDetails {
     pub os: Option<OsRelease>,
     pub volumes: Vec<VolumeInfo>,
     pub notes: Vec<String>,
+    pub not_read: NotRead,
     pub stats: Stats,
 }
 
 impl ImageDetails {
-    /// An opened guest, as scanned.
-    pub fn of(guest: &Guest, stats: Stats) -> Self {
+    /// An opened guest, as scanned: `inventory` is its walk.
+    pub fn of(guest: &Guest, inventory: &Inventory, stats: Stats) -> Self {
         let volumes = guest
             .volumes
             .iter()
@@ -344,10 +368,12 @@ impl ImageDetails {
                 format: guest.first_image().map(|image| image.format.to_string()),
                 virtual_size: Some(guest.virtual_size()),
                 disks: disk_infos(guest),
+                digests: Vec::new(),
             },
             os: guest.os.clone(),
             volumes,
             notes: guest.notes.iter().map(|n| n.message.clone()).collect(),
+            not_read: NotRead::of(guest, inventory),
             stats,
         }
     }
@@ -360,17 +386,22 @@ impl ImageDetails {
                 format: None,
                 virtual_size: None,
                 disks: Vec::new(),
+                digests: Vec::new(),
             },
             os: None,
             volumes: Vec::new(),
             notes: Vec::new(),
+            not_read: NotRead::default(),
             stats: Stats::default(),
         }
     }
 }
 
 impl ImageReport {
-    fn from_decided(decided: &DecidedImage<ImageDetails>) -> Self {
+    fn from_decided(
+        decided: &DecidedImage<ImageDetails>,
+        labels: &BTreeMap<String, String>,
+    ) -> Self {
         let details = &decided.details;
         let results = decided
             .results
@@ -402,10 +433,22 @@ impl ImageReport {
                 .chain(&decided.notes)
                 .cloned()
                 .collect(),
+            not_read: details.not_read.clone(),
+            labels: labels.clone(),
             summary: decided.summary.clone(),
             stats: details.stats.clone(),
         }
     }
+}
+
+/// What a report says of the run besides the decision: the user's labels and the timing.
+#[derive(Debug, Clone, Default)]
+pub struct RunInfo {
+    /// `--label KEY=VALUE`, attached to every image.
+    pub labels: BTreeMap<String, String>,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub duration_ms: u64,
 }
 
 impl Report {
@@ -414,16 +457,19 @@ impl Report {
         decision: &Decision<ImageDetails>,
         rules: &[Arc<Rule>],
         baseline: Option<&Baseline>,
+        run: RunInfo,
     ) -> Self {
         let mut rules: Vec<RuleInfo> = rules.iter().map(|r| RuleInfo::from(r.as_ref())).collect();
         rules.sort_by(|a, b| a.id.cmp(&b.id));
         Report {
             schema_version: SCHEMA_VERSION,
             tool: Tool::this(),
+            started_at: run.started_at,
+            duration_ms: run.duration_ms,
             images: decision
                 .images
                 .iter()
-                .map(ImageReport::from_decided)
+                .map(|image| ImageReport::from_decided(image, &run.labels))
                 .collect(),
             waivers: decision.waivers.clone(),
             baseline: baseline.map(|b| BaselineInfo {

@@ -16,6 +16,9 @@
 //! - Guest paths are relative references under `GUESTROOT` (`file:///`, the guest's root).
 //!   GitHub ignores `originalUriBaseIds` and reads them as repository paths, which is
 //!   harmless: the file is not in the repository, so the alert shows without a preview.
+//! - A run whose image could not be opened or was read only in part is not an analysis
+//!   that found nothing: `executionSuccessful` is false and each cause is an `error`
+//!   notification located at the image file, so no viewer reads missing results as fixes.
 //! - `partialFingerprints` hold a key of our own (`amiscan/v1`) built from what identifies
 //!   a finding across rebuilds of an image: rule, guest path, subject, secret fingerprint,
 //!   and the finding's rank among findings sharing those. Never the message or the line
@@ -28,6 +31,7 @@ use std::io::Write;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::not_read;
 use super::{
     BaselineState, FindingInfo, ImageReport, Report, ResultInfo, ResultStatus, RuleInfo,
     WaiverState,
@@ -142,6 +146,9 @@ struct Invocation {
 struct Notification {
     level: &'static str,
     message: Text,
+    /// The image file, for what concerns the whole image.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    locations: Vec<Location>,
     #[serde(skip_serializing_if = "Option::is_none")]
     associated_rule: Option<RuleReference>,
 }
@@ -233,6 +240,12 @@ struct RunProperties {
     /// The image as named on the command line.
     image: String,
     verdict: &'static str,
+    /// `--label KEY=VALUE`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    labels: BTreeMap<String, String>,
+    /// With `--image-digest`: each image file's SHA-256.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    digests: Vec<super::FileDigest>,
 }
 
 /// SARIF's levels; GitHub shows `error` as an error, `warning` as a warning, `note` as a note.
@@ -468,19 +481,27 @@ fn location(finding: &FindingInfo, image_path: &str) -> Location {
             logical_locations: Vec::new(),
         },
         None => Location {
-            physical_location: PhysicalLocation {
-                artifact_location: ArtifactLocation {
-                    uri: image_uri(image_path),
-                    uri_base_id: IMAGE_DIR,
-                },
-                region: None,
-            },
             logical_locations: finding
                 .subject
                 .iter()
                 .map(|name| LogicalLocation { name: name.clone() })
                 .collect(),
+            ..image_location(image_path)
         },
+    }
+}
+
+/// The image file itself, relative to `IMAGEDIR`.
+fn image_location(image_path: &str) -> Location {
+    Location {
+        physical_location: PhysicalLocation {
+            artifact_location: ArtifactLocation {
+                uri: image_uri(image_path),
+                uri_base_id: IMAGE_DIR,
+            },
+            region: None,
+        },
+        logical_locations: Vec::new(),
     }
 }
 
@@ -545,13 +566,44 @@ fn execution_notifications(
         notifications.push(Notification {
             level: "error",
             message: text(format!("the image could not be scanned: {error}")),
+            locations: vec![image_location(&image.image.path)],
             associated_rule: None,
         });
     }
-    for note in &image.notes {
+    if image.summary.incomplete {
+        // Errors, so that a viewer does not take the missing results for fixed ones.
+        for group in not_read::groups(image) {
+            let mut items: Vec<String> = group
+                .items
+                .iter()
+                .map(|item| match &item.place {
+                    Some(place) => format!("{place}: {}", item.text),
+                    None => item.text.clone(),
+                })
+                .collect();
+            if group.more > 0 {
+                items.push(format!("and {} more", not_read::thousands(group.more)));
+            }
+            notifications.push(Notification {
+                level: "error",
+                message: text(format!(
+                    "not read, the result is incomplete: {}: {}",
+                    group.heading,
+                    items.join("; ")
+                )),
+                locations: vec![image_location(&image.image.path)],
+                associated_rule: None,
+            });
+        }
+    }
+    for (index, note) in image.notes.iter().enumerate() {
+        if image.not_read.covered_notes.contains(&index) {
+            continue;
+        }
         notifications.push(Notification {
             level: "warning",
             message: text(note.clone()),
+            locations: Vec::new(),
             associated_rule: None,
         });
     }
@@ -568,6 +620,7 @@ fn execution_notifications(
         notifications.push(Notification {
             level,
             message: text(format!("{} {what}: {reason}", result.rule)),
+            locations: Vec::new(),
             associated_rule: index_of
                 .get(result.rule.as_str())
                 .map(|&index| RuleReference {
@@ -601,6 +654,7 @@ fn configuration_notifications(
             Some(Notification {
                 level: "warning",
                 message: text(format!("waiver {} ({}) {what}", waiver.source, waiver.rule)),
+                locations: Vec::new(),
                 associated_rule: index_of
                     .get(waiver.rule.as_str())
                     .map(|&index| RuleReference {
@@ -691,7 +745,9 @@ fn run(report: &Report, image: &ImageReport, category: Option<String>, rules: &[
             ),
         ]),
         invocations: vec![Invocation {
-            execution_successful: image.error.is_none(),
+            // An image read in part did not run to completion: GitHub code scanning then
+            // keeps the alerts it already has instead of closing them as fixed.
+            execution_successful: image.error.is_none() && !image.summary.incomplete,
             tool_execution_notifications: execution_notifications(image, &index_of),
             tool_configuration_notifications: configuration_notifications(report, &index_of),
         }],
@@ -699,6 +755,8 @@ fn run(report: &Report, image: &ImageReport, category: Option<String>, rules: &[
         properties: RunProperties {
             image: image.image.path.clone(),
             verdict: image.summary.verdict.as_str(),
+            labels: image.labels.clone(),
+            digests: image.image.digests.clone(),
         },
     }
 }

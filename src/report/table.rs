@@ -6,6 +6,7 @@ use std::io::Write;
 
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Cell, Table};
 
+use super::not_read;
 use super::{
     BaselineState, FindingInfo, ImageReport, Report, ResultInfo, ResultStatus, Summary, Verdict,
     WaiverState,
@@ -73,6 +74,7 @@ fn write_image(image: &ImageReport, out: &mut dyn Write) -> std::io::Result<()> 
             .map(|name| format!(": {}", clean(name)))
             .unwrap_or_default()
     )?;
+    write_metadata(image, out)?;
     if let Some(error) = &image.error {
         writeln!(out, "  not scanned: {}", clean(error))?;
         return Ok(());
@@ -161,8 +163,58 @@ fn write_image(image: &ImageReport, out: &mut dyn Write) -> std::io::Result<()> 
             )?;
         }
     }
-    for note in &image.notes {
-        writeln!(out, "note: {}", clean(note))?;
+    write_not_read(image, out)?;
+    for (index, note) in image.notes.iter().enumerate() {
+        if !image.not_read.covered_notes.contains(&index) {
+            writeln!(out, "note: {}", clean(note))?;
+        }
+    }
+    Ok(())
+}
+
+/// The lines under an image's name: its labels and, with `--image-digest`, each file's
+/// SHA-256.
+fn write_metadata(image: &ImageReport, out: &mut dyn Write) -> std::io::Result<()> {
+    if !image.labels.is_empty() {
+        let labels: Vec<String> = image
+            .labels
+            .iter()
+            .map(|(key, value)| format!("{key}={}", clean(value)))
+            .collect();
+        writeln!(out, "  labels: {}", labels.join(", "))?;
+    }
+    for digest in &image.image.digests {
+        writeln!(out, "  sha256 {}: {}", clean(&digest.path), digest.sha256)?;
+    }
+    Ok(())
+}
+
+/// Why an incomplete result is incomplete, per cause, capped (the JSON lists everything).
+fn write_not_read(image: &ImageReport, out: &mut dyn Write) -> std::io::Result<()> {
+    if !image.summary.incomplete {
+        return Ok(());
+    }
+    let groups = not_read::groups(image);
+    if groups.is_empty() {
+        return Ok(());
+    }
+    writeln!(out)?;
+    writeln!(out, "Not read (the result is incomplete):")?;
+    for group in groups {
+        writeln!(out, "  {}:", group.heading)?;
+        for item in &group.items {
+            match &item.place {
+                Some(place) => writeln!(out, "    {place}: {}", clean(&item.text))?,
+                None => writeln!(out, "    {}", clean(&item.text))?,
+            }
+        }
+        if group.more > 0 {
+            writeln!(
+                out,
+                "    and {} more (all in --format json)",
+                not_read::thousands(group.more)
+            )?;
+        }
     }
     Ok(())
 }

@@ -64,7 +64,7 @@ impl RuleResult {
         } = report;
         findings.sort();
         findings.dedup();
-        let unknown = (!unknown.is_empty()).then(|| unknown.join("; "));
+        let unknown = (!unknown.is_empty()).then(|| distinct_reasons(&unknown));
         let (status, reason) = if !findings.is_empty() {
             (Status::Fail, unknown)
         } else if let Some(unknown) = unknown {
@@ -81,6 +81,31 @@ impl RuleResult {
             reason,
         }
     }
+}
+
+/// Reasons joined once per distinct cause, in the order first met, with a count when one
+/// repeats (several checks of a rule meeting the same unreadable file say it once).
+fn distinct_reasons(reasons: &[String]) -> String {
+    // An index, not a scan of `distinct`: a rule may meet thousands of unreadable paths.
+    let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut distinct: Vec<(&str, usize)> = Vec::new();
+    for reason in reasons {
+        let at = *index.entry(reason.as_str()).or_insert_with(|| {
+            distinct.push((reason.as_str(), 0));
+            distinct.len() - 1
+        });
+        if let Some((_, count)) = distinct.get_mut(at) {
+            *count += 1;
+        }
+    }
+    distinct
+        .iter()
+        .map(|(reason, count)| match count {
+            1 => (*reason).to_string(),
+            n => format!("{reason} (×{n})"),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Every secrets check of `rules` with its key, in rule order: what the shared pass runs.
@@ -136,4 +161,27 @@ pub fn evaluate(
         .collect();
     results.sort_by(|a, b| a.rule.id.cmp(&b.rule.id));
     results
+}
+
+#[cfg(test)]
+mod tests {
+    use super::distinct_reasons;
+
+    #[test]
+    fn a_reason_is_said_once_per_cause_in_first_seen_order() {
+        let reasons: Vec<String> = [
+            "b unreadable",
+            "a unreadable",
+            "b unreadable",
+            "b unreadable",
+        ]
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
+        assert_eq!(
+            distinct_reasons(&reasons),
+            "b unreadable (×3); a unreadable"
+        );
+        assert_eq!(distinct_reasons(&reasons[1..2]), "a unreadable");
+    }
 }

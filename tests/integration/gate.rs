@@ -341,7 +341,10 @@ fn a_baseline_of_the_same_image_passes_and_lists_what_was_fixed() {
     let report = run.json();
     assert_eq!(report["summary"]["known"], report["summary"]["findings"]);
     assert_eq!(report["summary"]["fixed"], 0);
-    assert_eq!(report["baseline"]["schema_version"], 3);
+    assert_eq!(
+        report["baseline"]["schema_version"],
+        amiscan::report::SCHEMA_VERSION
+    );
 
     // Remove one finding from the baseline and add one the image no longer has: the first
     // is new (and gates), the second is fixed.
@@ -474,7 +477,11 @@ fn format_with_a_file_writes_that_file_and_keeps_stdout() {
         ],
     );
     assert_eq!(run.code, 1, "{}", run.stderr);
-    assert_eq!(run.json()["schema_version"], 3, "stdout is the JSON report");
+    assert_eq!(
+        run.json()["schema_version"],
+        amiscan::report::SCHEMA_VERSION,
+        "stdout is the JSON report"
+    );
     let sarif: Value =
         serde_json::from_slice(&std::fs::read(dir.join("r.sarif")).unwrap()).unwrap();
     assert_eq!(sarif["version"], "2.1.0");

@@ -49,6 +49,16 @@ struct Output {
     stderr: String,
 }
 
+impl Output {
+    fn of(output: std::process::Output) -> Self {
+        Output {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8(output.stdout).unwrap(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
 fn scan(extra: &[&str]) -> Output {
     let output = Command::new(env!("CARGO_BIN_EXE_amiscan"))
         .current_dir(run_dir())
@@ -63,11 +73,7 @@ fn scan(extra: &[&str]) -> Output {
         .args(extra)
         .output()
         .unwrap();
-    Output {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    Output::of(output)
 }
 
 /// Replaces what legitimately changes between runs and releases.
@@ -78,6 +84,7 @@ fn redact(text: &str) -> String {
         let line = line.replace(version, "VERSION");
         let line = redact_number_after(&line, "\"duration_ms\":");
         let line = redact_attribute(&line, " time=\"");
+        let line = redact_attribute(&line, "\"started_at\": \"");
         out.push_str(&line);
     }
     out
@@ -204,4 +211,115 @@ fn stderr_names_the_waivers_to_review() {
     check("scan.stderr", &run.stderr);
     let quiet = scan(&["--format", "json", "--quiet"]);
     assert_eq!(quiet.stderr, "", "--quiet prints errors only");
+}
+
+// ---------------------------------------------------------------------------------------
+// Why a result is incomplete: a guest whose /home has no volume and one of whose
+// directories cannot be read, a disk of volumes amiscan does not read, and an image that
+// cannot be opened at all.
+// ---------------------------------------------------------------------------------------
+
+/// The rules of the incomplete scans: one that reads home directories (and so meets the
+/// missing /home once per check), one that walks everything, one that passes.
+const NOT_READ_SELECT: &str = "creds.files,files.world-writable,cleanup.tmp";
+
+/// A directory holding `unread.img` (built here: an ext4 OS root whose fstab mounts /home
+/// from a volume the image lacks, and whose /srv/data directory inode debugfs cleared) and
+/// `volume-kinds.img` (testdata/build-volume-kinds.sh), scanned by relative names.
+pub fn not_read_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = util::scratch_dir("golden", "not-read");
+        let tree = util::os_tree(&dir);
+        std::fs::write(
+            tree.join("etc/fstab"),
+            "LABEL=root / ext4 defaults 0 1\n\
+             UUID=00000000-0000-4000-8000-00000000beef /home ext4 defaults 0 2\n",
+        )
+        .unwrap();
+        std::fs::write(
+            tree.join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/bash\n",
+        )
+        .unwrap();
+        std::fs::create_dir_all(tree.join("home")).unwrap();
+        std::fs::create_dir_all(tree.join("root")).unwrap();
+        std::fs::create_dir_all(tree.join("srv/data")).unwrap();
+        for name in ["a", "b", "c"] {
+            std::fs::write(tree.join("srv/data").join(name), "data\n").unwrap();
+        }
+        let image = dir.join("unread.img");
+        util::mkfs_ext4(
+            &tree,
+            &image,
+            &[
+                "-U",
+                "0a0a0a0a-1b1b-4c2c-8d3d-4e4e4e4e4e4f",
+                "-E",
+                "hash_seed=0a0a0a0a-1b1b-4c2c-8d3d-4e4e4e4e4e4f",
+            ],
+            "16M",
+        );
+        util::tool(
+            "debugfs",
+            &["-w", "-R", "clri /srv/data", image.to_str().unwrap()],
+        );
+        util::ensure_images();
+        util::copy_sparse(
+            &util::image("volume-kinds.img"),
+            &dir.join("volume-kinds.img"),
+        );
+        dir
+    })
+}
+
+fn scan_not_read(images: &[&str], extra: &[&str]) -> Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_amiscan"))
+        .current_dir(not_read_dir())
+        .arg("scan")
+        .args(images)
+        .args([
+            "--as-of",
+            "2026-11-22",
+            "--no-default-waivers",
+            "--select",
+            NOT_READ_SELECT,
+        ])
+        .args(extra)
+        .output()
+        .unwrap();
+    Output::of(output)
+}
+
+#[test]
+fn not_read_table() {
+    let run = scan_not_read(&["unread.img", "volume-kinds.img"], &[]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    check("not-read.txt", &run.stdout);
+    // Whatever the format, one line per incomplete image says why on stderr.
+    check("not-read.stderr", &run.stderr);
+    let quiet = scan_not_read(&["unread.img"], &["--quiet"]);
+    assert_eq!(quiet.stderr, "", "--quiet prints errors only");
+}
+
+#[test]
+fn not_read_markdown() {
+    let run = scan_not_read(
+        &["unread.img", "volume-kinds.img"],
+        &["--format", "markdown"],
+    );
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    check("not-read.md", &run.stdout);
+}
+
+/// An image record per image, before its findings: clean, read in part and unopenable
+/// images are told apart.
+#[test]
+fn not_read_json_lines() {
+    let run = scan_not_read(
+        &["unread.img", "volume-kinds.img", "missing.img"],
+        &["--format", "jsonl", "--label", "build=42"],
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    check("not-read.jsonl", &run.stdout);
 }

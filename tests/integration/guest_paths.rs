@@ -130,7 +130,7 @@ fn histories_in_homes_of_any_name_are_found_with_their_exact_bytes() {
     let image = build_image(&dir);
     let (run, report) = scan(&image, &[]);
     run.expect_code(1);
-    assert_eq!(report["schema_version"], 3);
+    assert_eq!(report["schema_version"], amiscan::report::SCHEMA_VERSION);
     let found = findings(&report);
     let mut paths: Vec<Vec<u8>> = found.iter().map(|(p, _)| p.clone()).collect();
     paths.sort();
@@ -189,12 +189,11 @@ fn histories_in_homes_of_any_name_are_found_with_their_exact_bytes() {
     let mut jsonl: Vec<Vec<u8>> = run
         .stdout_text()
         .lines()
-        .map(|line| {
-            let value: Value = serde_json::from_str(line).unwrap();
-            match value["path_base64"].as_str() {
-                Some(encoded) => decode_base64(encoded),
-                None => value["path"].as_str().unwrap().as_bytes().to_vec(),
-            }
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .filter(|value| value["type"] == "finding")
+        .map(|value| match value["path_base64"].as_str() {
+            Some(encoded) => decode_base64(encoded),
+            None => value["path"].as_str().unwrap().as_bytes().to_vec(),
         })
         .collect();
     jsonl.sort();

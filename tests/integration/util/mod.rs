@@ -339,10 +339,14 @@ pub fn inspect_json(image_path: &Path) -> (Run, serde_json::Value) {
     (run, value)
 }
 
-/// The one image of a single-image scan report (schema_version 3): its `results`,
+/// The one image of a single-image scan report (the current schema_version): its `results`,
 /// `summary` (equal to the run's) and `stats`.
 pub fn single_image(report: serde_json::Value) -> serde_json::Value {
-    assert_eq!(report["schema_version"], 3, "schema_version in {report:#}");
+    assert_eq!(
+        report["schema_version"],
+        amiscan::report::SCHEMA_VERSION,
+        "schema_version in {report:#}"
+    );
     let images = report["images"]
         .as_array()
         .expect("a scan report has images");
