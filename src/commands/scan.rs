@@ -10,6 +10,7 @@ use super::scan_plan::{plan, Plan};
 use super::{CommandError, Outcome};
 use crate::cli::{ReportFormat, ScanArgs};
 use crate::gate::{Decision, WaiverState};
+use crate::report::terminal::Terminal;
 use crate::report::{self, ImageDetails, Report};
 use crate::scan;
 
@@ -98,6 +99,7 @@ fn warn(plan: &Plan, args: &ScanArgs, report: &Report, err: &mut dyn Write) -> s
 
 pub fn run(
     args: &ScanArgs,
+    terminal: &Terminal,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<Outcome, CommandError> {
@@ -119,7 +121,10 @@ pub fn run(
     if !args.quiet {
         warn(&plan, args, &report, err)?;
     }
-    report::write(&report, plan.stdout_format, out)?;
+    match plan.stdout_format {
+        ReportFormat::Table => report::table::write_to(&report, terminal, out)?,
+        format => report::write(&report, format, out)?,
+    }
     for (format, path) in &plan.outputs {
         write_file(path, "--output", |file| {
             report::write(&report, *format, file)

@@ -9,6 +9,7 @@ pub mod markdown;
 pub mod remediation;
 pub mod sarif;
 pub mod table;
+pub mod terminal;
 
 use std::sync::Arc;
 
