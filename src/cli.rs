@@ -139,8 +139,8 @@ pub enum Command {
     /// Print the manual page (roff) to standard output, or write one page per command.
     ///
     /// `amiscan man | man -l -` reads it; `amiscan man --out DIR` writes amiscan.1 and a
-    /// page per subcommand (amiscan-scan.1, amiscan-rules-list.1, …) for installing into a
-    /// man1 directory.
+    /// page per subcommand (amiscan-scan.1, amiscan-rules-list.1 and so on) for installing
+    /// into a man1 directory.
     Man {
         /// Write one page per command into this directory instead of printing amiscan(1).
         #[arg(long, value_name = "DIR")]
@@ -244,7 +244,7 @@ pub struct ScanArgs {
     #[command(flatten)]
     pub read: ReadArgs,
     /// Also report on stderr what was not judged and why: matches an allowlist removed
-    /// (kind, place and fingerprint — never the value), files only partly scanned.
+    /// (kind, place and fingerprint, never the value), files only partly scanned.
     #[arg(short, long)]
     pub verbose: bool,
     /// Show progress on stderr even when it is not a terminal (plain lines, for CI logs).
