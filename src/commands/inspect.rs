@@ -263,10 +263,11 @@ fn write_disk(disk: &DiskReport<'_>, term: &Terminal, out: &mut dyn Write) -> st
 }
 
 /// UUIDs shortened to this many columns when the full ones would not fit.
-const SHORT_UUID: usize = 13;
+const SHORT_UUID: usize = 9;
 
-/// How much of the volume table is shown: everything, or (when that would wrap) UUIDs
-/// without their middle and no START column (the offset is in `--format json`).
+/// How much of the volume table is shown: everything, or (when that would wrap) a
+/// narrower table: no START column and no partition names (both are in `--format json`),
+/// UUIDs without their middle, and whether each volume was read as yes or no.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Layout {
     Full,
@@ -278,22 +279,26 @@ enum Layout {
 fn volume_table(volumes: &[VolumeReport], term: &Terminal, layout: Layout) -> String {
     let narrow = layout == Layout::Narrow;
     let mut rows = term.table();
-    let header = [
-        "VOLUME", "START", "SIZE", "FS", "LABEL", "UUID", "MOUNT", "STATUS",
-    ];
-    rows.set_header(header.iter().filter(|h| !(narrow && **h == "START")));
+    if narrow {
+        rows.set_header(["VOLUME", "SIZE", "FS", "LABEL", "UUID", "MOUNT", "READ"]);
+    } else {
+        rows.set_header([
+            "VOLUME", "START", "SIZE", "FS", "LABEL", "UUID", "MOUNT", "STATUS",
+        ]);
+    }
     for v in volumes {
-        let name = v
-            .name
-            .as_ref()
-            .map(|n| format!(" ({n})"))
-            .unwrap_or_default();
-        let (status, tone) = match &v.error {
-            None => ("scanned", Tone::Good),
-            Some(_) => ("not scanned", Tone::Unproven),
+        let (status, tone) = match (&v.error, narrow) {
+            (None, false) => ("scanned", Tone::Good),
+            (None, true) => ("yes", Tone::Good),
+            (Some(_), false) => ("not scanned", Tone::Unproven),
+            (Some(_), true) => ("no", Tone::Unproven),
         };
         let uuid = v.uuid.clone().unwrap_or_default();
-        let mut row = vec![term.cell(format!("{}{name}", v.id), Tone::Plain)];
+        let mut row = Vec::with_capacity(8);
+        match (&v.name, narrow) {
+            (Some(name), false) => row.push(term.cell(format!("{} ({name})", v.id), Tone::Plain)),
+            _ => row.push(term.cell(&v.id, Tone::Plain)),
+        }
         if !narrow {
             row.push(term.cell(v.offset, Tone::Plain));
         }
@@ -321,8 +326,9 @@ fn volume_table(volumes: &[VolumeReport], term: &Terminal, layout: Layout) -> St
         (false, _) => text,
         (true, Layout::Full) => volume_table(volumes, term, Layout::Narrow),
         (true, Layout::Narrow) => {
-            // Status, UUID, size and type stay whole as long as the others can wrap.
-            term.keep_whole(&mut rows, &[6, 4, 1, 2]);
+            // Volume ids, mount points, types, sizes and the answer stay whole while
+            // the labels can wrap; UUIDs wrap last of all.
+            term.keep_whole(&mut rows, &[0, 5, 2, 1, 6, 4]);
             rows.to_string()
         }
     }

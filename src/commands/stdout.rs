@@ -71,16 +71,16 @@ mod tests {
     #[test]
     fn colour_follows_the_flag_then_no_color_then_the_terminal() {
         let tty = env(Some(100), None, None);
-        assert!(decide(ColorChoice::Auto, &tty).color);
-        assert!(!decide(ColorChoice::Never, &tty).color);
+        assert!(decide(ColorChoice::Auto, &tty).color());
+        assert!(!decide(ColorChoice::Never, &tty).color());
         let no_color = env(Some(100), Some("1"), None);
-        assert!(!decide(ColorChoice::Auto, &no_color).color);
-        assert!(decide(ColorChoice::Always, &no_color).color);
+        assert!(!decide(ColorChoice::Auto, &no_color).color());
+        assert!(decide(ColorChoice::Always, &no_color).color());
         // Set but empty does not count.
-        assert!(decide(ColorChoice::Auto, &env(Some(100), Some(""), None)).color);
+        assert!(decide(ColorChoice::Auto, &env(Some(100), Some(""), None)).color());
         let pipe = env(None, None, None);
-        assert!(!decide(ColorChoice::Auto, &pipe).color);
-        assert!(decide(ColorChoice::Always, &pipe).color);
+        assert!(!decide(ColorChoice::Auto, &pipe).color());
+        assert!(decide(ColorChoice::Always, &pipe).color());
     }
 
     #[test]

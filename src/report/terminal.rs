@@ -26,7 +26,7 @@ pub const MIN_WRAPPED: u16 = 8;
 /// Where human output goes: how many columns it may take and whether it may be coloured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Terminal {
-    pub color: bool,
+    color: bool,
     width: u16,
 }
 
@@ -126,6 +126,10 @@ impl Terminal {
         self.width
     }
 
+    pub fn color(&self) -> bool {
+        self.color
+    }
+
     /// A table that keeps to the width, wrapping its widest columns first, coloured only
     /// when colour is on.
     pub fn table(&self) -> Table {
@@ -150,10 +154,14 @@ impl Terminal {
         let widths = table.column_max_content_widths();
         // The outer borders, a space between columns and one on each side of every cell.
         let padding = (3 * widths.len() as u16 + 1).min(self.width);
-        let others = widths.len().saturating_sub(indices.len()) as u16;
-        let mut left = self
-            .width
-            .saturating_sub(2 + padding + others * MIN_WRAPPED);
+        // What the columns left to wrap need at least: their content, or MIN_WRAPPED.
+        let others: u16 = widths
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| !indices.contains(index))
+            .map(|(_, width)| (*width).min(MIN_WRAPPED))
+            .sum();
+        let mut left = self.width.saturating_sub(padding + others);
         for &index in indices {
             let Some(&width) = widths.get(index) else {
                 continue;
@@ -313,6 +321,7 @@ mod tests {
         let uuid = "8c2d3a5e-1b4f-4c6d-9e0a-3b5c7d9e7f01";
         assert_eq!(shorten_middle(uuid, 13), "8c2d3a…9e7f01");
         assert_eq!(columns(&shorten_middle(uuid, 13)), 13);
+        assert_eq!(shorten_middle(uuid, 9), "8c2d…7f01");
         assert_eq!(shorten_middle("short", 13), "short");
     }
 
