@@ -6,9 +6,13 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 /// Offline, read-only auditor for machine images.
 ///
-/// amiscan opens a disk image (raw, or a raw EBS snapshot dump) without mounting it,
-/// without root and without booting it, finds its partitions and filesystems, assembles
-/// the guest's file tree from its /etc/fstab, and lets you inspect it.
+/// amiscan opens a disk image without mounting it, without root and without booting it,
+/// finds its partitions and filesystems, assembles the guest's file tree from its
+/// /etc/fstab, judges it against rules and lets you inspect it.
+///
+/// Image formats: raw (and raw EBS snapshot dumps), qcow2, VMDK, VHD, VHDX and VDI, detected
+/// by their content. Partition tables and volumes: GPT, MBR and LVM2. Filesystems: ext2,
+/// ext3, ext4, XFS and vfat (the EFI system partition).
 ///
 /// IMAGE is an image file, or the disks of one machine joined with `+` (`root.img+data.img`,
 /// or `xvda=root.img+xvdf=data.img` to name them as the guest does).
@@ -17,10 +21,26 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// rules, 2 usage error or unreadable image, 3 partly read (the output says what was
 /// skipped; for `scan`, nothing failed but a clean result is not proven).
 #[derive(Debug, Parser)]
-#[command(name = "amiscan", version, max_term_width = 100)]
+#[command(name = "amiscan", version = env!("AMISCAN_VERSION_LINE"), max_term_width = 100)]
 pub struct Cli {
+    /// When to colour tables and verdicts: `auto` colours a terminal unless NO_COLOR is
+    /// set; machine formats (JSON, SARIF, JUnit, JSON Lines, Markdown) are never coloured.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when standard output is a terminal and NO_COLOR is not set.
+    #[default]
+    Auto,
+    /// Always colour, even into a pipe or with NO_COLOR set.
+    Always,
+    /// Never colour.
+    Never,
 }
 
 #[derive(Debug, Subcommand)]
@@ -39,6 +59,7 @@ pub enum Command {
     Inspect {
         /// The disk image to read (opened read-only).
         image: PathBuf,
+        /// `table` for people, `json` for programs.
         #[arg(long, value_enum, default_value_t = TableOrJson::Table)]
         format: TableOrJson,
         #[command(flatten)]
@@ -86,6 +107,7 @@ pub enum Command {
         /// Sparse files are read in full, holes included.
         #[arg(long, value_name = "BYTES", default_value_t = crate::walk::DEFAULT_HASH_LIMIT)]
         hash_max_size: u64,
+        /// `jsonl`: one JSON object per file; `table`: a table for people.
         #[arg(long, value_enum, default_value_t = ListFormat::Jsonl)]
         format: ListFormat,
         /// Worker threads (default: one per core).
@@ -96,6 +118,33 @@ pub enum Command {
         timeout: Option<u64>,
         #[command(flatten)]
         read: ReadArgs,
+    },
+    /// Print the version; with --verbose, also how this binary was built and what it reads.
+    Version {
+        /// Add the cargo features, target, compiler, and the image formats and filesystems
+        /// this build reads.
+        #[arg(short, long)]
+        verbose: bool,
+    },
+    /// Print a shell completion script for amiscan to standard output.
+    ///
+    /// For bash: `amiscan completions bash > ~/.local/share/bash-completion/completions/amiscan`;
+    /// zsh: into a directory of $fpath as `_amiscan`; fish:
+    /// `~/.config/fish/completions/amiscan.fish`.
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to standard output, or write one page per command.
+    ///
+    /// `amiscan man | man -l -` reads it; `amiscan man --out DIR` writes amiscan.1 and a
+    /// page per subcommand (amiscan-scan.1, amiscan-rules-list.1 and so on) for installing
+    /// into a man1 directory.
+    Man {
+        /// Write one page per command into this directory instead of printing amiscan(1).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
 }
 
@@ -202,7 +251,7 @@ pub struct ScanArgs {
     #[command(flatten)]
     pub read: ReadArgs,
     /// Also report on stderr what was not judged and why: matches an allowlist removed
-    /// (kind, place and fingerprint — never the value), files only partly scanned.
+    /// (kind, place and fingerprint, never the value), files only partly scanned.
     #[arg(short, long)]
     pub verbose: bool,
     /// Show progress on stderr even when it is not a terminal (plain lines, for CI logs).
@@ -225,6 +274,7 @@ pub struct ScanArgs {
 pub enum RulesCommand {
     /// List the rules: id, severity, check kind, title.
     List {
+        /// `table` for a terminal, `json` for programs, `markdown` for docs/rules.md.
         #[arg(long, value_enum, default_value_t = RulesFormat::Table)]
         format: RulesFormat,
         #[command(flatten)]
@@ -232,12 +282,14 @@ pub enum RulesCommand {
     },
     /// Show everything about one rule: why it matters, how to fix it, what it checks.
     Explain {
+        /// The rule's id, as `rules list` shows it (e.g. `sshd.permit-root-login`).
         id: String,
         #[command(flatten)]
         rules: RuleArgs,
     },
     /// Validate rule pack files; problems are reported as FILE:LINE:COLUMN.
     Check {
+        /// Rule pack files, or directories whose *.yaml files are checked.
         #[arg(required = true, value_name = "FILE|DIR")]
         files: Vec<PathBuf>,
     },
@@ -338,24 +390,32 @@ impl clap::builder::TypedValueParser for FormatChoiceParser {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum RulesFormat {
+    /// A table for a terminal.
     Table,
+    /// Every field of every rule, as JSON.
     Json,
+    /// The rule reference (docs/rules.md).
     Markdown,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TableOrJson {
+    /// A table for a terminal.
     Table,
+    /// JSON for programs.
     Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ListFormat {
+    /// One JSON object per line.
     Jsonl,
+    /// A table for a terminal.
     Table,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum HashAlgorithm {
+    /// SHA-256.
     Sha256,
 }

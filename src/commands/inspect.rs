@@ -2,7 +2,6 @@
 
 use std::io::Write;
 
-use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
 use serde::Serialize;
 
 use super::render::human_size;
@@ -11,6 +10,7 @@ use crate::cli::TableOrJson;
 use crate::filesystems::FsDetails;
 use crate::guest::{display_path, Guest, GuestDisk, OsRelease};
 use crate::image::Snapshot;
+use crate::report::terminal::{shorten_middle, Terminal, Tone};
 use crate::volumes::lvm::VolumeGroupInfo;
 use crate::volumes::{DiskTable, TableProblem};
 
@@ -157,6 +157,7 @@ fn disk_report<'a>(disk: &'a GuestDisk, table: &'a DiskTable) -> DiskReport<'a> 
 pub fn run(
     guest: &Guest,
     format: TableOrJson,
+    term: &Terminal,
     out: &mut dyn Write,
 ) -> Result<Outcome, CommandError> {
     let report = report(guest);
@@ -165,12 +166,20 @@ pub fn run(
             serde_json::to_writer_pretty(&mut *out, &report).map_err(std::io::Error::from)?;
             writeln!(out)?;
         }
-        TableOrJson::Table => write_table(&report, out)?,
+        TableOrJson::Table => write_table(&report, term, out)?,
     }
     Ok(Outcome::from_incomplete(guest.incomplete()))
 }
 
-fn write_table(report: &InspectReport<'_>, out: &mut dyn Write) -> std::io::Result<()> {
+/// Where the values of `Name:       value` lines start, and where their wrapped
+/// continuations do.
+const VALUE_COLUMN: usize = 12;
+
+fn write_table(
+    report: &InspectReport<'_>,
+    term: &Terminal,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     if report.disks.len() > 1 {
         writeln!(out, "Guest:      {} disks", report.disks.len())?;
     }
@@ -178,26 +187,34 @@ fn write_table(report: &InspectReport<'_>, out: &mut dyn Write) -> std::io::Resu
         if let Some(name) = disk.name {
             writeln!(out, "Disk:       {name}")?;
         }
-        write_disk(disk, out)?;
+        write_disk(disk, term, out)?;
     }
-    write_guest(report, out)
+    write_guest(report, term, out)
 }
 
-fn write_disk(disk: &DiskReport<'_>, out: &mut dyn Write) -> std::io::Result<()> {
+/// Writes the text `write!` would, wrapped to the terminal's width under the value column.
+macro_rules! field {
+    ($term:expr, $out:expr, $($arg:tt)*) => {
+        $term.write_wrapped($out, &format!($($arg)*), VALUE_COLUMN)
+    };
+}
+
+fn write_disk(disk: &DiskReport<'_>, term: &Terminal, out: &mut dyn Write) -> std::io::Result<()> {
     let image = &disk.image;
-    writeln!(out, "Image:      {}", image.path)?;
+    field!(term, out, "Image:      {}", image.path)?;
     match image.subformat {
-        Some(sub) => writeln!(out, "Format:     {} ({sub})", image.format)?,
-        None => writeln!(out, "Format:     {}", image.format)?,
+        Some(sub) => field!(term, out, "Format:     {} ({sub})", image.format)?,
+        None => field!(term, out, "Format:     {}", image.format)?,
     }
     for file in image.extra_files {
-        writeln!(out, "Also reads: {file}")?;
+        field!(term, out, "Also reads: {file}")?;
     }
     for (depth, backing) in image.backing_chain.iter().enumerate() {
-        writeln!(out, "Backing:    {}{backing}", "  ".repeat(depth))?;
+        field!(term, out, "Backing:    {}{backing}", "  ".repeat(depth))?;
     }
     for snapshot in image.snapshots {
-        writeln!(
+        field!(
+            term,
             out,
             "Snapshot:   {} {:?}{} (not scanned: the active layer is)",
             snapshot.id,
@@ -212,7 +229,8 @@ fn write_disk(disk: &DiskReport<'_>, out: &mut dyn Write) -> std::io::Result<()>
         .allocated_size
         .map(|a| format!(", {} allocated", human_size(a)))
         .unwrap_or_default();
-    writeln!(
+    field!(
+        term,
         out,
         "Size:       {} ({} bytes){allocated}",
         human_size(image.virtual_size),
@@ -220,10 +238,12 @@ fn write_disk(disk: &DiskReport<'_>, out: &mut dyn Write) -> std::io::Result<()>
     )?;
     let table = &disk.partition_table;
     let hybrid = if table.hybrid_mbr { ", hybrid MBR" } else { "" };
-    writeln!(
+    field!(
+        term,
         out,
         "Partitions: {} ({}-byte sectors{hybrid})",
-        table.scheme, table.sector_size
+        table.scheme,
+        table.sector_size
     )?;
     for problem in disk.problems {
         let effect = if problem.incomplete {
@@ -231,56 +251,113 @@ fn write_disk(disk: &DiskReport<'_>, out: &mut dyn Write) -> std::io::Result<()>
         } else {
             "note"
         };
-        writeln!(
+        field!(
+            term,
             out,
             "Problem:    {} ({effect}): {}",
-            problem.kind, problem.message
+            problem.kind,
+            problem.message
         )?;
     }
     Ok(())
 }
 
-fn write_guest(report: &InspectReport<'_>, out: &mut dyn Write) -> std::io::Result<()> {
+/// UUIDs shortened to this many columns when the full ones would not fit.
+const SHORT_UUID: usize = 9;
+
+/// How much of the volume table is shown: everything, or (when that would wrap) a
+/// narrower table: no START column and no partition names (both are in `--format json`),
+/// UUIDs without their middle, and whether each volume was read as yes or no.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    Full,
+    Narrow,
+}
+
+/// The volumes, one row each. A reason for not scanning follows the table, where it has
+/// the whole width.
+fn volume_table(volumes: &[VolumeReport], term: &Terminal, layout: Layout) -> String {
+    let narrow = layout == Layout::Narrow;
+    let mut rows = term.table();
+    if narrow {
+        rows.set_header(["VOLUME", "SIZE", "FS", "LABEL", "UUID", "MOUNT", "READ"]);
+    } else {
+        rows.set_header([
+            "VOLUME", "START", "SIZE", "FS", "LABEL", "UUID", "MOUNT", "STATUS",
+        ]);
+    }
+    for v in volumes {
+        let (status, tone) = match (&v.error, narrow) {
+            (None, false) => ("scanned", Tone::Good),
+            (None, true) => ("yes", Tone::Good),
+            (Some(_), false) => ("not scanned", Tone::Unproven),
+            (Some(_), true) => ("no", Tone::Unproven),
+        };
+        let uuid = v.uuid.clone().unwrap_or_default();
+        let mut row = Vec::with_capacity(8);
+        match (&v.name, narrow) {
+            (Some(name), false) => row.push(term.cell(format!("{} ({name})", v.id), Tone::Plain)),
+            _ => row.push(term.cell(&v.id, Tone::Plain)),
+        }
+        if !narrow {
+            row.push(term.cell(v.offset, Tone::Plain));
+        }
+        row.extend([
+            term.cell(human_size(v.size), Tone::Plain),
+            term.cell(v.filesystem, Tone::Plain),
+            term.cell(v.label.clone().unwrap_or_default(), Tone::Plain),
+            term.cell(
+                if narrow {
+                    shorten_middle(&uuid, SHORT_UUID)
+                } else {
+                    uuid
+                },
+                Tone::Plain,
+            ),
+            term.cell(v.mount_point.clone().unwrap_or_default(), Tone::Plain),
+            term.cell(status, tone),
+        ]);
+        rows.add_row(row);
+    }
+    let text = rows.to_string();
+    // A cell wrapped over lines makes the table taller than its rows.
+    let wrapped = text.lines().count() > volumes.len() + 4;
+    match (wrapped, layout) {
+        (false, _) => text,
+        (true, Layout::Full) => volume_table(volumes, term, Layout::Narrow),
+        (true, Layout::Narrow) => {
+            // Volume ids, mount points, types, sizes and the answer stay whole while
+            // the labels can wrap; UUIDs wrap last of all.
+            term.keep_whole(&mut rows, &[0, 5, 2, 1, 6, 4]);
+            rows.to_string()
+        }
+    }
+}
+
+fn write_guest(
+    report: &InspectReport<'_>,
+    term: &Terminal,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     let os = report
         .os
         .and_then(|os| os.pretty_name.clone().or_else(|| os.id.clone()))
         .unwrap_or_else(|| "not identified".into());
-    writeln!(out, "OS:         {os}")?;
+    field!(term, out, "OS:         {os}")?;
 
-    let mut rows = Table::new();
-    rows.load_preset(UTF8_BORDERS_ONLY).set_header([
-        "VOLUME", "START", "SIZE", "FS", "LABEL", "UUID", "MOUNT", "STATUS",
-    ]);
+    writeln!(out, "{}", volume_table(&report.volumes, term, Layout::Full))?;
     for v in &report.volumes {
-        let name = v
-            .name
-            .as_ref()
-            .map(|n| format!(" ({n})"))
-            .unwrap_or_default();
-        let status = match &v.error {
-            None => "scanned".to_string(),
-            Some(reason) => format!("not scanned: {reason}"),
-        };
-        rows.add_row([
-            format!("{}{name}", v.id),
-            v.offset.to_string(),
-            human_size(v.size),
-            v.filesystem.to_string(),
-            v.label.clone().unwrap_or_default(),
-            v.uuid.clone().unwrap_or_default(),
-            v.mount_point.clone().unwrap_or_default(),
-            status,
-        ]);
+        if let Some(reason) = &v.error {
+            field!(term, out, "{}: not scanned: {reason}", v.id)?;
+        }
     }
-    writeln!(out, "{rows}")?;
     for v in &report.volumes {
         if let Some(d) = &v.details {
             let version = d
                 .version
                 .map(|n| format!(" version {n}"))
                 .unwrap_or_default();
-            writeln!(
-                out,
+            field!(term, out,
                 "{}: {}{version}, {}-byte blocks, {}-byte inodes, {}-byte directory blocks, {} {}, log {}{}",
                 v.id,
                 v.filesystem,
@@ -292,7 +369,7 @@ fn write_guest(report: &InspectReport<'_>, out: &mut dyn Write) -> std::io::Resu
                 d.log,
                 if d.realtime { ", realtime subvolume (not in the image)" } else { "" }
             )?;
-            writeln!(out, "{}: features {}", v.id, d.features.join(" "))?;
+            field!(term, out, "{}: features {}", v.id, d.features.join(" "))?;
         }
     }
     for vg in report.volume_groups {
@@ -307,7 +384,8 @@ fn write_guest(report: &InspectReport<'_>, out: &mut dyn Write) -> std::io::Resu
                 )
             })
             .collect();
-        writeln!(
+        field!(
+            term,
             out,
             "VG {}: {}-byte extents, seqno {}, PVs {}",
             vg.name,
@@ -328,7 +406,8 @@ fn write_guest(report: &InspectReport<'_>, out: &mut dyn Write) -> std::io::Resu
                     format!("{}+{} {}{stripes}", s.start_extent, s.extent_count, s.kind)
                 })
                 .collect();
-            writeln!(
+            field!(
+                term,
                 out,
                 "  LV {}/{}: {}, {} ({}){}",
                 vg.name,
@@ -351,11 +430,10 @@ fn write_guest(report: &InspectReport<'_>, out: &mut dyn Write) -> std::io::Resu
         .iter()
         .filter(|n| !shown.iter().any(|s| s == *n))
     {
-        writeln!(out, "note: {note}")?;
+        field!(term, out, "note: {note}")?;
     }
     if !report.complete {
-        writeln!(
-            out,
+        field!(term, out,
             "incomplete: some volumes or mounts could not be read, or a partition table may hide data (see above)"
         )?;
     }

@@ -6,10 +6,13 @@ pub mod display;
 mod files;
 mod inspect;
 mod ls;
+mod manual;
 pub mod render;
 mod rules;
 mod scan;
 mod scan_plan;
+pub mod stdout;
+pub mod version;
 
 use std::io::Write;
 use std::path::Path;
@@ -191,16 +194,29 @@ fn lexical_path(path: &[u8]) -> Vec<u8> {
 
 /// Runs the parsed command line, writing results to `out` and diagnostics to `err`.
 pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome, CommandError> {
+    let terminal = stdout::decide(cli.color, &stdout::Environment::current());
     match cli.command {
-        Command::Scan(args) => scan::run(&args, out, err),
-        Command::Rules { action } => rules::run(action, out, err),
+        Command::Scan(args) => scan::run(&args, &terminal, out, err),
+        Command::Rules { action } => rules::run(action, &terminal, out, err),
         Command::Inspect {
             image,
             format,
             read,
         } => {
             let guest = open_guest(&image, read)?;
-            inspect::run(&guest, format, out)
+            inspect::run(&guest, format, &terminal, out)
+        }
+        Command::Version { verbose } => {
+            version::write(verbose, out)?;
+            Ok(Outcome::Complete)
+        }
+        Command::Completions { shell } => {
+            manual::completions(shell, out);
+            Ok(Outcome::Complete)
+        }
+        Command::Man { out: dir } => {
+            manual::man(dir.as_deref(), out)?;
+            Ok(Outcome::Complete)
         }
         Command::Ls {
             image,

@@ -4,12 +4,12 @@
 use std::fmt::Write as _;
 use std::io::Write;
 
-use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
 use serde::Serialize;
 
 use super::scan::load_pack;
 use super::{CommandError, Outcome};
 use crate::cli::{RulesCommand, RulesFormat};
+use crate::report::terminal::{Terminal, Tone};
 use crate::rules::checks::CheckSpec;
 use crate::rules::pack::{FilterSpec, FixSpec, PackError};
 use crate::rules::{select, Rule};
@@ -213,6 +213,7 @@ fn explain(rule: &Rule, out: &mut dyn Write) -> std::io::Result<()> {
 
 pub fn run(
     action: RulesCommand,
+    term: &Terminal,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<Outcome, CommandError> {
@@ -229,17 +230,17 @@ pub fn run(
                 }
                 RulesFormat::Markdown => out.write_all(markdown(selected.iter()).as_bytes())?,
                 RulesFormat::Table => {
-                    let mut table = Table::new();
-                    table.load_preset(UTF8_BORDERS_ONLY);
+                    let mut table = term.table();
                     table.set_header(vec!["Rule", "Severity", "Check", "Title"]);
                     for rule in &selected {
                         table.add_row(vec![
-                            rule.id.clone(),
-                            rule.severity.to_string(),
-                            kinds(rule),
-                            rule.title.clone(),
+                            term.cell(&rule.id, Tone::Plain),
+                            term.cell(rule.severity, Tone::of_severity(rule.severity)),
+                            term.cell(kinds(rule), Tone::Plain),
+                            term.cell(&rule.title, Tone::Plain),
                         ]);
                     }
+                    term.keep_whole(&mut table, &[1, 0]);
                     writeln!(out, "{table}")?;
                 }
             }

@@ -12,6 +12,7 @@ use super::scan_plan::{plan, Plan};
 use super::{CommandError, Outcome};
 use crate::cli::{ReportFormat, ScanArgs};
 use crate::gate::{Decision, WaiverState};
+use crate::report::terminal::Terminal;
 use crate::report::{self, ImageDetails, Report, RunInfo};
 use crate::scan;
 
@@ -143,6 +144,7 @@ fn warn(plan: &Plan, args: &ScanArgs, report: &Report, err: &mut dyn Write) -> s
 
 pub fn run(
     args: &ScanArgs,
+    terminal: &Terminal,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<Outcome, CommandError> {
@@ -184,7 +186,10 @@ pub fn run(
     if !args.quiet {
         warn(&plan, args, &report, err)?;
     }
-    report::write(&report, plan.stdout_format, out)?;
+    match plan.stdout_format {
+        ReportFormat::Table => report::table::write_to(&report, terminal, out)?,
+        format => report::write(&report, format, out)?,
+    }
     for (format, path) in &plan.outputs {
         write_file(path, "--output", |file| {
             report::write(&report, *format, file)

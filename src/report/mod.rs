@@ -10,6 +10,7 @@ pub mod not_read;
 pub mod remediation;
 pub mod sarif;
 pub mod table;
+pub mod terminal;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

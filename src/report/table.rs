@@ -4,9 +4,8 @@
 
 use std::io::Write;
 
-use comfy_table::{presets::UTF8_BORDERS_ONLY, Cell, Table};
-
 use super::not_read;
+use super::terminal::{Terminal, Tone};
 use super::{
     BaselineState, FindingInfo, ImageReport, Report, ResultInfo, ResultStatus, Summary, Verdict,
     WaiverState,
@@ -58,13 +57,12 @@ pub fn finding_tags(finding: &FindingInfo) -> Vec<String> {
     tags
 }
 
-fn write_image(image: &ImageReport, out: &mut dyn Write) -> std::io::Result<()> {
+fn write_image(image: &ImageReport, term: &Terminal, out: &mut dyn Write) -> std::io::Result<()> {
     let described = match (&image.image.format, image.image.virtual_size) {
         (Some(format), Some(size)) => format!(" ({format}, {size} bytes)"),
         _ => String::new(),
     };
-    writeln!(
-        out,
+    let heading = format!(
         "{}{described}{}",
         clean(&image.image.path),
         image
@@ -73,23 +71,24 @@ fn write_image(image: &ImageReport, out: &mut dyn Write) -> std::io::Result<()> 
             .and_then(|os| os.pretty_name.as_deref())
             .map(|name| format!(": {}", clean(name)))
             .unwrap_or_default()
-    )?;
-    write_metadata(image, out)?;
+    );
+    term.write_wrapped(out, &heading, 2)?;
+    write_metadata(image, term, out)?;
     if let Some(error) = &image.error {
-        writeln!(out, "  not scanned: {}", clean(error))?;
+        term.write_wrapped(out, &format!("  not scanned: {}", clean(error)), 4)?;
         return Ok(());
     }
-    let mut table = Table::new();
-    table.load_preset(UTF8_BORDERS_ONLY);
+    let mut table = term.table();
     table.set_header(vec!["Rule", "Severity", "Status", "Findings"]);
     for result in &image.results {
         table.add_row(vec![
-            Cell::new(&result.rule),
-            Cell::new(result.severity.as_str()),
-            Cell::new(status_label(result)),
-            Cell::new(result.findings.len()),
+            term.cell(&result.rule, Tone::Plain),
+            term.cell(result.severity.as_str(), Tone::of_severity(result.severity)),
+            term.cell(status_label(result), Tone::of_status(result.status)),
+            term.cell(result.findings.len(), Tone::Plain),
         ]);
     }
+    term.keep_whole(&mut table, &[1, 0, 3]);
     writeln!(out, "{table}")?;
 
     for result in &image.results {
@@ -97,14 +96,21 @@ fn write_image(image: &ImageReport, out: &mut dyn Write) -> std::io::Result<()> 
             continue;
         }
         writeln!(out)?;
-        writeln!(
-            out,
-            "{} [{}] {}: {}",
+        let status = result.status.as_str().to_uppercase();
+        let heading = format!(
+            "{} [{}] {status}: {}",
             result.rule,
             result.severity,
-            result.status.as_str().to_uppercase(),
             clean(&result.title)
-        )?;
+        );
+        for (index, line) in term.wrap(&heading, 2).iter().enumerate() {
+            let line = if index == 0 {
+                term.paint_word(line, &status, Tone::of_status(result.status))
+            } else {
+                line.clone()
+            };
+            writeln!(out, "{line}")?;
+        }
         for finding in &result.findings {
             // `shown_path` is already escaped for a terminal, once.
             let place = match (finding.shown_path(), finding.line) {
@@ -126,14 +132,15 @@ fn write_image(image: &ImageReport, out: &mut dyn Write) -> std::io::Result<()> 
                 .iter()
                 .map(|t| format!("  [{}]", clean(t)))
                 .collect();
-            writeln!(
-                out,
+            let line = format!(
                 "  {place}{severity}  {}{fingerprint}{tags}",
                 clean(&finding.message)
-            )?;
+            );
+            term.write_wrapped(out, &line, 4)?;
         }
         if let Some(reason) = &result.reason {
-            writeln!(out, "  could not decide everything: {}", clean(reason))?;
+            let line = format!("  could not decide everything: {}", clean(reason));
+            term.write_wrapped(out, &line, 4)?;
         }
     }
     let skipped: Vec<&str> = image
@@ -144,14 +151,14 @@ fn write_image(image: &ImageReport, out: &mut dyn Write) -> std::io::Result<()> 
         .collect();
     if !skipped.is_empty() {
         writeln!(out)?;
-        writeln!(out, "Skipped (not applicable): {}", skipped.join(", "))?;
+        let line = format!("Skipped (not applicable): {}", skipped.join(", "));
+        term.write_wrapped(out, &line, 2)?;
     }
     if !image.fixed.is_empty() {
         writeln!(out)?;
         writeln!(out, "Fixed since the baseline:")?;
         for fixed in &image.fixed {
-            writeln!(
-                out,
+            let line = format!(
                 "  {} {}{}",
                 fixed.rule,
                 fixed.shown_path().unwrap_or_default(),
@@ -160,13 +167,14 @@ fn write_image(image: &ImageReport, out: &mut dyn Write) -> std::io::Result<()> 
                     .as_deref()
                     .map(|s| format!(" ({})", clean(s)))
                     .unwrap_or_default()
-            )?;
+            );
+            term.write_wrapped(out, &line, 4)?;
         }
     }
-    write_not_read(image, out)?;
+    write_not_read(image, term, out)?;
     for (index, note) in image.notes.iter().enumerate() {
         if !image.not_read.covered_notes.contains(&index) {
-            writeln!(out, "note: {}", clean(note))?;
+            term.write_wrapped(out, &format!("note: {}", clean(note)), 6)?;
         }
     }
     Ok(())
@@ -174,23 +182,32 @@ fn write_image(image: &ImageReport, out: &mut dyn Write) -> std::io::Result<()> 
 
 /// The lines under an image's name: its labels and, with `--image-digest`, each file's
 /// SHA-256.
-fn write_metadata(image: &ImageReport, out: &mut dyn Write) -> std::io::Result<()> {
+fn write_metadata(
+    image: &ImageReport,
+    term: &Terminal,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     if !image.labels.is_empty() {
         let labels: Vec<String> = image
             .labels
             .iter()
             .map(|(key, value)| format!("{key}={}", clean(value)))
             .collect();
-        writeln!(out, "  labels: {}", labels.join(", "))?;
+        term.write_wrapped(out, &format!("  labels: {}", labels.join(", ")), 4)?;
     }
     for digest in &image.image.digests {
-        writeln!(out, "  sha256 {}: {}", clean(&digest.path), digest.sha256)?;
+        let line = format!("  sha256 {}: {}", clean(&digest.path), digest.sha256);
+        term.write_wrapped(out, &line, 4)?;
     }
     Ok(())
 }
 
 /// Why an incomplete result is incomplete, per cause, capped (the JSON lists everything).
-fn write_not_read(image: &ImageReport, out: &mut dyn Write) -> std::io::Result<()> {
+fn write_not_read(
+    image: &ImageReport,
+    term: &Terminal,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     if !image.summary.incomplete {
         return Ok(());
     }
@@ -203,10 +220,11 @@ fn write_not_read(image: &ImageReport, out: &mut dyn Write) -> std::io::Result<(
     for group in groups {
         writeln!(out, "  {}:", group.heading)?;
         for item in &group.items {
-            match &item.place {
-                Some(place) => writeln!(out, "    {place}: {}", clean(&item.text))?,
-                None => writeln!(out, "    {}", clean(&item.text))?,
-            }
+            let line = match &item.place {
+                Some(place) => format!("    {place}: {}", clean(&item.text)),
+                None => format!("    {}", clean(&item.text)),
+            };
+            term.write_wrapped(out, &line, 6)?;
         }
         if group.more > 0 {
             writeln!(
@@ -253,22 +271,47 @@ fn summary_line(summary: &Summary) -> String {
     line
 }
 
+/// The table as a file gets it: 80 columns, no colour.
 pub fn write(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
+    write_to(report, &Terminal::PLAIN, out)
+}
+
+/// Writes `text` wrapped, with the first `word` of its first line in `tone`.
+fn write_marked(
+    term: &Terminal,
+    out: &mut dyn Write,
+    text: &str,
+    word: &str,
+    tone: Tone,
+) -> std::io::Result<()> {
+    for (index, line) in term.wrap(text, 2).iter().enumerate() {
+        if index == 0 {
+            writeln!(out, "{}", term.paint_word(line, word, tone))?;
+        } else {
+            writeln!(out, "{line}")?;
+        }
+    }
+    Ok(())
+}
+
+/// The table for a terminal: kept to its width, coloured when it is on.
+pub fn write_to(report: &Report, term: &Terminal, out: &mut dyn Write) -> std::io::Result<()> {
     let several = report.images.len() > 1;
     for (index, image) in report.images.iter().enumerate() {
         if index > 0 {
             writeln!(out)?;
         }
-        write_image(image, out)?;
+        write_image(image, term, out)?;
         if several {
             writeln!(out)?;
-            writeln!(
-                out,
-                "{}: {} — {}",
+            let verdict = image.summary.verdict.as_str().to_uppercase();
+            let line = format!(
+                "{}: {verdict} — {}",
                 clean(&image.image.path),
-                image.summary.verdict.as_str().to_uppercase(),
                 summary_line(&image.summary)
-            )?;
+            );
+            let tone = Tone::of_verdict(image.summary.verdict);
+            write_marked(term, out, &line, &format!(" {verdict} "), tone)?;
         }
     }
     let attention: Vec<_> = report
@@ -280,21 +323,22 @@ pub fn write(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(out)?;
         writeln!(out, "Waivers:")?;
         for waiver in attention {
-            writeln!(
-                out,
+            let line = format!(
                 "  {} {}: {}",
                 clean(&waiver.source),
                 clean(&waiver.rule),
                 waiver.describe()
-            )?;
+            );
+            term.write_wrapped(out, &line, 4)?;
         }
     }
     let summary = &report.summary;
     writeln!(out)?;
     if several {
-        writeln!(out, "{} images; {}", summary.images, summary_line(summary))?;
+        let line = format!("{} images; {}", summary.images, summary_line(summary));
+        term.write_wrapped(out, &line, 2)?;
     } else {
-        writeln!(out, "{}", summary_line(summary))?;
+        term.write_wrapped(out, &summary_line(summary), 2)?;
     }
     let verdict = match summary.verdict {
         Verdict::Pass => "PASS".to_string(),
@@ -312,5 +356,11 @@ pub fn write(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
         }
         Verdict::Error => "ERROR (an image could not be opened)".to_string(),
     };
-    writeln!(out, "Verdict: {verdict} — exit code {}", summary.exit_code)
+    let word = verdict.split(' ').next().unwrap_or_default().to_string();
+    // The verdict and the exit code first: wrapping never separates them, and a pipeline
+    // can grep for them whatever the width.
+    let (head, why) = verdict.split_once(' ').unwrap_or((verdict.as_str(), ""));
+    let line = format!("Verdict: {head} — exit code {} {why}", summary.exit_code);
+    let line = line.trim_end();
+    write_marked(term, out, line, &word, Tone::of_verdict(summary.verdict))
 }

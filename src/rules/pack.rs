@@ -296,11 +296,24 @@ pub struct PackError {
 
 impl fmt::Display for PackError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Line 0: the file as a whole (it could not be read), no position to point at.
+        if self.line == 0 {
+            return write!(f, "{}: {}", self.file, self.message);
+        }
         write!(
             f,
             "{}:{}:{}: {}",
             self.file, self.line, self.column, self.message
         )
+    }
+}
+
+/// An I/O error as a user reads it: `No such file or directory`, without the errno.
+fn io_message(error: &std::io::Error) -> String {
+    let text = error.to_string();
+    match text.rsplit_once(" (os error ") {
+        Some((message, _)) => message.to_string(),
+        None => text,
     }
 }
 
@@ -580,7 +593,10 @@ impl Pack {
                         file: name,
                         line: 0,
                         column: 0,
-                        message: error.to_string(),
+                        message: match &error {
+                            ReadPackError::Io(e) => io_message(e),
+                            other => other.to_string(),
+                        },
                     });
                     continue;
                 }
@@ -624,7 +640,7 @@ pub fn pack_files(path: &Path) -> Result<Vec<PathBuf>, Vec<PackError>> {
             message,
         }]
     };
-    let meta = std::fs::metadata(path).map_err(|e| fail(e.to_string()))?;
+    let meta = std::fs::metadata(path).map_err(|e| fail(io_message(&e)))?;
     if !meta.is_dir() {
         return Ok(vec![path.to_path_buf()]);
     }

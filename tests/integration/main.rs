@@ -11,6 +11,7 @@
 mod util;
 
 mod ci_formats;
+mod cli;
 mod corruption;
 mod creds;
 mod ext_journal;
