@@ -33,7 +33,15 @@ fn start_watchdog(seconds: u64) {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if commands::version::verbose_flag_request(&args) {
+        let mut out = std::io::stdout();
+        return match commands::version::write(true, &mut out) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::from(2),
+        };
+    }
+    let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();

@@ -12,6 +12,17 @@ const IMAGE_FORMATS: &str = "raw (and raw EBS snapshot dumps), qcow2, VMDK, VHD,
 const VOLUMES: &str = "GPT, MBR, LVM2";
 const FILESYSTEMS: &str = "ext2, ext3, ext4, XFS, vfat";
 
+/// `amiscan --version --verbose` (in either order, `-V -v` too): clap answers `--version`
+/// on its own before reading other flags, so the verbose form is recognised here, before
+/// parsing; any other argument leaves it to clap.
+pub fn verbose_flag_request<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> bool {
+    let words: Vec<&std::ffi::OsStr> = args.iter().skip(1).map(AsRef::as_ref).collect();
+    let is = |w: &std::ffi::OsStr, names: &[&str]| names.iter().any(|n| w == *n);
+    words.len() == 2
+        && words.iter().any(|w| is(w, &["-V", "--version"]))
+        && words.iter().any(|w| is(w, &["-v", "--verbose"]))
+}
+
 pub fn write(verbose: bool, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(out, "amiscan {LINE}")?;
     if verbose {
@@ -25,4 +36,23 @@ pub fn write(verbose: bool, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(out, "filesystems:   {FILESYSTEMS}")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::verbose_flag_request;
+
+    #[test]
+    fn the_verbose_version_is_asked_for_with_both_flags_only() {
+        assert!(verbose_flag_request(&["amiscan", "--version", "--verbose"]));
+        assert!(verbose_flag_request(&["amiscan", "-v", "-V"]));
+        assert!(!verbose_flag_request(&["amiscan", "--version"]));
+        assert!(!verbose_flag_request(&["amiscan", "scan", "--verbose"]));
+        assert!(!verbose_flag_request(&[
+            "amiscan",
+            "--version",
+            "--verbose",
+            "x"
+        ]));
+    }
 }

@@ -82,6 +82,15 @@ fn version_names_the_commit_and_the_build_date() {
 
     let verbose = run(&["version", "--verbose"], &[]);
     assert_eq!(verbose.code, 0, "{}", verbose.stderr);
+    for args in [
+        &["--version", "--verbose"][..],
+        &["-V", "-v"],
+        &["--verbose", "--version"],
+    ] {
+        let same = run(args, &[]);
+        assert_eq!(same.code, 0, "{args:?}: {}", same.stderr);
+        assert_eq!(same.stdout, verbose.stdout, "{args:?}");
+    }
     assert!(
         verbose.stdout.starts_with(&out.stdout),
         "{}",

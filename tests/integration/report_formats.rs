@@ -245,7 +245,8 @@ fn image_digests_are_what_sha256sum_computes() {
     ];
     let joined = format!("{}+{}", disks[0].display(), disks[1].display());
     let json = amiscan(["scan", &joined, "--format", "json", "--image-digest"]);
-    let table = amiscan(["scan", &joined, "--image-digest"]);
+    // Wide enough that no line wraps: the test is about the content.
+    let table = util::amiscan_env(["scan", &joined, "--image-digest"], &[("COLUMNS", "400")]);
     let report: Value = serde_json::from_slice(&json.stdout).unwrap();
     let digests = report["images"][0]["image"]["digests"].as_array().unwrap();
     assert_eq!(digests.len(), 2, "{digests:?}");
@@ -314,13 +315,16 @@ fn a_truncated_image_says_which_partitions_it_lost() {
     let mut cut = std::fs::File::create(&image).unwrap();
     std::io::copy(&mut (&mut whole).take(60_000_000), &mut cut).unwrap();
     drop(cut);
-    let run = amiscan([
-        "scan",
-        image.to_str().unwrap(),
-        "--select",
-        "cleanup.tmp",
-        "--no-default-waivers",
-    ]);
+    let run = util::amiscan_env(
+        [
+            "scan",
+            image.to_str().unwrap(),
+            "--select",
+            "cleanup.tmp",
+            "--no-default-waivers",
+        ],
+        &[("COLUMNS", "400")],
+    );
     assert_eq!(run.code, 3, "{}", run.describe());
     let text = run.stdout_text();
     let section = &text[text
