@@ -166,7 +166,7 @@ fn validate_json(schema: &Path, document: &Path) -> Result<(), String> {
 }
 
 fn validate_xml(schema: &Path, document: &Path) -> Result<(), String> {
-    let output = Command::new("xmllint")
+    let output = crate::util::tool_command("xmllint")
         .arg("--noout")
         .arg("--schema")
         .arg(schema)

@@ -317,7 +317,7 @@ fn ls_lists_the_readable_children_of_a_directory_with_one_damaged_inode() {
     let uid_lo = block * 1024 + offset + 2;
     let byte = crate::util::read_at(&img, uid_lo, 1)[0];
     crate::util::poke(&img, uid_lo, &[byte ^ 0x5a]);
-    let check = std::process::Command::new("e2fsck")
+    let check = crate::util::tool_command("e2fsck")
         .args(["-fn", img.to_str().unwrap()])
         .output()
         .unwrap();

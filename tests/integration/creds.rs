@@ -16,7 +16,6 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::ffi::OsString;
 use std::io::Read;
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::OnceLock;
 
 use serde::Deserialize;
@@ -297,7 +296,7 @@ fn guest_text(path: &str) -> Vec<u8> {
     } else if path.ends_with(".zst") {
         zstd::decode_all(raw.as_slice()).unwrap()
     } else if path.ends_with(".xz") {
-        let mut child = Command::new("xz")
+        let mut child = crate::util::tool_command("xz")
             .arg("-dc")
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())

@@ -170,7 +170,7 @@ fn a_filesystem_needing_recovery_from_an_external_journal_is_incomplete() {
         "debugfs",
         &["-w", "-R", "feature needs_recovery", root.to_str().unwrap()],
     );
-    let fsck = Command::new("e2fsck")
+    let fsck = crate::util::tool_command("e2fsck")
         .arg("-fn")
         .arg(&root)
         .output()

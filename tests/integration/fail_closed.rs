@@ -71,7 +71,7 @@ fn an_xfs_root_that_is_a_regular_file_is_not_read_as_empty() {
         .set_len(300 << 20)
         .unwrap();
     run_tool("mkfs.xfs", &["-q", "-f"], &image);
-    let output = Command::new("xfs_db")
+    let output = crate::util::tool_command("xfs_db")
         .args(["-r", "-c", "sb 0", "-c", "p rootino"])
         .arg(&image)
         .output()
@@ -96,7 +96,7 @@ fn containers_amiscan_does_not_read_are_named_not_read_as_raw() {
     let mut images: Vec<(PathBuf, &str)> = Vec::new();
     for (format, name) in [("qed", "QED"), ("parallels", "Parallels")] {
         let image = dir.join(format!("disk.{format}"));
-        let status = Command::new("qemu-img")
+        let status = crate::util::tool_command("qemu-img")
             .args(["create", "-q", "-f", format])
             .arg(&image)
             .arg("64M")
@@ -158,10 +158,13 @@ fn esp_filesystem(dir: &Path, mib: u64) -> PathBuf {
         vec!["-i", esp.to_str().unwrap(), "::/EFI"],
         vec!["-i", esp.to_str().unwrap(), "::/EFI/BOOT"],
     ] {
-        let status = Command::new("mmd").args(&args).status().unwrap();
+        let status = crate::util::tool_command("mmd")
+            .args(&args)
+            .status()
+            .unwrap();
         assert!(status.success(), "mmd {args:?}");
     }
-    let status = Command::new("mcopy")
+    let status = crate::util::tool_command("mcopy")
         .args(["-i", esp.to_str().unwrap()])
         .arg(&loader)
         .arg("::/EFI/BOOT/BOOTX64.EFI")
@@ -363,7 +366,7 @@ fn ignore_checksums_reads_damaged_structures_and_stays_incomplete() {
         .find(|r| r.path == "/etc/os-release")
         .expect("/etc/os-release listed")
         .inode;
-    let output = Command::new("xfs_db")
+    let output = crate::util::tool_command("xfs_db")
         .args(["-r", "-c", &format!("convert inode {inode} byte")])
         .arg(&image)
         .output()

@@ -50,7 +50,7 @@ fn ext4_root(dir: &Path) -> PathBuf {
     .unwrap();
     let image = dir.join("root.img");
     run_tool(
-        Command::new("mke2fs")
+        crate::util::tool_command("mke2fs")
             .args(["-q", "-F", "-t", "ext4", "-L", "root", "-d"])
             .arg(&tree)
             .arg(&image)
@@ -74,7 +74,7 @@ fn fat_root(dir: &Path) -> PathBuf {
     let image = dir.join("fat.img");
     fs::File::create(&image).unwrap().set_len(16 << 20).unwrap();
     run_tool(
-        Command::new("mkfs.vfat")
+        crate::util::tool_command("mkfs.vfat")
             .args(["-F", "16", "-n", "ESP"])
             .arg(&image),
     );
@@ -121,7 +121,7 @@ fn set_fat16_entry(image: &Path, cluster: u32, value: u16) {
 }
 
 fn fsck_finds_damage(image: &Path) -> String {
-    let output = Command::new("fsck.fat")
+    let output = crate::util::tool_command("fsck.fat")
         .arg("-n")
         .arg(image)
         .output()

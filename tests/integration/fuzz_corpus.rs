@@ -226,7 +226,7 @@ fn ext4_journal_corpus_replays_and_seeds_read_as_e2fsck_recovers() {
         let read = run.expect_code(0).stdout.clone();
         let recovered = dir.join("recovered");
         std::fs::copy(&image, &recovered).unwrap();
-        let _ = std::process::Command::new("e2fsck")
+        let _ = crate::util::tool_command("e2fsck")
             .args(["-fy".as_ref(), recovered.as_os_str()])
             .output()
             .unwrap();

@@ -11,7 +11,6 @@ use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 use util::{amiscan, decode_base64, escape_for_terminal};
@@ -47,7 +46,7 @@ fn build_image(dir: &Path) -> PathBuf {
     }
     let image = dir.join("paths.img");
     let _ = fs::remove_file(&image);
-    let status = Command::new("mke2fs")
+    let status = crate::util::tool_command("mke2fs")
         .args([
             "-q",
             "-F",
@@ -269,14 +268,14 @@ fn the_remediation_script_removes_the_exact_files() {
     run.expect_code(1);
     // Run it against a copy of the tree (AMISCAN_ROOT makes it act below that root).
     let root = std::path::absolute(dir.join("root")).unwrap();
-    let status = Command::new("cp")
+    let status = crate::util::tool_command("cp")
         .arg("-a")
         .arg(dir.join("tree"))
         .arg(&root)
         .status()
         .unwrap();
     assert!(status.success());
-    let output = Command::new("sh")
+    let output = crate::util::tool_command("sh")
         .arg(&script)
         .env("AMISCAN_ROOT", &root)
         .output()

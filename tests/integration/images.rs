@@ -902,7 +902,7 @@ fn empty_file_is_not_an_image() {
 /// What blkid says a byte range of an image holds: (TYPE, LABEL, UUID), TYPE "unknown"
 /// when it finds nothing.
 fn blkid(image_path: &Path, offset: u64, size: u64) -> (String, Option<String>, Option<String>) {
-    let output = std::process::Command::new("blkid")
+    let output = crate::util::tool_command("blkid")
         .args([
             "-p",
             "-o",
@@ -996,7 +996,7 @@ fn ext_details_match_dumpe2fs() {
         let (run, report) = inspect_json(&img);
         run.expect_code(0);
         let details = &volume(&report, "disk")["details"];
-        let out = std::process::Command::new("dumpe2fs")
+        let out = crate::util::tool_command("dumpe2fs")
             .env("PATH", "/usr/sbin:/sbin:/usr/bin:/bin")
             .arg("-h")
             .arg(&img)

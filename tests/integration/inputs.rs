@@ -284,7 +284,9 @@ struct Loop(String);
 
 impl Drop for Loop {
     fn drop(&mut self) {
-        let _ = Command::new("losetup").args(["-d", &self.0]).status();
+        let _ = crate::util::tool_command("losetup")
+            .args(["-d", &self.0])
+            .status();
     }
 }
 

@@ -10,7 +10,6 @@ use util::Rng;
 use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -56,7 +55,7 @@ where
     S: AsRef<OsStr>,
 {
     let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
-    let output = Command::new("qemu-img")
+    let output = crate::util::tool_command("qemu-img")
         .args(&args)
         .output()
         .expect("cannot run qemu-img");
@@ -905,7 +904,7 @@ fn header_fields_qemu_refuses_are_refused() {
                 .set_len(len)
                 .unwrap();
         }
-        let qemu = Command::new("qemu-img")
+        let qemu = crate::util::tool_command("qemu-img")
             .arg("info")
             .arg(&path)
             .output()

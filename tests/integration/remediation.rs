@@ -37,7 +37,7 @@ fn scratch(test: &str) -> PathBuf {
         .join(test);
     if dir.exists() {
         // A tree a script cleaned may hold directories without write permission.
-        let _ = Command::new("chmod")
+        let _ = crate::util::tool_command("chmod")
             .arg("-R")
             .arg("u+rwx")
             .arg(&dir)
@@ -130,7 +130,7 @@ fn describe(output: &Output) -> String {
 
 /// `cp -a FROM TO`, as a publisher would copy a tree.
 fn copy_tree(from: &Path, to: &Path) {
-    let status = Command::new("cp")
+    let status = crate::util::tool_command("cp")
         .arg("-a")
         .arg(from)
         .arg(to)
@@ -1005,7 +1005,7 @@ fn the_sample_image_scans_clean_after_its_script() {
         text.push_str(&format!("rm -f -- \"$AMISCAN_ROOT{path}\"\n"));
     }
     std::fs::write(&script, text).unwrap();
-    let built = Command::new("bash")
+    let built = crate::util::tool_command("bash")
         .arg(util::manifest_dir().join("testdata/sample/make-sample.sh"))
         .arg(&fixed)
         .env("SAMPLE_FIX", &script)

@@ -11,7 +11,6 @@ use crate::util;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Instant;
 
 use amiscan::facts::host::HostDir;
@@ -390,7 +389,7 @@ impl Oracle {
                 "private",
             ][..],
         ] {
-            let probe = Command::new("unshare")
+            let probe = crate::util::tool_command("unshare")
                 .args(unshare)
                 .arg("true")
                 .output()
@@ -428,7 +427,7 @@ impl Oracle {
             args.extend(["-f".to_string(), file]);
         }
         args.extend(extra.iter().cloned());
-        let output = Command::new("unshare")
+        let output = crate::util::tool_command("unshare")
             .args(self.unshare)
             .args(["sh", "-c", RUNNER, "sh"])
             .arg(fixture)

@@ -102,7 +102,7 @@ fn dynamic_and_static_vdi_read_like_the_raw_disk() {
     ] {
         let image = scratch.dir.join(name);
         convert(&raw, &image, options);
-        let compare = Command::new("qemu-img")
+        let compare = crate::util::tool_command("qemu-img")
             .args(["compare", "-q", "-f", "raw", "-F", "vdi"])
             .arg(&raw)
             .arg(&image)

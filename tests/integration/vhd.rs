@@ -13,7 +13,6 @@ use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -657,7 +656,7 @@ fn vhd_differencing_disk_is_refused_naming_its_parent() {
     // qemu-img cannot create vpc differencing disks: make one from a dynamic disk by
     // patching the disk type (both footers) and the parent's name, fixing the checksums.
     let dir = scratch("differencing");
-    let probe = Command::new("qemu-img")
+    let probe = crate::util::tool_command("qemu-img")
         .args(["create", "-f", "vpc", "-b", "base.vhd", "-F", "vpc"])
         .arg(dir.join("probe.vhd"))
         .output();
@@ -1669,7 +1668,7 @@ fn read_all(path: &Path, threads: usize) -> f64 {
 
 fn qemu_convert(path: &Path, format: &str, out: &Path) -> f64 {
     let started = Instant::now();
-    let status = Command::new("qemu-img")
+    let status = crate::util::tool_command("qemu-img")
         .args(["convert", "-f", format, "-O", "raw"])
         .arg(path)
         .arg(out)
@@ -1684,7 +1683,7 @@ fn qemu_convert(path: &Path, format: &str, out: &Path) -> f64 {
 /// `qemu-img bench`: the same 1 MiB reads through qemu's block layer, without writing
 /// anything; the seconds it reports.
 fn qemu_bench(path: &Path, format: &str, size: u64) -> f64 {
-    let out = Command::new("qemu-img")
+    let out = crate::util::tool_command("qemu-img")
         .args(["bench", "-f", format, "-s", "1M", "-d", "1", "-c"])
         .arg((size / MIB).to_string())
         .arg(path)
@@ -1717,7 +1716,7 @@ fn throughput() {
     ] {
         let path = bench.join(name);
         if !path.is_file() {
-            let status = Command::new("qemu-img")
+            let status = crate::util::tool_command("qemu-img")
                 .args(["convert", "-f", "raw", "-O", format, "-o", options])
                 .arg(&walk)
                 .arg(&path)
@@ -1761,7 +1760,7 @@ fn throughput() {
 fn virtual_size_follows_the_creator_as_qemu_does() {
     let dir = scratch("creator-size");
     let qemu_size = |path: &Path| -> u64 {
-        let out = Command::new("qemu-img")
+        let out = crate::util::tool_command("qemu-img")
             .args(["info", "--output=json", "-f", "vpc"])
             .arg(path)
             .output()
@@ -1776,7 +1775,7 @@ fn virtual_size_follows_the_creator_as_qemu_does() {
     };
     for subformat in ["fixed", "dynamic"] {
         let made = dir.join(format!("{subformat}.vhd"));
-        let status = Command::new("qemu-img")
+        let status = crate::util::tool_command("qemu-img")
             .args(["create", "-q", "-f", "vpc", "-o"])
             .arg(format!("subformat={subformat}"))
             .arg(&made)
@@ -1861,7 +1860,7 @@ fn container_checksums_follow_the_policy() {
     let vhd_end = |path: &Path| fs::metadata(path).unwrap().len() as usize - 512;
     for (format, name) in [("vpc", "disk.vhd"), ("vhdx", "disk.vhdx")] {
         let image = dir.join(name);
-        let status = Command::new("qemu-img")
+        let status = crate::util::tool_command("qemu-img")
             .args(["convert", "-q", "-f", "raw", "-O", format])
             .arg(&raw)
             .arg(&image)

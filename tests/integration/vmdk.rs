@@ -13,7 +13,6 @@ use std::fs;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
@@ -114,7 +113,7 @@ fn assert_disk_matches(image: &Path, reference: Reference) {
     let reference = match reference {
         Reference::Qemu => {
             let raw = scratch.path("qemu.raw");
-            let status = Command::new("qemu-img")
+            let status = crate::util::tool_command("qemu-img")
                 .args(["convert", "-f", "vmdk", "-O", "raw"])
                 .arg(image)
                 .arg(&raw)
@@ -988,7 +987,7 @@ fn throughput_against_qemu_img() {
     ] {
         let image = containers.join(file);
         if !image.is_file() {
-            let status = Command::new("qemu-img")
+            let status = crate::util::tool_command("qemu-img")
                 .args(["convert", "-f", "raw", "-O", "vmdk", "-o"])
                 .arg(format!("subformat={sub}"))
                 .arg(&raw)
@@ -1012,7 +1011,7 @@ fn throughput_against_qemu_img() {
             (0..5)
                 .map(|_| {
                     let started = Instant::now();
-                    let status = Command::new("qemu-img")
+                    let status = crate::util::tool_command("qemu-img")
                         .args(["convert", "-O", "raw"])
                         .arg(&image)
                         .arg(&out)
@@ -1071,7 +1070,7 @@ fn bytes_after_the_descriptors_nul_padding_are_ignored() {
 fn sparse_header_fields_qemu_refuses_are_refused() {
     let scratch = Scratch::new("qemu-refuses");
     let fresh = scratch.path("fresh.vmdk");
-    let status = Command::new("qemu-img")
+    let status = crate::util::tool_command("qemu-img")
         .args(["create", "-q", "-f", "vmdk"])
         .arg(&fresh)
         .arg("64M")
@@ -1087,7 +1086,7 @@ fn sparse_header_fields_qemu_refuses_are_refused() {
     );
     assert!(field(64) > 0, "overHead");
     let qemu_refuses = |path: &Path| {
-        let out = Command::new("qemu-img")
+        let out = crate::util::tool_command("qemu-img")
             .arg("info")
             .arg(path)
             .output()

@@ -15,7 +15,6 @@ use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 use util::{
@@ -90,7 +89,7 @@ fn lines(run: &util::Run) -> Vec<String> {
 
 /// `xfs_db -r -c C1 -c C2 … FILE`, its stdout (it must succeed and say nothing on stderr).
 fn xfs_db(file: &Path, commands: &[&[u8]]) -> Vec<u8> {
-    let mut command = Command::new("xfs_db");
+    let mut command = crate::util::tool_command("xfs_db");
     command.arg("-r");
     for c in commands {
         command.arg("-c").arg(OsStr::from_bytes(c));
@@ -178,7 +177,7 @@ fn db_listing(file: &Path, dir: &[u8]) -> BTreeMap<Vec<u8>, u64> {
 /// Copies a partition of a disk image into a file of its own (sparse), for xfs_db.
 fn extract_partition(disk: &Path, number: u32, out: &Path) {
     let (start, size) = util::sfdisk_partitions(disk)[&number];
-    let status = Command::new("dd")
+    let status = crate::util::tool_command("dd")
         .arg(format!("if={}", disk.display()))
         .arg(format!("of={}", out.display()))
         .args([
@@ -915,7 +914,7 @@ fn inspect_bare_variants_match_xfs_db() {
 
 /// What blkid says a byte range of an image holds: (TYPE, LABEL, UUID).
 fn blkid(image_path: &Path, offset: u64, size: u64) -> (String, Option<String>, Option<String>) {
-    let output = Command::new("blkid")
+    let output = crate::util::tool_command("blkid")
         .args([
             "-p",
             "-o",
