@@ -264,11 +264,7 @@ pub fn not_read_dir() -> &'static Path {
             "debugfs",
             &["-w", "-R", "clri /srv/data", image.to_str().unwrap()],
         );
-        util::ensure_images();
-        util::copy_sparse(
-            &util::image("volume-kinds.img"),
-            &dir.join("volume-kinds.img"),
-        );
+        util::copy_sparse(&util::volume_kinds_image(), &dir.join("volume-kinds.img"));
         dir
     })
 }

@@ -308,10 +308,9 @@ fn a_rule_error_names_each_cause_once() {
 #[test]
 fn a_truncated_image_says_which_partitions_it_lost() {
     use std::io::Read;
-    util::ensure_images();
     let dir = util::scratch_dir("report_formats", "truncated");
     let image = dir.join("truncated.img");
-    let mut whole = std::fs::File::open(util::image("volume-kinds.img")).unwrap();
+    let mut whole = std::fs::File::open(util::volume_kinds_image()).unwrap();
     let mut cut = std::fs::File::create(&image).unwrap();
     std::io::copy(&mut (&mut whole).take(60_000_000), &mut cut).unwrap();
     drop(cut);

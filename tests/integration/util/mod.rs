@@ -155,6 +155,13 @@ pub fn ensure_images() {
     ensure_built("build-images.sh", ".lock");
 }
 
+/// `volume-kinds.img` (testdata/build-volume-kinds.sh): a GPT disk with one partition of
+/// each kind amiscan does not read, built on first use.
+pub fn volume_kinds_image() -> PathBuf {
+    ensure_built("build-volume-kinds.sh", ".lock-kinds");
+    image("volume-kinds.img")
+}
+
 /// Runs a `testdata/` build script under `flock` on `build/<lock>`, once per process. The
 /// scripts keep a stamp, so a run after the first is instant; the lock keeps parallel test
 /// processes (cargo-nextest runs one per test) from building at the same time.
