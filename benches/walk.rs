@@ -64,6 +64,7 @@ fn bench_image(c: &mut Criterion, group_name: &str, path: &std::path::Path) {
                             let options = WalkOptions {
                                 sha256_up_to,
                                 progress: with_progress.then_some(&progress),
+                                max_entries: None,
                             };
                             let found = walk(&guest.tree, options);
                             (found.entries.len(), found.bytes_read, progress.files())

@@ -159,9 +159,19 @@ pub struct ReadArgs {
     /// this many bytes (default 64 GiB).
     #[arg(long, value_name = "BYTES")]
     pub stdin_max_size: Option<u64>,
+    /// List at most this many entries of the guest (default 4 000 000, about 210 bytes of
+    /// memory each); beyond it the rest is not listed and the result is incomplete (exit 3).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_entries: Option<u64>,
 }
 
 impl ReadArgs {
+    /// The walk's entry cap, when given.
+    pub fn max_entries(&self) -> Option<usize> {
+        self.max_entries
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
     pub fn open_options(self) -> crate::guest::OpenOptions {
         crate::guest::OpenOptions {
             stdin_max_size: self

@@ -15,6 +15,7 @@ use crate::walk::{walk, WalkOptions};
 const FUZZ_WALK: WalkOptions = WalkOptions {
     sha256_up_to: Some(64 << 20),
     progress: None,
+    max_entries: None,
 };
 
 /// Treats `bytes` as a whole disk: partition tables, volume probes, filesystems, the

@@ -35,6 +35,8 @@ pub struct ScanConfig {
     pub baseline: Option<Baseline>,
     /// How images are read (checksums enforced or not).
     pub open: guest::OpenOptions,
+    /// The walk's entry cap (`--max-entries`); `None` is the default.
+    pub max_entries: Option<usize>,
 }
 
 /// One image scanned, before the gate: what it found, and for `--verbose` what it did
@@ -61,6 +63,7 @@ pub fn scan_image(
         &guest.tree,
         WalkOptions {
             progress,
+            max_entries: config.max_entries,
             ..WalkOptions::default()
         },
     );

@@ -19,10 +19,12 @@ use crate::progress::{MountTotals, Progress};
 /// Deeper trees than this are reported, not followed: real systems stay far below it, and
 /// a crafted one must not exhaust the stack.
 pub const MAX_DEPTH: usize = 1000;
-/// More entries than this in one guest are reported, not listed: the inventory costs
-/// about 210 bytes per entry, so this keeps a crafted image (a directory of tens of
-/// millions of names) under 1 GiB, while real images hold well under a million files.
-pub const MAX_ENTRIES: usize = 4_000_000;
+/// More entries than this in one guest are reported, not listed (unless `--max-entries`
+/// says otherwise): the inventory costs about 210 bytes per entry, so this keeps a crafted
+/// image (a directory of tens of millions of names) under 1 GiB, while leaving room for
+/// the largest real images (machine-learning AMIs with several Python environments hold
+/// 1.5 to 2 million files).
+pub const DEFAULT_MAX_ENTRIES: usize = 4_000_000;
 const READ_CHUNK: usize = 256 * 1024;
 /// Entries a worker collects before adding them to the progress counter: one atomic add
 /// per this many nodes keeps the counter off the walk's profile.
@@ -41,6 +43,8 @@ pub struct WalkOptions<'p> {
     pub sha256_up_to: Option<u64>,
     /// Where to count nodes walked and bytes hashed while the walk runs.
     pub progress: Option<&'p Progress>,
+    /// Directory entries listed at most; `None` is `DEFAULT_MAX_ENTRIES`.
+    pub max_entries: Option<usize>,
 }
 
 /// The default bound on the size of a file `files --hash` reads.
@@ -120,7 +124,7 @@ struct Walker<'a> {
     /// directory have two parents; a crafted one that does would otherwise be walked once
     /// per path, which grows exponentially with depth. Locked once per directory.
     listed: Mutex<HashSet<(usize, NodeId)>>,
-    /// Directory entries accepted so far, against `MAX_ENTRIES`.
+    /// Directory entries accepted so far, against the options' `max_entries`.
     entries_seen: std::sync::atomic::AtomicUsize,
 }
 
@@ -323,10 +327,11 @@ impl Walker<'_> {
         let seen = self
             .entries_seen
             .fetch_add(children.len(), std::sync::atomic::Ordering::Relaxed);
-        if seen.saturating_add(children.len()) > MAX_ENTRIES {
+        let max_entries = self.options.max_entries.unwrap_or(DEFAULT_MAX_ENTRIES);
+        if seen.saturating_add(children.len()) > max_entries {
             return failed(format!(
-                "the guest holds more than {MAX_ENTRIES} entries; this directory's {} are \
-                 not listed",
+                "the guest holds more than {max_entries} entries (--max-entries); this \
+                 directory's {} are not listed",
                 children.len()
             ));
         }
@@ -449,7 +454,7 @@ mod tests {
 
     use std::sync::Arc;
 
-    /// Guests hold up to `MAX_ENTRIES` entries; docs/security.md's memory bound assumes this.
+    /// Guests hold up to `DEFAULT_MAX_ENTRIES` entries by default; docs/security.md's memory bound assumes this.
     #[test]
     fn an_entry_stays_within_128_bytes() {
         assert!(std::mem::size_of::<super::Entry>() <= 128);

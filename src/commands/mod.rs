@@ -291,9 +291,11 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome
             timeout: _,
             read,
         } => {
+            let max_entries = read.max_entries();
             let guest = open_guest(&image, read)?;
             let options = crate::walk::WalkOptions {
                 sha256_up_to: hash.map(|_| hash_max_size),
+                max_entries,
                 ..Default::default()
             };
             files::run(&guest, options, format, out, err)

@@ -204,6 +204,7 @@ pub fn plan(args: &ScanArgs) -> Result<Plan, CommandError> {
             fail_on: fail_on(&args.fail_on)?,
             waivers,
             baseline,
+            max_entries: args.read.max_entries(),
             open: args.read.open_options(),
         },
         stdout_format,

@@ -251,7 +251,7 @@ fn directory_blocks(ino: u32, count: usize) -> Vec<u8> {
 
 /// A directory of a million entries (made by writing its blocks as a file's content and
 /// then giving the inode a directory's mode): every entry is listed, the same as the
-/// directory's own blocks say.
+/// directory's own blocks say; under a lower `--max-entries` it is not, and says so.
 #[test]
 fn a_directory_of_a_million_entries_is_listed_whole() {
     const COUNT: usize = 1_000_000;
@@ -293,6 +293,26 @@ fn a_directory_of_a_million_entries_is_listed_whole() {
         .filter(|l| l.contains("\"path\":\"/many/f") && l.contains(&inode))
         .count();
     assert_eq!(linked, COUNT);
+    // A lower cap (a bound on memory for hostile images) leaves the directory unlisted
+    // and the result incomplete, in `files` and `scan` alike.
+    for command in ["files", "scan"] {
+        let format = if command == "scan" { "json" } else { "jsonl" };
+        let run = amiscan([
+            command,
+            img.to_str().unwrap(),
+            "--max-entries",
+            "500000",
+            "--format",
+            format,
+        ]);
+        run.expect_code(3);
+        // `files` names the directory on stderr; `scan` in its report's `not_read`.
+        let said = format!("{}{}", run.stderr, run.stdout_text());
+        assert!(
+            said.contains("the guest holds more than 500000 entries (--max-entries)"),
+            "{command}: {said}"
+        );
+    }
 }
 
 /// A child whose inode fails its checksum is named on stderr, and `ls` still lists every

@@ -93,6 +93,7 @@ fn a_lines_display_follows_the_whole_pipeline() {
         waivers: Vec::new(),
         baseline: None,
         open: Default::default(),
+        max_entries: None,
     };
     let scanned = amiscan::scan::scan_image(&path, &config, progress).unwrap();
     display.finish();

@@ -2512,7 +2512,7 @@ pub fn sizes_the_mapping_cannot_address_are_refused_by_every_operation() {
             &tree,
             crate::walk::WalkOptions {
                 sha256_up_to: Some(crate::walk::DEFAULT_HASH_LIMIT),
-                progress: None,
+                ..Default::default()
             },
         );
         assert!(
