@@ -193,6 +193,11 @@ pub struct RuleArgs {
     /// id already loaded replaces it. Repeatable.
     #[arg(long = "rules", value_name = "FILE|DIR")]
     pub packs: Vec<PathBuf>,
+    /// Add the secret rules of a gitleaks configuration (TOML: rules with id, regex,
+    /// secretGroup, keywords, entropy, path and allowlists), as the rule `creds.gitleaks`.
+    /// What cannot be honoured is said on stderr. Repeatable.
+    #[arg(long = "secrets-config", value_name = "TOML")]
+    pub secrets_configs: Vec<PathBuf>,
     /// Run only these rules: ids, id globs (`sshd.*`) or tags, comma-separated or repeated.
     #[arg(long, value_name = "IDS|TAGS")]
     pub select: Vec<String>,
@@ -290,14 +295,26 @@ pub enum RulesCommand {
         #[command(flatten)]
         rules: RuleArgs,
     },
-    /// Show everything about one rule: why it matters, how to fix it, what it checks.
+    /// Show everything about a rule: why it matters, how to fix it, what it checks (for
+    /// credential rules, every kind of secret it finds).
     Explain {
-        /// The rule's id, as `rules list` shows it (e.g. `sshd.permit-root-login`).
+        /// The rule's id, as `rules list` shows it (e.g. `sshd.permit-root-login`), or an id
+        /// glob (`'creds.*'`) for every matching rule.
         id: String,
         #[command(flatten)]
         rules: RuleArgs,
     },
-    /// Validate rule pack files; problems are reported as FILE:LINE:COLUMN.
+    /// List every kind of secret the credential rules find: rule, kind, provider, shape,
+    /// how it is checked, how to revoke it.
+    Detectors {
+        /// `table` for a terminal, `json` for programs, `markdown` for docs/secrets.md.
+        #[arg(long, value_enum, default_value_t = RulesFormat::Table)]
+        format: RulesFormat,
+        #[command(flatten)]
+        rules: RuleArgs,
+    },
+    /// Validate rule pack files (problems are reported as FILE:LINE:COLUMN) and run every
+    /// credential detector's examples and counterexamples.
     Check {
         /// Rule pack files, or directories whose *.yaml files are checked.
         #[arg(required = true, value_name = "FILE|DIR")]

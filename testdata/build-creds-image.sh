@@ -166,7 +166,7 @@ ec "$keys/pkg-extra.pem"
 t="$tmp/tree"
 mkdir -p "$t"
 python3 - "$t" "$keys" "$tmp/planted.json" "$have_puttygen" "$CREDS_ROOT_UUID" "$CREDS_HOME_UUID" <<'PY'
-import base64, hashlib, hmac, json, os, random, re, shutil, string, struct, subprocess, sys
+import base64, hashlib, hmac, json, os, random, re, shutil, string, struct, subprocess, sys, zlib
 
 tree, keys, planted_json, have_puttygen, root_uuid, home_uuid = sys.argv[1:7]
 have_puttygen = have_puttygen == "1"
@@ -211,8 +211,22 @@ def aws_secret():
     return b64(30)  # 40 characters of [A-Za-z0-9+/]
 
 
+BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def with_checksum(prefix):
+    """GitHub's and npm's token format: 30 random base62 characters, then their CRC-32 in
+    6 base62 characters (a token whose checksum is wrong is not reported)."""
+    random_part = rnd(ALNUM, 30)
+    value, checksum = zlib.crc32(random_part.encode()), ""
+    for _ in range(6):
+        value, digit = divmod(value, 62)
+        checksum = BASE62[digit] + checksum
+    return prefix + random_part + checksum
+
+
 def ghp(prefix="ghp_"):
-    return prefix + rnd(ALNUM, 36)
+    return with_checksum(prefix)
 
 
 def github_pat():
@@ -246,7 +260,7 @@ def twilio_sk():
 
 
 def npm_token():
-    return "npm_" + rnd(ALNUM, 36)
+    return with_checksum("npm_")
 
 
 def pypi_token():
@@ -281,7 +295,12 @@ def fixed_prefix(value):
 # What the tests will expect.
 # ---------------------------------------------------------------------------------------
 SEVERITY = {"creds.aws": "critical", "creds.private-keys": "high", "creds.files": "high",
-            "creds.tokens": "high"}
+            "creds.tokens": "high", "creds.saas": "high", "creds.cloud": "critical",
+            "creds.connection-strings": "high", "creds.passwords": "medium"}
+# Kinds the catalogue files under a rule of their own rather than creds.tokens.
+RULE_OF_KIND = {"slack": "creds.saas", "stripe": "creds.saas", "sendgrid": "creds.saas",
+                "twilio": "creds.saas", "google-api": "creds.cloud", "google-sa": "creds.cloud",
+                "azure": "creds.cloud"}
 expect, leaks, decoys, not_in_rule, in_rule = [], [], [], [], []
 binary, too_large, secret_paths = [], [], set()
 leak_names = set()
@@ -298,6 +317,7 @@ SUBJECT = {
     "docker": ["docker"], "kube": ["kube"], "gcloud": ["gcloud", "google"],
     "azure-cli": ["azure"], "npmrc": ["npm"], "pypirc": ["pypi"], "mycnf": ["mysql", "my.cnf"],
     "s3cfg": ["s3"], "boto": ["boto"], "env": [],
+    "uri": ["url", "jdbc", "connection"], "generic": ["password"],
 }
 
 
@@ -314,6 +334,8 @@ def find(rule, path, lines, subject, value=None, name=None, tags=(), severity=No
     """`rule` must report `path` at one of `lines` (None: a finding without a line)."""
     if not isinstance(lines, list):
         lines = [lines]
+    if rule == "creds.tokens":
+        rule = RULE_OF_KIND.get(subject, rule)
     secret_paths.add(path)
     expect.append({
         "name": name or f"{rule} at {path}:" + " or ".join(str(l) for l in lines),
@@ -679,10 +701,38 @@ put(p, text)
 find("creds.aws", p, 3, "aws-id", k, tags=["env"])
 find("creds.aws", p, 4, "aws-secret", s, tags=["env"])
 find("creds.tokens", p, 5, "vault", hvs, tags=["env"])
-find("creds.files", p, [3, 4, 5], "env", name="/etc/environment holding secrets", tags=["env"])
+# Every secret here has a specific kind (AWS, Vault): the generic environment-file
+# detector yields to them, so one credential is reported once.
 leak("environment aws id", k)
 leak("environment aws secret", s)
 leak("environment vault", hvs)
+
+# Connection strings with passwords: a database URL in a .env file (the case users report
+# most), a MongoDB URI in YAML, a JDBC URL in Java properties; and a password assigned in
+# an INI file, which only the generic configuration detectors see.
+pg_pw, mongo_pw, jdbc_pw, ini_pw = rnd(ALNUM, 18), rnd(ALNUM, 20), rnd(ALNUM, 16), password(22)
+text = f"NODE_ENV=production\nDATABASE_URL=postgres://app:{pg_pw}@db.internal:5432/prod\n"
+p = "/srv/web/.env"
+put(p, text, 0o600)
+find("creds.connection-strings", p, 2, "uri", pg_pw, tags=["env"])
+leak("web env postgres password", pg_pw)
+text = ("storage:\n  retention_days: 30\n"
+        f"  mongo: mongodb://reporting:{mongo_pw}@mongo-0.internal:27017/reports?authSource=admin\n")
+p = "/etc/reporting/config.yml"
+put(p, text, 0o640)
+find("creds.connection-strings", p, 3, "uri", mongo_pw)
+leak("reporting mongodb password", mongo_pw)
+text = ("spring.application.name=orders\n"
+        f"spring.datasource.url=jdbc:postgresql://db.internal:5432/orders?user=orders&password={jdbc_pw}\n")
+p = "/opt/orders/application.properties"
+put(p, text, 0o640)
+find("creds.connection-strings", p, 2, "uri", jdbc_pw)
+leak("orders jdbc password", jdbc_pw)
+text = f"[database]\nhost = db.internal\nuser = billing\npassword = {ini_pw}\n"
+p = "/etc/billing/billing.ini"
+put(p, text, 0o640)
+find("creds.passwords", p, 4, "generic", ini_pw)
+leak("billing ini password", ini_pw)
 
 gh, gl, gapi, sk_tw, tw_secret, npm, acct, asia = (ghp(), glpat(), aiza(), twilio_sk(),
                                                   rnd(ALNUM, 32), npm_token(), azure_account_key(), aws_id("ASIA"))
@@ -1007,7 +1057,6 @@ text = f"# fixtures for the integration tests (copied from production by mistake
 p = "/home/tester/app/test/fixtures/.env"
 put(p, text, 0o600)
 find("creds.tokens", p, 2, "stripe", sk, tags=["test-path"])
-find("creds.files", p, 2, "env", name=".env in a test fixture directory", tags=["test-path", "env"])
 leak("tester fixture stripe", sk)
 
 # ---------------------------------------------------------------------------------------

@@ -254,7 +254,8 @@ mkdir -p "$t/home/admin/.ssh"
 chmod 700 "$t/home/admin/.ssh"
 keypair "$t/home/admin/.ssh/deploy.txt" "deploy@ci"   # a private key under a harmless name
 # Credentials (creds.*), generated now so no secret is ever committed: an AWS key pair,
-# a GitHub token in an environment file, a .netrc password and a TLS key outside ~/.ssh.
+# GitHub, Slack and Google tokens and a database URL with its password in an environment
+# file, a .netrc password and a TLS key outside ~/.ssh.
 python3 - "$t" <<'PY'
 import os, secrets, string, sys
 root = sys.argv[1]
@@ -262,13 +263,26 @@ b32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 alnum = string.ascii_letters + string.digits
 key_id = "AKIA" + "".join(secrets.choice(b32) for _ in range(16))
 secret = "".join(secrets.choice(alnum + "+/") for _ in range(40))
-token = "ghp_" + "".join(secrets.choice(alnum) for _ in range(36))
+import zlib
+base62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
+random_part = "".join(secrets.choice(alnum) for _ in range(30))
+value, checksum = zlib.crc32(random_part.encode()), ""
+for _ in range(6):  # GitHub's token checksum: CRC-32 of the random part, base62
+    value, digit = divmod(value, 62)
+    checksum = base62[digit] + checksum
+token = "ghp_" + random_part + checksum
+slack = "xoxb-" + "".join(secrets.choice(string.digits) for _ in range(12)) + "-" + \
+    "".join(secrets.choice(string.digits) for _ in range(13)) + "-" + \
+    "".join(secrets.choice(alnum) for _ in range(24))
+google = "AIza" + "".join(secrets.choice(alnum + "_-") for _ in range(35))
+db_password = "".join(secrets.choice(alnum) for _ in range(18))
 os.makedirs(f"{root}/root/.aws", exist_ok=True)
 with open(f"{root}/root/.aws/credentials", "w") as f:
     f.write(f"[default]\naws_access_key_id = {key_id}\naws_secret_access_key = {secret}\n")
 os.makedirs(f"{root}/opt/app", exist_ok=True)
 with open(f"{root}/opt/app/deploy.env", "w") as f:
-    f.write(f"GITHUB_TOKEN={token}\n")
+    f.write(f"GITHUB_TOKEN={token}\nSLACK_BOT_TOKEN={slack}\nGOOGLE_MAPS_API_KEY={google}\n"
+            f"DATABASE_URL=postgres://app:{db_password}@db.internal:5432/app\n")
 with open(f"{root}/home/admin/.netrc", "w") as f:
     f.write("machine git.internal.example login deploy password " + "".join(secrets.choice(alnum) for _ in range(20)) + "\n")
 PY

@@ -2,6 +2,7 @@
 //! them parses disk structures itself.
 
 mod cat;
+mod detectors;
 pub mod display;
 mod files;
 mod inspect;

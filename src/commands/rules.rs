@@ -13,6 +13,7 @@ use crate::report::terminal::{Terminal, Tone};
 use crate::rules::checks::CheckSpec;
 use crate::rules::pack::{FilterSpec, FixSpec, PackError};
 use crate::rules::{select, Rule};
+use crate::secrets::DetectorSpec;
 
 #[derive(Serialize)]
 struct RuleInfo<'a> {
@@ -184,6 +185,38 @@ pub fn markdown<'a>(rules: impl Iterator<Item = &'a std::sync::Arc<Rule>> + Clon
     doc
 }
 
+/// Runs the examples and counterexamples of every secrets detector of `rules` against all
+/// of them together: how many fixtures were run, and each one that misbehaves, named by
+/// rule, detector and entry (never by its text, which has a credential's shape).
+pub fn check_fixtures(rules: &[&Rule]) -> (usize, Vec<String>) {
+    let detectors = crate::rules::checks::secrets::detectors_of(rules.iter().copied());
+    let specs: Vec<DetectorSpec> = detectors.iter().map(|(_, d)| (*d).clone()).collect();
+    let count = specs
+        .iter()
+        .map(|d| d.examples.len() + d.counterexamples.len())
+        .sum();
+    match crate::secrets::check_fixtures(&specs) {
+        Err(e) => (count, vec![format!("the detectors together: {e}")]),
+        Ok(failures) => {
+            let problems = failures
+                .iter()
+                .map(|failure| {
+                    let (rule, detector) = detectors
+                        .get(failure.detector)
+                        .map_or(("?", "?"), |(r, d)| (r.id.as_str(), d.name.as_str()));
+                    format!(
+                        "{rule}: detector {detector:?}: {} entry {}: {}",
+                        failure.fixture.field(),
+                        failure.entry + 1,
+                        failure.problem
+                    )
+                })
+                .collect();
+            (count, problems)
+        }
+    }
+}
+
 fn explain(rule: &Rule, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(out, "{} — {}", rule.id, rule.title)?;
     writeln!(out, "severity: {}", rule.severity)?;
@@ -208,6 +241,7 @@ fn explain(rule: &Rule, out: &mut dyn Write) -> std::io::Result<()> {
         }
         writeln!(out)?;
     }
+    super::detectors::explain(rule, out)?;
     writeln!(out, "Check ({}):\n{}", kinds(rule), parameters(rule))
 }
 
@@ -220,6 +254,9 @@ pub fn run(
     match action {
         RulesCommand::List { format, rules } => {
             let pack = load_pack(&rules)?;
+            for notice in pack.notices() {
+                writeln!(err, "amiscan: {notice}")?;
+            }
             let selected = select::select(&pack, &rules.select, &rules.ignore)
                 .map_err(|e| CommandError::Usage(e.to_string()))?;
             match format {
@@ -248,27 +285,62 @@ pub fn run(
         }
         RulesCommand::Explain { id, rules } => {
             let pack = load_pack(&rules)?;
+            for notice in pack.notices() {
+                writeln!(err, "amiscan: {notice}")?;
+            }
+            if id.contains('*') {
+                let matching = select::select(&pack, std::slice::from_ref(&id), &[])
+                    .map_err(|e| CommandError::Usage(e.to_string()))?;
+                for (index, rule) in matching.iter().enumerate() {
+                    if index > 0 {
+                        writeln!(out, "\n{}\n", "─".repeat(40))?;
+                    }
+                    explain(rule, out)?;
+                }
+                return Ok(Outcome::Complete);
+            }
             let rule = pack.get(&id).ok_or_else(|| {
                 CommandError::Usage(format!("no rule `{id}` (see `amiscan rules list`)"))
             })?;
             explain(rule, out)?;
             Ok(Outcome::Complete)
         }
+        RulesCommand::Detectors { format, rules } => {
+            let pack = load_pack(&rules)?;
+            for notice in pack.notices() {
+                writeln!(err, "amiscan: {notice}")?;
+            }
+            let selected = select::select(&pack, &rules.select, &rules.ignore)
+                .map_err(|e| CommandError::Usage(e.to_string()))?;
+            let selected: Vec<&Rule> = selected.iter().map(|r| &**r).collect();
+            super::detectors::run(&selected, format, term, out)?;
+            Ok(Outcome::Complete)
+        }
         RulesCommand::Check { files } => {
-            let mut problems: Vec<PackError> = Vec::new();
-            let mut count = 0usize;
+            let mut problems: Vec<String> = Vec::new();
+            let mut packs = Vec::new();
             for path in &files {
                 let mut pack = crate::rules::Pack::default();
                 match pack.load(path) {
-                    Ok(()) => count += pack.len(),
-                    Err(mut errors) => problems.append(&mut errors),
+                    Ok(()) => packs.push(pack),
+                    Err(errors) => {
+                        problems.extend(errors.iter().map(PackError::to_string));
+                    }
                 }
             }
+            let count: usize = packs.iter().map(|p| p.len()).sum();
+            let rules: Vec<&Rule> = packs.iter().flat_map(|p| p.rules()).map(|r| &**r).collect();
+            let (fixtures, fixture_problems) = check_fixtures(&rules);
+            problems.extend(fixture_problems);
             for problem in &problems {
                 writeln!(err, "{problem}")?;
             }
             if problems.is_empty() {
-                writeln!(out, "ok: {count} rules in {} pack argument(s)", files.len())?;
+                writeln!(
+                    out,
+                    "ok: {count} rules in {} pack argument(s); {fixtures} detector fixtures behave",
+                    files.len()
+                )?;
                 Ok(Outcome::Complete)
             } else {
                 writeln!(err, "{} problem(s) found", problems.len())?;

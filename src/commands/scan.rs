@@ -151,6 +151,11 @@ pub fn run(
     let started = Instant::now();
     let started_at = now_rfc3339();
     let plan = plan(args)?;
+    if !args.quiet {
+        for notice in &plan.notices {
+            writeln!(err, "amiscan: {notice}")?;
+        }
+    }
     let labels = labels(&args.labels)?;
     let config = &plan.config;
     let mut images = Vec::with_capacity(config.images.len());

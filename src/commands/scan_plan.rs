@@ -27,6 +27,19 @@ pub fn load_pack(args: &RuleArgs) -> Result<Pack, CommandError> {
     for path in &args.packs {
         pack.load(path).map_err(located_errors)?;
     }
+    let mut configs = Vec::new();
+    for path in &args.secrets_configs {
+        let loaded = crate::rules::gitleaks::load(path)
+            .map_err(|e| CommandError::Usage(format!("--secrets-config: {e}")))?;
+        loaded
+            .notices
+            .into_iter()
+            .for_each(|n| pack.add_notice(format!("--secrets-config: {n}")));
+        configs.push((path.display().to_string(), loaded.detectors));
+    }
+    if let Some(rule) = crate::rules::gitleaks::rule(configs) {
+        pack.add(rule);
+    }
     Ok(pack)
 }
 
@@ -140,6 +153,8 @@ fn load_waivers(args: &ScanArgs, images: &[PathBuf]) -> Result<Vec<Waiver>, Comm
 /// Everything `scan` resolved from its arguments before opening any image: the library's
 /// configuration, and where the report goes.
 pub struct Plan {
+    /// What loading the rules said without failing, for stderr.
+    pub notices: Vec<String>,
     pub config: ScanConfig,
     pub stdout_format: ReportFormat,
     pub outputs: Vec<(ReportFormat, PathBuf)>,
@@ -192,6 +207,7 @@ pub fn plan(args: &ScanArgs) -> Result<Plan, CommandError> {
         .transpose()
         .map_err(|e| CommandError::Usage(e.to_string()))?;
     Ok(Plan {
+        notices: pack.notices().to_vec(),
         config: ScanConfig {
             known_rules: pack.rules().map(|r| r.id.clone()).collect(),
             images,

@@ -115,16 +115,7 @@ impl PathMatcher {
     ) -> Result<Self, SpecError> {
         let (include, absolute, in_home) = Split::compile(include)?;
         let (exclude, _, _) = Split::compile(exclude)?;
-        let homes: Vec<Vec<u8>> = homes
-            .iter()
-            .map(|home| {
-                let mut home = home.clone();
-                while home.last() == Some(&b'/') {
-                    home.pop();
-                }
-                home
-            })
-            .collect();
+        let homes: Vec<Vec<u8>> = trimmed(homes);
         let mut prefixes: Vec<Vec<u8>> = absolute
             .iter()
             .map(|p| unescape(literal_prefix(p)).into_bytes())
@@ -188,6 +179,86 @@ impl PathMatcher {
 /// A literal prefix with glob escapes removed, as it appears in real paths.
 fn unescape(prefix: &str) -> String {
     String::from_utf8_lossy(&escapes::unquote(prefix.as_bytes())).into_owned()
+}
+
+/// Home directories without trailing slashes, so `home + rest` is a path.
+fn trimmed(homes: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    homes
+        .iter()
+        .map(|home| {
+            let mut home = home.clone();
+            while home.last() == Some(&b'/') {
+                home.pop();
+            }
+            home
+        })
+        .collect()
+}
+
+/// Many pattern lists matched at once: which lists match a path, in one pass over each
+/// glob set (the scoped detectors of the secrets pass: one list each, hundreds of lists,
+/// every file of the guest).
+pub struct PathLists {
+    absolute: GlobSet,
+    /// The list each absolute pattern belongs to.
+    absolute_list: Vec<usize>,
+    in_home: GlobSet,
+    in_home_list: Vec<usize>,
+    homes: Vec<Vec<u8>>,
+}
+
+impl PathLists {
+    pub fn new(lists: &[&[String]], homes: &[Vec<u8>]) -> Result<Self, SpecError> {
+        let (mut absolute, mut absolute_list) = (Vec::new(), Vec::new());
+        let (mut in_home, mut in_home_list) = (Vec::new(), Vec::new());
+        for (index, list) in lists.iter().enumerate() {
+            for pattern in list.iter() {
+                match pattern.strip_prefix('~') {
+                    Some(rest) => {
+                        in_home.push(rest.to_string());
+                        in_home_list.push(index);
+                    }
+                    None => {
+                        absolute.push(pattern.clone());
+                        absolute_list.push(index);
+                    }
+                }
+            }
+        }
+        Ok(PathLists {
+            absolute: compile(&absolute)?,
+            absolute_list,
+            in_home: compile(&in_home)?,
+            in_home_list,
+            homes: trimmed(homes),
+        })
+    }
+
+    /// Calls `found` with the index of each list a pattern of which matches `path` (a list
+    /// may be named more than once).
+    pub fn for_each_match(&self, path: &[u8], mut found: impl FnMut(usize)) {
+        for pattern in self.absolute.matches(OsStr::from_bytes(path)) {
+            if let Some(&list) = self.absolute_list.get(pattern) {
+                found(list);
+            }
+        }
+        if self.in_home.is_empty() {
+            return;
+        }
+        for home in &self.homes {
+            let Some(rest) = path
+                .strip_prefix(home.as_slice())
+                .filter(|rest| rest.first() == Some(&b'/'))
+            else {
+                continue;
+            };
+            for pattern in self.in_home.matches(OsStr::from_bytes(rest)) {
+                if let Some(&list) = self.in_home_list.get(pattern) {
+                    found(list);
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ pub mod checks;
 pub mod context;
 pub mod engine;
 pub mod finding;
+pub mod gitleaks;
 pub mod globs;
 pub mod pack;
 pub mod placeholder;

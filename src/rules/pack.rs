@@ -39,6 +39,26 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
     ),
     ("rules/system.yaml", include_str!("../../rules/system.yaml")),
     ("rules/creds.yaml", include_str!("../../rules/creds.yaml")),
+    (
+        "rules/creds-files.yaml",
+        include_str!("../../rules/creds-files.yaml"),
+    ),
+    (
+        "rules/creds-cloud.yaml",
+        include_str!("../../rules/creds-cloud.yaml"),
+    ),
+    (
+        "rules/creds-tokens.yaml",
+        include_str!("../../rules/creds-tokens.yaml"),
+    ),
+    (
+        "rules/creds-saas.yaml",
+        include_str!("../../rules/creds-saas.yaml"),
+    ),
+    (
+        "rules/creds-connections.yaml",
+        include_str!("../../rules/creds-connections.yaml"),
+    ),
 ];
 
 /// Pack files larger than this are refused (a pack is text written by people).
@@ -539,6 +559,8 @@ fn first_line(text: &str) -> String {
 #[derive(Debug, Clone, Default)]
 pub struct Pack {
     rules: BTreeMap<String, Arc<Rule>>,
+    /// What loading said without failing (parts of a gitleaks configuration not honoured).
+    notices: Vec<String>,
 }
 
 impl Pack {
@@ -572,6 +594,15 @@ impl Pack {
         } else {
             Err(errors)
         }
+    }
+
+    /// Records something loading said without failing, for the command to print.
+    pub fn add_notice(&mut self, notice: String) {
+        self.notices.push(notice);
+    }
+
+    pub fn notices(&self) -> &[String] {
+        &self.notices
     }
 
     /// Adds a rule, replacing one with the same id.

@@ -22,7 +22,7 @@ fn spec(
         min_entropy,
         allow_values: allow_values.iter().map(|v| (*v).into()).collect(),
         allow_regexes: allow_regexes.iter().map(|r| (*r).into()).collect(),
-        paths: Vec::new(),
+        ..DetectorSpec::default()
     }
 }
 

@@ -39,6 +39,10 @@ pub enum DetectorProblem {
     EmptyAllowValue(usize),
     #[error("allow_regexes: {0}")]
     AllowRegex(#[source] regex::Error),
+    #[error("`secret_group` {0} is not a group of the regex")]
+    SecretGroup(usize),
+    #[error("a stopword is empty")]
+    EmptyStopword,
 }
 
 /// What kind of mistake a `DetectorError` is, for callers and tests to match on.
@@ -69,10 +73,11 @@ impl DetectorProblem {
             DetectorProblem::EmptyName
             | DetectorProblem::NoKeywords
             | DetectorProblem::EmptyKeyword
-            | DetectorProblem::EmptyAllowValue(_) => DetectorErrorKind::Empty,
-            DetectorProblem::KeywordTooLong | DetectorProblem::MinEntropy(_) => {
-                DetectorErrorKind::OutOfRange
-            }
+            | DetectorProblem::EmptyAllowValue(_)
+            | DetectorProblem::EmptyStopword => DetectorErrorKind::Empty,
+            DetectorProblem::KeywordTooLong
+            | DetectorProblem::MinEntropy(_)
+            | DetectorProblem::SecretGroup(_) => DetectorErrorKind::OutOfRange,
             DetectorProblem::Regex(_) | DetectorProblem::AllowRegex(_) => {
                 DetectorErrorKind::InvalidRegex
             }

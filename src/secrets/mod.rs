@@ -15,11 +15,13 @@
 mod decompress;
 mod detectors;
 mod error;
+mod examples;
 mod fingerprint;
 mod prefilter;
 mod stream;
 #[cfg(test)]
 mod tests;
+mod validate;
 
 use std::io::{self, Read};
 
@@ -28,12 +30,14 @@ use regex::bytes::Regex;
 use serde::{Deserialize, Serialize};
 
 pub use detectors::sample_detectors;
+pub use examples::{check_fixtures, Fixture, FixtureFailure};
 pub use fingerprint::{fingerprint, shannon_entropy};
 
 use decompress::{Compression, Tracked};
 pub use error::{DetectorError, DetectorErrorKind, DetectorProblem};
 use prefilter::Prefilter;
 use stream::Geometry;
+pub use validate::Validator;
 
 /// Matches listed per file (hits and allowlisted together); more are counted in
 /// `FileScan::hits_dropped`. A crafted file full of keys must not grow a report (or the
@@ -45,11 +49,20 @@ pub const MAX_HITS_PER_FILE: usize = 1000;
 pub const MAX_KEYWORD_LEN: usize = 256;
 
 /// One kind of secret.
-#[derive(Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DetectorSpec {
     /// The kind shown in findings ("AWS access key ID").
     pub name: String,
+    /// A stable identifier (kebab-case), for the catalogue's documentation and fixtures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Who issues the credential ("GitHub").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// How a user revokes or rotates it, one line (docs/secrets.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotate: Option<String>,
     /// Rust regex over bytes; the secret is the group named `secret`, else group 1, else the
     /// whole match (also when the chosen group did not take part in the match). A match must
     /// lie within 4 KiB of one of its keywords.
@@ -71,6 +84,50 @@ pub struct DetectorSpec {
     /// it scans what it is given.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub paths: Vec<String>,
+    /// A regex over the file's guest path without its leading `/` (`etc/app/.env`): the
+    /// caller runs this detector only on files whose path matches (gitleaks' `path`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_regex: Option<String>,
+    /// Regexes over the same path: files whose path matches one are not reported by this
+    /// detector (gitleaks' allowlist `paths`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_path_regexes: Vec<String>,
+    /// A structural check each match must pass (a checksum, an encoded header).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validate: Option<Validator>,
+    /// A weak pattern (`password = …`): its match is dropped when a specific detector
+    /// matched the same secret, so one credential is reported once, by its kind.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub generic: bool,
+    /// The capture group (by number) holding the secret, for patterns written for other
+    /// tools (gitleaks' `secretGroup`); a group named `secret` is preferred.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_group: Option<usize>,
+    /// Regexes over the whole match that mark it as not a secret.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_match_regexes: Vec<String>,
+    /// Regexes over the line holding the match that mark it as not a secret.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_line_regexes: Vec<String>,
+    /// Words that, found in the secret (ASCII case-insensitive), mark it as not a secret.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stopwords: Vec<String>,
+    /// Text as found in a file, each holding one credential of this kind, which the
+    /// detector must report (`rules check` runs them). Never shown in rule listings.
+    #[serde(default, skip_serializing)]
+    pub examples: Vec<String>,
+    /// Near misses (placeholders, documentation values, wrong shapes) the detector must not
+    /// report.
+    #[serde(default, skip_serializing)]
+    pub counterexamples: Vec<String>,
+    /// Run the regex over all content, without keywords: only for patterns imported from
+    /// other tools that name no keyword and hold no literal to derive one from. Slow.
+    #[serde(skip)]
+    pub without_keywords: bool,
+    /// A match need not contain a keyword, only lie within 4 KiB of one: for patterns
+    /// imported from tools whose keywords gate the file, not the match.
+    #[serde(skip)]
+    pub keyword_nearby: bool,
 }
 
 // Hand-written so that an allowlisted value, which a user may have copied from a real
@@ -88,7 +145,9 @@ impl std::fmt::Debug for DetectorSpec {
             )
             .field("allow_regexes", &self.allow_regexes)
             .field("paths", &self.paths)
-            .finish()
+            .field("validate", &self.validate)
+            .field("generic", &self.generic)
+            .finish_non_exhaustive()
     }
 }
 
@@ -174,6 +233,22 @@ struct Detector {
     min_entropy: Option<f64>,
     allow_values: Vec<Vec<u8>>,
     allow_regexes: Vec<(String, Regex)>,
+    allow_match_regexes: Vec<(String, Regex)>,
+    allow_line_regexes: Vec<(String, Regex)>,
+    /// Lowercased.
+    stopwords: Vec<Vec<u8>>,
+    validate: Option<Validator>,
+    generic: bool,
+    /// No keywords: the regex runs over all content.
+    everywhere: bool,
+    keyword_nearby: bool,
+}
+
+/// Where a match lies, for the allowlists that look beyond the secret.
+pub(crate) struct MatchContext<'h> {
+    pub secret: &'h [u8],
+    pub whole: &'h [u8],
+    pub line: &'h [u8],
 }
 
 impl Scanner {
@@ -211,7 +286,19 @@ impl Scanner {
     /// of `reader` itself; corrupt compressed content is not an error but a `truncated`
     /// scan of what could be decompressed.
     pub fn scan(&self, reader: &mut dyn Read, limits: &Limits) -> io::Result<FileScan> {
-        self.scan_with(reader, limits, Geometry::DEFAULT)
+        self.scan_with(reader, limits, Geometry::DEFAULT, None)
+    }
+
+    /// Like `scan`, running only the detectors `enabled` marks (one flag per detector, in
+    /// the order given to `Scanner::new`): the caller's path scopes, so a detector scoped
+    /// to other files neither costs time nor takes a secret from a generic detector.
+    pub fn scan_only(
+        &self,
+        reader: &mut dyn Read,
+        limits: &Limits,
+        enabled: &[bool],
+    ) -> io::Result<FileScan> {
+        self.scan_with(reader, limits, Geometry::DEFAULT, Some(enabled))
     }
 
     fn scan_with(
@@ -219,9 +306,13 @@ impl Scanner {
         reader: &mut dyn Read,
         limits: &Limits,
         geometry: Geometry,
+        enabled: Option<&[bool]>,
     ) -> io::Result<FileScan> {
+        let scan_content = |content: &mut dyn Read| {
+            stream::scan_content(self, content, limits.max_bytes, geometry, enabled)
+        };
         if !limits.decompress {
-            let outcome = stream::scan_content(self, reader, limits.max_bytes, geometry);
+            let outcome = scan_content(reader);
             return outcome.into_scan(None);
         }
         let mut header = [0u8; decompress::MAGIC_LEN];
@@ -234,12 +325,10 @@ impl Scanner {
             match kind {
                 None => {
                     let mut raw = raw;
-                    stream::scan_content(self, &mut raw, limits.max_bytes, geometry)
+                    scan_content(&mut raw)
                 }
                 Some(kind) => match kind.decoder(raw) {
-                    Ok(mut content) => {
-                        stream::scan_content(self, &mut content, limits.max_bytes, geometry)
-                    }
+                    Ok(mut content) => scan_content(&mut content),
                     Err(e) => stream::Outcome::failed(e),
                 },
             }
@@ -278,7 +367,7 @@ impl Detector {
         if spec.name.trim().is_empty() {
             return Err(DetectorProblem::EmptyName);
         }
-        if spec.keywords.is_empty() {
+        if spec.keywords.is_empty() && !spec.without_keywords {
             return Err(DetectorProblem::NoKeywords);
         }
         for keyword in &spec.keywords {
@@ -294,6 +383,11 @@ impl Detector {
             .capture_names()
             .position(|name| name == Some("secret"))
         {
+            SecretGroup::Named(index)
+        } else if let Some(index) = spec.secret_group.filter(|&g| g > 0) {
+            if index >= regex.captures_len() {
+                return Err(DetectorProblem::SecretGroup(index));
+            }
             SecretGroup::Named(index)
         } else if regex.captures_len() > 1 {
             SecretGroup::First
@@ -313,15 +407,22 @@ impl Detector {
         if let Some(index) = spec.allow_values.iter().position(String::is_empty) {
             return Err(DetectorProblem::EmptyAllowValue(index));
         }
-        let allow_regexes = spec
-            .allow_regexes
-            .iter()
-            .map(|pattern| {
-                Regex::new(pattern)
-                    .map(|regex| (pattern.clone(), regex))
-                    .map_err(DetectorProblem::AllowRegex)
-            })
-            .collect::<Result<_, _>>()?;
+        let compile_all = |patterns: &[String]| {
+            patterns
+                .iter()
+                .map(|pattern| {
+                    Regex::new(pattern)
+                        .map(|regex| (pattern.clone(), regex))
+                        .map_err(DetectorProblem::AllowRegex)
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let allow_regexes = compile_all(&spec.allow_regexes)?;
+        let allow_match_regexes = compile_all(&spec.allow_match_regexes)?;
+        let allow_line_regexes = compile_all(&spec.allow_line_regexes)?;
+        if spec.stopwords.iter().any(String::is_empty) {
+            return Err(DetectorProblem::EmptyStopword);
+        }
         Ok(Detector {
             name: spec.name.clone(),
             regex,
@@ -334,6 +435,17 @@ impl Detector {
                 .map(|v| v.as_bytes().to_vec())
                 .collect(),
             allow_regexes,
+            allow_match_regexes,
+            allow_line_regexes,
+            stopwords: spec
+                .stopwords
+                .iter()
+                .map(|w| w.as_bytes().to_ascii_lowercase())
+                .collect(),
+            validate: spec.validate,
+            generic: spec.generic,
+            everywhere: spec.keywords.is_empty(),
+            keyword_nearby: spec.keyword_nearby,
         })
     }
 
@@ -347,13 +459,41 @@ impl Detector {
         chosen.or_else(|| caps.get(0)).map(|m| m.as_bytes())
     }
 
-    /// Why a secret is not reported, if it is not.
-    fn allow_reason(&self, secret: &[u8]) -> Option<String> {
+    /// Why a match is not reported, if it is not.
+    fn allow_reason(&self, at: &MatchContext<'_>) -> Option<String> {
+        let secret = at.secret;
         if self.allow_values.iter().any(|v| v.as_slice() == secret) {
             return Some("listed in allow_values".into());
         }
         if let Some((pattern, _)) = self.allow_regexes.iter().find(|(_, r)| r.is_match(secret)) {
             return Some(format!("matches allow_regexes `{pattern}`"));
+        }
+        let found = |list: &[(String, Regex)], target: &[u8]| {
+            list.iter()
+                .find(|(_, r)| r.is_match(target))
+                .map(|(pattern, _)| pattern.clone())
+        };
+        if let Some(pattern) = found(&self.allow_match_regexes, at.whole) {
+            return Some(format!("matches allow_match_regexes `{pattern}`"));
+        }
+        if let Some(pattern) = found(&self.allow_line_regexes, at.line) {
+            return Some(format!("its line matches allow_line_regexes `{pattern}`"));
+        }
+        if !self.stopwords.is_empty() {
+            let lower = secret.to_ascii_lowercase();
+            if let Some(word) = self
+                .stopwords
+                .iter()
+                .find(|w| memchr::memmem::find(&lower, w).is_some())
+            {
+                return Some(format!(
+                    "contains the stopword `{}`",
+                    String::from_utf8_lossy(word)
+                ));
+            }
+        }
+        if let Some(reason) = self.validate.and_then(|v| v.reject(secret, at.whole)) {
+            return Some(format!("not a credential: {reason}"));
         }
         if let Some(min) = self.min_entropy {
             let entropy = shannon_entropy(secret);
@@ -395,7 +535,7 @@ pub fn exercise(bytes: &[u8]) -> usize {
         context: 4096,
     };
     let mut pieces = tests_support::Dribble::new(bytes);
-    if let Ok(scan) = scanner.scan_with(&mut pieces, &limits, geometry) {
+    if let Ok(scan) = scanner.scan_with(&mut pieces, &limits, geometry, None) {
         check_invariants(&scan);
         found += scan.hits.len() + scan.allowlisted.len();
     }

@@ -12,7 +12,7 @@ use std::cell::RefCell;
 use std::io::{self, Read};
 
 use super::prefilter::fold_into;
-use super::{fingerprint, FileScan, Hit, Scanner, MAX_HITS_PER_FILE};
+use super::{fingerprint, FileScan, Hit, MatchContext, Scanner, MAX_HITS_PER_FILE};
 
 /// A NUL byte this early means a binary file.
 pub const BINARY_PROBE: usize = 8 << 10;
@@ -92,26 +92,29 @@ thread_local! {
 struct Found {
     /// Position in the window.
     at: usize,
+    /// The secret's absolute byte range in the content.
+    secret: (u64, u64),
     detector: usize,
     fingerprint: String,
     allow_reason: Option<String>,
 }
+
+/// A match with its line: (absolute offset of its reported position, the secret's absolute
+/// range, the hit).
+type Placed = (u64, (u64, u64), Hit);
 
 pub fn scan_content(
     scanner: &Scanner,
     content: &mut dyn Read,
     max_bytes: u64,
     geometry: Geometry,
+    enabled: Option<&[bool]>,
 ) -> Outcome {
+    let mut run =
+        |workspace: &mut Workspace| run(scanner, content, max_bytes, geometry, enabled, workspace);
     WORKSPACE.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut workspace) => run(scanner, content, max_bytes, geometry, &mut workspace),
-        Err(_) => run(
-            scanner,
-            content,
-            max_bytes,
-            geometry,
-            &mut Workspace::default(),
-        ),
+        Ok(mut workspace) => run(&mut workspace),
+        Err(_) => run(&mut Workspace::default()),
     })
 }
 
@@ -172,8 +175,8 @@ impl Reader<'_> {
 struct Matches {
     /// Per detector: absolute end of the last match reported.
     done_until: Vec<u64>,
-    hits: Vec<(u64, Hit)>,
-    allowlisted: Vec<(u64, Hit)>,
+    hits: Vec<Placed>,
+    allowlisted: Vec<Placed>,
     dropped: u64,
 }
 
@@ -182,6 +185,7 @@ fn run(
     content: &mut dyn Read,
     max_bytes: u64,
     geometry: Geometry,
+    enabled: Option<&[bool]>,
     workspace: &mut Workspace,
 ) -> Outcome {
     let context = geometry.context.max(1);
@@ -265,6 +269,7 @@ fn run(
         };
         let step = Step {
             scanner,
+            enabled,
             haystack,
             base,
             context,
@@ -291,13 +296,14 @@ fn run(
         dropped,
         ..
     } = matches;
+    yield_generic_matches(scanner, &mut hits, &allowlisted);
     // File order; matches of different detectors may be found out of order across chunks.
-    hits.sort_by_key(|(at, hit)| (*at, hit.detector));
-    allowlisted.sort_by_key(|(at, hit)| (*at, hit.detector));
+    hits.sort_by_key(|(at, _, hit)| (*at, hit.detector));
+    allowlisted.sort_by_key(|(at, _, hit)| (*at, hit.detector));
     Outcome {
         scan: FileScan {
-            hits: hits.into_iter().map(|(_, hit)| hit).collect(),
-            allowlisted: allowlisted.into_iter().map(|(_, hit)| hit).collect(),
+            hits: hits.into_iter().map(|(_, _, hit)| hit).collect(),
+            allowlisted: allowlisted.into_iter().map(|(_, _, hit)| hit).collect(),
             hits_dropped: dropped,
             binary: false,
             truncated: reader.truncated,
@@ -306,6 +312,25 @@ fn run(
         },
         error: reader.error,
     }
+}
+
+/// Drops each reported match of a generic detector whose secret overlaps a match of a
+/// specific one (reported or allowlisted): the specific detector knows the format, so one
+/// credential is reported once, under its own kind.
+fn yield_generic_matches(scanner: &Scanner, hits: &mut Vec<Placed>, allowlisted: &[Placed]) {
+    let generic = |detector: usize| scanner.detectors.get(detector).is_some_and(|d| d.generic);
+    if !hits.iter().any(|(_, _, hit)| generic(hit.detector)) {
+        return;
+    }
+    let specific: Vec<(u64, u64)> = hits
+        .iter()
+        .chain(allowlisted)
+        .filter(|(_, _, hit)| !generic(hit.detector))
+        .map(|(_, span, _)| *span)
+        .collect();
+    hits.retain(|(_, (start, end), hit)| {
+        !generic(hit.detector) || !specific.iter().any(|&(s, e)| s < *end && *start < e)
+    });
 }
 
 /// Newlines in `bytes`. Counted in byte-sized lanes, 255 bytes at a time, which the
@@ -325,6 +350,8 @@ fn count_newlines(bytes: &[u8]) -> u64 {
 /// One chunk of one file.
 struct Step<'a> {
     scanner: &'a Scanner,
+    /// Which detectors run; all when `None`.
+    enabled: Option<&'a [bool]>,
     haystack: &'a [u8],
     /// Absolute offset of haystack[0].
     base: u64,
@@ -358,8 +385,22 @@ impl Step<'_> {
         };
         fold_into(source, target);
         let folded = folded.get(..end).unwrap_or_default();
+        let enabled = |detector: usize| {
+            self.enabled
+                .is_none_or(|flags| flags.get(detector).copied().unwrap_or(false))
+        };
+        for (index, detector) in self.scanner.detectors.iter().enumerate() {
+            if let (true, true, Some(list)) =
+                (detector.everywhere, enabled(index), regions.get_mut(index))
+            {
+                list.push((self.region_start(searched), self.region_end(limit)));
+            }
+        }
         for hit in self.scanner.prefilter.find(folded, searched..limit, end) {
             for &detector in self.scanner.prefilter.owners(hit.keyword) {
+                if !enabled(detector) {
+                    continue;
+                }
                 let Some(list) = regions.get_mut(detector) else {
                     continue;
                 };
@@ -446,7 +487,11 @@ impl Step<'_> {
                         continue;
                     };
                     let start = self.base + (lo + whole.start()) as u64;
-                    if start < *done_until || !detector.keywords.is_match(whole.as_bytes()) {
+                    if start < *done_until
+                        || !(detector.everywhere
+                            || detector.keyword_nearby
+                            || detector.keywords.is_match(whole.as_bytes()))
+                    {
                         continue;
                     }
                     *done_until = self.base + (lo + whole.end()) as u64;
@@ -465,11 +510,27 @@ impl Step<'_> {
                         .name("at")
                         .or_else(|| caps.name("secret"))
                         .map_or(whole.start(), |m| m.start());
+                    let secret_start = (secret.as_ptr() as usize)
+                        .saturating_sub(region.as_ptr() as usize)
+                        .min(region.len());
+                    let line_start =
+                        memchr::memrchr(b'\n', region.get(..whole.start()).unwrap_or_default())
+                            .map_or(0, |i| i + 1);
+                    let line_end =
+                        memchr::memchr(b'\n', region.get(whole.end()..).unwrap_or_default())
+                            .map_or(region.len(), |i| whole.end() + i);
+                    let context = MatchContext {
+                        secret,
+                        whole: whole.as_bytes(),
+                        line: region.get(line_start..line_end).unwrap_or_default(),
+                    };
+                    let secret_at = self.base + (lo + secret_start) as u64;
                     found.push(Found {
                         at: lo + at,
+                        secret: (secret_at, secret_at + secret.len() as u64),
                         detector: index,
                         fingerprint: fingerprint(secret),
-                        allow_reason: detector.allow_reason(secret),
+                        allow_reason: detector.allow_reason(&context),
                     });
                 }
             }
@@ -492,9 +553,9 @@ impl Step<'_> {
                 allow_reason: f.allow_reason,
             };
             if hit.allow_reason.is_some() {
-                matches.allowlisted.push((offset, hit));
+                matches.allowlisted.push((offset, f.secret, hit));
             } else {
-                matches.hits.push((offset, hit));
+                matches.hits.push((offset, f.secret, hit));
             }
         }
     }

@@ -47,7 +47,9 @@ fn small(scanner: &Scanner, bytes: &[u8]) -> FileScan {
         chunk: 61,
         context: 4096,
     };
-    scanner.scan_with(&mut reader, &limits(), geometry).unwrap()
+    scanner
+        .scan_with(&mut reader, &limits(), geometry, None)
+        .unwrap()
 }
 
 fn kinds(scan: &FileScan) -> Vec<(usize, u64)> {
@@ -209,7 +211,7 @@ fn a_match_must_contain_a_keyword() {
         min_entropy: None,
         allow_values: vec![],
         allow_regexes: vec![],
-        paths: vec![],
+        ..DetectorSpec::default()
     };
     let scanner = Scanner::new(std::slice::from_ref(&spec)).unwrap();
     assert!(scan(&scanner, b"id: 12345678").hits.is_empty());

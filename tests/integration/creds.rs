@@ -24,12 +24,21 @@ use sha2::{Digest, Sha256};
 use util::{amiscan, amiscan_env, Run};
 
 /// The credential rules and their severities.
-const CREDS_RULES: [(&str, &str); 4] = [
+const CREDS_RULES: [(&str, &str); 8] = [
     ("creds.aws", "critical"),
+    ("creds.cloud", "critical"),
+    ("creds.connection-strings", "high"),
     ("creds.files", "high"),
+    ("creds.passwords", "medium"),
     ("creds.private-keys", "high"),
+    ("creds.saas", "high"),
     ("creds.tokens", "high"),
 ];
+
+/// The rules of specific token formats (as opposed to stores, keys and generic patterns).
+fn token_rule(rule: &str) -> bool {
+    matches!(rule, "creds.tokens" | "creds.saas" | "creds.cloud")
+}
 
 /// How many characters of a secret no output may show.
 const LEAK_WINDOW: usize = 12;
@@ -454,7 +463,7 @@ fn credential_files_are_found_where_planted() {
 
 #[test]
 fn tokens_are_found_where_planted() {
-    assert_found(|e| e.rule == "creds.tokens", "tokens");
+    assert_found(|e| token_rule(&e.rule), "tokens");
 }
 
 #[test]
@@ -586,7 +595,7 @@ fn fingerprints_are_four_characters_and_a_sha256_prefix() {
     for e in planted()
         .expect
         .iter()
-        .filter(|e| e.rule == "creds.aws" || e.rule == "creds.tokens")
+        .filter(|e| e.rule == "creds.aws" || token_rule(&e.rule))
     {
         let Some(value) = &e.value else { continue };
         let found = matching(report, e);
@@ -972,7 +981,10 @@ fn the_size_cap_is_configurable_and_counted() {
         stats["truncated"].as_u64().unwrap() >= 3,
         "the 2 GiB sparse file and the 400 KiB boundary files exceed 64 KiB: {stats}"
     );
-    let tokens = findings(&report, "creds.tokens");
+    let tokens: Vec<&Value> = findings(&report, "creds.tokens")
+        .into_iter()
+        .chain(findings(&report, "creds.saas"))
+        .collect();
     assert!(
         !tokens.iter().any(|f| f["path"] == "/var/lib/app/blob.dat"),
         "the sparse file's token lies past the cap"

@@ -35,6 +35,7 @@ mod rule_packs;
 mod sample;
 mod scan_rules;
 mod sealed_debian;
+mod secrets_catalogue;
 mod services_facts;
 mod sshd_oracle;
 mod table_sanity;

@@ -21,7 +21,7 @@ use crate::names::escape_for_terminal;
 use crate::progress::{Phase, Progress};
 use crate::rules::context::ScanContext;
 use crate::rules::engine::Finding;
-use crate::rules::globs::PathMatcher;
+use crate::rules::globs::{PathLists, PathMatcher};
 use crate::rules::spec_error::{EmptyList, PatternList, SpecError};
 use crate::rules::ReadError;
 use crate::rules::Severity;
@@ -60,6 +60,39 @@ pub struct Spec {
     pub message: String,
 }
 
+/// Every secrets detector of `rules`, with the rule it belongs to, in pack order.
+pub fn detectors_of<'r>(
+    rules: impl Iterator<Item = &'r crate::rules::Rule>,
+) -> Vec<(&'r crate::rules::Rule, &'r DetectorSpec)> {
+    rules
+        .flat_map(|rule| {
+            rule.specs.iter().flat_map(move |spec| match spec {
+                super::CheckSpec::Secrets(spec) => {
+                    spec.detectors.iter().map(|d| (rule, d)).collect::<Vec<_>>()
+                }
+                _ => Vec::new(),
+            })
+        })
+        .collect()
+}
+
+impl Spec {
+    /// A check of every regular file with these detectors.
+    pub fn many(detectors: Vec<DetectorSpec>) -> Self {
+        Spec {
+            paths: every_file(),
+            exclude: Vec::new(),
+            detectors,
+            max_size: None,
+            message: "secret".into(),
+        }
+    }
+
+    pub fn single(detector: DetectorSpec) -> Self {
+        Self::many(vec![detector])
+    }
+}
+
 fn every_file() -> Vec<String> {
     vec!["/**".to_string()]
 }
@@ -83,6 +116,10 @@ impl Spec {
                     detector: detector.name.clone(),
                 },
             )?;
+            PathRegexes::new(detector).map_err(|source| SpecError::Regex {
+                name: format!("{} (path regexes)", detector.name),
+                source,
+            })?;
         }
         let specs: Vec<DetectorSpec> = self.detectors.clone();
         Scanner::new(&specs)?;
@@ -231,6 +268,7 @@ fn scan_counted(
     limits: &Limits,
     ctx: &ScanContext<'_>,
     entry: &crate::walk::Entry,
+    enabled: &[bool],
     tally: Option<&mut Tally<'_>>,
 ) -> Result<crate::secrets::FileScan, ReadError> {
     let scan_failed = |source| ReadError::Scan {
@@ -238,9 +276,11 @@ fn scan_counted(
         source,
     };
     let Some(tally) = tally else {
-        return ctx
-            .open_entry(entry)
-            .and_then(|mut reader| scanner.scan(&mut reader, limits).map_err(scan_failed));
+        return ctx.open_entry(entry).and_then(|mut reader| {
+            scanner
+                .scan_only(&mut reader, limits, enabled)
+                .map_err(scan_failed)
+        });
     };
     let planned = entry.meta.size.min(limits.max_bytes);
     let mut read = 0;
@@ -250,7 +290,7 @@ fn scan_counted(
             tally: &mut *tally,
             read: 0,
         };
-        let scanned = scanner.scan(&mut counted, limits);
+        let scanned = scanner.scan_only(&mut counted, limits, enabled);
         read = counted.read;
         scanned.map_err(scan_failed)
     });
@@ -258,11 +298,140 @@ fn scan_counted(
     outcome
 }
 
+/// A detector's regexes over guest paths (`path_regex`, `allow_path_regexes`), matched
+/// against the path without its leading `/`, as a scan of the root directory names it.
+struct PathRegexes {
+    only: Option<regex::bytes::Regex>,
+    except: Vec<regex::bytes::Regex>,
+}
+
+impl PathRegexes {
+    fn new(spec: &DetectorSpec) -> Result<Self, regex::Error> {
+        Ok(PathRegexes {
+            only: spec
+                .path_regex
+                .as_deref()
+                .map(regex::bytes::Regex::new)
+                .transpose()?,
+            except: spec
+                .allow_path_regexes
+                .iter()
+                .map(|r| regex::bytes::Regex::new(r))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    fn allows(&self, path: &[u8]) -> bool {
+        let relative = path.strip_prefix(b"/").unwrap_or(path);
+        self.only.as_ref().is_none_or(|r| r.is_match(relative))
+            && !self.except.iter().any(|r| r.is_match(relative))
+    }
+}
+
+/// Which detectors run on which file: a detector runs where its check's paths match and,
+/// when it is scoped (`paths`, `path_regex`, `allow_path_regexes`), where its scope does.
+struct Scopes {
+    /// Per detector (combined order): the plan it belongs to.
+    plan_of: Vec<usize>,
+    /// Detectors with no scope of their own.
+    unscoped: Vec<usize>,
+    /// The detectors with `paths`, in the order of `lists`' lists.
+    globbed: Vec<usize>,
+    lists: Option<PathLists>,
+    /// Per detector: its path regexes, if any.
+    regexes: Vec<Option<PathRegexes>>,
+}
+
+impl Scopes {
+    fn new(plans: &[CheckPlan<'_>], detectors: &[DetectorSpec], homes: &[Vec<u8>]) -> Self {
+        let mut plan_of = vec![0; detectors.len()];
+        for (index, plan) in plans.iter().enumerate() {
+            let count = plan.check.spec.detectors.len();
+            for slot in plan_of.iter_mut().skip(plan.first).take(count) {
+                *slot = index;
+            }
+        }
+        let regexes: Vec<Option<PathRegexes>> = detectors
+            .iter()
+            .map(|d| {
+                (d.path_regex.is_some() || !d.allow_path_regexes.is_empty())
+                    .then(|| PathRegexes::new(d).ok())
+                    .flatten()
+            })
+            .collect();
+        let globbed: Vec<usize> = (0..detectors.len())
+            .filter(|&i| detectors.get(i).is_some_and(|d| !d.paths.is_empty()))
+            .collect();
+        let unscoped = (0..detectors.len())
+            .filter(|&i| {
+                detectors.get(i).is_some_and(|d| d.paths.is_empty())
+                    && regexes.get(i).is_some_and(Option::is_none)
+            })
+            .collect();
+        let lists: Vec<&[String]> = globbed
+            .iter()
+            .filter_map(|&i| detectors.get(i).map(|d| d.paths.as_slice()))
+            .collect();
+        // Patterns were validated when the pack was loaded.
+        let lists = (!lists.is_empty())
+            .then(|| PathLists::new(&lists, homes).ok())
+            .flatten();
+        Scopes {
+            plan_of,
+            unscoped,
+            globbed,
+            lists,
+            regexes,
+        }
+    }
+
+    /// The detectors that run on `path`, as flags in combined order.
+    fn enabled(&self, path: &[u8], plans: &[CheckPlan<'_>]) -> Vec<bool> {
+        let plan_matches: Vec<bool> = plans.iter().map(|p| p.matcher.is_match(path)).collect();
+        let in_plan = |detector: usize| {
+            self.plan_of
+                .get(detector)
+                .and_then(|&plan| plan_matches.get(plan))
+                .copied()
+                .unwrap_or(false)
+        };
+        let allowed_by_regexes = |detector: usize| match self.regexes.get(detector) {
+            Some(Some(regexes)) => regexes.allows(path),
+            _ => true,
+        };
+        let mut enabled = vec![false; self.plan_of.len()];
+        for &detector in &self.unscoped {
+            if let Some(flag) = enabled.get_mut(detector) {
+                *flag = in_plan(detector);
+            }
+        }
+        for (detector, regexes) in self.regexes.iter().enumerate() {
+            let scoped_by_globs = self.globbed.binary_search(&detector).is_ok();
+            if let (Some(regexes), false, Some(flag)) =
+                (regexes, scoped_by_globs, enabled.get_mut(detector))
+            {
+                *flag = in_plan(detector) && regexes.allows(path);
+            }
+        }
+        if let Some(lists) = &self.lists {
+            lists.for_each_match(path, |list| {
+                if let Some(&detector) = self.globbed.get(list) {
+                    if in_plan(detector) && allowed_by_regexes(detector) {
+                        if let Some(flag) = enabled.get_mut(detector) {
+                            *flag = true;
+                        }
+                    }
+                }
+            });
+        }
+        enabled
+    }
+}
+
 struct CheckPlan<'c> {
     key: &'c CheckKey,
     check: &'c Compiled,
     matcher: PathMatcher,
-    detector_paths: Vec<Option<PathMatcher>>,
     /// Index of this check's first detector in the combined scanner.
     first: usize,
 }
@@ -283,21 +452,18 @@ pub fn run_pass(checks: &[(CheckKey, &Compiled)], ctx: &ScanContext<'_>) -> Secr
                 continue;
             }
         };
-        let detector_paths = check
-            .spec
-            .detectors
-            .iter()
-            .map(|d| {
-                (!d.paths.is_empty())
-                    .then(|| PathMatcher::new(&d.paths, &[], ctx.homes()).ok())
-                    .flatten()
-            })
-            .collect();
+        // A place the walk could not read may hold what this check looks for.
+        for spot in matcher.blind_spots(&ctx.blind_spots) {
+            pass.unknown.entry(key.clone()).or_default().push(format!(
+                "{} could not be read: {}",
+                display_path(&spot.path),
+                spot.reason
+            ));
+        }
         plans.push(CheckPlan {
             key,
             check,
             matcher,
-            detector_paths,
             first: detectors.len(),
         });
         detectors.extend(check.spec.detectors.iter().cloned());
@@ -326,6 +492,7 @@ pub fn run_pass(checks: &[(CheckKey, &Compiled)], ctx: &ScanContext<'_>) -> Secr
         max_bytes,
         decompress: true,
     };
+    let scopes = Scopes::new(&plans, &detectors, ctx.homes());
     let mut regular_files = 0usize;
     let candidates: Vec<&crate::walk::Entry> = ctx
         .inventory
@@ -359,7 +526,8 @@ pub fn run_pass(checks: &[(CheckKey, &Compiled)], ctx: &ScanContext<'_>) -> Secr
                 (Vec::new(), SecretStats::default(), tally)
             },
             |(mut kept, mut quiet, mut tally), entry| {
-                match scan_counted(&scanner, &limits, ctx, entry, tally.as_mut()) {
+                let enabled = scopes.enabled(&entry.path, &plans);
+                match scan_counted(&scanner, &limits, ctx, entry, &enabled, tally.as_mut()) {
                     Ok(scan) if scan.is_quiet() => quiet.count_scanned(&scan),
                     outcome => kept.push((*entry, outcome)),
                 }
@@ -437,11 +605,6 @@ pub fn run_pass(checks: &[(CheckKey, &Compiled)], ctx: &ScanContext<'_>) -> Secr
             let local = hit.detector - plan.first;
             if !plan.matcher.is_match(&entry.path) {
                 continue;
-            }
-            if let Some(Some(only)) = plan.detector_paths.get(local) {
-                if !only.is_match(&entry.path) {
-                    continue;
-                }
             }
             let Some(spec) = plan.check.spec.detectors.get(local) else {
                 continue;
@@ -568,7 +731,7 @@ pub mod tool_tests {
                 min_entropy: None,
                 allow_values: Vec::new(),
                 allow_regexes: Vec::new(),
-                paths: Vec::new(),
+                ..DetectorSpec::default()
             }],
             max_size: Some(max_size),
             message: "a key".into(),
