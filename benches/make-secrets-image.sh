@@ -14,23 +14,8 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 [ -f "$out/secrets.img" ] && [ -d "$out/secrets-tree" ] && exit 0
 
-# Versioned names follow the archive: resolve the kernel and the toolchain's versions.
-kernel=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}')
-py=$(apt-cache depends python3 2>/dev/null | awk '/Depends: python3\.[0-9]+$/ {print $2; exit}')
-py=${py:-python3.11}
-perlv=$(apt-cache depends perl 2>/dev/null | awk '/Depends: perl-modules-/ {print $2; exit}')
-packages=(
-  "$kernel" firmware-linux-free
-  "$py" "$py-minimal" "lib$py-stdlib" "lib$py-minimal" "lib$py-testsuite" python3-pip python3-setuptools
-  perl perl-base "$perlv"
-  gcc-12 cpp-12 g++-12 libstdc++-12-dev libgcc-12-dev libc6 libc6-dev linux-libc-dev
-  golang-1.19-src
-  texlive-base texlive-latex-base texlive-latex-recommended texlive-fonts-recommended
-  libreoffice-core libreoffice-common
-  vim-runtime git git-man openssh-client openssh-server openssl ca-certificates
-  systemd coreutils util-linux bash tzdata manpages manpages-dev man-db
-  apache2-bin apache2-data nginx-common postgresql-common
-)
+# The package list, shared with make-packaged-image.sh.
+source "$(dirname "$0")/secrets-packages.sh"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 (cd "$work" && apt-get download "${packages[@]}" >/dev/null)

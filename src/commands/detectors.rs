@@ -79,9 +79,15 @@ fn checked(spec: &DetectorSpec) -> String {
     if let Some(entropy) = spec.min_entropy {
         parts.push(format!("entropy ≥ {entropy:.1}"));
     }
-    let allowlists = spec.allow_values.len() + spec.allow_regexes.len() + spec.stopwords.len();
-    if allowlists > 0 {
-        parts.push(format!("{allowlists} placeholder patterns"));
+    let allowlists = spec.allow_values.len()
+        + spec.allow_regexes.len()
+        + spec.allow_match_regexes.len()
+        + spec.allow_line_regexes.len()
+        + spec.stopwords.len();
+    match allowlists {
+        0 => {}
+        1 => parts.push("1 placeholder pattern".into()),
+        n => parts.push(format!("{n} placeholder patterns")),
     }
     if spec.generic {
         parts.push("generic: yields to a specific kind".into());

@@ -358,3 +358,144 @@ fn one_example_of_every_kind_is_found_where_planted_and_never_shown() {
         leaks.join("\n")
     );
 }
+
+/// docs/secrets.md ends with the catalogue as `rules detectors --format markdown` prints
+/// it; `AMISCAN_BLESS=1` rewrites that part.
+#[test]
+fn docs_secrets_md_lists_the_catalogue() {
+    const BEGIN: &str = "<!-- detectors: begin -->\n";
+    const END: &str = "<!-- detectors: end -->\n";
+    let run = amiscan(["rules", "detectors", "--format", "markdown"]);
+    run.expect_code(0);
+    let generated = run.stdout_text();
+    let doc = fs::read_to_string("docs/secrets.md").unwrap();
+    let start = doc.find(BEGIN).expect("docs/secrets.md: no begin marker") + BEGIN.len();
+    let end = doc.find(END).expect("docs/secrets.md: no end marker");
+    if std::env::var_os("AMISCAN_BLESS").is_some() {
+        let blessed = format!("{}{generated}{}", &doc[..start], &doc[end..]);
+        fs::write("docs/secrets.md", blessed).unwrap();
+        return;
+    }
+    assert!(
+        doc[start..end] == generated,
+        "docs/secrets.md's catalogue is stale; regenerate it with \
+         AMISCAN_BLESS=1 cargo test --test integration secrets_catalogue::docs"
+    );
+}
+
+/// A team's gitleaks configuration, as they maintain it, finds their own token kind; its
+/// allowlists (paths, stopwords, line regexes) are honoured, and what cannot be honoured
+/// is said on stderr.
+#[test]
+fn a_gitleaks_configuration_runs_as_creds_gitleaks() {
+    let dir = scratch_dir("secrets_catalogue", "gitleaks");
+    let tree = os_tree(&dir);
+    let token = "acme_3f9a1c0e7b2d4f6a8c1e3b5d7f9a0c2e";
+    let files = [
+        ("srv/app/.env", format!("ACME_TOKEN={token}\n")),
+        ("usr/share/doc/acme/README", format!("ACME_TOKEN={token}\n")),
+        (
+            "etc/acme/test.conf",
+            "token = acme_0000testtoken0000testtoken0000\n".to_string(),
+        ),
+        (
+            "etc/acme/sample.conf",
+            format!("token = {token}  # gitleaks:allow\n"),
+        ),
+    ];
+    for (path, content) in &files {
+        let full = tree.join(path);
+        fs::create_dir_all(full.parent().unwrap()).unwrap();
+        fs::write(full, content).unwrap();
+    }
+    let img = dir.join("gitleaks.img");
+    mkfs_ext4(&tree, &img, &[], "8M");
+    let config = dir.join("gitleaks.toml");
+    fs::write(
+        &config,
+        r#"title = "ACME rules"
+
+[extend]
+useDefault = true
+
+[[rules]]
+id = "acme-api-token"
+description = "ACME API token"
+regex = '''\b(acme_[0-9a-z]{32})\b'''
+secretGroup = 1
+entropy = 3.0
+keywords = ["acme_"]
+[[rules.allowlists]]
+regexTarget = "line"
+regexes = ['''gitleaks:allow''']
+[[rules.allowlists]]
+stopwords = ["testtoken"]
+
+[[rules]]
+id = "acme-cert"
+path = '''\.acme-cert$'''
+
+[allowlist]
+paths = ['''^usr/share/doc/''']
+"#,
+    )
+    .unwrap();
+    let run = amiscan([
+        "scan",
+        img.to_str().unwrap(),
+        "--secrets-config",
+        config.to_str().unwrap(),
+        "--select",
+        "creds.gitleaks",
+        "--format",
+        "json",
+    ]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("[extend] is not followed"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("rule `acme-cert`: has no `regex`"),
+        "{}",
+        run.stderr
+    );
+    let report: Value = serde_json::from_slice(&run.stdout).unwrap();
+    let result = crate::util::rule_result(&report, "creds.gitleaks");
+    let found: Vec<(String, String)> = result["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap().to_string(),
+                f["subject"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [("/srv/app/.env".to_string(), "acme-api-token".to_string())],
+        "{result:#}"
+    );
+    assert!(!run
+        .stdout
+        .windows(12)
+        .any(|w| w == &token.as_bytes()[20..32]));
+
+    // Not TOML at all: an error naming the file, before any image is opened.
+    fs::write(&config, "[[rules]\nid =").unwrap();
+    let run = amiscan([
+        "scan",
+        img.to_str().unwrap(),
+        "--secrets-config",
+        config.to_str().unwrap(),
+    ]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("not a gitleaks configuration"),
+        "{}",
+        run.stderr
+    );
+}
