@@ -57,8 +57,12 @@ cat > "$tree/etc/shadow" <<'EOF'
 root:*:19700:0:99999:7:::
 daemon:*:19700:0:99999:7:::
 EOF
+chmod 640 "$tree/etc/shadow"
 printf 'root:x:0:\ndaemon:x:1:\n' > "$tree/etc/group"
 echo "LABEL=root / ext4 defaults 0 1" > "$tree/etc/fstab"
+# openssh-server's sshd_config is written by its postinst, which unpacking does not run.
+mkdir -p "$tree/etc/ssh"
+printf 'PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n' > "$tree/etc/ssh/sshd_config"
 : > "$tree/etc/machine-id"
 bytes=$(du -sb "$tree" | cut -f1)
 files=$(find "$tree" -type f | wc -l)

@@ -30,7 +30,7 @@ pub enum DetectorProblem {
     #[error("a keyword is longer than {MAX_KEYWORD_LEN} bytes")]
     KeywordTooLong,
     #[error("regex: {0}")]
-    Regex(#[source] regex::Error),
+    Regex(String),
     #[error("keywords: {0}")]
     Keywords(#[source] aho_corasick::BuildError),
     #[error("`min_entropy` must be between 0 and 8 bits per byte, not {0}")]
@@ -38,7 +38,7 @@ pub enum DetectorProblem {
     #[error("`allow_values` entry {0} is empty")]
     EmptyAllowValue(usize),
     #[error("allow_regexes: {0}")]
-    AllowRegex(#[source] regex::Error),
+    AllowRegex(String),
     #[error("`secret_group` {0} is not a group of the regex")]
     SecretGroup(usize),
     #[error("a stopword is empty")]

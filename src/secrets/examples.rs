@@ -37,6 +37,7 @@ pub struct FixtureFailure {
 /// Checks every fixture of every detector in `specs`.
 pub fn check_fixtures(specs: &[DetectorSpec]) -> Result<Vec<FixtureFailure>, DetectorError> {
     let scanner = Scanner::new(specs)?;
+    scanner.compile_all()?;
     let limits = Limits {
         max_bytes: 1 << 20,
         decompress: false,

@@ -17,6 +17,7 @@ mod detectors;
 mod error;
 mod examples;
 mod fingerprint;
+mod lazy;
 mod prefilter;
 mod stream;
 #[cfg(test)]
@@ -25,8 +26,6 @@ mod validate;
 
 use std::io::{self, Read};
 
-use aho_corasick::AhoCorasick;
-use regex::bytes::Regex;
 use serde::{Deserialize, Serialize};
 
 pub use detectors::sample_detectors;
@@ -35,6 +34,7 @@ pub use fingerprint::{fingerprint, shannon_entropy};
 
 use decompress::{Compression, Tracked};
 pub use error::{DetectorError, DetectorErrorKind, DetectorProblem};
+use lazy::LazyRegex;
 use prefilter::Prefilter;
 use stream::Geometry;
 pub use validate::Validator;
@@ -205,6 +205,12 @@ impl FileScan {
 pub struct Scanner {
     detectors: Vec<Detector>,
     prefilter: Prefilter,
+    /// The keywords of the detectors not scoped to files by path only: most files are
+    /// scanned by these alone, so the common words of configuration-file detectors
+    /// (`password`, `key`) cost nothing there. `None` when no detector is scoped.
+    unscoped: Option<Prefilter>,
+    /// Per detector: scoped to files by path.
+    scoped: Vec<bool>,
 }
 
 impl std::fmt::Debug for Scanner {
@@ -226,15 +232,16 @@ enum SecretGroup {
 
 struct Detector {
     name: String,
-    regex: Regex,
+    regex: LazyRegex,
     group: SecretGroup,
-    /// The detector's own keywords, to check that a match contains one.
-    keywords: AhoCorasick,
+    /// The detector's own keywords, lowercased, to check that a match contains one (only
+    /// matches are checked, so a plain search is enough).
+    keywords: Vec<Vec<u8>>,
     min_entropy: Option<f64>,
     allow_values: Vec<Vec<u8>>,
-    allow_regexes: Vec<(String, Regex)>,
-    allow_match_regexes: Vec<(String, Regex)>,
-    allow_line_regexes: Vec<(String, Regex)>,
+    allow_regexes: Vec<LazyRegex>,
+    allow_match_regexes: Vec<LazyRegex>,
+    allow_line_regexes: Vec<LazyRegex>,
     /// Lowercased.
     stopwords: Vec<Vec<u8>>,
     validate: Option<Validator>,
@@ -254,22 +261,79 @@ pub(crate) struct MatchContext<'h> {
 impl Scanner {
     /// Compiles `detectors`; an error names the detector and what is wrong with it.
     pub fn new(detectors: &[DetectorSpec]) -> Result<Self, DetectorError> {
-        let compiled = detectors
-            .iter()
-            .enumerate()
-            .map(|(index, spec)| {
-                Detector::compile(spec).map_err(|problem| DetectorError::Invalid {
-                    index,
-                    name: spec.name.clone(),
-                    problem,
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let prefilter = Prefilter::new(detectors)?;
+        let compiled = compile_each(detectors)?;
+        let is_scoped = |spec: &DetectorSpec| !spec.paths.is_empty() || spec.path_regex.is_some();
+        let scoped: Vec<bool> = detectors.iter().map(is_scoped).collect();
+        let prefilter = Prefilter::new(detectors, |_| true)?;
+        let unscoped = if scoped.contains(&true) {
+            Some(Prefilter::new(detectors, |spec| !is_scoped(spec))?)
+        } else {
+            None
+        };
         Ok(Scanner {
             detectors: compiled,
             prefilter,
+            unscoped,
+            scoped,
         })
+    }
+
+    /// Compiles every regex now, as scans compile them on first use: what `rules check`
+    /// runs, so a pattern too large to compile is found before a scan meets it.
+    pub fn compile_all(&self) -> Result<(), DetectorError> {
+        for (index, detector) in self.detectors.iter().enumerate() {
+            let invalid = |problem| DetectorError::Invalid {
+                index,
+                name: detector.name.clone(),
+                problem,
+            };
+            detector
+                .regex
+                .compile()
+                .map_err(|e| invalid(DetectorProblem::Regex(e)))?;
+            for allow in detector
+                .allow_regexes
+                .iter()
+                .chain(&detector.allow_match_regexes)
+                .chain(&detector.allow_line_regexes)
+            {
+                allow
+                    .compile()
+                    .map_err(|e| invalid(DetectorProblem::AllowRegex(e)))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Detectors whose regex (or an allowlist pattern) could not be compiled when a scan
+    /// first needed it: the index and why. Such a detector found nothing.
+    pub fn failures(&self) -> Vec<(usize, String)> {
+        self.detectors
+            .iter()
+            .enumerate()
+            .filter_map(|(index, d)| {
+                std::iter::once(&d.regex)
+                    .chain(&d.allow_regexes)
+                    .chain(&d.allow_match_regexes)
+                    .chain(&d.allow_line_regexes)
+                    .find_map(|r| r.failed())
+                    .map(|why| (index, why.to_string()))
+            })
+            .collect()
+    }
+
+    /// The keyword automaton for a file on which `enabled` detectors run.
+    fn prefilter_for(&self, enabled: Option<&[bool]>) -> &Prefilter {
+        let scoped_enabled = |flags: &[bool]| {
+            flags
+                .iter()
+                .zip(&self.scoped)
+                .any(|(&enabled, &scoped)| enabled && scoped)
+        };
+        match (&self.unscoped, enabled) {
+            (Some(unscoped), Some(flags)) if !scoped_enabled(flags) => unscoped,
+            _ => &self.prefilter,
+        }
     }
 
     /// The number of detectors.
@@ -345,6 +409,26 @@ impl Scanner {
     }
 }
 
+/// Checks every detector as `Scanner::new` would, without building the shared keyword
+/// automaton: what loading a rule pack needs, at a fraction of the cost.
+pub fn validate(detectors: &[DetectorSpec]) -> Result<(), DetectorError> {
+    compile_each(detectors).map(|_| ())
+}
+
+fn compile_each(detectors: &[DetectorSpec]) -> Result<Vec<Detector>, DetectorError> {
+    detectors
+        .iter()
+        .enumerate()
+        .map(|(index, spec)| {
+            Detector::compile(spec).map_err(|problem| DetectorError::Invalid {
+                index,
+                name: spec.name.clone(),
+                problem,
+            })
+        })
+        .collect()
+}
+
 /// Reads until `buf` is full or the reader ends.
 fn read_up_to(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut got = 0;
@@ -378,26 +462,25 @@ impl Detector {
                 return Err(DetectorProblem::KeywordTooLong);
             }
         }
-        let regex = Regex::new(&spec.regex).map_err(DetectorProblem::Regex)?;
-        let group = if let Some(index) = regex
-            .capture_names()
-            .position(|name| name == Some("secret"))
-        {
+        let captures = lazy::parse_only(&spec.regex).map_err(DetectorProblem::Regex)?;
+        let regex = LazyRegex::new(&spec.regex).map_err(DetectorProblem::Regex)?;
+        let group = if let Some(index) = captures.secret {
             SecretGroup::Named(index)
         } else if let Some(index) = spec.secret_group.filter(|&g| g > 0) {
-            if index >= regex.captures_len() {
+            if index >= captures.groups {
                 return Err(DetectorProblem::SecretGroup(index));
             }
             SecretGroup::Named(index)
-        } else if regex.captures_len() > 1 {
+        } else if captures.groups > 1 {
             SecretGroup::First
         } else {
             SecretGroup::Whole
         };
-        let keywords = AhoCorasick::builder()
-            .ascii_case_insensitive(true)
-            .build(&spec.keywords)
-            .map_err(DetectorProblem::Keywords)?;
+        let keywords = spec
+            .keywords
+            .iter()
+            .map(|k| k.as_bytes().to_ascii_lowercase())
+            .collect();
         if let Some(min) = spec.min_entropy {
             if !(0.0..=8.0).contains(&min) {
                 return Err(DetectorProblem::MinEntropy(min));
@@ -410,11 +493,7 @@ impl Detector {
         let compile_all = |patterns: &[String]| {
             patterns
                 .iter()
-                .map(|pattern| {
-                    Regex::new(pattern)
-                        .map(|regex| (pattern.clone(), regex))
-                        .map_err(DetectorProblem::AllowRegex)
-                })
+                .map(|pattern| LazyRegex::new(pattern).map_err(DetectorProblem::AllowRegex))
                 .collect::<Result<Vec<_>, _>>()
         };
         let allow_regexes = compile_all(&spec.allow_regexes)?;
@@ -449,6 +528,14 @@ impl Detector {
         })
     }
 
+    /// Whether `whole` contains one of the detector's keywords, ASCII case ignored.
+    fn contains_keyword(&self, whole: &[u8]) -> bool {
+        let lower = whole.to_ascii_lowercase();
+        self.keywords
+            .iter()
+            .any(|k| memchr::memmem::find(&lower, k).is_some())
+    }
+
     /// The bytes of a match that are the secret.
     fn secret<'h>(&self, caps: &regex::bytes::Captures<'h>) -> Option<&'h [u8]> {
         let chosen = match self.group {
@@ -465,14 +552,16 @@ impl Detector {
         if self.allow_values.iter().any(|v| v.as_slice() == secret) {
             return Some("listed in allow_values".into());
         }
-        if let Some((pattern, _)) = self.allow_regexes.iter().find(|(_, r)| r.is_match(secret)) {
+        // An allowlist pattern that could not be compiled allows nothing: more is
+        // reported, not less (and `Scanner::failures` names it).
+        let found = |list: &[LazyRegex], target: &[u8]| {
+            list.iter()
+                .find(|r| r.get().is_ok_and(|r| r.is_match(target)))
+                .map(|r| r.pattern().to_string())
+        };
+        if let Some(pattern) = found(&self.allow_regexes, secret) {
             return Some(format!("matches allow_regexes `{pattern}`"));
         }
-        let found = |list: &[(String, Regex)], target: &[u8]| {
-            list.iter()
-                .find(|(_, r)| r.is_match(target))
-                .map(|(pattern, _)| pattern.clone())
-        };
         if let Some(pattern) = found(&self.allow_match_regexes, at.whole) {
             return Some(format!("matches allow_match_regexes `{pattern}`"));
         }

@@ -20,7 +20,7 @@
 //! apart, one SIMD substring search each: in the automaton they would force Teddy onto
 //! two-byte fingerprints, whose false candidates cost more than the rest of the search.
 
-use aho_corasick::{AhoCorasick, Input, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, Input, MatchKind};
 use memchr::memmem;
 
 use super::DetectorSpec;
@@ -87,9 +87,17 @@ pub struct KeywordHit {
 }
 
 impl Prefilter {
-    pub fn new(detectors: &[DetectorSpec]) -> Result<Self, super::DetectorError> {
+    /// The keywords of the detectors `include` selects (all of them: `|_| true`); owners
+    /// are indices into `detectors` either way.
+    pub fn new(
+        detectors: &[DetectorSpec],
+        include: impl Fn(&DetectorSpec) -> bool,
+    ) -> Result<Self, super::DetectorError> {
         let mut keywords: Vec<Keyword> = Vec::new();
         for (index, spec) in detectors.iter().enumerate() {
+            if !include(spec) {
+                continue;
+            }
             for keyword in &spec.keywords {
                 let lower = keyword.as_bytes().to_ascii_lowercase();
                 let folded: Vec<u8> = lower.iter().map(|&b| fold(b)).collect();
@@ -125,6 +133,7 @@ impl Prefilter {
         let (long, short) = keywords.split_at(automaton_keywords);
         let automaton = AhoCorasick::builder()
             .match_kind(MatchKind::LeftmostLongest)
+            .kind(Some(AhoCorasickKind::DFA))
             .build(
                 long.iter()
                     .map(|k| k.bytes.get(k.anchor..).unwrap_or_default()),

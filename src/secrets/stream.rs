@@ -190,6 +190,7 @@ fn run(
 ) -> Outcome {
     let context = geometry.context.max(1);
     let chunk = geometry.chunk.max(1);
+    // The longest keyword of all detectors, whichever automaton runs: the window's size.
     let longest = scanner.prefilter.longest();
     let capacity = context + chunk + context + longest;
     for buffer in [&mut workspace.window, &mut workspace.folded] {
@@ -370,6 +371,7 @@ impl Step<'_> {
         folded: &mut [u8],
         regions: &mut [Vec<(usize, usize)>],
     ) {
+        let prefilter = self.scanner.prefilter_for(self.enabled);
         let longest = self.scanner.prefilter.longest();
         let end = limit
             .saturating_add(longest.saturating_sub(1))
@@ -396,8 +398,8 @@ impl Step<'_> {
                 list.push((self.region_start(searched), self.region_end(limit)));
             }
         }
-        for hit in self.scanner.prefilter.find(folded, searched..limit, end) {
-            for &detector in self.scanner.prefilter.owners(hit.keyword) {
+        for hit in prefilter.find(folded, searched..limit, end) {
+            for &detector in prefilter.owners(hit.keyword) {
                 if !enabled(detector) {
                     continue;
                 }
@@ -482,7 +484,11 @@ impl Step<'_> {
                 let Some(region) = self.haystack.get(lo..hi) else {
                     continue;
                 };
-                for caps in detector.regex.captures_iter(region) {
+                // Compiled on first use; one that cannot be is named by `Scanner::failures`.
+                let Ok(regex) = detector.regex.get() else {
+                    continue;
+                };
+                for caps in regex.captures_iter(region) {
                     let Some(whole) = caps.get(0) else {
                         continue;
                     };
@@ -490,7 +496,7 @@ impl Step<'_> {
                     if start < *done_until
                         || !(detector.everywhere
                             || detector.keyword_nearby
-                            || detector.keywords.is_match(whole.as_bytes()))
+                            || detector.contains_keyword(whole.as_bytes()))
                     {
                         continue;
                     }

@@ -121,8 +121,7 @@ impl Spec {
                 source,
             })?;
         }
-        let specs: Vec<DetectorSpec> = self.detectors.clone();
-        Scanner::new(&specs)?;
+        crate::secrets::validate(&self.detectors)?;
         Ok(Compiled { spec: self.clone() })
     }
 }
@@ -544,6 +543,15 @@ pub fn run_pass(checks: &[(CheckKey, &Compiled)], ctx: &ScanContext<'_>) -> Secr
             },
         );
     pass.stats.add(&quiet);
+    for (detector, why) in scanner.failures() {
+        let name = detectors.get(detector).map_or("?", |d| d.name.as_str());
+        if let Some(plan) = plans.iter().rev().find(|p| detector >= p.first) {
+            pass.unknown
+                .entry(plan.key.clone())
+                .or_default()
+                .push(format!("detector {name:?} could not be compiled: {why}"));
+        }
+    }
     if let Some(progress) = progress {
         progress.set_phase(Phase::Evaluating);
     }
