@@ -23,6 +23,7 @@ mod stream;
 #[cfg(test)]
 mod tests;
 mod validate;
+mod window_index;
 
 use std::io::{self, Read};
 

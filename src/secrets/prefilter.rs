@@ -20,9 +20,10 @@
 //! apart, one SIMD substring search each: in the automaton they would force Teddy onto
 //! two-byte fingerprints, whose false candidates cost more than the rest of the search.
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, Input, MatchKind};
+use aho_corasick::{AhoCorasick, Input, MatchKind};
 use memchr::memmem;
 
+use super::window_index::{Indexed, WindowIndex};
 use super::DetectorSpec;
 
 /// One byte folded: ASCII case removed, then the low nibble mixed into the high one.
@@ -69,8 +70,20 @@ struct Keyword {
     owners: Vec<usize>,
 }
 
+/// How the keywords of three bytes or more are searched.
+enum Long {
+    /// Up to `TEDDY_LIMIT` keywords: Aho-Corasick with its SIMD searcher.
+    Automaton(AhoCorasick),
+    /// More: the hashed window index.
+    Windows(WindowIndex),
+}
+
+/// Past this many keywords the automaton's SIMD searcher gives way to a DFA, and the
+/// window index is the faster search.
+const TEDDY_LIMIT: usize = 64;
+
 pub struct Prefilter {
-    automaton: AhoCorasick,
+    long: Long,
     /// The automaton's keywords (pattern id order), then the short ones.
     keywords: Vec<Keyword>,
     automaton_keywords: usize,
@@ -92,6 +105,16 @@ impl Prefilter {
     pub fn new(
         detectors: &[DetectorSpec],
         include: impl Fn(&DetectorSpec) -> bool,
+    ) -> Result<Self, super::DetectorError> {
+        Self::with_limit(detectors, include, TEDDY_LIMIT)
+    }
+
+    /// Like `new`, with the automaton used up to `automaton_limit` keywords (tests compare
+    /// the two searches on one keyword set).
+    fn with_limit(
+        detectors: &[DetectorSpec],
+        include: impl Fn(&DetectorSpec) -> bool,
+        automaton_limit: usize,
     ) -> Result<Self, super::DetectorError> {
         let mut keywords: Vec<Keyword> = Vec::new();
         for (index, spec) in detectors.iter().enumerate() {
@@ -131,21 +154,26 @@ impl Prefilter {
                 .collect();
         }
         let (long, short) = keywords.split_at(automaton_keywords);
-        let automaton = AhoCorasick::builder()
-            .match_kind(MatchKind::LeftmostLongest)
-            .kind(Some(AhoCorasickKind::DFA))
-            .build(
-                long.iter()
-                    .map(|k| k.bytes.get(k.anchor..).unwrap_or_default()),
+        let long = if long.len() <= automaton_limit {
+            Long::Automaton(
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::LeftmostLongest)
+                    .build(
+                        long.iter()
+                            .map(|k| k.bytes.get(k.anchor..).unwrap_or_default()),
+                    )
+                    .map_err(super::DetectorError::Keywords)?,
             )
-            .map_err(super::DetectorError::Keywords)?;
+        } else {
+            Long::Windows(WindowIndex::new(&indexed(long)))
+        };
         let short = short
             .iter()
             .map(|k| memmem::Finder::new(&k.bytes).into_owned())
             .collect();
         let longest = keywords.iter().map(|k| k.bytes.len()).max().unwrap_or(0);
         Ok(Prefilter {
-            automaton,
+            long,
             keywords,
             automaton_keywords,
             short,
@@ -175,34 +203,55 @@ impl Prefilter {
     ) -> impl Iterator<Item = KeywordHit> + 'h {
         let end = end.min(folded.len());
         let (from, limit) = (span.start.min(end), span.end);
-        let mut at = from;
-        let long = std::iter::from_fn(move || {
-            if at >= end {
-                return None;
+        let mut long = Vec::new();
+        match &self.long {
+            Long::Automaton(automaton) => {
+                let mut at = from;
+                while at < end {
+                    let Some(found) = automaton.find(Input::new(folded).span(at..end)) else {
+                        break;
+                    };
+                    at = found.start() + 1;
+                    let implied = self
+                        .keywords
+                        .get(found.pattern().as_usize())
+                        .map(|k| k.implied.as_slice())
+                        .unwrap_or_default();
+                    for &index in implied {
+                        let Some(keyword) = self.keywords.get(index) else {
+                            continue;
+                        };
+                        let Some(start) = found.start().checked_sub(keyword.anchor) else {
+                            continue;
+                        };
+                        let before = keyword.bytes.get(..keyword.anchor);
+                        if (from..limit).contains(&start)
+                            && folded.get(start..found.start()) == before
+                        {
+                            long.push(KeywordHit {
+                                keyword: index,
+                                start,
+                                end: start + keyword.bytes.len(),
+                            });
+                        }
+                    }
+                }
             }
-            let found = self.automaton.find(Input::new(folded).span(at..end))?;
-            at = found.start() + 1;
-            Some(found)
-        })
-        .flat_map(move |found| {
-            let implied = self
-                .keywords
-                .get(found.pattern().as_usize())
-                .map(|k| k.implied.as_slice())
-                .unwrap_or_default();
-            implied.iter().filter_map(move |&index| {
-                let keyword = self.keywords.get(index)?;
-                let start = found.start().checked_sub(keyword.anchor)?;
-                let end = found.start() + keyword.bytes.len() - keyword.anchor;
-                let before = keyword.bytes.get(..keyword.anchor)?;
-                ((from..limit).contains(&start) && folded.get(start..found.start()) == Some(before))
-                    .then_some(KeywordHit {
-                        keyword: index,
-                        start,
-                        end,
-                    })
-            })
-        });
+            Long::Windows(index) => {
+                let mut found = Vec::new();
+                index.find(
+                    folded.get(..end).unwrap_or_default(),
+                    from,
+                    limit,
+                    &mut found,
+                );
+                long.extend(found.into_iter().map(|(keyword, start, end)| KeywordHit {
+                    keyword,
+                    start,
+                    end,
+                }));
+            }
+        }
         let searched = folded.get(from..end).unwrap_or_default();
         let short = self.short.iter().enumerate().flat_map(move |(i, finder)| {
             let keyword = self.automaton_keywords + i;
@@ -216,8 +265,19 @@ impl Prefilter {
                 })
                 .filter(move |hit| hit.start < limit)
         });
-        long.chain(short)
+        long.into_iter().chain(short)
     }
+}
+
+/// The keywords as the window index takes them.
+fn indexed(keywords: &[Keyword]) -> Vec<Indexed<'_>> {
+    keywords
+        .iter()
+        .map(|k| Indexed {
+            bytes: &k.bytes,
+            anchor: k.anchor,
+        })
+        .collect()
 }
 
 /// `source` folded into `target` (same length). A plain loop the compiler vectorises.
@@ -239,6 +299,64 @@ mod tests {
             if !byte.is_ascii_uppercase() {
                 assert!(seen.insert(fold(byte)), "{byte:#x}");
             }
+        }
+    }
+
+    /// The window index finds exactly what the automaton finds, on text dense with
+    /// keywords, keywords inside keywords and near misses.
+    #[test]
+    fn both_searches_find_the_same_occurrences() {
+        let words = [
+            "ghp_",
+            "gho_",
+            "glpat-",
+            "sk_live_",
+            "sk_",
+            "xoxb-",
+            "datadog",
+            "dd_api_key",
+            "akia",
+            "secret_access_key",
+            "access_key",
+            "hvs.",
+            "npm_",
+            "aiza",
+            "sg.",
+        ];
+        let detectors: Vec<DetectorSpec> = words
+            .iter()
+            .enumerate()
+            .map(|(i, w)| DetectorSpec {
+                name: format!("d{i}"),
+                regex: "x".into(),
+                keywords: vec![(*w).into(), format!("{w}{i}")],
+                ..DetectorSpec::default()
+            })
+            .collect();
+        let automaton = Prefilter::with_limit(&detectors, |_| true, usize::MAX).unwrap();
+        let windows = Prefilter::with_limit(&detectors, |_| true, 0).unwrap();
+        assert!(matches!(automaton.long, Long::Automaton(_)));
+        assert!(matches!(windows.long, Long::Windows(_)));
+        let mut text = String::new();
+        for (i, w) in words.iter().cycle().take(400).enumerate() {
+            let noise = ["", "x", "Sk_LIVE", "secret_", " ", "\n", "ghp"][i % 7];
+            text.push_str(&format!("{noise}{}{w}{}", i % 3, i % 17));
+        }
+        let mut folded = vec![0u8; text.len()];
+        fold_into(text.as_bytes(), &mut folded);
+        let spans = [(0, folded.len()), (5, folded.len() / 2), (100, 101)];
+        for (from, limit) in spans {
+            let run = |p: &Prefilter| {
+                let mut hits: Vec<(Vec<u8>, usize, usize)> = p
+                    .find(&folded, from..limit, folded.len())
+                    .map(|h| (p.keywords[h.keyword].bytes.clone(), h.start, h.end))
+                    .collect();
+                hits.sort();
+                hits
+            };
+            let (a, b) = (run(&automaton), run(&windows));
+            assert!(!a.is_empty() || limit - from < 10);
+            assert_eq!(a, b, "span {from}..{limit}");
         }
     }
 
