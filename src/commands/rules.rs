@@ -185,6 +185,18 @@ pub fn markdown<'a>(rules: impl Iterator<Item = &'a std::sync::Arc<Rule>> + Clon
     doc
 }
 
+/// The pack the arguments name, with what loading it said written to `err`.
+fn load_pack_saying(
+    rules: &crate::cli::RuleArgs,
+    err: &mut dyn Write,
+) -> Result<crate::rules::Pack, CommandError> {
+    let pack = load_pack(rules)?;
+    for notice in pack.notices() {
+        writeln!(err, "amiscan: {notice}")?;
+    }
+    Ok(pack)
+}
+
 /// Runs the examples and counterexamples of every secrets detector of `rules` against all
 /// of them together: how many fixtures were run, and each one that misbehaves, named by
 /// rule, detector and entry (never by its text, which has a credential's shape).
@@ -253,10 +265,7 @@ pub fn run(
 ) -> Result<Outcome, CommandError> {
     match action {
         RulesCommand::List { format, rules } => {
-            let pack = load_pack(&rules)?;
-            for notice in pack.notices() {
-                writeln!(err, "amiscan: {notice}")?;
-            }
+            let pack = load_pack_saying(&rules, err)?;
             let selected = select::select(&pack, &rules.select, &rules.ignore)
                 .map_err(|e| CommandError::Usage(e.to_string()))?;
             match format {
@@ -284,10 +293,7 @@ pub fn run(
             Ok(Outcome::Complete)
         }
         RulesCommand::Explain { id, rules } => {
-            let pack = load_pack(&rules)?;
-            for notice in pack.notices() {
-                writeln!(err, "amiscan: {notice}")?;
-            }
+            let pack = load_pack_saying(&rules, err)?;
             if id.contains('*') {
                 let matching = select::select(&pack, std::slice::from_ref(&id), &[])
                     .map_err(|e| CommandError::Usage(e.to_string()))?;
@@ -306,10 +312,7 @@ pub fn run(
             Ok(Outcome::Complete)
         }
         RulesCommand::Detectors { format, rules } => {
-            let pack = load_pack(&rules)?;
-            for notice in pack.notices() {
-                writeln!(err, "amiscan: {notice}")?;
-            }
+            let pack = load_pack_saying(&rules, err)?;
             let selected = select::select(&pack, &rules.select, &rules.ignore)
                 .map_err(|e| CommandError::Usage(e.to_string()))?;
             let selected: Vec<&Rule> = selected.iter().map(|r| &**r).collect();
