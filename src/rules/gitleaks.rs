@@ -206,7 +206,11 @@ pub fn parse(file: &str, text: &str) -> Result<Loaded, ConfigError> {
                 notice(why);
             }
         }
-        if let Err(e) = crate::secrets::Scanner::new(std::slice::from_ref(&spec)) {
+        // Compiled in full now: a rule that loads is one a scan can run, and a user's
+        // configuration holds a few rules, not a catalogue.
+        let checked = crate::secrets::Scanner::new(std::slice::from_ref(&spec))
+            .and_then(|scanner| scanner.compile_all());
+        if let Err(e) = checked {
             notice(format!("{e}: not loaded"));
             continue;
         }

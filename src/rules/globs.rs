@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 
-use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use globset::{Candidate, GlobBuilder, GlobSet, GlobSetBuilder};
 
 use super::{BlindSpot, SpecError};
 use crate::escapes;
@@ -20,21 +20,26 @@ pub fn validate(pattern: &str) -> Result<(), SpecError> {
             pattern: pattern.to_string(),
         });
     }
-    compile(&[pattern.replace('~', "/home/user")]).map(|_| ())
+    // Parsed only: compiling a pattern's matcher costs a regex build, paid once per scan
+    // when the pattern is used.
+    parse(&pattern.replace('~', "/home/user")).map(|_| ())
+}
+
+fn parse(pattern: &str) -> Result<globset::Glob, SpecError> {
+    GlobBuilder::new(pattern)
+        .literal_separator(true)
+        .backslash_escape(true)
+        .build()
+        .map_err(|source| SpecError::Glob {
+            pattern: pattern.to_string(),
+            source,
+        })
 }
 
 fn compile(patterns: &[String]) -> Result<GlobSet, SpecError> {
     let mut builder = GlobSetBuilder::new();
     for pattern in patterns {
-        let glob = GlobBuilder::new(pattern)
-            .literal_separator(true)
-            .backslash_escape(true)
-            .build()
-            .map_err(|source| SpecError::Glob {
-                pattern: pattern.clone(),
-                source,
-            })?;
-        builder.add(glob);
+        builder.add(parse(pattern)?);
     }
     builder.build().map_err(SpecError::GlobSet)
 }
@@ -234,13 +239,17 @@ impl PathLists {
         })
     }
 
-    /// Calls `found` with the index of each list a pattern of which matches `path` (a list
-    /// may be named more than once).
-    pub fn for_each_match(&self, path: &[u8], mut found: impl FnMut(usize)) {
-        for pattern in self.absolute.matches(OsStr::from_bytes(path)) {
-            if let Some(&list) = self.absolute_list.get(pattern) {
-                found(list);
-            }
+    /// Appends to `lists` the index of each list a pattern of which matches `path` (a list
+    /// may be named more than once). `lists` is the caller's, so that matching a file
+    /// allocates nothing once it has grown.
+    pub fn matches_into(&self, path: &[u8], lists: &mut Vec<usize>) {
+        let mut patterns = Vec::new();
+        let mut add = |set: &GlobSet, owners: &[usize], path: &[u8], lists: &mut Vec<usize>| {
+            set.matches_candidate_into(&Candidate::new(OsStr::from_bytes(path)), &mut patterns);
+            lists.extend(patterns.iter().filter_map(|&p| owners.get(p).copied()));
+        };
+        if !self.absolute.is_empty() {
+            add(&self.absolute, &self.absolute_list, path, lists);
         }
         if self.in_home.is_empty() {
             return;
@@ -252,11 +261,7 @@ impl PathLists {
             else {
                 continue;
             };
-            for pattern in self.in_home.matches(OsStr::from_bytes(rest)) {
-                if let Some(&list) = self.in_home_list.get(pattern) {
-                    found(list);
-                }
-            }
+            add(&self.in_home, &self.in_home_list, rest, lists);
         }
     }
 }

@@ -8,19 +8,23 @@ use std::sync::OnceLock;
 
 use regex::bytes::Regex;
 
+#[derive(Clone)]
 pub struct LazyRegex {
     pattern: String,
     compiled: OnceLock<Result<Regex, String>>,
 }
 
 impl LazyRegex {
-    /// Checks the syntax now (cheaply, without compiling); `Err` says what is wrong.
-    pub fn new(pattern: &str) -> Result<Self, String> {
-        parse_only(pattern)?;
-        Ok(LazyRegex {
+    /// Checks the syntax now (cheaply, without compiling); `Err` says what is wrong. The
+    /// capture groups come with it: parsing is most of what loading a pack costs, so it
+    /// is done once.
+    pub fn new(pattern: &str) -> Result<(Self, Captures), String> {
+        let captures = parse_only(pattern)?;
+        let lazy = LazyRegex {
             pattern: pattern.to_string(),
             compiled: OnceLock::new(),
-        })
+        };
+        Ok((lazy, captures))
     }
 
     pub fn pattern(&self) -> &str {
@@ -50,23 +54,25 @@ impl LazyRegex {
     }
 }
 
-/// Parses `pattern` as `regex::bytes::Regex::new` would (bytes mode, so invalid UTF-8 may
-/// match), without building its automata. Returns the number of capture groups, the
-/// whole match's included, and the index of the group named `secret`.
+/// Parses `pattern`'s syntax as `regex::bytes::Regex::new` would, without building its
+/// automata or even translating it: the translation is two thirds of a parse, and the few
+/// errors only it finds (an unknown Unicode class name, a class too large) are found on
+/// first use, where a regex that does not compile leaves its check unknown, and by `rules
+/// check`, which compiles every regex. Returns the number of capture groups, the whole
+/// match's included, and the index of the group named `secret`.
 pub fn parse_only(pattern: &str) -> Result<Captures, String> {
-    let hir = regex_syntax::ParserBuilder::new()
-        .utf8(false)
+    let ast = regex_syntax::ast::parse::ParserBuilder::new()
         .build()
         .parse(pattern)
         .map_err(|e| e.to_string())?;
-    let mut names = Vec::new();
-    collect_names(&hir, &mut names);
-    let groups = hir.properties().explicit_captures_len() + 1;
-    let secret = names
-        .iter()
-        .find(|(name, _)| name == "secret")
-        .map(|(_, index)| *index);
-    Ok(Captures { groups, secret })
+    let groups = match regex_syntax::ast::visit(&ast, Groups::default()) {
+        Ok(groups) => groups,
+        Err(never) => match never {},
+    };
+    Ok(Captures {
+        groups: groups.count + 1,
+        secret: groups.secret,
+    })
 }
 
 /// What a pattern's capture groups are, known before it is compiled.
@@ -76,20 +82,37 @@ pub struct Captures {
     pub secret: Option<usize>,
 }
 
-fn collect_names(hir: &regex_syntax::hir::Hir, names: &mut Vec<(String, usize)>) {
-    use regex_syntax::hir::HirKind;
-    match hir.kind() {
-        HirKind::Capture(capture) => {
-            if let Some(name) = &capture.name {
-                names.push((name.to_string(), capture.index as usize));
+/// Counts capture groups and finds the one named `secret` while walking the syntax tree.
+#[derive(Default)]
+struct Groups {
+    count: usize,
+    secret: Option<usize>,
+}
+
+impl regex_syntax::ast::Visitor for Groups {
+    type Output = Groups;
+    type Err = std::convert::Infallible;
+
+    fn finish(self) -> Result<Groups, Self::Err> {
+        Ok(self)
+    }
+
+    fn visit_pre(&mut self, ast: &regex_syntax::ast::Ast) -> Result<(), Self::Err> {
+        use regex_syntax::ast::{Ast, GroupKind};
+        if let Ast::Group(group) = ast {
+            match &group.kind {
+                GroupKind::CaptureIndex(index) => self.count = self.count.max(*index as usize),
+                GroupKind::CaptureName { name, .. } => {
+                    let index = name.index as usize;
+                    self.count = self.count.max(index);
+                    if name.name == "secret" && self.secret.is_none() {
+                        self.secret = Some(index);
+                    }
+                }
+                GroupKind::NonCapturing(_) => {}
             }
-            collect_names(&capture.sub, names);
         }
-        HirKind::Concat(subs) | HirKind::Alternation(subs) => {
-            subs.iter().for_each(|sub| collect_names(sub, names));
-        }
-        HirKind::Repetition(repetition) => collect_names(&repetition.sub, names),
-        HirKind::Empty | HirKind::Literal(_) | HirKind::Class(_) | HirKind::Look(_) => {}
+        Ok(())
     }
 }
 
@@ -111,7 +134,7 @@ mod tests {
 
     #[test]
     fn compiling_happens_once_on_first_use() {
-        let lazy = LazyRegex::new("ab+c").unwrap();
+        let (lazy, _) = LazyRegex::new("ab+c").unwrap();
         assert!(lazy.compiled.get().is_none());
         assert!(lazy.get().unwrap().is_match(b"xabbbc"));
         assert!(lazy.compiled.get().is_some());

@@ -12,6 +12,7 @@
 //! (the candidate region). Regions of one detector within a chunk are merged first, so a
 //! dense keyword costs at most one regex pass over the chunk, never one per hit.
 
+mod common_trigrams;
 mod decompress;
 mod detectors;
 mod error;
@@ -212,6 +213,8 @@ pub struct Scanner {
     unscoped: Option<Prefilter>,
     /// Per detector: scoped to files by path.
     scoped: Vec<bool>,
+    /// The detectors without keywords, whose regexes run over all content.
+    everywhere: Vec<usize>,
 }
 
 impl std::fmt::Debug for Scanner {
@@ -231,6 +234,7 @@ enum SecretGroup {
     Whole,
 }
 
+#[derive(Clone)]
 struct Detector {
     name: String,
     regex: LazyRegex,
@@ -250,6 +254,8 @@ struct Detector {
     /// No keywords: the regex runs over all content.
     everywhere: bool,
     keyword_nearby: bool,
+    /// Scoped to files by path (`paths`, `path_regex`).
+    scoped: bool,
 }
 
 /// Where a match lies, for the allowlists that look beyond the secret.
@@ -262,12 +268,27 @@ pub(crate) struct MatchContext<'h> {
 impl Scanner {
     /// Compiles `detectors`; an error names the detector and what is wrong with it.
     pub fn new(detectors: &[DetectorSpec]) -> Result<Self, DetectorError> {
-        let compiled = compile_each(detectors)?;
-        let is_scoped = |spec: &DetectorSpec| !spec.paths.is_empty() || spec.path_regex.is_some();
-        let scoped: Vec<bool> = detectors.iter().map(is_scoped).collect();
-        let prefilter = Prefilter::new(detectors, |_| true)?;
+        Self::from_checked(validate(detectors)?)
+    }
+
+    /// A scanner over detectors `validate` checked.
+    pub fn from_checked(checked: Checked) -> Result<Self, DetectorError> {
+        let Checked(compiled) = checked;
+        let scoped: Vec<bool> = compiled.iter().map(|d| d.scoped).collect();
+        let everywhere = (0..compiled.len())
+            .filter(|&i| compiled.get(i).is_some_and(|d| d.everywhere))
+            .collect();
+        let keywords = |include: &dyn Fn(&Detector) -> bool| {
+            compiled
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| include(d))
+                .map(|(index, d)| (index, d.keywords.as_slice()))
+                .collect::<Vec<_>>()
+        };
+        let prefilter = Prefilter::new(&keywords(&|_| true))?;
         let unscoped = if scoped.contains(&true) {
-            Some(Prefilter::new(detectors, |spec| !is_scoped(spec))?)
+            Some(Prefilter::new(&keywords(&|d| !d.scoped))?)
         } else {
             None
         };
@@ -276,6 +297,7 @@ impl Scanner {
             prefilter,
             unscoped,
             scoped,
+            everywhere,
         })
     }
 
@@ -411,17 +433,57 @@ impl Scanner {
 }
 
 /// Checks every detector as `Scanner::new` would, without building the shared keyword
-/// automaton: what loading a rule pack needs, at a fraction of the cost.
-pub fn validate(detectors: &[DetectorSpec]) -> Result<(), DetectorError> {
-    compile_each(detectors).map(|_| ())
+/// automaton: what loading a rule pack needs, at a fraction of the cost. What it returns
+/// is what a scanner is built from ([`Scanner::from_checked`]), so a pack's regexes are
+/// parsed once per run, not again for each scan.
+pub fn validate(detectors: &[DetectorSpec]) -> Result<Checked, DetectorError> {
+    compile_each(detectors).map(Checked)
+}
+
+/// Detectors checked by [`validate`], in the order of their specs.
+#[derive(Clone, Default)]
+pub struct Checked(Vec<Detector>);
+
+impl Checked {
+    /// `parts` one after the other, as a scanner over their specs concatenated takes them.
+    pub fn concat<'c>(parts: impl IntoIterator<Item = &'c Checked>) -> Checked {
+        Checked(
+            parts
+                .into_iter()
+                .flat_map(|c| c.0.iter().cloned())
+                .collect(),
+        )
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Checked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|d| d.name.as_str()))
+            .finish()
+    }
 }
 
 fn compile_each(detectors: &[DetectorSpec]) -> Result<Vec<Detector>, DetectorError> {
-    detectors
-        .iter()
+    use rayon::prelude::*;
+    // In parallel: parsing a catalogue's hundreds of regexes is most of a scan's start-up.
+    let compiled: Vec<Result<Detector, DetectorProblem>> =
+        detectors.par_iter().map(Detector::compile).collect();
+    // The first invalid detector is named, whichever thread found it.
+    compiled
+        .into_iter()
+        .zip(detectors)
         .enumerate()
-        .map(|(index, spec)| {
-            Detector::compile(spec).map_err(|problem| DetectorError::Invalid {
+        .map(|(index, (result, spec))| {
+            result.map_err(|problem| DetectorError::Invalid {
                 index,
                 name: spec.name.clone(),
                 problem,
@@ -463,8 +525,7 @@ impl Detector {
                 return Err(DetectorProblem::KeywordTooLong);
             }
         }
-        let captures = lazy::parse_only(&spec.regex).map_err(DetectorProblem::Regex)?;
-        let regex = LazyRegex::new(&spec.regex).map_err(DetectorProblem::Regex)?;
+        let (regex, captures) = LazyRegex::new(&spec.regex).map_err(DetectorProblem::Regex)?;
         let group = if let Some(index) = captures.secret {
             SecretGroup::Named(index)
         } else if let Some(index) = spec.secret_group.filter(|&g| g > 0) {
@@ -494,7 +555,11 @@ impl Detector {
         let compile_all = |patterns: &[String]| {
             patterns
                 .iter()
-                .map(|pattern| LazyRegex::new(pattern).map_err(DetectorProblem::AllowRegex))
+                .map(|pattern| {
+                    LazyRegex::new(pattern)
+                        .map(|(regex, _)| regex)
+                        .map_err(DetectorProblem::AllowRegex)
+                })
                 .collect::<Result<Vec<_>, _>>()
         };
         let allow_regexes = compile_all(&spec.allow_regexes)?;
@@ -525,6 +590,7 @@ impl Detector {
             validate: spec.validate,
             generic: spec.generic,
             everywhere: spec.keywords.is_empty(),
+            scoped: !spec.paths.is_empty() || spec.path_regex.is_some(),
             keyword_nearby: spec.keyword_nearby,
         })
     }

@@ -20,11 +20,15 @@
 //! apart, one SIMD substring search each: in the automaton they would force Teddy onto
 //! two-byte fingerprints, whose false candidates cost more than the rest of the search.
 
+use std::collections::HashMap;
+
 use aho_corasick::{AhoCorasick, Input, MatchKind};
 use memchr::memmem;
 
+use std::sync::OnceLock;
+
+use super::common_trigrams::COMMON_TRIGRAMS;
 use super::window_index::{Indexed, WindowIndex};
-use super::DetectorSpec;
 
 /// One byte folded: ASCII case removed, then the low nibble mixed into the high one.
 pub fn fold(byte: u8) -> u8 {
@@ -36,7 +40,8 @@ pub fn fold(byte: u8) -> u8 {
 const SHORT: usize = 3;
 
 /// Bytes roughly from most to least frequent in text and source code (lowercased); bytes
-/// not listed count as rarest. Only the order matters.
+/// not listed count as rarest. Only the order matters: it breaks ties between windows the
+/// trigram table does not rank.
 const COMMON: &[u8] = b" e\nta\toinsrhldcumpfgwy,.b/_-=v\"k0:1x2();3'j4q5z6789>[]<{}*#$!&%+?@^`|~";
 
 /// How common a byte is: higher is more common.
@@ -47,16 +52,34 @@ fn commonness(byte: u8) -> usize {
         .map_or(0, |rank| COMMON.len() - rank)
 }
 
+/// How common a three-byte window is in ordinary text, higher being more common: first by
+/// its rank among the most frequent trigrams (0 when not among them), then by its bytes.
+/// Ranking by bytes alone picked `ret` for `secret` and `con` for `azconfig.io`, windows
+/// of every other line of source code: a sixteenth of the positions of the benchmark's
+/// text sent the search to compare keywords.
+fn window_commonness(window: &[u8]) -> (usize, usize) {
+    static RANKS: OnceLock<HashMap<[u8; 3], usize>> = OnceLock::new();
+    let ranks = RANKS.get_or_init(|| {
+        COMMON_TRIGRAMS
+            .iter()
+            .enumerate()
+            .map(|(rank, trigram)| (*trigram, COMMON_TRIGRAMS.len() - rank))
+            .collect()
+    });
+    let by_rank = <[u8; 3]>::try_from(window)
+        .ok()
+        .and_then(|w| ranks.get(&w).copied())
+        .unwrap_or(0);
+    (by_rank, window.iter().map(|&b| commonness(b)).sum())
+}
+
 /// The offset of the rarest three-byte window of `keyword` (at least three bytes long).
 fn anchor(keyword: &[u8]) -> usize {
-    let mut best = (usize::MAX, 0);
-    for (offset, window) in keyword.windows(SHORT).enumerate() {
-        let score: usize = window.iter().map(|&b| commonness(b)).sum();
-        if score < best.0 {
-            best = (score, offset);
-        }
-    }
-    best.1
+    keyword
+        .windows(SHORT)
+        .enumerate()
+        .min_by_key(|(offset, window)| (window_commonness(window), *offset))
+        .map_or(0, |(offset, _)| offset)
 }
 
 struct Keyword {
@@ -100,43 +123,39 @@ pub struct KeywordHit {
 }
 
 impl Prefilter {
-    /// The keywords of the detectors `include` selects (all of them: `|_| true`); owners
-    /// are indices into `detectors` either way.
-    pub fn new(
-        detectors: &[DetectorSpec],
-        include: impl Fn(&DetectorSpec) -> bool,
-    ) -> Result<Self, super::DetectorError> {
-        Self::with_limit(detectors, include, TEDDY_LIMIT)
+    /// The keywords of `detectors`, each given with its index (what `owners` returns).
+    pub fn new(detectors: &[(usize, &[Vec<u8>])]) -> Result<Self, super::DetectorError> {
+        Self::with_limit(detectors, TEDDY_LIMIT)
     }
 
     /// Like `new`, with the automaton used up to `automaton_limit` keywords (tests compare
     /// the two searches on one keyword set).
     fn with_limit(
-        detectors: &[DetectorSpec],
-        include: impl Fn(&DetectorSpec) -> bool,
+        detectors: &[(usize, &[Vec<u8>])],
         automaton_limit: usize,
     ) -> Result<Self, super::DetectorError> {
         let mut keywords: Vec<Keyword> = Vec::new();
-        for (index, spec) in detectors.iter().enumerate() {
-            if !include(spec) {
-                continue;
-            }
-            for keyword in &spec.keywords {
-                let lower = keyword.as_bytes().to_ascii_lowercase();
+        let mut known: HashMap<Vec<u8>, usize> = HashMap::new();
+        for &(index, detector_keywords) in detectors {
+            for keyword in detector_keywords {
+                let lower = keyword.to_ascii_lowercase();
                 let folded: Vec<u8> = lower.iter().map(|&b| fold(b)).collect();
-                match keywords.iter_mut().find(|k| k.bytes == folded) {
+                match known.get(&folded).and_then(|&k| keywords.get_mut(k)) {
                     Some(known) if !known.owners.contains(&index) => known.owners.push(index),
                     Some(_) => {}
-                    None => keywords.push(Keyword {
-                        anchor: if lower.len() >= SHORT {
-                            anchor(&lower)
-                        } else {
-                            0
-                        },
-                        bytes: folded,
-                        owners: vec![index],
-                        implied: Vec::new(),
-                    }),
+                    None => {
+                        known.insert(folded.clone(), keywords.len());
+                        keywords.push(Keyword {
+                            anchor: if lower.len() >= SHORT {
+                                anchor(&lower)
+                            } else {
+                                0
+                            },
+                            bytes: folded,
+                            owners: vec![index],
+                            implied: Vec::new(),
+                        })
+                    }
                 }
             }
         }
@@ -148,7 +167,13 @@ impl Prefilter {
             .take(automaton_keywords)
             .map(|k| k.bytes.get(k.anchor..).unwrap_or_default().to_vec())
             .collect();
-        for (keyword, pattern) in keywords.iter_mut().zip(&patterns) {
+        // Only the automaton needs them (the window index compares whole keywords).
+        let implied_needed = automaton_keywords <= automaton_limit;
+        for (keyword, pattern) in keywords
+            .iter_mut()
+            .zip(&patterns)
+            .filter(|_| implied_needed)
+        {
             keyword.implied = (0..patterns.len())
                 .filter(|&other| patterns.get(other).is_some_and(|o| pattern.starts_with(o)))
                 .collect();
@@ -165,7 +190,7 @@ impl Prefilter {
                     .map_err(super::DetectorError::Keywords)?,
             )
         } else {
-            Long::Windows(WindowIndex::new(&indexed(long)))
+            Long::Windows(WindowIndex::new(&indexed(long).collect::<Vec<_>>()))
         };
         let short = short
             .iter()
@@ -269,15 +294,13 @@ impl Prefilter {
     }
 }
 
-/// The keywords as the window index takes them.
-fn indexed(keywords: &[Keyword]) -> Vec<Indexed<'_>> {
-    keywords
-        .iter()
-        .map(|k| Indexed {
-            bytes: &k.bytes,
-            anchor: k.anchor,
-        })
-        .collect()
+/// The keywords as the window index takes them; ids are positions in `keywords`.
+fn indexed(keywords: &[Keyword]) -> impl Iterator<Item = Indexed<'_>> {
+    keywords.iter().enumerate().map(|(id, k)| Indexed {
+        id,
+        bytes: &k.bytes,
+        anchor: k.anchor,
+    })
 }
 
 /// `source` folded into `target` (same length). A plain loop the compiler vectorises.
@@ -323,18 +346,18 @@ mod tests {
             "aiza",
             "sg.",
         ];
-        let detectors: Vec<DetectorSpec> = words
+        let keywords: Vec<Vec<Vec<u8>>> = words
             .iter()
             .enumerate()
-            .map(|(i, w)| DetectorSpec {
-                name: format!("d{i}"),
-                regex: "x".into(),
-                keywords: vec![(*w).into(), format!("{w}{i}")],
-                ..DetectorSpec::default()
-            })
+            .map(|(i, w)| vec![w.as_bytes().to_vec(), format!("{w}{i}").into_bytes()])
             .collect();
-        let automaton = Prefilter::with_limit(&detectors, |_| true, usize::MAX).unwrap();
-        let windows = Prefilter::with_limit(&detectors, |_| true, 0).unwrap();
+        let detectors: Vec<(usize, &[Vec<u8>])> = keywords
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (i, k.as_slice()))
+            .collect();
+        let automaton = Prefilter::with_limit(&detectors, usize::MAX).unwrap();
+        let windows = Prefilter::with_limit(&detectors, 0).unwrap();
         assert!(matches!(automaton.long, Long::Automaton(_)));
         assert!(matches!(windows.long, Long::Windows(_)));
         let mut text = String::new();

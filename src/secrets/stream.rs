@@ -80,6 +80,9 @@ struct Workspace {
     folded: Vec<u8>,
     /// Candidate regions per detector, for the chunk at hand.
     regions: Vec<Vec<(usize, usize)>>,
+    /// The detectors whose region lists are not empty: most files meet a few keywords,
+    /// so a chunk's work is proportional to those, not to the catalogue.
+    touched: Vec<usize>,
     found: Vec<Found>,
 }
 
@@ -202,11 +205,20 @@ fn run(
         window,
         folded,
         regions,
+        touched,
         found,
     } = workspace;
     let window = window.get_mut(..capacity).unwrap_or_default();
-    regions.iter_mut().for_each(Vec::clear);
-    regions.resize_with(scanner.detectors.len(), Vec::new);
+    for &detector in touched.iter() {
+        if let Some(list) = regions.get_mut(detector) {
+            list.clear();
+        }
+    }
+    touched.clear();
+    if regions.len() != scanner.detectors.len() {
+        regions.iter_mut().for_each(Vec::clear);
+        regions.resize_with(scanner.detectors.len(), Vec::new);
+    }
     found.clear();
 
     let mut reader = Reader {
@@ -276,8 +288,8 @@ fn run(
             context,
             at_end: reader.ended,
         };
-        step.search(searched, limit, folded, regions);
-        step.evaluate(regions, found, &mut matches);
+        step.search(searched, limit, folded, regions, touched);
+        step.evaluate(regions, touched, found, &mut matches);
         step.number_lines(found, line_base, &mut matches);
         if reader.ended {
             break;
@@ -370,6 +382,7 @@ impl Step<'_> {
         limit: usize,
         folded: &mut [u8],
         regions: &mut [Vec<(usize, usize)>],
+        touched: &mut Vec<usize>,
     ) {
         let prefilter = self.scanner.prefilter_for(self.enabled);
         let longest = self.scanner.prefilter.longest();
@@ -391,10 +404,11 @@ impl Step<'_> {
             self.enabled
                 .is_none_or(|flags| flags.get(detector).copied().unwrap_or(false))
         };
-        for (index, detector) in self.scanner.detectors.iter().enumerate() {
-            if let (true, true, Some(list)) =
-                (detector.everywhere, enabled(index), regions.get_mut(index))
-            {
+        for &index in &self.scanner.everywhere {
+            if let (true, Some(list)) = (enabled(index), regions.get_mut(index)) {
+                if list.is_empty() {
+                    touched.push(index);
+                }
                 list.push((self.region_start(searched), self.region_end(limit)));
             }
         }
@@ -406,6 +420,9 @@ impl Step<'_> {
                 let Some(list) = regions.get_mut(detector) else {
                     continue;
                 };
+                if list.is_empty() {
+                    touched.push(detector);
+                }
                 let hi = self.region_end(hit.end);
                 let reach = hit.start.saturating_sub(self.context);
                 match list.last_mut() {
@@ -451,13 +468,16 @@ impl Step<'_> {
     fn evaluate(
         &self,
         regions: &mut [Vec<(usize, usize)>],
+        touched: &mut Vec<usize>,
         found: &mut Vec<Found>,
         matches: &mut Matches,
     ) {
-        for (index, list) in regions.iter_mut().enumerate() {
-            if list.is_empty() {
+        // In detector order, as the cap on matches per file counts them.
+        touched.sort_unstable();
+        for index in touched.drain(..) {
+            let Some(list) = regions.get_mut(index) else {
                 continue;
-            }
+            };
             let (Some(detector), Some(done_until)) = (
                 self.scanner.detectors.get(index),
                 matches.done_until.get_mut(index),

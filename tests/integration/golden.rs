@@ -29,16 +29,15 @@ fn run_dir() -> &'static Path {
         util::ensure_built("build-golden-image.sh", ".lock-golden");
         let dir = util::build_dir().join("golden-run");
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::copy(
-            util::build_dir().join("golden/golden.img"),
-            dir.join("golden.img"),
-        )
-        .unwrap();
-        std::fs::copy(
-            golden_dir().join("waivers.yaml"),
-            dir.join(".amiscan-waivers.yaml"),
-        )
-        .unwrap();
+        // Copied under a name of this process, then renamed: test runners that run each
+        // test in its own process (cargo nextest) would otherwise scan a half-copied image.
+        let place = |from: PathBuf, name: &str| {
+            let partial = dir.join(format!("{name}.{}", std::process::id()));
+            std::fs::copy(from, &partial).unwrap();
+            std::fs::rename(&partial, dir.join(name)).unwrap();
+        };
+        place(util::build_dir().join("golden/golden.img"), "golden.img");
+        place(golden_dir().join("waivers.yaml"), ".amiscan-waivers.yaml");
         dir
     })
 }

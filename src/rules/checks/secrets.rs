@@ -100,6 +100,8 @@ fn every_file() -> Vec<String> {
 #[derive(Debug, Clone)]
 pub struct Compiled {
     spec: Spec,
+    /// The detectors as checked at load, which the pass's scanner is built from.
+    detectors: crate::secrets::Checked,
 }
 
 impl Spec {
@@ -121,8 +123,11 @@ impl Spec {
                 source,
             })?;
         }
-        crate::secrets::validate(&self.detectors)?;
-        Ok(Compiled { spec: self.clone() })
+        let detectors = crate::secrets::validate(&self.detectors)?;
+        Ok(Compiled {
+            spec: self.clone(),
+            detectors,
+        })
     }
 }
 
@@ -329,16 +334,29 @@ impl PathRegexes {
 
 /// Which detectors run on which file: a detector runs where its check's paths match and,
 /// when it is scoped (`paths`, `path_regex`, `allow_path_regexes`), where its scope does.
+/// Asked once per file, so what does not depend on the path is worked out beforehand.
 struct Scopes {
     /// Per detector (combined order): the plan it belongs to.
     plan_of: Vec<usize>,
     /// Detectors with no scope of their own.
     unscoped: Vec<usize>,
+    /// The flags of a file every plan matches (the usual case): the unscoped detectors.
+    unscoped_flags: Vec<bool>,
+    /// Detectors scoped by path regexes only.
+    by_regexes: Vec<usize>,
     /// The detectors with `paths`, in the order of `lists`' lists.
     globbed: Vec<usize>,
     lists: Option<PathLists>,
     /// Per detector: its path regexes, if any.
     regexes: Vec<Option<PathRegexes>>,
+}
+
+/// What one worker reuses from file to file.
+#[derive(Default)]
+struct ScopeBuffers {
+    plan_matches: Vec<bool>,
+    enabled: Vec<bool>,
+    lists: Vec<usize>,
 }
 
 impl Scopes {
@@ -361,12 +379,23 @@ impl Scopes {
         let globbed: Vec<usize> = (0..detectors.len())
             .filter(|&i| detectors.get(i).is_some_and(|d| !d.paths.is_empty()))
             .collect();
-        let unscoped = (0..detectors.len())
+        let unscoped: Vec<usize> = (0..detectors.len())
             .filter(|&i| {
                 detectors.get(i).is_some_and(|d| d.paths.is_empty())
                     && regexes.get(i).is_some_and(Option::is_none)
             })
             .collect();
+        let by_regexes = (0..detectors.len())
+            .filter(|&i| {
+                regexes.get(i).is_some_and(Option::is_some) && globbed.binary_search(&i).is_err()
+            })
+            .collect();
+        let mut unscoped_flags = vec![false; detectors.len()];
+        for &detector in &unscoped {
+            if let Some(flag) = unscoped_flags.get_mut(detector) {
+                *flag = true;
+            }
+        }
         let lists: Vec<&[String]> = globbed
             .iter()
             .filter_map(|&i| detectors.get(i).map(|d| d.paths.as_slice()))
@@ -378,15 +407,28 @@ impl Scopes {
         Scopes {
             plan_of,
             unscoped,
+            unscoped_flags,
+            by_regexes,
             globbed,
             lists,
             regexes,
         }
     }
 
-    /// The detectors that run on `path`, as flags in combined order.
-    fn enabled(&self, path: &[u8], plans: &[CheckPlan<'_>]) -> Vec<bool> {
-        let plan_matches: Vec<bool> = plans.iter().map(|p| p.matcher.is_match(path)).collect();
+    /// The detectors that run on `path`, as flags in combined order, in `buffers.enabled`.
+    fn enabled<'b>(
+        &self,
+        path: &[u8],
+        plans: &[CheckPlan<'_>],
+        buffers: &'b mut ScopeBuffers,
+    ) -> &'b [bool] {
+        let ScopeBuffers {
+            plan_matches,
+            enabled,
+            lists,
+        } = buffers;
+        plan_matches.clear();
+        plan_matches.extend(plans.iter().map(|p| p.matcher.is_match(path)));
         let in_plan = |detector: usize| {
             self.plan_of
                 .get(detector)
@@ -394,26 +436,30 @@ impl Scopes {
                 .copied()
                 .unwrap_or(false)
         };
+        enabled.clear();
+        if plan_matches.iter().all(|&m| m) {
+            enabled.extend_from_slice(&self.unscoped_flags);
+        } else {
+            enabled.resize(self.plan_of.len(), false);
+            for &detector in &self.unscoped {
+                if let Some(flag) = enabled.get_mut(detector) {
+                    *flag = in_plan(detector);
+                }
+            }
+        }
         let allowed_by_regexes = |detector: usize| match self.regexes.get(detector) {
             Some(Some(regexes)) => regexes.allows(path),
             _ => true,
         };
-        let mut enabled = vec![false; self.plan_of.len()];
-        for &detector in &self.unscoped {
+        for &detector in &self.by_regexes {
             if let Some(flag) = enabled.get_mut(detector) {
-                *flag = in_plan(detector);
+                *flag = in_plan(detector) && allowed_by_regexes(detector);
             }
         }
-        for (detector, regexes) in self.regexes.iter().enumerate() {
-            let scoped_by_globs = self.globbed.binary_search(&detector).is_ok();
-            if let (Some(regexes), false, Some(flag)) =
-                (regexes, scoped_by_globs, enabled.get_mut(detector))
-            {
-                *flag = in_plan(detector) && regexes.allows(path);
-            }
-        }
-        if let Some(lists) = &self.lists {
-            lists.for_each_match(path, |list| {
+        if let Some(path_lists) = &self.lists {
+            lists.clear();
+            path_lists.matches_into(path, lists);
+            for &list in lists.iter() {
                 if let Some(&detector) = self.globbed.get(list) {
                     if in_plan(detector) && allowed_by_regexes(detector) {
                         if let Some(flag) = enabled.get_mut(detector) {
@@ -421,7 +467,7 @@ impl Scopes {
                         }
                     }
                 }
-            });
+            }
         }
         enabled
     }
@@ -467,7 +513,8 @@ pub fn run_pass(checks: &[(CheckKey, &Compiled)], ctx: &ScanContext<'_>) -> Secr
         });
         detectors.extend(check.spec.detectors.iter().cloned());
     }
-    let scanner = match Scanner::new(&detectors) {
+    let checked = crate::secrets::Checked::concat(plans.iter().map(|p| &p.check.detectors));
+    let scanner = match Scanner::from_checked(checked) {
         Ok(scanner) => scanner,
         Err(e) => {
             let e = e.to_string();
@@ -522,18 +569,19 @@ pub fn run_pass(checks: &[(CheckKey, &Compiled)], ctx: &ScanContext<'_>) -> Secr
                     read: 0,
                     credit: 0,
                 });
-                (Vec::new(), SecretStats::default(), tally)
+                let buffers = ScopeBuffers::default();
+                (Vec::new(), SecretStats::default(), tally, buffers)
             },
-            |(mut kept, mut quiet, mut tally), entry| {
-                let enabled = scopes.enabled(&entry.path, &plans);
-                match scan_counted(&scanner, &limits, ctx, entry, &enabled, tally.as_mut()) {
+            |(mut kept, mut quiet, mut tally, mut buffers), entry| {
+                let enabled = scopes.enabled(&entry.path, &plans, &mut buffers);
+                match scan_counted(&scanner, &limits, ctx, entry, enabled, tally.as_mut()) {
                     Ok(scan) if scan.is_quiet() => quiet.count_scanned(&scan),
                     outcome => kept.push((*entry, outcome)),
                 }
-                (kept, quiet, tally)
+                (kept, quiet, tally, buffers)
             },
         )
-        .map(|(kept, quiet, _)| (kept, quiet))
+        .map(|(kept, quiet, _, _)| (kept, quiet))
         .reduce(
             || (Vec::new(), SecretStats::default()),
             |(mut kept, mut quiet), (more, more_quiet)| {
