@@ -404,3 +404,56 @@ fn docs_rules_md_is_current() {
         );
     }
 }
+
+const UNBUILDABLE_PACK: &str = r#"rules:
+  - id: local.unbuildable
+    title: A detector whose regex only fails to build
+    severity: high
+    description: The syntax parses; the class name does not exist.
+    remediation: none
+    check:
+      kind: secrets
+      detectors:
+        - name: Broken class
+          regex: '(?i)aws_secret_access_key\s*=\s*(?P<secret>\p{NoSuchClass}{8,})'
+          keywords: [aws_secret_access_key]
+      message: secret
+"#;
+
+/// A regex error only building finds (not the syntax check at load) is never a pass: the
+/// scan that meets the detector's keyword reports its rule as error, naming the detector,
+/// and `rules check` finds it beforehand.
+#[test]
+fn a_regex_that_does_not_build_makes_its_rule_error() {
+    let dir = pack_dir("unbuildable");
+    let pack = write_pack(&dir, "unbuildable.yaml", UNBUILDABLE_PACK);
+    let check = amiscan([
+        OsString::from("rules"),
+        "check".into(),
+        pack.clone().into_os_string(),
+    ]);
+    assert_ne!(check.code, 0, "{}", check.describe());
+    let said = format!("{}{}", check.stdout_text(), check.stderr);
+    assert!(said.contains("Broken class"), "{said}");
+
+    let run = amiscan([
+        OsString::from("scan"),
+        rule_image("leaky").into_os_string(),
+        "--format".into(),
+        "json".into(),
+        "--rules".into(),
+        pack.into_os_string(),
+        "--select".into(),
+        "local.unbuildable".into(),
+    ]);
+    run.expect_code(3);
+    let report = util::single_image(serde_json::from_slice(&run.stdout).unwrap());
+    let result = &report["results"][0];
+    assert_eq!(result["rule"], "local.unbuildable");
+    assert_eq!(result["status"], "error", "{result}");
+    assert!(
+        result.to_string().contains("Broken class")
+            && result.to_string().contains("could not be compiled"),
+        "{result}"
+    );
+}
