@@ -22,6 +22,15 @@ fn pack_dir(test: &str) -> PathBuf {
     dir
 }
 
+/// `amiscan rules check PACK`.
+fn rules_check(pack: &std::path::Path) -> util::Run {
+    amiscan([
+        OsString::from("rules"),
+        "check".into(),
+        pack.as_os_str().to_owned(),
+    ])
+}
+
 fn write_pack(dir: &std::path::Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
     fs::write(&path, text).unwrap();
@@ -61,11 +70,7 @@ rules:
 fn a_good_pack_checks_clean() {
     let dir = pack_dir("good");
     let pack = write_pack(&dir, "good.yaml", GOOD_PACK);
-    let run = amiscan([
-        OsString::from("rules"),
-        "check".into(),
-        pack.into_os_string(),
-    ]);
+    let run = rules_check(&pack);
     run.expect_code(0);
     assert!(
         run.stdout_text().contains("2 rules"),
@@ -293,11 +298,7 @@ fn a_user_pack_overrides_a_builtin_rule() {
 
     let dir = pack_dir("override");
     let pack = write_pack(&dir, "host-keys.yaml", OVERRIDE_PACK);
-    let check = amiscan([
-        OsString::from("rules"),
-        "check".into(),
-        pack.clone().into_os_string(),
-    ]);
+    let check = rules_check(&pack);
     check.expect_code(0);
     // As a file and as a directory of packs.
     for rules in [pack.as_path(), dir.as_path()] {
@@ -427,11 +428,7 @@ const UNBUILDABLE_PACK: &str = r#"rules:
 fn a_regex_that_does_not_build_makes_its_rule_error() {
     let dir = pack_dir("unbuildable");
     let pack = write_pack(&dir, "unbuildable.yaml", UNBUILDABLE_PACK);
-    let check = amiscan([
-        OsString::from("rules"),
-        "check".into(),
-        pack.clone().into_os_string(),
-    ]);
+    let check = rules_check(&pack);
     assert_ne!(check.code, 0, "{}", check.describe());
     let said = format!("{}{}", check.stdout_text(), check.stderr);
     assert!(said.contains("Broken class"), "{said}");
