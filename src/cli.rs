@@ -248,6 +248,14 @@ pub struct ScanArgs {
     /// sshd uses (SCAP Security Guide parity; stricter than sshd itself).
     #[arg(long)]
     pub sshd_strict: bool,
+    /// Also read every volume's free space and journal for what deleted files left there
+    /// (rules residue.*): credentials, keys, host keys, histories removed without
+    /// shredding. Without it the residue rules are skipped.
+    #[arg(long, overrides_with = "no_residue")]
+    pub residue: bool,
+    /// Do not read free space and journals (the default).
+    #[arg(long, overrides_with = "residue")]
+    pub no_residue: bool,
     /// Read at most this many bytes of content per file for credential rules (after
     /// decompression; default 4 GiB, or the rules' own `max_size`). Files with more are
     /// scanned up to the cap and counted in `stats.secrets.truncated`.

@@ -37,6 +37,11 @@ pub struct ScanConfig {
     pub open: guest::OpenOptions,
     /// The walk's entry cap (`--max-entries`); `None` is the default.
     pub max_entries: Option<usize>,
+    /// Read every volume's free space and journal for the residue rules (`--residue`).
+    pub residue: bool,
+    /// Every rule loaded, selected or not: residue checks borrow the detectors of the
+    /// rules they name (`detectors_from`) even when those rules are not selected.
+    pub loaded_rules: Vec<Arc<Rule>>,
 }
 
 /// One image scanned, before the gate: what it found, and for `--verbose` what it did
@@ -91,13 +96,26 @@ pub fn scan_image(
     if let (Some(progress), None) = (progress, &secrets) {
         progress.set_phase(Phase::Evaluating);
     }
-    let results = rules::evaluate(&config.rules, &ctx, secrets.as_ref());
+    let residue_checks = rules::engine::residue_checks(&config.rules);
+    let residue = (config.residue && !residue_checks.is_empty() && ctx.no_root.is_none())
+        .then(|| rules::checks::residue::run_pass(&residue_checks, &config.loaded_rules, &guest));
+    let results = rules::evaluate(
+        &config.rules,
+        &ctx,
+        rules::Passes {
+            secrets: secrets.as_ref(),
+            residue: residue.as_ref(),
+        },
+    );
     let secrets = secrets.as_ref();
     let stats = Stats {
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         files: inventory.entries.len(),
-        bytes_read: ctx.bytes_read() + secrets.map_or(0, |p| p.stats.bytes_scanned),
+        bytes_read: ctx.bytes_read()
+            + secrets.map_or(0, |p| p.stats.bytes_scanned)
+            + residue.as_ref().map_or(0, |p| p.stats.area_bytes),
         secrets: secrets.map(|p| p.stats.clone()),
+        residue: residue.as_ref().map(|p| p.stats.clone()),
         checksum_mismatches_ignored: (guest.checksums == ChecksumPolicy::Ignore)
             .then(|| guest.ignored_checksums()),
     };

@@ -68,6 +68,15 @@ leaky_disk() {
     cp -a "$tree" "$scratch/leaky-root"
     find "$scratch/leaky-root/home" -mindepth 1 -delete
     mkext "$scratch/leaky-root.fs" 24M "$scratch/leaky-root" -L root -U "$LEAKY_ROOT_UUID"
+    if [[ "${LEAKY_RESIDUE:-0}" == 1 ]]; then
+        # What a builder removed with plain rm: debugfs's rm frees the blocks and leaves
+        # what they hold, as the kernel does (residue.secrets, residue.unshredded).
+        printf '[default]\naws_access_key_id = AKIA4R7YQNPW2KXD5VTM\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBn8yX4cL3vGk9QeR2mT7pW5sJ0hA6dF1uK8zN4oE3bY root@builder\n' \
+            >"$scratch/deleted"
+        debugfs -w -R "write $scratch/deleted /root/deleted-credentials" "$scratch/leaky-root.fs" >/dev/null 2>&1
+        debugfs -w -R "rm /root/deleted-credentials" "$scratch/leaky-root.fs" >/dev/null 2>&1
+        rm -f "$scratch/deleted"
+    fi
     mkext "$scratch/leaky-home.fs" 8M "$tree/home" -L home -U "$LEAKY_HOME_UUID"
     rm -rf "$scratch/leaky-root"
     rm -f "$disk"
@@ -293,7 +302,7 @@ ln -s "instances/i-0a1b2c3d4e5f60718" "$t/var/lib/cloud/instance"
 if [[ $is_root == 1 ]]; then
     chown -R 1000:1000 "$t/home/admin"
 fi
-case_disk leaky "$t" "$tmp/leaky.img" "$tmp"
+LEAKY_RESIDUE=1 case_disk leaky "$t" "$tmp/leaky.img" "$tmp"
 
 # ---------------------------------------------------------------------------------------
 # sealed: what a careful publisher ships.

@@ -7,6 +7,7 @@ use serde::Serialize;
 use super::render::human_size;
 use super::{CommandError, Outcome};
 use crate::cli::TableOrJson;
+use crate::filesystems::unallocated::{self, Unallocated};
 use crate::filesystems::FsDetails;
 use crate::guest::{display_path, Guest, GuestDisk, OsRelease};
 use crate::image::Snapshot;
@@ -53,6 +54,18 @@ struct VolumeReport {
     error: Option<String>,
     /// The filesystem's format details, when it was opened.
     details: Option<FsDetails>,
+    /// How much of the volume its free-space maps mark free, and how much of that holds
+    /// data (what deleted files may have left): when the filesystem's reader knows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unallocated: Option<UnallocatedReport>,
+}
+
+/// The unallocated space of a volume, or why it could not be measured.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum UnallocatedReport {
+    Measured(Unallocated),
+    Unknown { error: String },
 }
 
 /// One disk of the guest with its partition table.
@@ -103,6 +116,7 @@ fn report(guest: &Guest) -> InspectReport<'_> {
                 scanned: state.fs.is_some(),
                 error: state.not_scanned.clone(),
                 details: state.fs.as_ref().and_then(|fs| fs.details()),
+                unallocated: unallocated_of(state),
             }
         })
         .collect();
@@ -129,6 +143,20 @@ fn report(guest: &Guest) -> InspectReport<'_> {
         notes: guest.notes.iter().map(|n| n.message.as_str()).collect(),
         complete: !guest.incomplete(),
     }
+}
+
+fn unallocated_of(state: &crate::guest::VolumeState) -> Option<UnallocatedReport> {
+    let fs = state.fs.as_ref()?;
+    let source = state.volume.source.as_ref()?;
+    let block = fs.details().map_or(4096, |d| d.block_size);
+    Some(
+        match unallocated::measure(fs.as_ref(), source.as_ref(), block)? {
+            Ok(measured) => UnallocatedReport::Measured(measured),
+            Err(e) => UnallocatedReport::Unknown {
+                error: e.rebase(&state.volume.placement()).to_string(),
+            },
+        },
+    )
 }
 
 fn disk_report<'a>(disk: &'a GuestDisk, table: &'a DiskTable) -> DiskReport<'a> {
@@ -370,6 +398,23 @@ fn write_guest(
                 if d.realtime { ", realtime subvolume (not in the image)" } else { "" }
             )?;
             field!(term, out, "{}: features {}", v.id, d.features.join(" "))?;
+        }
+        match &v.unallocated {
+            Some(UnallocatedReport::Measured(u)) => field!(
+                term,
+                out,
+                "{}: unallocated {}, of which not zero {}",
+                v.id,
+                human_size(u.bytes),
+                human_size(u.nonzero_bytes)
+            )?,
+            Some(UnallocatedReport::Unknown { error }) => field!(
+                term,
+                out,
+                "{}: unallocated space not measured: {error}",
+                v.id
+            )?,
+            None => {}
         }
     }
     for vg in report.volume_groups {

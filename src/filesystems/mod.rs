@@ -7,9 +7,11 @@
 
 pub mod ext4;
 pub mod fat;
+pub mod residue;
 pub(crate) mod stream;
 #[cfg(all(feature = "test-support", not(test)))]
 pub(crate) mod test_support;
+pub mod unallocated;
 pub mod xfs;
 
 use std::borrow::Cow;
@@ -286,6 +288,18 @@ pub trait Filesystem: Send + Sync + fmt::Debug {
     /// What the filesystem's counters say it holds; unknown by default.
     fn usage(&self) -> Usage {
         Usage::default()
+    }
+
+    /// The byte ranges of the volume no file, directory or metadata holds, as the
+    /// format's free-space maps say, in order; `None` when this reader does not know them.
+    fn unallocated(&self) -> Option<Result<Vec<std::ops::Range<u64>>, FsError>> {
+        None
+    }
+
+    /// The areas that may hold deleted data (free space, the journal), as byte ranges of
+    /// the volume; `None` when this reader does not know them.
+    fn residue_areas(&self) -> Option<Result<Vec<residue::Area>, FsError>> {
+        None
     }
 
     /// The format's details, for `inspect`; none by default.

@@ -64,6 +64,8 @@ struct FindingLine<'a> {
     subject: Option<&'a str>,
     message: &'a str,
     fingerprint: Option<&'a str>,
+    #[serde(flatten)]
+    residue: Option<&'a super::ResidueInfo>,
     waiver: Option<&'a WaiverRef>,
     baseline: Option<BaselineState>,
 }
@@ -116,6 +118,7 @@ pub fn write(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
                     subject: finding.subject.as_deref(),
                     message: &finding.message,
                     fingerprint: finding.fingerprint.as_deref(),
+                    residue: finding.residue.as_ref(),
                     waiver: finding.waiver.as_ref(),
                     baseline: finding.baseline,
                 };

@@ -135,6 +135,9 @@ pub struct FindingInfo {
     pub severity: Severity,
     /// For secrets: the first characters and a short hash, never the secret.
     pub fingerprint: Option<String>,
+    /// For a finding in a volume's free space or journal: `volume`, `area`, `offset`.
+    #[serde(flatten)]
+    pub residue: Option<ResidueInfo>,
     /// Whether this finding makes the scan fail: not waived, not in the baseline, at or
     /// above `--fail-on`.
     pub gating: bool,
@@ -166,9 +169,30 @@ impl FindingInfo {
             line: finding.line,
             severity: decided.severity,
             fingerprint: finding.fingerprint.clone(),
+            residue: finding.residue.as_ref().map(ResidueInfo::of),
             gating: decided.gating,
             waiver: decided.waiver.clone(),
             baseline: decided.baseline,
+        }
+    }
+}
+
+/// Where a residue finding lies, as the JSON report gives it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ResidueInfo {
+    pub volume: String,
+    /// `free space` or `journal`.
+    pub area: &'static str,
+    /// Byte offset on the image's virtual disk of the match's first byte.
+    pub offset: u64,
+}
+
+impl ResidueInfo {
+    fn of(at: &crate::rules::finding::ResidueAt) -> Self {
+        Self {
+            volume: at.volume.clone(),
+            area: at.area.as_str(),
+            offset: at.offset,
         }
     }
 }
@@ -252,6 +276,9 @@ pub struct Stats {
     pub bytes_read: u64,
     /// The secrets pass, when a secrets rule ran.
     pub secrets: Option<crate::rules::checks::secrets::SecretStats>,
+    /// The residue pass, with `--residue`; absent without it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub residue: Option<crate::rules::checks::residue::ResidueStats>,
     /// Checksum mismatches let through under `--ignore-checksums`; absent without it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checksum_mismatches_ignored: Option<u64>,

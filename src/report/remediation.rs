@@ -188,6 +188,18 @@ fn manual_block(body: &mut String, rule: &Rule, manual: &[(&Finding, Option<Stri
         .map(str::trim_start)
         .unwrap_or(first);
     let _ = writeln!(body, "# manual ({}): {}", rule.id, comment_text(first));
+    // What lies in free space is fixed where the image is built, not on it: the whole
+    // remedy (shred, zero-fill, fstrim) goes with the findings.
+    if manual.iter().any(|(finding, _)| finding.residue.is_some()) {
+        for line in rule
+            .remediation
+            .lines()
+            .skip_while(|l| l.trim().is_empty())
+            .skip(1)
+        {
+            let _ = writeln!(body, "#   {}", comment_text(line.trim_end()));
+        }
+    }
     for (finding, why) in manual {
         match why {
             Some(why) => {

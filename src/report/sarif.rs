@@ -896,6 +896,7 @@ mod tests {
             line: Some(3),
             severity: Severity::High,
             fingerprint: fp.map(str::to_string),
+            residue: None,
             gating: true,
             waiver: None,
             baseline: None,

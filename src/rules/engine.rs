@@ -7,6 +7,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use serde::Serialize;
 
+use super::checks::residue::{self, ResiduePass};
 use super::checks::secrets::{self, CheckKey, SecretsPass};
 use super::checks::{Check, CheckReport};
 pub use super::finding::Finding;
@@ -110,34 +111,61 @@ fn distinct_reasons(reasons: &[String]) -> String {
 
 /// Every secrets check of `rules` with its key, in rule order: what the shared pass runs.
 pub fn secrets_checks(rules: &[Arc<Rule>]) -> Vec<(CheckKey, &secrets::Compiled)> {
+    checks_of(rules, |check| match check {
+        Check::Secrets(check) => Some(check),
+        _ => None,
+    })
+}
+
+/// Every residue check of `rules` with its key, in rule order: what the residue pass runs.
+pub fn residue_checks(rules: &[Arc<Rule>]) -> Vec<(CheckKey, &residue::Compiled)> {
+    checks_of(rules, |check| match check {
+        Check::Residue(check) => Some(check),
+        _ => None,
+    })
+}
+
+/// Every check of `rules` that `pick` chooses, with its key, in rule order: the checks a
+/// shared pass (secrets, residue) serves.
+pub fn checks_of<'r, T>(
+    rules: &'r [Arc<Rule>],
+    pick: impl Fn(&'r Check) -> Option<&'r T> + Copy,
+) -> Vec<(CheckKey, &'r T)> {
     rules
         .iter()
         .flat_map(|rule| {
             rule.checks
                 .iter()
                 .enumerate()
-                .filter_map(move |(index, check)| match check {
-                    Check::Secrets(check) => Some((
-                        CheckKey {
-                            rule: rule.id.clone(),
-                            index,
-                        },
-                        check,
-                    )),
-                    _ => None,
+                .filter_map(move |(index, check)| {
+                    pick(check).map(|check| {
+                        (
+                            CheckKey {
+                                rule: rule.id.clone(),
+                                index,
+                            },
+                            check,
+                        )
+                    })
                 })
         })
         .collect()
 }
 
-/// Evaluates every rule (in parallel) and returns results in rule-id order. `secrets` is
-/// the shared secrets pass over `ctx`, run first by the caller when any rule has a
-/// secrets check (`secrets_checks`, `secrets::run_pass`).
-pub fn evaluate(
-    rules: &[Arc<Rule>],
-    ctx: &ScanContext<'_>,
-    secrets: Option<&SecretsPass>,
-) -> Vec<RuleResult> {
+/// The passes that read for many checks at once, run before the rules by the caller.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Passes<'p> {
+    /// The shared secrets pass over the guest's files (`secrets_checks`,
+    /// `secrets::run_pass`).
+    pub secrets: Option<&'p SecretsPass>,
+    /// The residue pass over free space and journals (`residue::run_pass`); without it
+    /// residue checks are skipped.
+    pub residue: Option<&'p ResiduePass>,
+}
+
+/// Evaluates every rule (in parallel) and returns results in rule-id order; secrets and
+/// residue checks take their share of `passes`.
+pub fn evaluate(rules: &[Arc<Rule>], ctx: &ScanContext<'_>, passes: Passes<'_>) -> Vec<RuleResult> {
     let mut results: Vec<RuleResult> = rules
         .par_iter()
         .map(|rule| {
@@ -150,7 +178,14 @@ pub fn evaluate(
                                 rule: rule.id.clone(),
                                 index,
                             };
-                            check.report(&key, secrets)
+                            check.report(&key, passes.secrets)
+                        }
+                        Check::Residue(check) => {
+                            let key = CheckKey {
+                                rule: rule.id.clone(),
+                                index,
+                            };
+                            check.report(&key, passes.residue)
                         }
                         other => other.evaluate(ctx, rule.severity),
                     }

@@ -2,7 +2,18 @@
 //! fingerprint) that the gate decides on and only renderers turn into text.
 
 use super::Severity;
+use crate::filesystems::residue::AreaKind;
 use crate::guest::GuestPath;
+
+/// Where on the image a finding outside every file lies: the residue of a volume.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ResidueAt {
+    /// The volume's id (`p1`, `vg/root`).
+    pub volume: String,
+    pub area: AreaKind,
+    /// Byte offset of the match's first byte on the image's virtual disk.
+    pub offset: u64,
+}
 
 /// One thing a rule found.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -18,6 +29,8 @@ pub struct Finding {
     pub severity: Option<Severity>,
     /// A secret's short, non-reversible fingerprint (never the secret).
     pub fingerprint: Option<String>,
+    /// For a finding in a volume's free space or journal rather than in a file.
+    pub residue: Option<ResidueAt>,
 }
 
 impl Finding {
@@ -29,6 +42,20 @@ impl Finding {
             message: message.into(),
             severity: None,
             fingerprint: None,
+            residue: None,
+        }
+    }
+
+    /// A finding in a volume's residue, outside every file.
+    pub fn in_residue(residue: ResidueAt, message: impl Into<String>) -> Self {
+        Self {
+            path: None,
+            line: None,
+            subject: None,
+            message: message.into(),
+            severity: None,
+            fingerprint: None,
+            residue: Some(residue),
         }
     }
 

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 pub use blind_spot::BlindSpot;
 pub use context::{ScanContext, ScanOptions};
-pub use engine::{evaluate, RuleResult, Status};
+pub use engine::{evaluate, Passes, RuleResult, Status};
 pub use finding::Finding;
 pub use pack::{Pack, PackError, Rule};
 pub use read_error::{ReadError, ReadErrorKind};

@@ -38,6 +38,10 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
         include_str!("../../rules/cleanup.yaml"),
     ),
     ("rules/system.yaml", include_str!("../../rules/system.yaml")),
+    (
+        "rules/residue.yaml",
+        include_str!("../../rules/residue.yaml"),
+    ),
     ("rules/creds.yaml", include_str!("../../rules/creds.yaml")),
     (
         "rules/creds-files.yaml",

@@ -170,6 +170,8 @@ pub struct Hit {
     pub detector: usize,
     /// 1-based line of the match's first byte, in the (decompressed) content.
     pub line: u64,
+    /// Byte offset of the secret's first byte in the (decompressed) content.
+    pub offset: u64,
     pub fingerprint: String,
     /// Why an allowlist removed the match (`FileScan::allowlisted` only).
     pub allow_reason: Option<String>,
@@ -388,6 +390,28 @@ impl Scanner {
         self.scan_with(reader, limits, Geometry::DEFAULT, Some(enabled))
     }
 
+    /// Scans raw bytes (a volume's free space, its journal), binary and text alike, with
+    /// the detectors `enabled` marks; hit offsets count from the start of `bytes`.
+    pub fn scan_raw(&self, bytes: &[u8], enabled: &[bool]) -> FileScan {
+        let mut content = bytes;
+        let outcome = stream::scan_content(
+            self,
+            &mut content,
+            u64::MAX,
+            Geometry::DEFAULT,
+            Some(enabled),
+            stream::Content::Raw,
+        );
+        // Reading a slice cannot fail.
+        outcome.into_scan(None).unwrap_or_default()
+    }
+
+    /// Whether detector `index` is scoped to files by path (`paths`, `path_regex`): it
+    /// has no meaning in bytes that belong to no file.
+    pub fn is_scoped(&self, index: usize) -> bool {
+        self.scoped.get(index).copied().unwrap_or(false)
+    }
+
     fn scan_with(
         &self,
         reader: &mut dyn Read,
@@ -396,7 +420,14 @@ impl Scanner {
         enabled: Option<&[bool]>,
     ) -> io::Result<FileScan> {
         let scan_content = |content: &mut dyn Read| {
-            stream::scan_content(self, content, limits.max_bytes, geometry, enabled)
+            stream::scan_content(
+                self,
+                content,
+                limits.max_bytes,
+                geometry,
+                enabled,
+                stream::Content::File,
+            )
         };
         if !limits.decompress {
             let outcome = scan_content(reader);

@@ -106,15 +106,28 @@ struct Found {
 /// range, the hit).
 type Placed = (u64, (u64, u64), Hit);
 
+/// What a content scan looks at: files are probed for binary content and skipped when it
+/// is; raw byte ranges (a volume's free space) hold text and binary alike and are read
+/// whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Content {
+    File,
+    Raw,
+}
+
 pub fn scan_content(
     scanner: &Scanner,
     content: &mut dyn Read,
     max_bytes: u64,
     geometry: Geometry,
     enabled: Option<&[bool]>,
+    kind: Content,
 ) -> Outcome {
-    let mut run =
-        |workspace: &mut Workspace| run(scanner, content, max_bytes, geometry, enabled, workspace);
+    let mut run = |workspace: &mut Workspace| {
+        run(
+            scanner, content, max_bytes, geometry, enabled, kind, workspace,
+        )
+    };
     WORKSPACE.with(|cell| match cell.try_borrow_mut() {
         Ok(mut workspace) => run(&mut workspace),
         Err(_) => run(&mut Workspace::default()),
@@ -189,6 +202,7 @@ fn run(
     max_bytes: u64,
     geometry: Geometry,
     enabled: Option<&[bool]>,
+    kind: Content,
     workspace: &mut Workspace,
 ) -> Outcome {
     let context = geometry.context.max(1);
@@ -234,24 +248,28 @@ fn run(
     // A sparse file's holes read as zeros: a leading run of them says nothing about what
     // follows (a 2 GiB log with a few lines at its end is text), so it is read past — within
     // `max_bytes`, like any content — and the probe looks at the first bytes after it.
+    // Offsets still count from the content's start.
+    let mut skipped = 0u64;
     while let Some(filled) = window.get(..len).filter(|f| !f.is_empty()) {
         match filled.iter().position(|&b| b != 0) {
             Some(0) => break,
             Some(start) => {
                 window.copy_within(start..len, 0);
                 len -= start;
+                skipped += start as u64;
                 reader.fill(window, &mut len, BINARY_PROBE.min(capacity));
                 break;
             }
             None if reader.ended => break,
             None => {
+                skipped += len as u64;
                 len = 0;
                 reader.fill(window, &mut len, BINARY_PROBE.min(capacity));
             }
         }
     }
     let probe = window.get(..len.min(BINARY_PROBE)).unwrap_or_default();
-    if memchr::memchr(0, probe).is_some() {
+    if kind == Content::File && memchr::memchr(0, probe).is_some() {
         return Outcome {
             scan: FileScan {
                 binary: true,
@@ -269,7 +287,7 @@ fn run(
         dropped: 0,
     };
     // Absolute offset and line number of window[0]; bytes before `searched` were searched.
-    let mut base = 0u64;
+    let mut base = skipped;
     let mut line_base = 1u64;
     let mut searched = 0usize;
     loop {
@@ -575,6 +593,7 @@ impl Step<'_> {
             let hit = Hit {
                 detector: f.detector,
                 line,
+                offset: f.secret.0,
                 fingerprint: f.fingerprint,
                 allow_reason: f.allow_reason,
             };

@@ -5,7 +5,6 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use crate::util::{amiscan, inspect_json, poke, tool, Scratch};
 
@@ -14,16 +13,6 @@ const JOURNAL_UUID: &str = "0a1b2c3d-4e5f-4a6b-8c7d-8e9fa0b1c2d3";
 
 fn no_images(name: &str) -> PathBuf {
     panic!("the ext_journal suite copies no built image ({name})")
-}
-
-fn run_tool(program: &str, args: &[&str]) -> String {
-    let output = Command::new(program).args(args).output().unwrap();
-    assert!(
-        output.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 fn uuid_bytes(uuid: &str) -> Vec<u8> {
@@ -47,7 +36,7 @@ fn make_pair(dir: &Path) -> (PathBuf, PathBuf) {
         .set_len(8 << 20)
         .unwrap();
     let journal_s = journal.to_str().unwrap();
-    run_tool(
+    tool(
         "mke2fs",
         &[
             "-q",
@@ -65,7 +54,7 @@ fn make_pair(dir: &Path) -> (PathBuf, PathBuf) {
     );
     poke(&journal, 4096 + 0x40, &1u32.to_be_bytes());
     poke(&journal, 4096 + 0x100, &uuid_bytes(FS_UUID));
-    let users = run_tool("dumpe2fs", &["-h", journal_s]);
+    let users = tool("dumpe2fs", &["-h", journal_s]);
     assert!(
         users.contains(&format!("Journal users:            {FS_UUID}")),
         "{users}"
@@ -74,7 +63,7 @@ fn make_pair(dir: &Path) -> (PathBuf, PathBuf) {
     let tree = crate::util::os_tree(dir);
     let root = dir.join("root.img");
     let root_s = root.to_str().unwrap();
-    run_tool(
+    tool(
         "mke2fs",
         &[
             "-q",
@@ -95,7 +84,7 @@ fn make_pair(dir: &Path) -> (PathBuf, PathBuf) {
             "32M",
         ],
     );
-    run_tool(
+    tool(
         "debugfs",
         &[
             "-w",
@@ -104,9 +93,9 @@ fn make_pair(dir: &Path) -> (PathBuf, PathBuf) {
             root_s,
         ],
     );
-    run_tool("debugfs", &["-w", "-R", "feature has_journal", root_s]);
-    run_tool("debugfs", &["-w", "-R", "ssv journal_dev 0x0801", root_s]);
-    let header = run_tool("dumpe2fs", &["-h", root_s]);
+    tool("debugfs", &["-w", "-R", "feature has_journal", root_s]);
+    tool("debugfs", &["-w", "-R", "ssv journal_dev 0x0801", root_s]);
+    let header = tool("dumpe2fs", &["-h", root_s]);
     assert!(
         header.contains(&format!("Journal UUID:             {JOURNAL_UUID}")),
         "{header}"
@@ -166,7 +155,7 @@ fn a_filesystem_needing_recovery_from_an_external_journal_is_incomplete() {
     assert_eq!(report["complete"], true, "{report:#}");
     assert_eq!(volume_of(&report, "ext4")["scanned"], true, "{report:#}");
 
-    run_tool(
+    tool(
         "debugfs",
         &["-w", "-R", "feature needs_recovery", root.to_str().unwrap()],
     );

@@ -94,6 +94,8 @@ fn a_lines_display_follows_the_whole_pipeline() {
         baseline: None,
         open: Default::default(),
         max_entries: None,
+        residue: false,
+        loaded_rules: pack.rules().cloned().collect(),
     };
     let scanned = amiscan::scan::scan_image(&path, &config, progress).unwrap();
     display.finish();

@@ -417,6 +417,7 @@ fn what_a_fix_cannot_do_is_listed_as_manual() {
             message: "no path at all".into(),
             severity: None,
             fingerprint: Some("AKIA…0123abcd".into()),
+            residue: None,
         },
         finding_at(b"/etc/with-line", "has a line").line(3),
     ];
@@ -641,6 +642,8 @@ fn scan(image: &Path, extra: &[&OsStr], env: &[(&str, &str)]) -> (util::Run, Val
         OsStr::new("json"),
         OsStr::new("--as-of"),
         OsStr::new(AS_OF),
+        // The residue rules fail on leaky.img's freed blocks, and the rebuilt image has none.
+        OsStr::new("--residue"),
     ];
     args.extend_from_slice(extra);
     let run = amiscan_env(&args, env);

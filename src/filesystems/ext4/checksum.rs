@@ -186,6 +186,36 @@ pub(super) fn group_desc(
     })
 }
 
+/// A group's block bitmap (`bitmap`: clusters per group / 8 bytes read at `offset`),
+/// metadata_csum only: crc32c(fs seed, bitmap), of which 32-byte descriptors keep the low
+/// 16 bits.
+pub(super) fn block_bitmap(
+    guard: &ChecksumGuard,
+    sb: &Superblock,
+    group: u64,
+    stored: u32,
+    bitmap: &[u8],
+    offset: u64,
+) -> Result<(), FsError> {
+    if !sb.metadata_csum() {
+        return Ok(());
+    }
+    let computed = crc32c(sb.csum_seed, bitmap);
+    let (stored, computed) = if sb.desc_size >= 64 {
+        (stored, computed)
+    } else {
+        (stored & 0xFFFF, computed & 0xFFFF)
+    };
+    guard.check(stored == computed, || {
+        FsError::corrupt(
+            CorruptKind::Checksum,
+            format!("ext4 block bitmap of group {group}"),
+            offset,
+            format!("checksum mismatch (stored {stored:#010x}, computed {computed:#010x})"),
+        )
+    })
+}
+
 /// The seed of the blocks inode `ino` owns: crc32c(fs seed, inode number, generation),
 /// `generation` being i_generation's four bytes as stored.
 pub(super) fn inode_seed(sb: &Superblock, ino: u64, generation: &[u8]) -> u32 {

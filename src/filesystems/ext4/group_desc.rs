@@ -14,6 +14,9 @@ use crate::image::CorruptKind;
 
 /// Group flag: the inode table was never initialised, so no inode in it is in use.
 const EXT4_BG_INODE_UNINIT: u16 = 0x0001;
+/// Group flag: the block bitmap was never initialised; only the group's own metadata is
+/// in use.
+const EXT4_BG_BLOCK_UNINIT: u16 = 0x0002;
 
 /// One group descriptor: usable, or damaged with the reason and where.
 #[derive(Debug, Clone)]
@@ -36,6 +39,13 @@ pub(super) struct Group {
     pub bg_inode_table: u64,
     /// Inodes at or past this index within the group have never been used.
     pub first_unused_index: u32,
+    /// The group's block bitmap (bg_block_bitmap_lo/hi) and inode bitmap.
+    pub block_bitmap: u64,
+    pub inode_bitmap: u64,
+    /// bg_block_bitmap_csum_lo/hi (the high half only in 64-byte descriptors).
+    pub block_bitmap_csum: u32,
+    /// The block bitmap was never initialised (BLOCK_UNINIT under a group checksum).
+    pub block_uninit: bool,
 }
 
 impl GroupDesc {
@@ -177,6 +187,12 @@ fn read_descs(
 /// Where the inode table of a descriptor may not lie: the primary superblock and
 /// descriptor table (with meta_bg, the descriptor blocks before s_first_meta_bg), as
 /// a half-open block range.
+/// Blocks of the group descriptor table (without meta_bg: the table a backup superblock
+/// is followed by).
+pub(super) fn table_blocks(sb: &Superblock) -> u64 {
+    u64::from(sb.group_count).div_ceil(sb.block_size / sb.desc_size)
+}
+
 fn primary_metadata(sb: &Superblock) -> (u64, u64) {
     let first_data = u64::from(sb.s_first_data_block);
     let per_block = sb.block_size / sb.desc_size;
@@ -218,8 +234,27 @@ fn parse(sb: &Superblock, desc: &[u8], offset: u64) -> GroupDesc {
         );
     }
     let mut first_unused_index = sb.s_inodes_per_group;
+    let wide = |lo_at: usize, hi_at: usize| {
+        let lo = u64::from(le32(desc, lo_at));
+        let hi = if sb.desc_size >= 64 {
+            u64::from(le32(desc, hi_at))
+        } else {
+            0
+        };
+        lo | (hi << 32)
+    };
+    let block_bitmap = wide(0x0, 0x20);
+    let inode_bitmap = wide(0x4, 0x24);
+    let block_bitmap_csum = u32::from(le16(desc, 0x18))
+        | if sb.desc_size >= 64 {
+            u32::from(le16(desc, 0x38)) << 16
+        } else {
+            0
+        };
+    let mut block_uninit = false;
     if sb.has_group_desc_csum() {
         let bg_flags = le16(desc, 0x12);
+        block_uninit = bg_flags & EXT4_BG_BLOCK_UNINIT != 0;
         let lo = u32::from(le16(desc, 0x1C));
         let hi = if sb.desc_size >= 64 {
             u32::from(le16(desc, 0x32))
@@ -236,5 +271,9 @@ fn parse(sb: &Superblock, desc: &[u8], offset: u64) -> GroupDesc {
     GroupDesc::Good(Group {
         bg_inode_table,
         first_unused_index,
+        block_bitmap,
+        inode_bitmap,
+        block_bitmap_csum,
+        block_uninit,
     })
 }

@@ -718,3 +718,45 @@ fn scan(journal: &mut JournalFile<'_>, jsb: &JournalSuperblock) -> Result<Log, F
     }
     Ok(log)
 }
+
+/// The byte ranges of the volume the internal journal occupies, in journal order, adjacent
+/// ones merged; empty when the volume has no internal journal.
+pub(super) fn area(fs: &Ext4Fs) -> Result<Vec<std::ops::Range<u64>>, FsError> {
+    let sb = &fs.sb;
+    if !sb.has_compat(COMPAT_HAS_JOURNAL) || sb.s_journal_inum == 0 {
+        return Ok(Vec::new());
+    }
+    let ino = u64::from(sb.s_journal_inum);
+    let JournalInode { inode, layout, .. } = journal_inode(fs, ino)?;
+    let blocks = inode.i_size / sb.block_size;
+    let mut mapper = Mapper::new(&inode, layout, sb)?;
+    let mut ranges = Vec::new();
+    let mut logical = 0u64;
+    // Each run covers at least one block, so this ends after `blocks` steps at most.
+    while logical < blocks {
+        let run = mapper.map(&fs.disk, sb, logical)?;
+        let len = run
+            .logical
+            .saturating_add(run.len)
+            .saturating_sub(logical)
+            .clamp(1, blocks - logical);
+        if let Some(physical) = run.physical {
+            let first = physical.saturating_add(logical.saturating_sub(run.logical));
+            if let Some(problem) = sb.block_range_problem(first, len) {
+                return Err(FsError::corrupt(
+                    CorruptKind::OutOfRange,
+                    What::of_inode("ext4 journal", ino).to_string(),
+                    inode.offset + I_BLOCK_OFFSET,
+                    problem,
+                ));
+            }
+            let start = first * sb.block_size;
+            crate::filesystems::residue::push_merged(
+                &mut ranges,
+                start..start + len * sb.block_size,
+            );
+        }
+        logical += len;
+    }
+    Ok(ranges)
+}

@@ -10,6 +10,7 @@ mod block_map;
 mod checksum;
 mod dir;
 mod extent;
+mod free_space;
 mod group_desc;
 mod inode;
 mod journal;
@@ -625,6 +626,14 @@ impl Filesystem for Ext4Fs {
             parts.push(format!("{more} more block groups are damaged"));
         }
         (!parts.is_empty()).then(|| parts.join("; "))
+    }
+
+    fn unallocated(&self) -> Option<Result<Vec<std::ops::Range<u64>>, FsError>> {
+        Some(free_space::unallocated(self))
+    }
+
+    fn residue_areas(&self) -> Option<Result<Vec<crate::filesystems::residue::Area>, FsError>> {
+        Some(free_space::residue_areas(self))
     }
 
     fn details(&self) -> Option<FsDetails> {

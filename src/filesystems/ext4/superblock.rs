@@ -94,6 +94,8 @@ pub(super) struct Superblock {
     pub s_journal_inum: u32,
     pub s_first_meta_bg: u32,
     pub s_backup_bgs: [u32; 2],
+    /// Blocks reserved after each copy of the descriptor table for growing it.
+    pub s_reserved_gdt_blocks: u16,
     pub s_uuid: [u8; 16],
     /// The seed of every metadata_csum checksum (0 without metadata_csum).
     pub csum_seed: u32,
@@ -405,6 +407,7 @@ impl Superblock {
             s_journal_inum,
             s_first_meta_bg,
             s_backup_bgs,
+            s_reserved_gdt_blocks: le16(raw, 0xCE),
             s_uuid,
             csum_seed,
             s_jnl_backup_type,

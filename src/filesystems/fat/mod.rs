@@ -247,6 +247,37 @@ impl Filesystem for FatFs {
         ROOT
     }
 
+    fn unallocated(&self) -> Option<Result<Vec<std::ops::Range<u64>>, FsError>> {
+        let geometry = &self.geometry;
+        let Some(runs) = table::free_runs(self.source.as_ref(), geometry) else {
+            return Some(Err(FsError::corrupt(
+                CorruptKind::Invalid,
+                "FAT allocation table".to_string(),
+                geometry.fat_offset,
+                "the table could not be read whole, so its free clusters are unknown",
+            )));
+        };
+        let cluster = u64::from(geometry.cluster_size);
+        let mut ranges = Vec::new();
+        for (first, count) in runs {
+            let start = geometry.cluster_offset(first);
+            let end = start
+                .saturating_add(u64::from(count).saturating_mul(cluster))
+                .min(geometry.data_end());
+            crate::filesystems::residue::push_merged(&mut ranges, start..end);
+        }
+        Some(Ok(ranges))
+    }
+
+    fn residue_areas(&self) -> Option<Result<Vec<crate::filesystems::residue::Area>, FsError>> {
+        Some(self.unallocated()?.map(|ranges| {
+            vec![crate::filesystems::residue::Area {
+                kind: crate::filesystems::residue::AreaKind::Free,
+                ranges,
+            }]
+        }))
+    }
+
     fn metadata(&self, node: NodeId) -> Result<Metadata, FsError> {
         if node == ROOT {
             return Ok(Metadata {

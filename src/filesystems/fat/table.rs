@@ -256,6 +256,34 @@ const COUNT_CHUNK: u64 = 64 * 1024;
 /// `cluster_end` entries only (as `Geometry` clamped them). `None` when the table is over
 /// [`MAX_COUNTED_TABLE`] or a read fails: the count is an estimate's input, not a check.
 pub(super) fn used_clusters(source: &dyn BlockSource, geometry: &Geometry) -> Option<u64> {
+    let mut used = 0u64;
+    for_each_data_entry(source, geometry, |_, raw| used += u64::from(raw != 0))?;
+    Some(used)
+}
+
+/// The data clusters the table marks free, as runs `(first cluster, count)` in order;
+/// `None` as for [`used_clusters`].
+pub(super) fn free_runs(source: &dyn BlockSource, geometry: &Geometry) -> Option<Vec<(u32, u32)>> {
+    let mut runs: Vec<(u32, u32)> = Vec::new();
+    for_each_data_entry(source, geometry, |cluster, raw| {
+        if raw != 0 {
+            return;
+        }
+        match runs.last_mut() {
+            Some((first, count)) if first.saturating_add(*count) == cluster => *count += 1,
+            _ => runs.push((cluster, 1)),
+        }
+    })?;
+    Some(runs)
+}
+
+/// Calls `visit(cluster, entry)` for every data cluster's table entry (clusters 2 to
+/// `cluster_end`), in order.
+fn for_each_data_entry(
+    source: &dyn BlockSource,
+    geometry: &Geometry,
+    mut visit: impl FnMut(u32, u32),
+) -> Option<()> {
     let entries = geometry.cluster_end();
     let table_len = match geometry.fat_type {
         FatType::Fat12 => entries.checked_mul(3)?.div_ceil(2),
@@ -266,9 +294,15 @@ pub(super) fn used_clusters(source: &dyn BlockSource, geometry: &Geometry) -> Op
     if table_len > MAX_COUNTED_TABLE {
         return None;
     }
-    let mut used = 0u64;
     let mut chunk = Vec::new();
     let mut done = 0u64;
+    let mut entry = |index: u64, raw: u32| {
+        if index >= 2 && index < entries {
+            if let Ok(cluster) = u32::try_from(index) {
+                visit(cluster, raw);
+            }
+        }
+    };
     while done < table_len {
         // FAT12 tables are at most 6 KiB (4084 clusters), so they are read in one go and
         // no 12-bit entry is split between reads.
@@ -282,7 +316,6 @@ pub(super) fn used_clusters(source: &dyn BlockSource, geometry: &Geometry) -> Op
             FatType::Fat16 => done / 2,
             FatType::Fat32 => done / 4,
         };
-        let is_used = |index: u64, raw: u32| index >= 2 && index < entries && raw != 0;
         match geometry.fat_type {
             FatType::Fat12 => {
                 for index in 0..entries {
@@ -296,25 +329,23 @@ pub(super) fn used_clusters(source: &dyn BlockSource, geometry: &Geometry) -> Op
                     } else {
                         pair & 0x0FFF
                     };
-                    used += u64::from(is_used(index, u32::from(raw)));
+                    entry(index, u32::from(raw));
                 }
             }
             FatType::Fat16 => {
-                for (i, entry) in chunk.chunks_exact(2).enumerate() {
-                    let raw = u32::from(le16(entry, 0));
-                    used += u64::from(is_used(first_entry + i as u64, raw));
+                for (i, bytes) in chunk.chunks_exact(2).enumerate() {
+                    entry(first_entry + i as u64, u32::from(le16(bytes, 0)));
                 }
             }
             FatType::Fat32 => {
-                for (i, entry) in chunk.chunks_exact(4).enumerate() {
-                    let raw = le32(entry, 0) & 0x0FFF_FFFF;
-                    used += u64::from(is_used(first_entry + i as u64, raw));
+                for (i, bytes) in chunk.chunks_exact(4).enumerate() {
+                    entry(first_entry + i as u64, le32(bytes, 0) & 0x0FFF_FFFF);
                 }
             }
         }
         done += len;
     }
-    Some(used)
+    Some(())
 }
 
 /// Sets a bit and returns whether it was already set; bits past the end count as set, so an

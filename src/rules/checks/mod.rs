@@ -8,6 +8,7 @@ pub mod os_eol;
 pub mod packages;
 pub mod path;
 pub mod permissions;
+pub mod residue;
 pub mod secrets;
 pub mod services;
 pub mod sshd;
@@ -33,6 +34,7 @@ pub enum CheckSpec {
     Permissions(permissions::Spec),
     OsEndOfLife(os_eol::Spec),
     Secrets(secrets::Spec),
+    Residue(residue::Spec),
 }
 
 impl CheckSpec {
@@ -47,6 +49,7 @@ impl CheckSpec {
             CheckSpec::Permissions(_) => "permissions",
             CheckSpec::OsEndOfLife(_) => "os-end-of-life",
             CheckSpec::Secrets(_) => "secrets",
+            CheckSpec::Residue(_) => "residue",
         }
     }
 
@@ -62,6 +65,7 @@ impl CheckSpec {
             CheckSpec::Permissions(spec) => Check::Permissions(spec.compile()?),
             CheckSpec::OsEndOfLife(spec) => Check::OsEndOfLife(spec.compile()?),
             CheckSpec::Secrets(spec) => Check::Secrets(spec.compile()?),
+            CheckSpec::Residue(spec) => Check::Residue(spec.compile()?),
         })
     }
 }
@@ -78,6 +82,7 @@ pub enum Check {
     Permissions(permissions::Compiled),
     OsEndOfLife(os_eol::Compiled),
     Secrets(secrets::Compiled),
+    Residue(residue::Compiled),
 }
 
 impl Check {
@@ -93,6 +98,7 @@ impl Check {
             Check::OsEndOfLife(check) => check.evaluate(ctx),
             // The shared pass decides secrets checks; the engine hands each its share.
             Check::Secrets(_) => CheckReport::unknown("the secrets pass did not run"),
+            Check::Residue(_) => CheckReport::unknown("the residue pass did not run"),
         }
     }
 }

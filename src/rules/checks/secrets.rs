@@ -60,7 +60,8 @@ pub struct Spec {
     pub message: String,
 }
 
-/// Every secrets detector of `rules`, with the rule it belongs to, in pack order.
+/// Every secrets detector of `rules` (of secrets and residue checks), with the rule it
+/// belongs to, in pack order.
 pub fn detectors_of<'r>(
     rules: impl Iterator<Item = &'r crate::rules::Rule>,
 ) -> Vec<(&'r crate::rules::Rule, &'r DetectorSpec)> {
@@ -68,6 +69,9 @@ pub fn detectors_of<'r>(
         .flat_map(|rule| {
             rule.specs.iter().flat_map(move |spec| match spec {
                 super::CheckSpec::Secrets(spec) => {
+                    spec.detectors.iter().map(|d| (rule, d)).collect::<Vec<_>>()
+                }
+                super::CheckSpec::Residue(spec) => {
                     spec.detectors.iter().map(|d| (rule, d)).collect::<Vec<_>>()
                 }
                 _ => Vec::new(),
@@ -132,6 +136,22 @@ impl Spec {
 }
 
 impl Compiled {
+    pub fn spec(&self) -> &Spec {
+        &self.spec
+    }
+
+    /// The detectors as checked at load, in the order of `spec().detectors`.
+    pub fn detectors(&self) -> &crate::secrets::Checked {
+        &self.detectors
+    }
+
+    /// Whether this check reads every file (no `paths` narrower than `/**`): its
+    /// detectors then look for a credential by its shape alone, which means something in
+    /// bytes that belong to no file too.
+    pub fn reads_every_file(&self) -> bool {
+        self.spec.paths == every_file()
+    }
+
     /// This check's share of the pass, found by its key.
     pub fn report(&self, key: &CheckKey, pass: Option<&SecretsPass>) -> CheckReport {
         let Some(pass) = pass else {

@@ -128,6 +128,7 @@ impl Compiled {
                         effective.keyword, effective.value
                     ),
                     severity: None,
+                    residue: None,
                     fingerprint: None,
                 },
             };

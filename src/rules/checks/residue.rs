@@ -1,0 +1,464 @@
+//! `kind: residue` — what deleted files left in a volume's free space and journal. A
+//! snapshot copies every block, so a key removed with a plain `rm` is still on the image
+//! for whoever launches or copies it. One pass ([`run_pass`]) serves every residue check:
+//! each volume's areas (as its filesystem's free-space maps and journal inode say) are
+//! read once, in parallel chunks, all-zero blocks skipped, and scanned by one scanner built
+//! from the checks' own detectors and the detectors of the rules they name
+//! (`detectors_from`), with the same allowlists and redaction as in files. Findings carry
+//! the volume, the area and the image byte offset — never the content.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::Arc;
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::secrets::CheckKey;
+use super::{Check, CheckReport};
+use crate::filesystems::residue::{Area, AreaKind};
+use crate::guest::Guest;
+use crate::image::BlockSource;
+use crate::rules::finding::ResidueAt;
+use crate::rules::spec_error::EmptyList;
+use crate::rules::{Finding, Rule, SpecError};
+use crate::secrets::{Checked, DetectorSpec, Scanner};
+
+/// Bytes read and scanned per work item: large enough for sequential reads, small enough
+/// that a volume's free space spreads over every worker.
+const CHUNK: u64 = 8 << 20;
+
+/// Bytes read past a chunk's end, so a match that starts in the chunk is found whole (the
+/// secrets engine's longest match is 4 KiB).
+const OVERLAP: u64 = 8 << 10;
+
+/// The unit of the zero test: a block of every filesystem read here divides it.
+const ZERO_BLOCK: usize = 4096;
+
+/// Findings listed per check; the rest are counted.
+const MAX_FINDINGS: usize = 1000;
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// Rule ids or id globs (`creds.*`) whose secrets checks lend their detectors: those
+    /// of checks that read every file, minus detectors scoped to files by path (a
+    /// `.pgpass` line means nothing outside a `.pgpass`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub detectors_from: Vec<String>,
+    /// Detectors of this check's own (the remains of what clean-up guidance removes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub detectors: Vec<DetectorSpec>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    spec: Spec,
+    own: Checked,
+    from: GlobSet,
+}
+
+impl Spec {
+    pub fn compile(&self) -> Result<Compiled, SpecError> {
+        if self.detectors.is_empty() && self.detectors_from.is_empty() {
+            return Err(SpecError::EmptyList(EmptyList::Detectors));
+        }
+        let mut from = GlobSetBuilder::new();
+        for pattern in &self.detectors_from {
+            let glob = Glob::new(pattern).map_err(|source| SpecError::InvalidSelector {
+                selector: pattern.clone(),
+                source,
+            })?;
+            from.add(glob);
+        }
+        let from = from.build().map_err(|source| SpecError::InvalidSelector {
+            selector: self.detectors_from.join(", "),
+            source,
+        })?;
+        let own = crate::secrets::validate(&self.detectors)?;
+        Ok(Compiled {
+            spec: self.clone(),
+            own,
+            from,
+        })
+    }
+}
+
+impl Compiled {
+    /// This check's share of the pass, found by its key.
+    pub fn report(&self, key: &CheckKey, pass: Option<&ResiduePass>) -> CheckReport {
+        let Some(pass) = pass else {
+            return CheckReport::skipped(
+                "the residue pass did not run: free space and journals are read with \
+                 `scan --residue`",
+            );
+        };
+        CheckReport {
+            findings: pass.findings.get(key).cloned().unwrap_or_default(),
+            unknown: pass.unknown.get(key).cloned().unwrap_or_default(),
+            skipped: None,
+        }
+    }
+}
+
+/// Counts from the pass, for the report's `stats.residue`.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct ResidueStats {
+    /// Volumes whose areas were read.
+    pub volumes: usize,
+    /// Bytes in the areas (free space and journals).
+    pub area_bytes: u64,
+    /// Of those, the bytes in blocks that are not all zeros: what the detectors ran over.
+    pub nonzero_bytes: u64,
+    /// Matches an allowlist removed.
+    pub allowlisted: usize,
+    /// Findings beyond the per-check limit, counted only.
+    pub findings_dropped: usize,
+}
+
+/// What the pass found, by check key.
+#[derive(Debug, Default)]
+pub struct ResiduePass {
+    pub findings: HashMap<CheckKey, Vec<Finding>>,
+    pub unknown: HashMap<CheckKey, Vec<String>>,
+    pub stats: ResidueStats,
+}
+
+/// Which check a detector of the combined scanner serves, and under what name.
+struct Owner {
+    check: usize,
+    name: String,
+}
+
+/// The detectors of every check, combined: the checks' own, then those lent by the rules
+/// each names, in `lenders` order (every rule loaded, selected or not).
+fn combine(checks: &[(CheckKey, &Compiled)], lenders: &[Arc<Rule>]) -> (Checked, Vec<Owner>) {
+    let mut parts: Vec<&Checked> = Vec::new();
+    let mut owners = Vec::new();
+    for (check_index, (_, check)) in checks.iter().enumerate() {
+        parts.push(&check.own);
+        owners.extend(check.spec.detectors.iter().map(|d| Owner {
+            check: check_index,
+            name: d.name.clone(),
+        }));
+        for rule in lenders.iter().filter(|r| check.from.is_match(&r.id)) {
+            for lent in rule.checks.iter().filter_map(|c| match c {
+                Check::Secrets(secrets) if secrets.reads_every_file() => Some(secrets),
+                _ => None,
+            }) {
+                parts.push(lent.detectors());
+                owners.extend(lent.spec().detectors.iter().map(|d| Owner {
+                    check: check_index,
+                    name: d.name.clone(),
+                }));
+            }
+        }
+    }
+    (Checked::concat(parts), owners)
+}
+
+/// One volume's areas, as the pass reads them.
+struct VolumeAreas<'g> {
+    id: &'g str,
+    source: &'g dyn BlockSource,
+    areas: Vec<Area>,
+}
+
+/// A piece of an area: `range` is scanned; `read_end` reaches past it into the same
+/// contiguous range so that matches starting in it are found whole.
+struct Piece {
+    volume: usize,
+    area: AreaKind,
+    range: Range<u64>,
+    read_end: u64,
+}
+
+/// What scanning one piece came to: the non-zero bytes of the piece proper, and the
+/// matches that start in it.
+struct PieceScan {
+    nonzero: u64,
+    found: Vec<Found>,
+}
+
+/// A match in a piece: the detector, where it starts in the volume, its fingerprint.
+struct Found {
+    detector: usize,
+    at: u64,
+    fingerprint: String,
+    allowlisted: bool,
+}
+
+/// Reads every volume's free space and journal once and scans them for every residue
+/// check. A volume whose areas cannot be listed (a reader that does not know its free
+/// space, damaged bitmaps) or read leaves every check unknown: what was not read is never
+/// a pass.
+pub fn run_pass(
+    checks: &[(CheckKey, &Compiled)],
+    lenders: &[Arc<Rule>],
+    guest: &Guest,
+) -> ResiduePass {
+    let mut pass = ResiduePass::default();
+    let unknown_all = |pass: &mut ResiduePass, why: String| {
+        for (key, _) in checks {
+            pass.unknown
+                .entry(key.clone())
+                .or_default()
+                .push(why.clone());
+        }
+    };
+    let (checked, owners) = combine(checks, lenders);
+    let scanner = match Scanner::from_checked(checked) {
+        Ok(scanner) => scanner,
+        Err(e) => {
+            unknown_all(&mut pass, e.to_string());
+            return pass;
+        }
+    };
+    let enabled: Vec<bool> = (0..scanner.len()).map(|i| !scanner.is_scoped(i)).collect();
+
+    let mut volumes = Vec::new();
+    for state in &guest.volumes {
+        let (Some(fs), Some(source)) = (&state.fs, &state.volume.source) else {
+            continue;
+        };
+        let id = state.volume.id.as_str();
+        match fs.residue_areas() {
+            None => unknown_all(
+                &mut pass,
+                format!(
+                    "volume {id} ({}): its free space is not known to this reader, so it \
+                     was not read",
+                    fs.type_name()
+                ),
+            ),
+            Some(Err(e)) => unknown_all(
+                &mut pass,
+                format!(
+                    "volume {id}: its free space could not be listed: {}",
+                    e.rebase(&state.volume.placement())
+                ),
+            ),
+            Some(Ok(areas)) => volumes.push(VolumeAreas {
+                id,
+                source: source.as_ref(),
+                areas,
+            }),
+        }
+    }
+    pass.stats.volumes = volumes.len();
+    pass.stats.area_bytes = volumes
+        .iter()
+        .flat_map(|v| &v.areas)
+        .map(Area::bytes)
+        .fold(0, u64::saturating_add);
+
+    let pieces = pieces(&volumes);
+    // In order: `collect` keeps the pieces' order whichever thread scanned each.
+    let outcomes: Vec<Result<PieceScan, String>> = pieces
+        .par_iter()
+        .map(|piece| match volumes.get(piece.volume) {
+            Some(volume) => scan_piece(&scanner, &enabled, volume.source, piece),
+            None => Ok(PieceScan {
+                nonzero: 0,
+                found: Vec::new(),
+            }),
+        })
+        .collect();
+
+    let mut listed: HashMap<usize, usize> = HashMap::new();
+    for (piece, outcome) in pieces.iter().zip(outcomes) {
+        let Some(volume) = volumes.get(piece.volume) else {
+            continue;
+        };
+        let found = match outcome {
+            Ok(scan) => {
+                pass.stats.nonzero_bytes += scan.nonzero;
+                scan.found
+            }
+            Err(e) => {
+                unknown_all(
+                    &mut pass,
+                    format!(
+                        "volume {}: {} not read: {e}",
+                        volume.id,
+                        piece.area.as_str()
+                    ),
+                );
+                continue;
+            }
+        };
+        for hit in found {
+            if hit.allowlisted {
+                pass.stats.allowlisted += 1;
+                continue;
+            }
+            let Some(owner) = owners.get(hit.detector) else {
+                continue;
+            };
+            let Some((key, check)) = checks.get(owner.check) else {
+                continue;
+            };
+            let count = listed.entry(owner.check).or_default();
+            if *count >= MAX_FINDINGS {
+                pass.stats.findings_dropped += 1;
+                continue;
+            }
+            *count += 1;
+            let offset = volume.source.disk_offset(hit.at).unwrap_or(hit.at);
+            let mut finding = Finding::in_residue(
+                ResidueAt {
+                    volume: volume.id.to_string(),
+                    area: piece.area,
+                    offset,
+                },
+                format!(
+                    "{} ({}) in the {} of volume {}, at image offset {offset}",
+                    check.spec.message,
+                    owner.name,
+                    piece.area.as_str(),
+                    volume.id
+                ),
+            )
+            .subject(owner.name.clone());
+            finding.fingerprint = Some(hit.fingerprint);
+            pass.findings.entry(key.clone()).or_default().push(finding);
+        }
+    }
+    for findings in pass.findings.values_mut() {
+        findings.sort();
+    }
+    pass
+}
+
+/// Splits every area's ranges into chunks of at most `CHUNK` bytes.
+fn pieces(volumes: &[VolumeAreas<'_>]) -> Vec<Piece> {
+    let mut pieces = Vec::new();
+    for (volume_index, volume) in volumes.iter().enumerate() {
+        for area in &volume.areas {
+            for range in &area.ranges {
+                let mut start = range.start;
+                // Each step advances by CHUNK, so this ends.
+                while start < range.end {
+                    let end = start.saturating_add(CHUNK).min(range.end);
+                    pieces.push(Piece {
+                        volume: volume_index,
+                        area: area.kind,
+                        range: start..end,
+                        read_end: end.saturating_add(OVERLAP).min(range.end),
+                    });
+                    start = end;
+                }
+            }
+        }
+    }
+    pieces
+}
+
+thread_local! {
+    static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Reads one piece and scans its non-zero stretches.
+fn scan_piece(
+    scanner: &Scanner,
+    enabled: &[bool],
+    source: &dyn BlockSource,
+    piece: &Piece,
+) -> Result<PieceScan, String> {
+    BUFFER.with(|cell| {
+        let mut buffer = cell.borrow_mut();
+        // A piece is at most CHUNK + OVERLAP bytes by construction.
+        let len = usize::try_from(piece.read_end.saturating_sub(piece.range.start))
+            .map_err(|e| e.to_string())?
+            .min((CHUNK + OVERLAP) as usize);
+        buffer.resize(len, 0);
+        let bytes = buffer.get_mut(..len).unwrap_or_default();
+        source
+            .read_exact_at(piece.range.start, bytes)
+            .map_err(|e| format!("read error at volume offset {}: {e}", piece.range.start))?;
+        let own_len = piece.range.end.saturating_sub(piece.range.start) as usize;
+        let mut nonzero = 0u64;
+        let mut found = Vec::new();
+        for stretch in nonzero_stretches(bytes) {
+            nonzero += stretch.end.min(own_len).saturating_sub(stretch.start) as u64;
+            if stretch.start >= own_len {
+                continue;
+            }
+            let Some(content) = bytes.get(stretch.clone()) else {
+                continue;
+            };
+            let scan = scanner.scan_raw(content, enabled);
+            let base = piece.range.start + stretch.start as u64;
+            let hits = scan
+                .hits
+                .into_iter()
+                .map(|h| (h, false))
+                .chain(scan.allowlisted.into_iter().map(|h| (h, true)));
+            for (hit, allowlisted) in hits {
+                let at = base + hit.offset;
+                if at < piece.range.end {
+                    found.push(Found {
+                        detector: hit.detector,
+                        at,
+                        fingerprint: hit.fingerprint,
+                        allowlisted,
+                    });
+                }
+            }
+        }
+        Ok(PieceScan { nonzero, found })
+    })
+}
+
+/// The stretches of `bytes` made of `ZERO_BLOCK`-sized blocks that are not all zeros,
+/// adjacent blocks joined.
+fn nonzero_stretches(bytes: &[u8]) -> Vec<Range<usize>> {
+    let mut stretches: Vec<Range<usize>> = Vec::new();
+    for (index, block) in bytes.chunks(ZERO_BLOCK).enumerate() {
+        if is_zero(block) {
+            continue;
+        }
+        let start = index * ZERO_BLOCK;
+        let end = start + block.len();
+        match stretches.last_mut() {
+            Some(last) if last.end == start => last.end = end,
+            _ => stretches.push(start..end),
+        }
+    }
+    stretches
+}
+
+/// Whether every byte is zero: ORed as words, which compiles to vector instructions, so
+/// zeroed or trimmed space costs little more than reading it.
+fn is_zero(block: &[u8]) -> bool {
+    let mut words = block.chunks_exact(8);
+    let folded = words
+        .by_ref()
+        .map(|w| u64::from_ne_bytes(w.try_into().unwrap_or([0xFF; 8])))
+        .fold(0u64, |acc, w| acc | w);
+    folded == 0 && words.remainder().iter().all(|&b| b == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stretches_skip_zero_blocks_and_join_neighbours() {
+        let mut bytes = vec![0u8; ZERO_BLOCK * 5 + 100];
+        bytes[ZERO_BLOCK + 7] = 1;
+        bytes[ZERO_BLOCK * 2 + 9] = 1;
+        bytes[ZERO_BLOCK * 5 + 99] = 1;
+        assert_eq!(
+            nonzero_stretches(&bytes),
+            vec![
+                ZERO_BLOCK..ZERO_BLOCK * 3,
+                ZERO_BLOCK * 5..ZERO_BLOCK * 5 + 100
+            ]
+        );
+        assert!(nonzero_stretches(&[0u8; 3]).is_empty());
+        assert!(!is_zero(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 1]));
+    }
+}

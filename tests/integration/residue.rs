@@ -1,0 +1,360 @@
+//! `scan --residue`: what deleted files leave in free space and the journal. The images are
+//! made the way a build host makes them: ext4 mounted through a loop device, files written
+//! by the kernel, synced, then removed with plain `rm` (their blocks freed, not cleared),
+//! or shredded with `shred -zu` and the free space zero-filled; one is mounted with
+//! `data=journal` so a file's content also lands in the journal. Mounting needs root, as
+//! CI runs; without it the suite fails, saying so.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use crate::util::{amiscan, inspect_json, mkfs_ext4, os_tree, rule_result, single_image, tool};
+
+const AWS_KEY_ID: &str = "AKIA2PCR4JYK4FQVSADR";
+const AWS_SECRET: &str = "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";
+const GITHUB_TOKEN: &str = "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";
+
+/// A loop mount, unmounted when dropped (also when a step of the build panics).
+struct Mounted(PathBuf);
+
+impl Mounted {
+    fn new(image: &Path, at: &Path, options: &str) -> Mounted {
+        fs::create_dir_all(at).unwrap();
+        let output = Command::new("mount")
+            .args(["-o", &format!("loop,{options}")])
+            .arg(image)
+            .arg(at)
+            .output()
+            .expect("mount");
+        assert!(
+            output.status.success(),
+            "the residue suite builds its images through loop mounts, which need root (as CI \
+             runs): mount -o loop,{options} {}: {}",
+            image.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Mounted(at.to_path_buf())
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("sync").status();
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// The files a builder leaves: an AWS credentials file, a GitHub token in a history with
+/// timestamps, an SSH host key pair and a user's private key.
+fn plant(root: &Path) -> Vec<PathBuf> {
+    let aws = root.join("root/.aws");
+    fs::create_dir_all(&aws).unwrap();
+    fs::write(
+        aws.join("credentials"),
+        format!(
+            "[default]\naws_access_key_id = {AWS_KEY_ID}\naws_secret_access_key = {AWS_SECRET}\n"
+        ),
+    )
+    .unwrap();
+    fs::write(
+        root.join("root/.bash_history"),
+        format!(
+            "#1733390000\nexport GITHUB_TOKEN={GITHUB_TOKEN}\n#1733390042\ngit clone https://github.com/example/app\n"
+        ),
+    )
+    .unwrap();
+    fs::create_dir_all(root.join("etc/ssh")).unwrap();
+    let host_key = root.join("etc/ssh/ssh_host_ed25519_key");
+    tool(
+        "ssh-keygen",
+        &[
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "root@builder",
+            "-f",
+            host_key.to_str().unwrap(),
+        ],
+    );
+    vec![
+        aws.join("credentials"),
+        root.join("root/.bash_history"),
+        host_key.clone(),
+        host_key.with_extension("pub"),
+    ]
+}
+
+/// The planted private key's base64 lines, which no output may contain.
+fn key_lines(root: &Path) -> Vec<String> {
+    let key = fs::read_to_string(root.join("etc/ssh/ssh_host_ed25519_key")).unwrap();
+    key.lines()
+        .filter(|l| !l.starts_with("-----") && l.len() > 20)
+        .map(str::to_string)
+        .collect()
+}
+
+struct Images {
+    /// Files removed with `rm`.
+    deleted: PathBuf,
+    /// Files shredded, free space zero-filled.
+    shredded: PathBuf,
+    /// data=journal; the credentials shredded, so only the journal's copy remains.
+    journal: PathBuf,
+    /// Nothing ever deleted.
+    clean: PathBuf,
+    /// The private key's lines of the deleted image's host key.
+    key_lines: Vec<String>,
+}
+
+/// An empty 64 MiB ext4 volume holding only a small OS root.
+fn blank(dir: &Path, name: &str, tree: &Path) -> PathBuf {
+    let image = dir.join(name);
+    mkfs_ext4(tree, &image, &[], "64M");
+    image
+}
+
+fn images() -> &'static Images {
+    static IMAGES: OnceLock<Images> = OnceLock::new();
+    IMAGES.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join("residue")
+            .join(std::process::id().to_string());
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let tree = os_tree(&dir);
+
+        let deleted = blank(&dir, "deleted.img", &tree);
+        let key_lines = {
+            let mount = Mounted::new(&deleted, &dir.join("m-deleted"), "rw");
+            let planted = plant(&mount.0);
+            let lines = key_lines(&mount.0);
+            tool("sync", &[]);
+            for file in &planted {
+                fs::remove_file(file).unwrap();
+            }
+            lines
+        };
+
+        let shredded = blank(&dir, "shredded.img", &tree);
+        {
+            let mount = Mounted::new(&shredded, &dir.join("m-shredded"), "rw");
+            let planted = plant(&mount.0);
+            tool("sync", &[]);
+            for file in &planted {
+                tool("shred", &["-zu", file.to_str().unwrap()]);
+            }
+            let fill = mount.0.join("zero.fill");
+            // dd stops when the volume is full; that is the point.
+            let _ = Command::new("dd")
+                .args(["if=/dev/zero", "bs=1M", "status=none"])
+                .arg(format!("of={}", fill.display()))
+                .status();
+            tool("sync", &[]);
+            fs::remove_file(&fill).unwrap();
+        }
+
+        let journal = blank(&dir, "journal.img", &tree);
+        {
+            let mount = Mounted::new(&journal, &dir.join("m-journal"), "data=journal");
+            let aws = mount.0.join("root/.aws");
+            fs::create_dir_all(&aws).unwrap();
+            let credentials = aws.join("credentials");
+            fs::write(
+                &credentials,
+                format!("[default]\naws_access_key_id = {AWS_KEY_ID}\n"),
+            )
+            .unwrap();
+            tool("sync", &[]);
+            tool("shred", &["-zu", credentials.to_str().unwrap()]);
+        }
+
+        let clean = blank(&dir, "clean.img", &tree);
+        Images {
+            deleted,
+            shredded,
+            journal,
+            clean,
+            key_lines,
+        }
+    })
+}
+
+fn scan_json(image: &Path) -> (i32, Value) {
+    let run = amiscan([
+        "scan".as_ref(),
+        "--residue".as_ref(),
+        "--select".as_ref(),
+        "residue.*".as_ref(),
+        "--format".as_ref(),
+        "json".as_ref(),
+        image.as_os_str(),
+    ]);
+    let report: Value = serde_json::from_slice(&run.stdout)
+        .unwrap_or_else(|e| panic!("{}: {e}; stderr: {}", run.describe(), run.stderr));
+    (run.code, single_image(report))
+}
+
+fn findings<'r>(image: &'r Value, rule: &str) -> &'r Vec<Value> {
+    rule_result(image, rule)["findings"].as_array().unwrap()
+}
+
+#[test]
+fn deleted_credentials_keys_and_histories_are_found_at_their_offsets() {
+    let images = images();
+    let (code, image) = scan_json(&images.deleted);
+    assert_eq!(code, 1, "{image:#}");
+    let secrets = findings(&image, "residue.secrets");
+    let kinds: Vec<&str> = secrets
+        .iter()
+        .map(|f| f["subject"].as_str().unwrap())
+        .collect();
+    for kind in [
+        "AWS access key ID",
+        "AWS secret access key",
+        "PEM private key",
+    ] {
+        assert!(kinds.contains(&kind), "{kind} not found: {secrets:#?}");
+    }
+    assert!(
+        kinds.iter().any(|k| k.starts_with("GitHub")),
+        "the token in the deleted history: {kinds:?}"
+    );
+    // Each offset is where the secret lies on the image.
+    let bytes = fs::read(&images.deleted).unwrap();
+    for finding in secrets {
+        assert_eq!(finding["volume"], "disk");
+        assert_eq!(finding["area"], "free space");
+        assert!(finding["path"].is_null());
+        let at = finding["offset"].as_u64().unwrap() as usize;
+        let expected = match finding["subject"].as_str().unwrap() {
+            "AWS access key ID" => AWS_KEY_ID,
+            "AWS secret access key" => AWS_SECRET,
+            "PEM private key" => &images.key_lines[0][..32],
+            other if other.starts_with("GitHub") => GITHUB_TOKEN,
+            other => panic!("unexpected kind {other}"),
+        };
+        assert_eq!(
+            bytes.get(at..at + expected.len()),
+            Some(expected.as_bytes()),
+            "{finding:#}"
+        );
+    }
+    let unshredded = findings(&image, "residue.unshredded");
+    let kinds: Vec<&str> = unshredded
+        .iter()
+        .map(|f| f["subject"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"OpenSSH public key"), "{unshredded:#?}");
+    assert!(kinds.contains(&"bash history record"), "{unshredded:#?}");
+    let stats = &image["stats"]["residue"];
+    assert_eq!(stats["volumes"], 1);
+    assert!(stats["nonzero_bytes"].as_u64().unwrap() < stats["area_bytes"].as_u64().unwrap());
+}
+
+#[test]
+fn shredded_and_zero_filled_leaves_nothing() {
+    let images = images();
+    let (code, image) = scan_json(&images.shredded);
+    assert_eq!(code, 0, "{image:#}");
+    assert!(findings(&image, "residue.secrets").is_empty());
+    assert!(findings(&image, "residue.unshredded").is_empty());
+    // And inspect agrees: the free space holds next to nothing but zeros.
+    let (_, shredded) = inspect_json(&images.shredded);
+    let (_, deleted) = inspect_json(&images.deleted);
+    let nonzero = |report: &Value| {
+        report["volumes"][0]["unallocated"]["nonzero_bytes"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{report:#}"))
+    };
+    assert!(
+        nonzero(&shredded) < nonzero(&deleted),
+        "{} vs {}",
+        nonzero(&shredded),
+        nonzero(&deleted)
+    );
+    assert!(nonzero(&shredded) <= 64 << 10, "{}", nonzero(&shredded));
+}
+
+#[test]
+fn a_secret_that_survives_only_in_the_journal_is_found_there() {
+    let images = images();
+    let (code, image) = scan_json(&images.journal);
+    assert_eq!(code, 1, "{image:#}");
+    let secrets = findings(&image, "residue.secrets");
+    assert!(!secrets.is_empty());
+    for finding in secrets {
+        assert_eq!(finding["area"], "journal", "{finding:#}");
+    }
+    assert!(secrets.iter().any(|f| f["subject"] == "AWS access key ID"));
+}
+
+#[test]
+fn a_clean_image_passes() {
+    let (code, image) = scan_json(&images().clean);
+    assert_eq!(code, 0, "{image:#}");
+    for rule in ["residue.secrets", "residue.unshredded"] {
+        assert_eq!(rule_result(&image, rule)["status"], "pass");
+    }
+}
+
+#[test]
+fn without_the_flag_residue_rules_are_skipped() {
+    let run = amiscan([
+        "scan".as_ref(),
+        "--select".as_ref(),
+        "residue.*".as_ref(),
+        "--format".as_ref(),
+        "json".as_ref(),
+        images().deleted.as_os_str(),
+    ]);
+    let image = single_image(serde_json::from_slice(&run.stdout).unwrap());
+    assert_eq!(rule_result(&image, "residue.secrets")["status"], "skipped");
+    assert!(image["stats"].get("residue").is_none());
+}
+
+#[test]
+fn no_output_holds_a_planted_secret() {
+    let images = images();
+    let dir = images.deleted.parent().unwrap().join("outputs");
+    fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("fix.sh");
+    let mut outputs = Vec::new();
+    for format in ["table", "json", "jsonl", "markdown", "sarif", "junit"] {
+        let run = amiscan([
+            "scan".as_ref(),
+            "--residue".as_ref(),
+            "--format".as_ref(),
+            format.as_ref(),
+            "--remediation-script".as_ref(),
+            script.as_os_str(),
+            "-v".as_ref(),
+            images.deleted.as_os_str(),
+        ]);
+        assert_eq!(run.code, 1, "{}: {}", run.describe(), run.stderr);
+        outputs.push((
+            format.to_string(),
+            String::from_utf8_lossy(&run.stdout).into_owned(),
+        ));
+        outputs.push((format!("{format} stderr"), run.stderr));
+    }
+    let script_text = fs::read_to_string(&script).unwrap();
+    for command in ["shred -zu", "dd if=/dev/zero", "fstrim"] {
+        assert!(script_text.contains(command), "{script_text}");
+    }
+    outputs.push(("remediation script".to_string(), script_text));
+    for (what, text) in &outputs {
+        for planted in [AWS_KEY_ID, AWS_SECRET, GITHUB_TOKEN]
+            .into_iter()
+            .chain(images.key_lines.iter().map(String::as_str))
+        {
+            assert!(!text.contains(planted), "{what} holds a planted secret");
+        }
+    }
+}
