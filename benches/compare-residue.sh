@@ -35,7 +35,6 @@ fi
 median() { sort -n | awk '{a[NR]=$1} END {m=(NR+1)/2; if (NR%2) print a[m]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 rss=$(mktemp)
 ranges=$(mktemp)
-trap 'rm -f "$rss" "$ranges"' EXIT
 measure() { # label, command...
   local label=$1; shift
   "$@" >/dev/null 2>&1 || true # warm the cache
@@ -53,8 +52,10 @@ measure() { # label, command...
     "$(( $(printf '%s\n' "${mems[@]}" | median | cut -d. -f1) / 1024 ))"
 }
 
-read_ranges() { # image, ranges file (start end per line, bytes)
-  python3 - "$1" "$2" <<'EOF'
+reader=$(mktemp --suffix=.py)
+trap 'rm -f "$rss" "$ranges" "$reader"' EXIT
+cat >"$reader" <<'EOF'
+# Reads the byte ranges listed in argv[2] (start end per line) of argv[1], in order.
 import os, sys
 fd = os.open(sys.argv[1], os.O_RDONLY)
 total = 0
@@ -66,7 +67,6 @@ for line in open(sys.argv[2]):
         start += n
 print(total)
 EOF
-}
 
 free_ranges() { # image → ranges file
   dumpe2fs "$1" 2>/dev/null | python3 -c '
@@ -93,6 +93,6 @@ for image in secrets residue; do
   measure "(b) scan --residue" $bin scan --residue --fail-on never "$img"
   measure "(c) scan --residue --select 'residue.*'" $bin scan --residue --select 'residue.*' --fail-on never "$img"
   measure "(d) scan --select 'residue.*' (walk only)" $bin scan --select 'residue.*' --fail-on never "$img"
-  measure "(e) read the free ranges (8 MiB preads)" read_ranges "$img" "$ranges"
+  measure "(e) read the free ranges (8 MiB preads)" python3 "$reader" "$img" "$ranges"
   measure "(f) cat the whole image" cat "$img"
 done

@@ -97,8 +97,15 @@ pub fn scan_image(
         progress.set_phase(Phase::Evaluating);
     }
     let residue_checks = rules::engine::residue_checks(&config.rules);
-    let residue = (config.residue && !residue_checks.is_empty() && ctx.no_root.is_none())
-        .then(|| rules::checks::residue::run_pass(&residue_checks, &config.loaded_rules, &guest));
+    let residue =
+        (config.residue && !residue_checks.is_empty() && ctx.no_root.is_none()).then(|| {
+            rules::checks::residue::run_pass(
+                &residue_checks,
+                &config.loaded_rules,
+                &guest,
+                secrets.as_ref(),
+            )
+        });
     let results = rules::evaluate(
         &config.rules,
         &ctx,

@@ -69,20 +69,7 @@ fn plant(root: &Path) -> Vec<PathBuf> {
     .unwrap();
     fs::create_dir_all(root.join("etc/ssh")).unwrap();
     let host_key = root.join("etc/ssh/ssh_host_ed25519_key");
-    tool(
-        "ssh-keygen",
-        &[
-            "-q",
-            "-t",
-            "ed25519",
-            "-N",
-            "",
-            "-C",
-            "root@builder",
-            "-f",
-            host_key.to_str().unwrap(),
-        ],
-    );
+    ed25519_key(host_key.to_str().unwrap(), "root@builder");
     vec![
         aws.join("credentials"),
         root.join("root/.bash_history"),
@@ -113,6 +100,38 @@ struct Images {
     key_lines: Vec<String>,
 }
 
+/// An unencrypted ed25519 key pair at `path` (OpenSSH format) and `path.pub`.
+fn ed25519_key(path: &str, comment: &str) {
+    tool(
+        "ssh-keygen",
+        &["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", path],
+    );
+}
+
+/// A test key a package ships (listed in its md5sums, unmodified).
+const PACKAGED_KEY: &str = "usr/share/demo/test.key";
+
+fn package_test_key(tree: &Path) {
+    let key = tree.join(PACKAGED_KEY);
+    fs::create_dir_all(key.parent().unwrap()).unwrap();
+    ed25519_key(key.to_str().unwrap(), "test");
+    fs::remove_file(key.with_extension("key.pub")).unwrap();
+    let sum = tool("md5sum", &[key.to_str().unwrap()]);
+    let md5 = sum.split_whitespace().next().unwrap();
+    let info = tree.join("var/lib/dpkg/info");
+    fs::create_dir_all(&info).unwrap();
+    fs::write(
+        info.join("demo-tests.md5sums"),
+        format!("{md5}  {PACKAGED_KEY}\n"),
+    )
+    .unwrap();
+    fs::write(
+        tree.join("var/lib/dpkg/status"),
+        "Package: demo-tests\nStatus: install ok installed\nVersion: 1\nArchitecture: all\n\n",
+    )
+    .unwrap();
+}
+
 /// An empty 64 MiB ext4 volume holding only a small OS root.
 fn blank(dir: &Path, name: &str, tree: &Path) -> PathBuf {
     let image = dir.join(name);
@@ -129,12 +148,17 @@ fn images() -> &'static Images {
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         let tree = os_tree(&dir);
+        package_test_key(&tree);
 
         let deleted = blank(&dir, "deleted.img", &tree);
         let key_lines = {
             let mount = Mounted::new(&deleted, &dir.join("m-deleted"), "rw");
-            let planted = plant(&mount.0);
+            let mut planted = plant(&mount.0);
             let lines = key_lines(&mount.0);
+            // An earlier version of a packaged file, freed by an upgrade: the same key.
+            let old = mount.0.join("usr/share/demo/test.key.dpkg-old");
+            fs::copy(mount.0.join(PACKAGED_KEY), &old).unwrap();
+            planted.push(old);
             tool("sync", &[]);
             for file in &planted {
                 fs::remove_file(file).unwrap();
@@ -190,8 +214,9 @@ fn scan_json(image: &Path) -> (i32, Value) {
     let run = amiscan([
         "scan".as_ref(),
         "--residue".as_ref(),
+        // With the credential rules, whose pass tells which values packages ship.
         "--select".as_ref(),
-        "residue.*".as_ref(),
+        "residue.*,creds.*".as_ref(),
         "--format".as_ref(),
         "json".as_ref(),
         image.as_os_str(),
@@ -228,23 +253,46 @@ fn deleted_credentials_keys_and_histories_are_found_at_their_offsets() {
     );
     // Each offset is where the secret lies on the image.
     let bytes = fs::read(&images.deleted).unwrap();
+    let packaged = fs::read_to_string(
+        images
+            .deleted
+            .parent()
+            .unwrap()
+            .join("tree")
+            .join(PACKAGED_KEY),
+    )
+    .unwrap();
+    let packaged_line = &packaged.lines().nth(1).unwrap()[..32];
     for finding in secrets {
         assert_eq!(finding["volume"], "disk");
         assert_eq!(finding["area"], "free space");
         assert!(finding["path"].is_null());
         let at = finding["offset"].as_u64().unwrap() as usize;
-        let expected = match finding["subject"].as_str().unwrap() {
-            "AWS access key ID" => AWS_KEY_ID,
-            "AWS secret access key" => AWS_SECRET,
-            "PEM private key" => &images.key_lines[0][..32],
-            other if other.starts_with("GitHub") => GITHUB_TOKEN,
+        let expected: &[&str] = match finding["subject"].as_str().unwrap() {
+            "AWS access key ID" => &[AWS_KEY_ID],
+            "AWS secret access key" => &[AWS_SECRET],
+            "PEM private key" => &[&images.key_lines[0][..32], packaged_line],
+            other if other.starts_with("GitHub") => &[GITHUB_TOKEN],
             other => panic!("unexpected kind {other}"),
         };
-        assert_eq!(
-            bytes.get(at..at + expected.len()),
-            Some(expected.as_bytes()),
+        assert!(
+            expected
+                .iter()
+                .any(|e| bytes.get(at..at + e.len()) == Some(e.as_bytes())),
             "{finding:#}"
         );
+    }
+    // The freed copy of a packaged test key is distribution content: info, as in files.
+    let shipped: Vec<&Value> = secrets
+        .iter()
+        .filter(|f| {
+            let at = f["offset"].as_u64().unwrap() as usize;
+            bytes.get(at..at + 32) == Some(packaged_line.as_bytes())
+        })
+        .collect();
+    assert!(!shipped.is_empty(), "the freed packaged key: {secrets:#?}");
+    for finding in shipped {
+        assert_eq!(finding["severity"], "info", "{finding:#}");
     }
     let unshredded = findings(&image, "residue.unshredded");
     let kinds: Vec<&str> = unshredded
@@ -357,4 +405,134 @@ fn no_output_holds_a_planted_secret() {
             assert!(!text.contains(planted), "{what} holds a planted secret");
         }
     }
+}
+
+/// An XFS volume whose free space is fragmented into more extents than one btree block
+/// holds (so the free-space btree has a root node over several leaves), with a credential
+/// removed by `rm`.
+fn xfs_image() -> &'static PathBuf {
+    static IMAGE: OnceLock<PathBuf> = OnceLock::new();
+    IMAGE.get_or_init(|| {
+        let dir = images().deleted.parent().unwrap().to_path_buf();
+        let image = dir.join("xfs.img");
+        fs::File::create(&image)
+            .unwrap()
+            .set_len(320 << 20)
+            .unwrap();
+        tool(
+            "mkfs.xfs",
+            &["-q", "-f", "-d", "agcount=2", image.to_str().unwrap()],
+        );
+        let mount = Mounted::new(&image, &dir.join("m-xfs"), "rw");
+        fs::create_dir_all(mount.0.join("etc")).unwrap();
+        fs::write(mount.0.join("etc/os-release"), "ID=rhel\nVERSION_ID=9.4\n").unwrap();
+        let files = mount.0.join("files");
+        fs::create_dir_all(&files).unwrap();
+        for n in 0..1600u32 {
+            fs::write(files.join(n.to_string()), vec![b'x'; 4096]).unwrap();
+        }
+        fs::write(
+            mount.0.join("credentials"),
+            format!("[default]\naws_access_key_id = {AWS_KEY_ID}\n"),
+        )
+        .unwrap();
+        tool("sync", &[]);
+        for n in (0..1600u32).step_by(2) {
+            fs::remove_file(files.join(n.to_string())).unwrap();
+        }
+        fs::remove_file(mount.0.join("credentials")).unwrap();
+        drop(mount);
+        image
+    })
+}
+
+/// xfs_db's list of free extents (`freesp -d`: AG, AG block, length), as merged byte
+/// ranges of the volume.
+fn xfs_db_free_bytes(image: &Path) -> u64 {
+    let geometry = tool(
+        "xfs_db",
+        &[
+            "-r",
+            "-c",
+            "sb 0",
+            "-c",
+            "p agblocks blocksize",
+            image.to_str().unwrap(),
+        ],
+    );
+    let field = |name: &str| -> u64 {
+        geometry
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} = ")))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let block = field("blocksize");
+    let listing = tool(
+        "xfs_db",
+        &["-r", "-c", "freesp -d", image.to_str().unwrap()],
+    );
+    let mut total = 0;
+    for line in listing.lines() {
+        let numbers: Vec<u64> = line
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        if let [_, _, len] = numbers[..] {
+            total += len * block;
+        }
+    }
+    assert!(total > 0, "{listing}");
+    total
+}
+
+#[test]
+fn xfs_free_space_matches_xfs_db_and_its_residue_is_found() {
+    let image = xfs_image();
+    let (run, inspect) = inspect_json(image);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let unallocated = &inspect["volumes"][0]["unallocated"];
+    assert_eq!(
+        unallocated["bytes"].as_u64(),
+        Some(xfs_db_free_bytes(image)),
+        "{inspect:#}"
+    );
+    // An AG's bnobt has more than one level after the fragmenting deletions.
+    let deepest = (0..2)
+        .map(|ag| {
+            let agf = format!("agf {ag}");
+            tool(
+                "xfs_db",
+                &[
+                    "-r",
+                    "-c",
+                    &agf,
+                    "-c",
+                    "p bnolevel",
+                    image.to_str().unwrap(),
+                ],
+            )
+        })
+        .filter_map(|p| p.trim().strip_prefix("bnolevel = ")?.parse::<u32>().ok())
+        .max();
+    assert!(
+        deepest >= Some(2),
+        "the test needs a btree with nodes: {deepest:?}"
+    );
+
+    let (code, report) = scan_json(image);
+    assert_eq!(code, 1, "{report:#}");
+    let secrets = findings(&report, "residue.secrets");
+    let bytes = fs::read(image).unwrap();
+    let found: Vec<&Value> = secrets
+        .iter()
+        .filter(|f| {
+            let at = f["offset"].as_u64().unwrap() as usize;
+            bytes.get(at..at + AWS_KEY_ID.len()) == Some(AWS_KEY_ID.as_bytes())
+        })
+        .collect();
+    assert!(!found.is_empty(), "{secrets:#?}");
+    assert!(found.iter().all(|f| f["area"] == "free space"));
 }

@@ -44,8 +44,13 @@ fn dumpe2fs_free_bytes(image: &Path) -> u64 {
 }
 
 fn unallocated(image: &Path) -> (u64, u64) {
+    unallocated_with_code(image, 0)
+}
+
+/// The same for an image `inspect` exits `code` on (3 for a volume with no OS root).
+fn unallocated_with_code(image: &Path, code: i32) -> (u64, u64) {
     let (run, report) = inspect_json(image);
-    run.expect_code(0);
+    run.expect_code(code);
     let volume = &report["volumes"][0];
     let u = &volume["unallocated"];
     let bytes = u["bytes"].as_u64().unwrap_or_else(|| panic!("{volume}"));
@@ -134,4 +139,41 @@ fn a_bitmap_that_fails_its_checksum_is_not_measured() {
     let error = u["error"].as_str().unwrap_or_else(|| panic!("{u}"));
     assert!(error.contains("block bitmap of group 0"), "{error}");
     assert!(error.contains("checksum"), "{error}");
+}
+
+/// FAT: the clusters the allocation table marks free, as `mdir` counts them, before and
+/// after a file is deleted with `mdel` (which frees its clusters and leaves their data).
+#[test]
+fn fat_free_clusters_match_mtools() {
+    let scratch = Scratch::new("unallocated", "fat", no_images);
+    let image = scratch.dir.join("esp.img");
+    let image_s = image.to_str().unwrap();
+    tool("mkfs.vfat", &["-C", image_s, "32768"]);
+    let data = scratch.dir.join("data");
+    fs::write(&data, crate::util::noise(300_000, 7)).unwrap();
+    let data_s = data.to_str().unwrap();
+    tool("mcopy", &["-i", image_s, data_s, "::/a"]);
+    tool("mcopy", &["-i", image_s, data_s, "::/b"]);
+    let mdir_free = || -> u64 {
+        let listing = tool("mdir", &["-i", image_s, "::"]);
+        let line = listing
+            .lines()
+            .find(|l| l.trim_end().ends_with("bytes free"))
+            .unwrap_or_else(|| panic!("{listing}"));
+        line.chars()
+            .filter(char::is_ascii_digit)
+            .collect::<String>()
+            .parse()
+            .unwrap()
+    };
+    let (bytes, nonzero) = unallocated_with_code(&image, 3);
+    assert_eq!(bytes, mdir_free());
+    assert_eq!(nonzero, 0, "free clusters of a fresh FAT are zero");
+    tool("mdel", &["-i", image_s, "::/a"]);
+    let (bytes_after, nonzero_after) = unallocated_with_code(&image, 3);
+    assert_eq!(bytes_after, mdir_free());
+    assert!(
+        (300_000..300_000 + 8192).contains(&nonzero_after),
+        "{nonzero_after}"
+    );
 }

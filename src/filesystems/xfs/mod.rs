@@ -8,6 +8,7 @@
 mod ag;
 mod bmap;
 mod dir;
+mod free_space;
 mod inode;
 mod inode_cache;
 mod log;
@@ -468,6 +469,14 @@ impl Filesystem for XfsFs {
 
     fn metadata(&self, node: NodeId) -> Result<Metadata, FsError> {
         Ok(self.inode(node)?.metadata())
+    }
+
+    fn unallocated(&self) -> Option<Result<Vec<std::ops::Range<u64>>, FsError>> {
+        Some(free_space::unallocated(self))
+    }
+
+    fn residue_areas(&self) -> Option<Result<Vec<crate::filesystems::residue::Area>, FsError>> {
+        Some(free_space::residue_areas(self))
     }
 
     fn usage(&self) -> Usage {

@@ -15,14 +15,14 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::secrets::CheckKey;
+use super::secrets::{CheckKey, SecretsPass};
 use super::{Check, CheckReport};
 use crate::filesystems::residue::{Area, AreaKind};
 use crate::guest::Guest;
 use crate::image::BlockSource;
 use crate::rules::finding::ResidueAt;
 use crate::rules::spec_error::EmptyList;
-use crate::rules::{Finding, Rule, SpecError};
+use crate::rules::{Finding, Rule, Severity, SpecError};
 use crate::secrets::{Checked, DetectorSpec, Scanner};
 
 /// Bytes read and scanned per work item: large enough for sequential reads, small enough
@@ -33,8 +33,9 @@ const CHUNK: u64 = 8 << 20;
 /// secrets engine's longest match is 4 KiB).
 const OVERLAP: u64 = 8 << 10;
 
-/// The unit of the zero test: a block of every filesystem read here divides it.
-const ZERO_BLOCK: usize = 4096;
+/// The unit of the zero and text tests: the smallest ext block; a FAT cluster may be
+/// smaller, so a block can hold the end of one file and the start of another.
+const BLOCK: usize = 1024;
 
 /// Findings listed per check; the rest are counted.
 const MAX_FINDINGS: usize = 1000;
@@ -110,12 +111,18 @@ pub struct ResidueStats {
     pub volumes: usize,
     /// Bytes in the areas (free space and journals).
     pub area_bytes: u64,
-    /// Of those, the bytes in blocks that are not all zeros: what the detectors ran over.
+    /// Of those, the bytes in 1 KiB blocks that are not all zeros.
     pub nonzero_bytes: u64,
+    /// Of those, the bytes in blocks of text (no NUL byte between their first and last
+    /// non-zero byte): what the detectors ran over. Binary blocks are skipped, as binary
+    /// files are by the secrets pass.
+    pub text_bytes: u64,
     /// Matches an allowlist removed.
     pub allowlisted: usize,
     /// Findings beyond the per-check limit, counted only.
     pub findings_dropped: usize,
+    /// Matches whose value a package ships in a live file, reported at `info`.
+    pub package_content: usize,
 }
 
 /// What the pass found, by check key.
@@ -179,6 +186,7 @@ struct Piece {
 /// matches that start in it.
 struct PieceScan {
     nonzero: u64,
+    text: u64,
     found: Vec<Found>,
 }
 
@@ -198,6 +206,7 @@ pub fn run_pass(
     checks: &[(CheckKey, &Compiled)],
     lenders: &[Arc<Rule>],
     guest: &Guest,
+    secrets: Option<&SecretsPass>,
 ) -> ResiduePass {
     let mut pass = ResiduePass::default();
     let unknown_all = |pass: &mut ResiduePass, why: String| {
@@ -262,6 +271,7 @@ pub fn run_pass(
             Some(volume) => scan_piece(&scanner, &enabled, volume.source, piece),
             None => Ok(PieceScan {
                 nonzero: 0,
+                text: 0,
                 found: Vec::new(),
             }),
         })
@@ -275,6 +285,7 @@ pub fn run_pass(
         let found = match outcome {
             Ok(scan) => {
                 pass.stats.nonzero_bytes += scan.nonzero;
+                pass.stats.text_bytes += scan.text;
                 scan.found
             }
             Err(e) => {
@@ -322,6 +333,17 @@ pub fn run_pass(
                 ),
             )
             .subject(owner.name.clone());
+            let shipped =
+                secrets.is_some_and(|s| s.package_fingerprints.contains(&hit.fingerprint));
+            if shipped {
+                pass.stats.package_content += 1;
+                finding.message = format!(
+                    "{} — the same value is in a file a package shipped unmodified \
+                     (distribution content, likely an earlier version of it)",
+                    finding.message
+                );
+                finding = finding.severity(Severity::Info);
+            }
             finding.fingerprint = Some(hit.fingerprint);
             pass.findings.entry(key.clone()).or_default().push(finding);
         }
@@ -379,10 +401,9 @@ fn scan_piece(
             .read_exact_at(piece.range.start, bytes)
             .map_err(|e| format!("read error at volume offset {}: {e}", piece.range.start))?;
         let own_len = piece.range.end.saturating_sub(piece.range.start) as usize;
-        let mut nonzero = 0u64;
+        let layout = Layout::of(bytes, own_len);
         let mut found = Vec::new();
-        for stretch in nonzero_stretches(bytes) {
-            nonzero += stretch.end.min(own_len).saturating_sub(stretch.start) as u64;
+        for stretch in layout.text {
             if stretch.start >= own_len {
                 continue;
             }
@@ -408,26 +429,76 @@ fn scan_piece(
                 }
             }
         }
-        Ok(PieceScan { nonzero, found })
+        Ok(PieceScan {
+            nonzero: layout.nonzero,
+            text: layout.text_bytes,
+            found,
+        })
     })
 }
 
-/// The stretches of `bytes` made of `ZERO_BLOCK`-sized blocks that are not all zeros,
-/// adjacent blocks joined.
-fn nonzero_stretches(bytes: &[u8]) -> Vec<Range<usize>> {
-    let mut stretches: Vec<Range<usize>> = Vec::new();
-    for (index, block) in bytes.chunks(ZERO_BLOCK).enumerate() {
-        if is_zero(block) {
-            continue;
-        }
-        let start = index * ZERO_BLOCK;
-        let end = start + block.len();
-        match stretches.last_mut() {
-            Some(last) if last.end == start => last.end = end,
-            _ => stretches.push(start..end),
-        }
+/// What a block of free space holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Block {
+    Zero,
+    /// A NUL byte between the first and the last non-zero byte: part of a binary file.
+    Binary,
+    /// Text, maybe after the zeros that end an earlier file's last block or before those
+    /// that end its own.
+    Text,
+}
+
+fn kind_of(block: &[u8]) -> Block {
+    if is_zero(block) {
+        return Block::Zero;
     }
-    stretches
+    let first = block.iter().position(|&b| b != 0).unwrap_or(0);
+    let last = block.iter().rposition(|&b| b != 0).unwrap_or(first);
+    match block.get(first..=last) {
+        Some(middle) if memchr::memchr(0, middle).is_none() => Block::Text,
+        _ => Block::Binary,
+    }
+}
+
+/// What a piece holds, block by block, looked at once.
+struct Layout {
+    /// Bytes of non-zero blocks within the piece proper (not its overlap).
+    nonzero: u64,
+    /// Bytes of text blocks within the piece proper.
+    text_bytes: u64,
+    /// The stretches of text blocks, adjacent ones joined, overlap included.
+    text: Vec<Range<usize>>,
+}
+
+impl Layout {
+    fn of(bytes: &[u8], own_len: usize) -> Layout {
+        let mut layout = Layout {
+            nonzero: 0,
+            text_bytes: 0,
+            text: Vec::new(),
+        };
+        for (index, block) in bytes.chunks(BLOCK).enumerate() {
+            let start = index * BLOCK;
+            let end = start + block.len();
+            let own = end.min(own_len).saturating_sub(start) as u64;
+            match kind_of(block) {
+                Block::Zero => continue,
+                Block::Binary => {
+                    layout.nonzero += own;
+                    continue;
+                }
+                Block::Text => {
+                    layout.nonzero += own;
+                    layout.text_bytes += own;
+                }
+            }
+            match layout.text.last_mut() {
+                Some(last) if last.end == start => last.end = end,
+                _ => layout.text.push(start..end),
+            }
+        }
+        layout
+    }
 }
 
 /// Whether every byte is zero: ORed as words, which compiles to vector instructions, so
@@ -446,19 +517,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stretches_skip_zero_blocks_and_join_neighbours() {
-        let mut bytes = vec![0u8; ZERO_BLOCK * 5 + 100];
-        bytes[ZERO_BLOCK + 7] = 1;
-        bytes[ZERO_BLOCK * 2 + 9] = 1;
-        bytes[ZERO_BLOCK * 5 + 99] = 1;
+    fn stretches_keep_text_blocks_and_join_neighbours() {
+        let mut bytes = vec![0u8; BLOCK * 6 + 100];
+        // Text that ends an earlier file's zeros, and text followed by its block's zeros.
+        bytes[BLOCK + 700..BLOCK * 2].fill(b'a');
+        bytes[BLOCK * 2..BLOCK * 2 + 9].fill(b'b');
+        // A binary block: a NUL between non-zero bytes.
+        bytes[BLOCK * 4] = 1;
+        bytes[BLOCK * 4 + 2] = 1;
+        bytes[BLOCK * 6 + 99] = b'c';
+        let layout = Layout::of(&bytes, BLOCK * 5);
         assert_eq!(
-            nonzero_stretches(&bytes),
-            vec![
-                ZERO_BLOCK..ZERO_BLOCK * 3,
-                ZERO_BLOCK * 5..ZERO_BLOCK * 5 + 100
-            ]
+            layout.text,
+            vec![BLOCK..BLOCK * 3, BLOCK * 6..BLOCK * 6 + 100]
         );
-        assert!(nonzero_stretches(&[0u8; 3]).is_empty());
+        // Within the first five blocks: two of text, one binary.
+        assert_eq!(
+            (layout.nonzero, layout.text_bytes),
+            (3 * BLOCK as u64, 2 * BLOCK as u64)
+        );
+        assert_eq!(kind_of(&bytes[BLOCK * 4..BLOCK * 5]), Block::Binary);
+        assert!(Layout::of(&[0u8; 3], 3).text.is_empty());
         assert!(!is_zero(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 1]));
     }
 }

@@ -216,6 +216,10 @@ pub struct SecretsPass {
     pub notes: Vec<String>,
     /// Regular files no secrets check's paths select (excluded by the rules), not read.
     pub outside_paths: usize,
+    /// The fingerprints of matches in files a package shipped unmodified: the same value
+    /// in free space is most likely an earlier version of such a file (an upgrade frees
+    /// the old one), distribution content too.
+    pub package_fingerprints: std::collections::HashSet<String>,
 }
 
 impl SecretsPass {
@@ -698,6 +702,7 @@ pub fn run_pass(checks: &[(CheckKey, &Compiled)], ctx: &ScanContext<'_>) -> Secr
             finding.fingerprint = Some(hit.fingerprint.clone());
             if let Some(package) = &shipped {
                 pass.stats.package_content += 1;
+                pass.package_fingerprints.insert(hit.fingerprint.clone());
                 finding.message = format!(
                     "{} — shipped unmodified by package {package} (distribution content)",
                     finding.message
