@@ -248,12 +248,12 @@ pub struct ScanArgs {
     /// sshd uses (SCAP Security Guide parity; stricter than sshd itself).
     #[arg(long)]
     pub sshd_strict: bool,
-    /// Also read every volume's free space and journal for what deleted files left there
+    /// Read every volume's free space and journal for what deleted files left there
     /// (rules residue.*): credentials, keys, host keys, histories removed without
-    /// shredding. Without it the residue rules are skipped.
+    /// shredding. The default; kept for scripts that say so.
     #[arg(long, overrides_with = "no_residue")]
     pub residue: bool,
-    /// Do not read free space and journals (the default).
+    /// Do not read free space and journals: the residue rules are skipped.
     #[arg(long, overrides_with = "residue")]
     pub no_residue: bool,
     /// Read at most this many bytes of content per file for credential rules (after

@@ -37,7 +37,8 @@ pub struct ScanConfig {
     pub open: guest::OpenOptions,
     /// The walk's entry cap (`--max-entries`); `None` is the default.
     pub max_entries: Option<usize>,
-    /// Read every volume's free space and journal for the residue rules (`--residue`).
+    /// Read every volume's free space and journal for the residue rules (on unless
+    /// `--no-residue`).
     pub residue: bool,
     /// Every rule loaded, selected or not: residue checks borrow the detectors of the
     /// rules they name (`detectors_from`) even when those rules are not selected.

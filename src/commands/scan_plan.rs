@@ -222,7 +222,8 @@ pub fn plan(args: &ScanArgs) -> Result<Plan, CommandError> {
             baseline,
             max_entries: args.read.max_entries(),
             open: args.read.open_options(),
-            residue: args.residue && !args.no_residue,
+            // On unless turned off: the last of --residue and --no-residue wins.
+            residue: !args.no_residue,
             loaded_rules: pack.rules().cloned().collect(),
         },
         stdout_format,

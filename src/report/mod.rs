@@ -276,7 +276,7 @@ pub struct Stats {
     pub bytes_read: u64,
     /// The secrets pass, when a secrets rule ran.
     pub secrets: Option<crate::rules::checks::secrets::SecretStats>,
-    /// The residue pass, with `--residue`; absent without it.
+    /// The residue pass; absent with `--no-residue` or when no residue rule ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub residue: Option<crate::rules::checks::residue::ResidueStats>,
     /// Checksum mismatches let through under `--ignore-checksums`; absent without it.

@@ -642,8 +642,6 @@ fn scan(image: &Path, extra: &[&OsStr], env: &[(&str, &str)]) -> (util::Run, Val
         OsStr::new("json"),
         OsStr::new("--as-of"),
         OsStr::new(AS_OF),
-        // The residue rules fail on leaky.img's freed blocks, and the rebuilt image has none.
-        OsStr::new("--residue"),
     ];
     args.extend_from_slice(extra);
     let run = amiscan_env(&args, env);

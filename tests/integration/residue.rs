@@ -1,4 +1,4 @@
-//! `scan --residue`: what deleted files leave in free space and the journal. The images are
+//! The residue rules: what deleted files leave in free space and the journal. The images are
 //! made the way a build host makes them: ext4 mounted through a loop device, files written
 //! by the kernel, synced, then removed with plain `rm` (their blocks freed, not cleared),
 //! or shredded with `shred -zu` and the free space zero-filled; one is mounted with
@@ -213,7 +213,6 @@ fn images() -> &'static Images {
 fn scan_json(image: &Path) -> (i32, Value) {
     let run = amiscan([
         "scan".as_ref(),
-        "--residue".as_ref(),
         // With the credential rules, whose pass tells which values packages ship.
         "--select".as_ref(),
         "residue.*,creds.*".as_ref(),
@@ -353,9 +352,10 @@ fn a_clean_image_passes() {
 }
 
 #[test]
-fn without_the_flag_residue_rules_are_skipped() {
+fn with_no_residue_the_residue_rules_are_skipped() {
     let run = amiscan([
         "scan".as_ref(),
+        "--no-residue".as_ref(),
         "--select".as_ref(),
         "residue.*".as_ref(),
         "--format".as_ref(),
@@ -377,7 +377,6 @@ fn no_output_holds_a_planted_secret() {
     for format in ["table", "json", "jsonl", "markdown", "sarif", "junit"] {
         let run = amiscan([
             "scan".as_ref(),
-            "--residue".as_ref(),
             "--format".as_ref(),
             format.as_ref(),
             "--remediation-script".as_ref(),

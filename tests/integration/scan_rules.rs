@@ -177,7 +177,7 @@ fn without_duration(mut report: Value) -> Value {
 #[test]
 fn leaky_fails_every_builtin_rule() {
     let rules = builtin_rules();
-    let (run, report) = scan("leaky", &["--residue"]);
+    let (run, report) = scan("leaky", &[]);
     run.expect_code(1);
     assert_eq!(report["summary"]["verdict"], "fail");
     assert_eq!(report["summary"]["exit_code"], 1);

@@ -91,10 +91,7 @@ impl Compiled {
     /// This check's share of the pass, found by its key.
     pub fn report(&self, key: &CheckKey, pass: Option<&ResiduePass>) -> CheckReport {
         let Some(pass) = pass else {
-            return CheckReport::skipped(
-                "the residue pass did not run: free space and journals are read with \
-                 `scan --residue`",
-            );
+            return CheckReport::skipped("free space and journals were not read (--no-residue)");
         };
         CheckReport {
             findings: pass.findings.get(key).cloned().unwrap_or_default(),
