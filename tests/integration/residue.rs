@@ -535,3 +535,26 @@ fn xfs_free_space_matches_xfs_db_and_its_residue_is_found() {
     assert!(!found.is_empty(), "{secrets:#?}");
     assert!(found.iter().all(|f| f["area"] == "free space"));
 }
+
+/// On a partitioned disk the offset counts from the start of the image, not of the
+/// partition: leaky.img's root filesystem (GPT partition 1, at 1 MiB) holds a file that
+/// debugfs removed.
+#[test]
+fn offsets_on_a_partitioned_disk_are_image_offsets() {
+    let image = crate::util::rule_image("leaky");
+    let (code, report) = scan_json(&image);
+    assert_eq!(code, 1);
+    let bytes = fs::read(&image).unwrap();
+    let key = b"AKIA4R7YQNPW2KXD5VTM";
+    let found: Vec<&Value> = findings(&report, "residue.secrets")
+        .iter()
+        .filter(|f| f["subject"] == "AWS access key ID")
+        .collect();
+    assert!(!found.is_empty(), "{report:#}");
+    for finding in found {
+        assert_eq!(finding["volume"], "p1");
+        let at = finding["offset"].as_u64().unwrap() as usize;
+        assert!(at >= 1 << 20, "{finding:#}");
+        assert_eq!(bytes.get(at..at + key.len()), Some(&key[..]), "{finding:#}");
+    }
+}
