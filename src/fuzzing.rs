@@ -167,7 +167,15 @@ pub fn walk_filesystem(fs: Arc<dyn Filesystem>) -> usize {
     // The free-space maps and journal ranges the residue pass reads (areas only: the
     // bytes in them are the secrets engine's, fuzzed on its own).
     let areas = match fs.residue_areas() {
-        Some(Ok(areas)) => areas.iter().map(|a| a.ranges.len()).sum(),
+        Some(Ok(areas)) => {
+            // And the former paths of the first free bytes, read back from the journal.
+            let starts: Vec<u64> = areas
+                .iter()
+                .flat_map(|a| a.ranges.iter().take(4).map(|r| r.start))
+                .collect();
+            let named = fs.former_paths(&starts).iter().flatten().count();
+            areas.iter().map(|a| a.ranges.len()).sum::<usize>() + named
+        }
         _ => 0,
     };
     let tree = guest::Tree::single(fs, 0, crate::image::Placement::default());

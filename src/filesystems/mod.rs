@@ -302,6 +302,13 @@ pub trait Filesystem: Send + Sync + fmt::Debug {
         None
     }
 
+    /// Where this reader can tell, the path (from the volume's root) of the file that
+    /// held the byte at each of `offsets` (volume offsets in free space) before it was
+    /// deleted; one answer per offset, `None` where it cannot.
+    fn former_paths(&self, offsets: &[u64]) -> Vec<Option<Vec<u8>>> {
+        vec![None; offsets.len()]
+    }
+
     /// The format's details, for `inspect`; none by default.
     fn details(&self) -> Option<FsDetails> {
         None

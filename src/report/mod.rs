@@ -185,6 +185,9 @@ pub struct ResidueInfo {
     pub area: &'static str,
     /// Byte offset on the image's virtual disk of the match's first byte.
     pub offset: u64,
+    /// The deleted file's former guest path, where the filesystem can tell (lossy text).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub formerly: Option<String>,
 }
 
 impl ResidueInfo {
@@ -193,6 +196,10 @@ impl ResidueInfo {
             volume: at.volume.clone(),
             area: at.area.as_str(),
             offset: at.offset,
+            formerly: at
+                .formerly
+                .as_ref()
+                .map(|path| path.json_text_and_bytes().0),
         }
     }
 }

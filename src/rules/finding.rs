@@ -13,6 +13,8 @@ pub struct ResidueAt {
     pub area: AreaKind,
     /// Byte offset of the match's first byte on the image's virtual disk.
     pub offset: u64,
+    /// The guest path of the deleted file that held it, where the filesystem can tell.
+    pub formerly: Option<GuestPath>,
 }
 
 /// One thing a rule found.

@@ -5,6 +5,7 @@
 //! `data=journal` so a file's content also lands in the journal. Mounting needs root, as
 //! CI runs; without it the suite fails, saying so.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -281,6 +282,40 @@ fn deleted_credentials_keys_and_histories_are_found_at_their_offsets() {
             "{finding:#}"
         );
     }
+    // The journal's old copies of inode tables and directories name the deleted files.
+    let subject_and_former: BTreeSet<(String, String)> = secrets
+        .iter()
+        .chain(findings(&image, "residue.unshredded"))
+        .map(|f| {
+            (
+                f["subject"].as_str().unwrap().to_string(),
+                f["formerly"].as_str().unwrap_or("(none)").to_string(),
+            )
+        })
+        .collect();
+    for (subject, former) in [
+        ("AWS access key ID", "/root/.aws/credentials"),
+        ("AWS secret access key", "/root/.aws/credentials"),
+        ("bash history record", "/root/.bash_history"),
+        ("PEM private key", "/etc/ssh/ssh_host_ed25519_key"),
+        ("OpenSSH public key", "/etc/ssh/ssh_host_ed25519_key.pub"),
+    ] {
+        assert!(
+            subject_and_former.contains(&(subject.to_string(), former.to_string())),
+            "{subject} formerly {former}: {subject_and_former:#?}"
+        );
+    }
+    let aws = secrets
+        .iter()
+        .find(|f| f["subject"] == "AWS access key ID")
+        .unwrap();
+    assert!(
+        aws["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("(formerly /root/.aws/credentials)"),
+        "{aws:#}"
+    );
     // The freed copy of a packaged test key is distribution content: info, as in files.
     let shipped: Vec<&Value> = secrets
         .iter()

@@ -273,19 +273,18 @@ fn usable_journal(fs: &Ext4Fs, inode: Inode) -> Result<(Inode, DataLayout), FsEr
     Ok((inode, layout))
 }
 
-/// Builds the overlay that replaying the internal journal of `fs` would produce, or
-/// refuses the journal when its superblock (read through the journal inode or through
-/// the superblock's backup of it) fails its checksum.
-pub(super) fn replay(fs: &Ext4Fs) -> Result<Replay, FsError> {
+/// The journal (its inode, or the superblock's backup of its map) as a file, and its
+/// superblock as read.
+struct Opened<'a> {
+    journal: JournalFile<'a>,
+    jsb: JournalSuperblock,
+    raw: Vec<u8>,
+    jsb_offset: u64,
+    from_backup: bool,
+}
+
+fn open(fs: &Ext4Fs, ino: u64) -> Result<Opened<'_>, FsError> {
     let sb = &fs.sb;
-    if !sb.has_compat(COMPAT_HAS_JOURNAL) || sb.s_journal_inum == 0 {
-        return Err(FsError::Unsupported {
-            feature: "ext4 journal needs recovery (unclean shutdown), but the log lives on an \
-                      external journal device and was not replayed"
-                .into(),
-        });
-    }
-    let ino = u64::from(sb.s_journal_inum);
     let what = What::of_inode("ext4 journal", ino);
     let JournalInode {
         inode,
@@ -301,6 +300,35 @@ pub(super) fn replay(fs: &Ext4Fs) -> Result<Replay, FsError> {
     };
     let (raw, jsb_offset) = journal.read(0)?;
     let jsb = parse_superblock(&raw, jsb_offset, journal.blocks, sb.block_size, what)?;
+    Ok(Opened {
+        journal,
+        jsb,
+        raw,
+        jsb_offset,
+        from_backup,
+    })
+}
+
+/// Builds the overlay that replaying the internal journal of `fs` would produce, or
+/// refuses the journal when its superblock (read through the journal inode or through
+/// the superblock's backup of it) fails its checksum.
+pub(super) fn replay(fs: &Ext4Fs) -> Result<Replay, FsError> {
+    let sb = &fs.sb;
+    if !sb.has_compat(COMPAT_HAS_JOURNAL) || sb.s_journal_inum == 0 {
+        return Err(FsError::Unsupported {
+            feature: "ext4 journal needs recovery (unclean shutdown), but the log lives on an \
+                      external journal device and was not replayed"
+                .into(),
+        });
+    }
+    let ino = u64::from(sb.s_journal_inum);
+    let Opened {
+        mut journal,
+        jsb,
+        raw,
+        jsb_offset,
+        from_backup,
+    } = open(fs, ino)?;
     let csum_v2_v3 = jsb.s_feature_incompat
         & (JBD2_FEATURE_INCOMPAT_CSUM_V2 | JBD2_FEATURE_INCOMPAT_CSUM_V3)
         != 0;
@@ -344,7 +372,7 @@ pub(super) fn replay(fs: &Ext4Fs) -> Result<Replay, FsError> {
         if block >= sb.s_blocks_count {
             return Err(FsError::corrupt(
                 CorruptKind::OutOfRange,
-                what.to_string(),
+                journal.what().to_string(),
                 replacement.offset,
                 format!(
                     "journal replays block {block}, outside the {}-block filesystem",
@@ -443,6 +471,54 @@ fn parse_superblock(
     })
 }
 
+/// How a journal's descriptor blocks lay out their tags (journal_tag_bytes()).
+#[derive(Debug, Clone, Copy)]
+struct TagFormat {
+    bytes: usize,
+    csum_v3: bool,
+    is_64bit: bool,
+}
+
+impl TagFormat {
+    fn of(jsb: &JournalSuperblock) -> Self {
+        let incompat = jsb.s_feature_incompat;
+        let is_64bit = incompat & JBD2_FEATURE_INCOMPAT_64BIT != 0;
+        let csum_v2 = incompat & JBD2_FEATURE_INCOMPAT_CSUM_V2 != 0;
+        let csum_v3 = incompat & JBD2_FEATURE_INCOMPAT_CSUM_V3 != 0;
+        let bytes = match (csum_v3, csum_v2, is_64bit) {
+            (true, _, _) => 16,
+            (false, true, true) => 14,
+            (false, true, false) => 10,
+            (false, false, true) => 12,
+            (false, false, false) => 8,
+        };
+        TagFormat {
+            bytes,
+            csum_v3,
+            is_64bit,
+        }
+    }
+
+    /// The filesystem block a tag names, and its flags.
+    fn read(&self, tag: &[u8]) -> (u64, u32) {
+        let low = u64::from(be32(tag, 0));
+        let flags = if self.csum_v3 {
+            be32(tag, 4)
+        } else {
+            u32::from(u16::from_be_bytes([
+                tag.get(6).copied().unwrap_or(0),
+                tag.get(7).copied().unwrap_or(0),
+            ]))
+        };
+        let high = if self.is_64bit {
+            u64::from(be32(tag, 8))
+        } else {
+            0
+        };
+        (low | (high << 32), flags)
+    }
+}
+
 /// Committed block writes, in log order, and the latest transaction revoking each block.
 struct Log {
     writes: Vec<(u32, u64, Replacement)>,
@@ -458,6 +534,17 @@ struct Checksums {
 }
 
 impl Checksums {
+    /// The log's v2 or v3 checksums, if it has them.
+    fn of(jsb: &JournalSuperblock) -> Option<Self> {
+        let incompat = jsb.s_feature_incompat;
+        let v2 = incompat & JBD2_FEATURE_INCOMPAT_CSUM_V2 != 0;
+        let v3 = incompat & JBD2_FEATURE_INCOMPAT_CSUM_V3 != 0;
+        (v2 || v3).then(|| Checksums {
+            seed: crc32c(!0, &jsb.s_uuid),
+            v3,
+        })
+    }
+
     /// Descriptor and revoke blocks end in a crc32c of the block with that field zeroed.
     fn block_tail_ok(&self, block: &[u8]) -> bool {
         let Some(split) = block.len().checked_sub(BLOCK_TAIL_LEN) else {
@@ -558,24 +645,11 @@ fn crc32c(crc: u32, data: &[u8]) -> u32 {
 /// v1 checksums, a commit whose crc32 does not match ends the log before it.
 fn scan(journal: &mut JournalFile<'_>, jsb: &JournalSuperblock) -> Result<Log, FsError> {
     let journal_what = journal.what();
-    let incompat = jsb.s_feature_incompat;
-    let is_64bit = incompat & JBD2_FEATURE_INCOMPAT_64BIT != 0;
-    let csum_v2 = incompat & JBD2_FEATURE_INCOMPAT_CSUM_V2 != 0;
-    let csum_v3 = incompat & JBD2_FEATURE_INCOMPAT_CSUM_V3 != 0;
     let csum_v1 = jsb.s_feature_compat & JBD2_FEATURE_COMPAT_CHECKSUM != 0;
     let mut crc32_sum = !0u32;
-    let checksums = (csum_v2 || csum_v3).then(|| Checksums {
-        seed: crc32c(!0, &jsb.s_uuid),
-        v3: csum_v3,
-    });
-    // journal_tag_bytes().
-    let tag_bytes: usize = match (csum_v3, csum_v2, is_64bit) {
-        (true, _, _) => 16,
-        (false, true, true) => 14,
-        (false, true, false) => 10,
-        (false, false, true) => 12,
-        (false, false, false) => 8,
-    };
+    let checksums = Checksums::of(jsb);
+    let tags = TagFormat::of(jsb);
+    let tag_bytes = tags.bytes;
     let tail = if checksums.is_some() {
         BLOCK_TAIL_LEN
     } else {
@@ -632,16 +706,7 @@ fn scan(journal: &mut JournalFile<'_>, jsb: &JournalSuperblock) -> Result<Log, F
                 let end = block_size.saturating_sub(tail);
                 while at + tag_bytes <= end {
                     let tag = block.get(at..at + tag_bytes).unwrap_or(&[]);
-                    let low = u64::from(be32(tag, 0));
-                    let flags = if csum_v3 {
-                        be32(tag, 4)
-                    } else {
-                        u32::from(u16::from_be_bytes([
-                            tag.get(6).copied().unwrap_or(0),
-                            tag.get(7).copied().unwrap_or(0),
-                        ]))
-                    };
-                    let high = if is_64bit { u64::from(be32(tag, 8)) } else { 0 };
+                    let (fs_block, flags) = tags.read(tag);
                     if budget == 0 {
                         break 'log;
                     }
@@ -659,7 +724,7 @@ fn scan(journal: &mut JournalFile<'_>, jsb: &JournalSuperblock) -> Result<Log, F
                     if intact {
                         count_record(data_offset)?;
                         pending_writes.push((
-                            low | (high << 32),
+                            fs_block,
                             Replacement {
                                 offset: data_offset,
                                 escaped: flags & JBD2_FLAG_ESCAPE != 0,
@@ -699,11 +764,11 @@ fn scan(journal: &mut JournalFile<'_>, jsb: &JournalSuperblock) -> Result<Log, F
                 }
                 let r_count = usize::try_from(be32(&block, JOURNAL_HEADER_LEN)).unwrap_or(0);
                 let end = r_count.min(block_size.saturating_sub(tail));
-                let record = if is_64bit { 8 } else { 4 };
+                let record = if tags.is_64bit { 8 } else { 4 };
                 let mut at = REVOKE_RECORDS_START;
                 while at + record <= end {
                     let mut blocknr = u64::from(be32(&block, at));
-                    if is_64bit {
+                    if tags.is_64bit {
                         blocknr = (blocknr << 32) | u64::from(be32(&block, at + 4));
                     }
                     count_record(block_offset)?;
@@ -759,4 +824,66 @@ pub(super) fn area(fs: &Ext4Fs) -> Result<Vec<std::ops::Range<u64>>, FsError> {
         logical += len;
     }
     Ok(ranges)
+}
+
+/// Every block copy the journal still holds, old transactions included, as (filesystem
+/// block, volume offset of the copy): what a descriptor block anywhere in the log area
+/// names, whether or not its transaction was committed or has long been checkpointed.
+/// Only the residue pass's former paths read them, as hints: a descriptor that fails its
+/// checksum is skipped, and nothing here changes what the volume reads as.
+pub(super) fn logged_copies(fs: &Ext4Fs) -> Result<Vec<(u64, u64)>, FsError> {
+    let sb = &fs.sb;
+    if !sb.has_compat(COMPAT_HAS_JOURNAL) || sb.s_journal_inum == 0 {
+        return Ok(Vec::new());
+    }
+    let Opened {
+        mut journal, jsb, ..
+    } = open(fs, u64::from(sb.s_journal_inum))?;
+    let checksums = Checksums::of(&jsb);
+    let tags = TagFormat::of(&jsb);
+    let tail = if checksums.is_some() {
+        BLOCK_TAIL_LEN
+    } else {
+        0
+    };
+    let block_size = usize::try_from(sb.block_size).unwrap_or(usize::MAX);
+    let next = |pos: u64| {
+        if pos + 1 >= jsb.s_maxlen {
+            jsb.s_first
+        } else {
+            pos + 1
+        }
+    };
+    let mut copies = Vec::new();
+    // One look at each block of the log area; a descriptor's tags name at most the
+    // blocks that follow it, so the copies are bounded by the journal's length.
+    for pos in jsb.s_first..jsb.s_maxlen {
+        let (block, _) = journal.read(pos)?;
+        if be32(&block, 0) != JBD2_MAGIC_NUMBER || be32(&block, 4) != JBD2_DESCRIPTOR_BLOCK {
+            continue;
+        }
+        if checksums.is_some_and(|c| !c.block_tail_ok(&block)) {
+            continue;
+        }
+        let mut at = JOURNAL_HEADER_LEN;
+        let end = block_size.saturating_sub(tail);
+        let mut data = pos;
+        while at + tags.bytes <= end && copies.len() < jsb.s_maxlen as usize {
+            let tag = block.get(at..at + tags.bytes).unwrap_or(&[]);
+            let (fs_block, flags) = tags.read(tag);
+            data = next(data);
+            // An escaped copy's first four bytes were changed: it is no block's image.
+            if flags & JBD2_FLAG_ESCAPE == 0 {
+                copies.push((fs_block, journal.offset_of(data)?));
+            }
+            at += tags.bytes;
+            if flags & JBD2_FLAG_SAME_UUID == 0 {
+                at += UUID_LEN;
+            }
+            if flags & JBD2_FLAG_LAST_TAG != 0 {
+                break;
+            }
+        }
+    }
+    Ok(copies)
 }

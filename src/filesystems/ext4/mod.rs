@@ -10,6 +10,7 @@ mod block_map;
 mod checksum;
 mod dir;
 mod extent;
+mod former;
 mod free_space;
 mod group_desc;
 mod inode;
@@ -634,6 +635,10 @@ impl Filesystem for Ext4Fs {
 
     fn residue_areas(&self) -> Option<Result<Vec<crate::filesystems::residue::Area>, FsError>> {
         Some(free_space::residue_areas(self))
+    }
+
+    fn former_paths(&self, offsets: &[u64]) -> Vec<Option<Vec<u8>>> {
+        former::former_paths(self, offsets)
     }
 
     fn details(&self) -> Option<FsDetails> {

@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 use super::secrets::{CheckKey, SecretsPass};
 use super::{Check, CheckReport};
 use crate::filesystems::residue::{Area, AreaKind};
-use crate::guest::Guest;
+use crate::filesystems::Filesystem;
+use crate::guest::{Guest, GuestPath};
 use crate::image::BlockSource;
 use crate::rules::finding::ResidueAt;
 use crate::rules::spec_error::EmptyList;
@@ -167,6 +168,9 @@ fn combine(checks: &[(CheckKey, &Compiled)], lenders: &[Arc<Rule>]) -> (Checked,
 struct VolumeAreas<'g> {
     id: &'g str,
     source: &'g dyn BlockSource,
+    fs: &'g dyn Filesystem,
+    /// Where the guest mounts it, to turn a former path into a guest path.
+    mount_point: Option<&'g [u8]>,
     areas: Vec<Area>,
 }
 
@@ -249,6 +253,8 @@ pub fn run_pass(
             Some(Ok(areas)) => volumes.push(VolumeAreas {
                 id,
                 source: source.as_ref(),
+                fs: fs.as_ref(),
+                mount_point: state.mount_point.as_deref(),
                 areas,
             }),
         }
@@ -274,81 +280,125 @@ pub fn run_pass(
         })
         .collect();
 
-    let mut listed: HashMap<usize, usize> = HashMap::new();
+    // Matches in order, allowlisted ones counted and dropped.
+    let mut kept: Vec<(&Piece, Found)> = Vec::new();
     for (piece, outcome) in pieces.iter().zip(outcomes) {
         let Some(volume) = volumes.get(piece.volume) else {
             continue;
         };
-        let found = match outcome {
+        match outcome {
             Ok(scan) => {
                 pass.stats.nonzero_bytes += scan.nonzero;
                 pass.stats.text_bytes += scan.text;
-                scan.found
+                for hit in scan.found {
+                    if hit.allowlisted {
+                        pass.stats.allowlisted += 1;
+                    } else {
+                        kept.push((piece, hit));
+                    }
+                }
             }
-            Err(e) => {
-                unknown_all(
-                    &mut pass,
-                    format!(
-                        "volume {}: {} not read: {e}",
-                        volume.id,
-                        piece.area.as_str()
-                    ),
-                );
-                continue;
-            }
-        };
-        for hit in found {
-            if hit.allowlisted {
-                pass.stats.allowlisted += 1;
-                continue;
-            }
-            let Some(owner) = owners.get(hit.detector) else {
-                continue;
-            };
-            let Some((key, check)) = checks.get(owner.check) else {
-                continue;
-            };
-            let count = listed.entry(owner.check).or_default();
-            if *count >= MAX_FINDINGS {
-                pass.stats.findings_dropped += 1;
-                continue;
-            }
-            *count += 1;
-            let offset = volume.source.disk_offset(hit.at).unwrap_or(hit.at);
-            let mut finding = Finding::in_residue(
-                ResidueAt {
-                    volume: volume.id.to_string(),
-                    area: piece.area,
-                    offset,
-                },
+            Err(e) => unknown_all(
+                &mut pass,
                 format!(
-                    "{} ({}) in the {} of volume {}, at image offset {offset}",
-                    check.spec.message,
-                    owner.name,
-                    piece.area.as_str(),
-                    volume.id
+                    "volume {}: {} not read: {e}",
+                    volume.id,
+                    piece.area.as_str()
                 ),
-            )
-            .subject(owner.name.clone());
-            let shipped =
-                secrets.is_some_and(|s| s.package_fingerprints.contains(&hit.fingerprint));
-            if shipped {
-                pass.stats.package_content += 1;
-                finding.message = format!(
-                    "{} — the same value is in a file a package shipped unmodified \
-                     (distribution content, likely an earlier version of it)",
-                    finding.message
-                );
-                finding = finding.severity(Severity::Info);
-            }
-            finding.fingerprint = Some(hit.fingerprint);
-            pass.findings.entry(key.clone()).or_default().push(finding);
+            ),
         }
+    }
+    let former = former_paths(&volumes, &kept);
+    let mut listed: HashMap<usize, usize> = HashMap::new();
+    for ((piece, hit), formerly) in kept.into_iter().zip(former) {
+        let Some(volume) = volumes.get(piece.volume) else {
+            continue;
+        };
+        let Some(owner) = owners.get(hit.detector) else {
+            continue;
+        };
+        let Some((key, check)) = checks.get(owner.check) else {
+            continue;
+        };
+        let count = listed.entry(owner.check).or_default();
+        if *count >= MAX_FINDINGS {
+            pass.stats.findings_dropped += 1;
+            continue;
+        }
+        *count += 1;
+        let offset = volume.source.disk_offset(hit.at).unwrap_or(hit.at);
+        let was = formerly
+            .as_ref()
+            .map(|path| format!(" (formerly {})", path.display()))
+            .unwrap_or_default();
+        let mut finding = Finding::in_residue(
+            ResidueAt {
+                volume: volume.id.to_string(),
+                area: piece.area,
+                offset,
+                formerly,
+            },
+            format!(
+                "{} ({}) in the {} of volume {}, at image offset {offset}{was}",
+                check.spec.message,
+                owner.name,
+                piece.area.as_str(),
+                volume.id
+            ),
+        )
+        .subject(owner.name.clone());
+        let shipped = secrets.is_some_and(|s| s.package_fingerprints.contains(&hit.fingerprint));
+        if shipped {
+            pass.stats.package_content += 1;
+            finding.message = format!(
+                "{} — the same value is in a file a package shipped unmodified \
+                 (distribution content, likely an earlier version of it)",
+                finding.message
+            );
+            finding = finding.severity(Severity::Info);
+        }
+        finding.fingerprint = Some(hit.fingerprint);
+        pass.findings.entry(key.clone()).or_default().push(finding);
     }
     for findings in pass.findings.values_mut() {
         findings.sort();
     }
     pass
+}
+
+/// The former guest path of each free-space match, where its volume's reader can tell
+/// (asked once per volume, only for volumes with matches).
+fn former_paths(volumes: &[VolumeAreas<'_>], kept: &[(&Piece, Found)]) -> Vec<Option<GuestPath>> {
+    let mut former = vec![None; kept.len()];
+    for (index, volume) in volumes.iter().enumerate() {
+        let asked: Vec<usize> = (0..kept.len())
+            .filter(|&i| {
+                kept.get(i)
+                    .is_some_and(|(p, _)| p.volume == index && p.area == AreaKind::Free)
+            })
+            .collect();
+        if asked.is_empty() {
+            continue;
+        }
+        let offsets: Vec<u64> = asked
+            .iter()
+            .filter_map(|&i| kept.get(i).map(|(_, hit)| hit.at))
+            .collect();
+        let answers = volume.fs.former_paths(&offsets);
+        for (&i, answer) in asked.iter().zip(answers) {
+            let Some(path) = answer else { continue };
+            let mut guest = volume
+                .mount_point
+                .filter(|m| *m != b"/")
+                .map(<[u8]>::to_vec)
+                .unwrap_or_default();
+            guest.extend_from_slice(&path);
+            if let Some(slot) = former.get_mut(i) {
+                *slot = Some(GuestPath::from(guest));
+            }
+        }
+    }
+    former
 }
 
 /// Splits every area's ranges into chunks of at most `CHUNK` bytes.
