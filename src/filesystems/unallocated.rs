@@ -40,30 +40,47 @@ fn count(
     volume: &dyn BlockSource,
     block: u64,
 ) -> Result<Unallocated, FsError> {
-    let mut total = Unallocated::default();
-    let mut buf = vec![0u8; READ];
-    for range in ranges {
-        // Free-space maps come from the disk: a range past the volume's end is corruption,
-        // reported by the read below, never a large allocation.
-        total.bytes = total
-            .bytes
-            .saturating_add(range.end.saturating_sub(range.start));
-        let mut at = range.start;
-        while at < range.end {
-            let len = (range.end - at).min(READ as u64);
-            let Some(chunk) = buf.get_mut(..len as usize) else {
-                break;
-            };
-            volume
-                .read_exact_at(at, chunk)
-                .map_err(|e| FsError::io("unallocated space".to_string(), at, e))?;
-            for piece in chunk.chunks(block as usize) {
-                if piece.iter().any(|&b| b != 0) {
-                    total.nonzero_bytes += piece.len() as u64;
-                }
-            }
-            at += len;
-        }
-    }
-    Ok(total)
+    use rayon::prelude::*;
+    let bytes = ranges
+        .iter()
+        .map(|r| r.end.saturating_sub(r.start))
+        .fold(0u64, u64::saturating_add);
+    // Pieces of at most READ bytes, read in parallel: a large volume's free space is
+    // gigabytes. Free-space maps come from the disk: a range past the volume's end is
+    // corruption, reported by the read, never a large allocation.
+    let pieces: Vec<Range<u64>> = ranges
+        .iter()
+        .flat_map(|range| {
+            let (start, end) = (range.start, range.end.max(range.start));
+            (0..(end - start).div_ceil(READ as u64)).map(move |i| {
+                let from = start + i * READ as u64;
+                from..(from + READ as u64).min(end)
+            })
+        })
+        .collect();
+    let nonzero = pieces
+        .par_iter()
+        .map_init(
+            || vec![0u8; READ],
+            |buf, piece| -> Result<u64, FsError> {
+                let len = (piece.end - piece.start) as usize;
+                let chunk = buf.get_mut(..len).unwrap_or_default();
+                volume
+                    .read_exact_at(piece.start, chunk)
+                    .map_err(|e| FsError::io("unallocated space".to_string(), piece.start, e))?;
+                Ok(chunk
+                    .chunks(block as usize)
+                    .filter(|piece| piece.iter().any(|&b| b != 0))
+                    .map(|piece| piece.len() as u64)
+                    .sum())
+            },
+        )
+        .collect::<Vec<_>>()
+        .into_iter()
+        // In order: the error named is the first piece's that failed, whichever thread.
+        .sum::<Result<u64, FsError>>()?;
+    Ok(Unallocated {
+        bytes,
+        nonzero_bytes: nonzero,
+    })
 }

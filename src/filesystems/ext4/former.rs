@@ -75,16 +75,26 @@ fn read_copies(fs: &Ext4Fs, copies: &[(u64, u64)]) -> Logged {
     let sb = &fs.sb;
     let per_block = (sb.block_size / sb.inode_size.max(1)).max(1);
     let table_blocks = (u64::from(sb.s_inodes_per_group) * sb.inode_size).div_ceil(sb.block_size);
-    // Inode-table block → (group, index of the block in the table).
-    let mut tables: HashMap<u64, (u64, u64)> = HashMap::new();
-    for (group, desc) in fs.groups.iter().enumerate() {
-        let Ok(desc) = desc.usable(group as u64, &What::fs("ext4 group descriptor")) else {
-            continue;
-        };
-        for index in 0..table_blocks {
-            tables.insert(desc.bg_inode_table + index, (group as u64, index));
-        }
-    }
+    // Inode tables as (first block, group), sorted: one entry per group, so a large
+    // volume's thousands of table blocks cost no map of their own.
+    let mut tables: Vec<(u64, u64)> = fs
+        .groups
+        .iter()
+        .enumerate()
+        .filter_map(|(group, desc)| {
+            let desc = desc
+                .usable(group as u64, &What::fs("ext4 group descriptor"))
+                .ok()?;
+            Some((desc.bg_inode_table, group as u64))
+        })
+        .collect();
+    tables.sort_unstable();
+    let table_of = |block: u64| -> Option<(u64, u64)> {
+        let at = tables.partition_point(|&(start, _)| start <= block);
+        let &(start, group) = tables.get(at.checked_sub(1)?)?;
+        let index = block - start;
+        (index < table_blocks).then_some((group, index))
+    };
     let mut logged = Logged::default();
     for &(fs_block, offset) in copies {
         let Ok(copy) = fs
@@ -93,7 +103,7 @@ fn read_copies(fs: &Ext4Fs, copies: &[(u64, u64)]) -> Logged {
         else {
             continue;
         };
-        if let Some(&(group, index)) = tables.get(&fs_block) {
+        if let Some((group, index)) = table_of(fs_block) {
             for slot in 0..per_block {
                 let at = (slot * sb.inode_size) as usize;
                 let Some(raw) = copy.get(at..at + sb.inode_size as usize) else {
