@@ -593,3 +593,52 @@ fn offsets_on_a_partitioned_disk_are_image_offsets() {
         assert_eq!(bytes.get(at..at + key.len()), Some(&key[..]), "{finding:#}");
     }
 }
+
+/// Free space full of key-shaped text costs a count, not memory: 5000 distinct access
+/// key ids in one freed file give 1000 findings (the per-rule list) and count the rest.
+#[test]
+fn a_flood_of_matches_is_capped_and_counted() {
+    let dir = images().deleted.parent().unwrap().join("flood");
+    fs::create_dir_all(&dir).unwrap();
+    let tree = os_tree(&dir);
+    let image = blank(&dir, "flood.img", &tree);
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let noise = crate::util::noise(5000 * 16, 11);
+    let mut text = String::new();
+    let mut keys = BTreeSet::new();
+    for chunk in noise.chunks(16) {
+        let tail: String = chunk
+            .iter()
+            .map(|b| alphabet[usize::from(*b) % 32] as char)
+            .collect();
+        let placeholder = ["ABCD", "1234", "0000", "FAKE", "TEST", "DUMMY", "XXXX"]
+            .iter()
+            .any(|p| tail.contains(p));
+        if !placeholder && keys.insert(tail.clone()) {
+            text.push_str(&format!("key = AKIA{tail}\n"));
+        }
+    }
+    let count = keys.len();
+    assert!(count > 4000, "{count}");
+    let file = dir.join("keys.txt");
+    fs::write(&file, text).unwrap();
+    let image_s = image.to_str().unwrap();
+    let write = format!("write {} /keys.txt", file.display());
+    tool("debugfs", &["-w", "-R", &write, image_s]);
+    tool("debugfs", &["-w", "-R", "rm /keys.txt", image_s]);
+    let (code, report) = scan_json(&image);
+    assert_eq!(code, 1);
+    // At most 1000 listed (the scanner's own cap per stretch counts allowlisted matches
+    // too), and every match accounted for.
+    let listed = findings(&report, "residue.secrets").len();
+    assert!((900..=1000).contains(&listed), "{listed}");
+    let stats = &report["stats"]["residue"];
+    let dropped = stats["findings_dropped"].as_u64().unwrap() as usize;
+    let allowlisted = stats["allowlisted"].as_u64().unwrap() as usize;
+    assert!(dropped >= 4000 - 1000, "{stats:#}");
+    assert_eq!(
+        listed + dropped + allowlisted,
+        count,
+        "listed {listed}, dropped {dropped}, allowlisted {allowlisted}"
+    );
+}

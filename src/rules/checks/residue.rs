@@ -41,6 +41,11 @@ const BLOCK: usize = 1024;
 /// Findings listed per check; the rest are counted.
 const MAX_FINDINGS: usize = 1000;
 
+/// Matches kept per piece, and in all: free space full of key-shaped text (a crafted
+/// image, a dump of test data) costs a count, not memory. The rest are counted.
+const MAX_MATCHES_PER_PIECE: usize = MAX_FINDINGS;
+const MAX_MATCHES: usize = 20 * MAX_FINDINGS;
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
@@ -189,6 +194,10 @@ struct PieceScan {
     nonzero: u64,
     text: u64,
     found: Vec<Found>,
+    /// Matches beyond `MAX_MATCHES_PER_PIECE`, counted only.
+    dropped: usize,
+    /// Matches an allowlist removed.
+    allowlisted: usize,
 }
 
 /// A match in a piece: the detector, where it starts in the volume, its fingerprint.
@@ -196,7 +205,6 @@ struct Found {
     detector: usize,
     at: u64,
     fingerprint: String,
-    allowlisted: bool,
 }
 
 /// Reads every volume's free space and journal once and scans them for every residue
@@ -275,12 +283,14 @@ pub fn run_pass(
             None => Ok(PieceScan {
                 nonzero: 0,
                 text: 0,
+                dropped: 0,
+                allowlisted: 0,
                 found: Vec::new(),
             }),
         })
         .collect();
 
-    // Matches in order, allowlisted ones counted and dropped.
+    // Matches in order.
     let mut kept: Vec<(&Piece, Found)> = Vec::new();
     for (piece, outcome) in pieces.iter().zip(outcomes) {
         let Some(volume) = volumes.get(piece.volume) else {
@@ -290,9 +300,11 @@ pub fn run_pass(
             Ok(scan) => {
                 pass.stats.nonzero_bytes += scan.nonzero;
                 pass.stats.text_bytes += scan.text;
+                pass.stats.findings_dropped += scan.dropped;
+                pass.stats.allowlisted += scan.allowlisted;
                 for hit in scan.found {
-                    if hit.allowlisted {
-                        pass.stats.allowlisted += 1;
+                    if kept.len() >= MAX_MATCHES {
+                        pass.stats.findings_dropped += 1;
                     } else {
                         kept.push((piece, hit));
                     }
@@ -450,6 +462,8 @@ fn scan_piece(
         let own_len = piece.range.end.saturating_sub(piece.range.start) as usize;
         let layout = Layout::of(bytes, own_len);
         let mut found = Vec::new();
+        let mut dropped = 0usize;
+        let mut allowlisted = 0usize;
         for stretch in layout.text {
             if stretch.start >= own_len {
                 continue;
@@ -459,19 +473,22 @@ fn scan_piece(
             };
             let scan = scanner.scan_raw(content, enabled);
             let base = piece.range.start + stretch.start as u64;
-            let hits = scan
-                .hits
-                .into_iter()
-                .map(|h| (h, false))
-                .chain(scan.allowlisted.into_iter().map(|h| (h, true)));
-            for (hit, allowlisted) in hits {
-                let at = base + hit.offset;
-                if at < piece.range.end {
+            let starts_here = |offset: u64| base + offset < piece.range.end;
+            // Beyond the scanner's own cap per call, matches are counted only.
+            dropped += usize::try_from(scan.hits_dropped).unwrap_or(usize::MAX);
+            allowlisted += scan
+                .allowlisted
+                .iter()
+                .filter(|hit| starts_here(hit.offset))
+                .count();
+            for hit in scan.hits.into_iter().filter(|hit| starts_here(hit.offset)) {
+                if found.len() >= MAX_MATCHES_PER_PIECE {
+                    dropped += 1;
+                } else {
                     found.push(Found {
                         detector: hit.detector,
-                        at,
+                        at: base + hit.offset,
                         fingerprint: hit.fingerprint,
-                        allowlisted,
                     });
                 }
             }
@@ -479,6 +496,8 @@ fn scan_piece(
         Ok(PieceScan {
             nonzero: layout.nonzero,
             text: layout.text_bytes,
+            dropped,
+            allowlisted,
             found,
         })
     })
