@@ -6,10 +6,10 @@
 #   residue.img   the same after a loop mount and `rm -rf` of usr/share, usr/lib/gcc and
 #                 usr/lib/libreoffice (about 700 MB): the free space holds what they held.
 # For each image, median wall time and peak RSS of
-#   (a) the default scan;
-#   (b) the default scan with --residue;
-#   (c) `--select 'residue.*'` with --residue, and (d) without it (the walk alone): (c)
-#       minus (d) is the residue pass;
+#   (a) the scan without residue (--no-residue: 0.4.0's default scan);
+#   (b) the default scan (residue included);
+#   (c) `--select 'residue.*'`, and (d) the same with --no-residue (open and walk
+#       alone): (c) minus (d) is the residue pass;
 #   (e) reading the free ranges dumpe2fs lists, in order, with 8 MiB preads (python), and
 #   (f) `cat` of the whole image: the sequential-read baselines.
 # Warm page cache, in one session. Building residue.img needs root (loop mount).
@@ -89,10 +89,11 @@ for image in secrets residue; do
   free_ranges "$img"
   echo "== $image.img: $(awk '{s += $2 - $1} END {printf "%.0f", s / 1048576}' "$ranges") MiB free in $(wc -l <"$ranges") ranges"
   $bin inspect "$img" | grep -i unallocated || true
-  measure "(a) scan (default rules)" $bin scan --fail-on never "$img"
-  measure "(b) scan --residue" $bin scan --residue --fail-on never "$img"
-  measure "(c) scan --residue --select 'residue.*'" $bin scan --residue --select 'residue.*' --fail-on never "$img"
-  measure "(d) scan --select 'residue.*' (walk only)" $bin scan --select 'residue.*' --fail-on never "$img"
+  measure "(a) scan --no-residue" $bin scan --no-residue --fail-on never "$img"
+  measure "(b) scan (default, with residue)" $bin scan --fail-on never "$img"
+  measure "(c) scan --select 'residue.*'" $bin scan --select 'residue.*' --fail-on never "$img"
+  measure "(d) scan --select 'residue.*' --no-residue (walk only)" $bin scan --select 'residue.*' --no-residue --fail-on never "$img"
   measure "(e) read the free ranges (8 MiB preads)" python3 "$reader" "$img" "$ranges"
   measure "(f) cat the whole image" cat "$img"
+  measure "(g) inspect (measures the free space)" $bin inspect "$img"
 done
