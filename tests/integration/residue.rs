@@ -642,3 +642,27 @@ fn a_flood_of_matches_is_capped_and_counted() {
         "listed {listed}, dropped {dropped}, allowlisted {allowlisted}"
     );
 }
+
+/// Free space that cannot be read is never a pass: a volume cut short leaves the residue
+/// rules `error`, naming the area and where the read failed.
+#[test]
+fn free_space_that_cannot_be_read_makes_the_rules_error() {
+    let dir = images().clean.parent().unwrap().join("cut");
+    fs::create_dir_all(&dir).unwrap();
+    let image = dir.join("cut.img");
+    fs::copy(&images().clean, &image).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&image)
+        .unwrap()
+        .set_len(40 << 20)
+        .unwrap();
+    let (code, report) = scan_json(&image);
+    assert_eq!(code, 3, "{report:#}");
+    for rule in ["residue.secrets", "residue.unshredded"] {
+        let result = rule_result(&report, rule);
+        assert_eq!(result["status"], "error", "{result:#}");
+        let reason = result["reason"].as_str().unwrap_or_default();
+        assert!(reason.contains("free space not read"), "{reason}");
+    }
+}

@@ -7,7 +7,7 @@
 //! (`detectors_from`), with the same allowlists and redaction as in files. Findings carry
 //! the volume, the area and the image byte offset — never the content.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -292,6 +292,7 @@ pub fn run_pass(
 
     // Matches in order.
     let mut kept: Vec<(&Piece, Found)> = Vec::new();
+    let mut failed: HashSet<(usize, AreaKind)> = HashSet::new();
     for (piece, outcome) in pieces.iter().zip(outcomes) {
         let Some(volume) = volumes.get(piece.volume) else {
             continue;
@@ -310,7 +311,8 @@ pub fn run_pass(
                     }
                 }
             }
-            Err(e) => unknown_all(
+            // The first failed read of each area is named; the area is unread either way.
+            Err(e) if failed.insert((piece.volume, piece.area)) => unknown_all(
                 &mut pass,
                 format!(
                     "volume {}: {} not read: {e}",
@@ -318,6 +320,7 @@ pub fn run_pass(
                     piece.area.as_str()
                 ),
             ),
+            Err(_) => {}
         }
     }
     let former = former_paths(&volumes, &kept);
