@@ -6,7 +6,7 @@
 //! block, when exactly one inode's logged extents claimed it. Everything here is a hint for
 //! a finding's message: a copy that does not parse is passed over, never an error.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::{journal, Ext4Fs, What};
 use crate::bytes::{le16, le32};
@@ -17,6 +17,10 @@ const EXTENT_MAGIC: u16 = 0xF30A;
 const MODE_TYPE: u16 = 0xF000;
 const MODE_FILE: u16 = 0x8000;
 const ROOT_INO: u64 = 2;
+/// The longest run one extent maps (an uninitialised extent's 32 767 blocks, rounded up).
+const MAX_RUN: u64 = 32_768;
+/// Matches whose former path is looked up, at most, per call.
+const MAX_LOOKUPS: usize = 1000;
 /// How deep a former path is followed up its directories.
 const MAX_DEPTH: usize = 64;
 /// Live entries looked at, at most, to name a former file's directory.
@@ -31,10 +35,11 @@ struct LoggedInode {
 /// What the journal's copies say.
 #[derive(Default)]
 struct Logged {
-    inodes: HashMap<u64, Vec<LoggedInode>>,
-    /// Directory entries: (inode, name, the directory's own inode when the copy holds
-    /// its `.` entry).
-    entries: Vec<(u64, Vec<u8>, Option<u64>)>,
+    /// Regular files' logged block runs by first block: (count, inode).
+    file_runs: BTreeMap<u64, Vec<(u64, u64)>>,
+    /// An inode's name and its directory's inode, from the first directory copy that
+    /// holds both (its entry, and the directory's `.`).
+    names: HashMap<u64, (Vec<u8>, u64)>,
 }
 
 /// The former path (from the volume's root) of the block at each of `offsets`, where
@@ -49,20 +54,16 @@ pub(super) fn former_paths(fs: &Ext4Fs, offsets: &[u64]) -> Vec<Option<Vec<u8>>>
     }
     let logged = read_copies(fs, &copies);
     let mut names = Names::new(fs, &logged);
-    for (path, offset) in paths.iter_mut().zip(offsets) {
+    for (path, offset) in paths.iter_mut().zip(offsets).take(MAX_LOOKUPS) {
         let block = offset / fs.sb.block_size;
         let owners: HashSet<u64> = logged
-            .inodes
-            .iter()
-            .filter(|(_, versions)| {
-                versions.iter().any(|v| {
-                    v.mode & MODE_TYPE == MODE_FILE
-                        && v.runs
-                            .iter()
-                            .any(|&(start, count)| start <= block && block < start + count)
-                })
+            .file_runs
+            .range(block.saturating_sub(MAX_RUN)..=block)
+            .flat_map(|(&start, runs)| {
+                runs.iter()
+                    .filter(move |&&(count, _)| block < start.saturating_add(count))
+                    .map(|&(_, ino)| ino)
             })
-            .map(|(&ino, _)| ino)
             .collect();
         if let [ino] = owners.into_iter().collect::<Vec<_>>()[..] {
             *path = names.path_of(ino);
@@ -110,8 +111,18 @@ fn read_copies(fs: &Ext4Fs, copies: &[(u64, u64)]) -> Logged {
                     break;
                 };
                 let ino = group * u64::from(sb.s_inodes_per_group) + index * per_block + slot + 1;
-                if let Some(inode) = logged_inode(raw) {
-                    logged.inodes.entry(ino).or_default().push(inode);
+                let Some(inode) = logged_inode(raw) else {
+                    continue;
+                };
+                if inode.mode & MODE_TYPE == MODE_FILE {
+                    for (start, count) in inode.runs {
+                        let count = count.min(MAX_RUN);
+                        logged
+                            .file_runs
+                            .entry(start)
+                            .or_default()
+                            .push((count, ino));
+                    }
                 }
             }
         } else if let Some(entries) = dir_entries(&copy) {
@@ -119,9 +130,10 @@ fn read_copies(fs: &Ext4Fs, copies: &[(u64, u64)]) -> Logged {
                 .iter()
                 .find(|(_, name)| name.as_slice() == b".")
                 .map(|(ino, _)| *ino);
+            let Some(own) = own else { continue };
             for (ino, name) in entries {
                 if name != b"." && name != b".." {
-                    logged.entries.push((ino, name, own));
+                    logged.names.entry(ino).or_insert((name, own));
                 }
             }
         }
@@ -228,14 +240,9 @@ impl<'a> Names<'a> {
                 }
                 return Some(path);
             }
-            let (name, dir) = self
-                .logged
-                .entries
-                .iter()
-                .find(|(entry, _, dir)| *entry == current && dir.is_some())
-                .map(|(_, name, dir)| (name.clone(), *dir))?;
-            parts.push(name);
-            current = dir?;
+            let (name, dir) = self.logged.names.get(&current)?;
+            parts.push(name.clone());
+            current = *dir;
         }
         None
     }
