@@ -156,6 +156,22 @@ fn images() -> &'static Images {
             let mount = Mounted::new(&deleted, &dir.join("m-deleted"), "rw");
             let mut planted = plant(&mount.0);
             let lines = key_lines(&mount.0);
+            // A directory of many blocks: the deleted file's entry lies in one without `.`.
+            let app = mount.0.join("srv/app");
+            fs::create_dir_all(&app).unwrap();
+            for n in 0..150 {
+                fs::write(
+                    app.join(format!("config-file-with-a-long-name-{n:03}.txt")),
+                    "x\n",
+                )
+                .unwrap();
+            }
+            fs::write(
+                app.join("zz-settings.env"),
+                format!("AWS_ACCESS_KEY_ID={AWS_KEY_ID}\n"),
+            )
+            .unwrap();
+            planted.push(app.join("zz-settings.env"));
             // An earlier version of a packaged file, freed by an upgrade: the same key.
             let old = mount.0.join("usr/share/demo/test.key.dpkg-old");
             fs::copy(mount.0.join(PACKAGED_KEY), &old).unwrap();
@@ -296,6 +312,7 @@ fn deleted_credentials_keys_and_histories_are_found_at_their_offsets() {
     for (subject, former) in [
         ("AWS access key ID", "/root/.aws/credentials"),
         ("AWS secret access key", "/root/.aws/credentials"),
+        ("AWS access key ID", "/srv/app/zz-settings.env"),
         ("bash history record", "/root/.bash_history"),
         ("PEM private key", "/etc/ssh/ssh_host_ed25519_key"),
         ("OpenSSH public key", "/etc/ssh/ssh_host_ed25519_key.pub"),

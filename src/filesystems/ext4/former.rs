@@ -16,6 +16,7 @@ const EXTENTS_FLAG: u32 = 0x0008_0000;
 const EXTENT_MAGIC: u16 = 0xF30A;
 const MODE_TYPE: u16 = 0xF000;
 const MODE_FILE: u16 = 0x8000;
+const MODE_DIR: u16 = 0x4000;
 const ROOT_INO: u64 = 2;
 /// The longest run one extent maps (an uninitialised extent's 32 767 blocks, rounded up).
 const MAX_RUN: u64 = 32_768;
@@ -56,16 +57,7 @@ pub(super) fn former_paths(fs: &Ext4Fs, offsets: &[u64]) -> Vec<Option<Vec<u8>>>
     let mut names = Names::new(fs, &logged);
     for (path, offset) in paths.iter_mut().zip(offsets).take(MAX_LOOKUPS) {
         let block = offset / fs.sb.block_size;
-        let owners: HashSet<u64> = logged
-            .file_runs
-            .range(block.saturating_sub(MAX_RUN)..=block)
-            .flat_map(|(&start, runs)| {
-                runs.iter()
-                    .filter(move |&&(count, _)| block < start.saturating_add(count))
-                    .map(|&(_, ino)| ino)
-            })
-            .collect();
-        if let [ino] = owners.into_iter().collect::<Vec<_>>()[..] {
+        if let Some(ino) = only_owner(&logged.file_runs, block) {
             *path = names.path_of(ino);
         }
     }
@@ -96,49 +88,77 @@ fn read_copies(fs: &Ext4Fs, copies: &[(u64, u64)]) -> Logged {
         let index = block - start;
         (index < table_blocks).then_some((group, index))
     };
-    let mut logged = Logged::default();
-    for &(fs_block, offset) in copies {
-        let Ok(copy) = fs
-            .disk
+    let read = |offset: u64| {
+        fs.disk
             .read_vec(What::fs("ext4 journal copy"), offset, sb.block_size)
-        else {
+            .ok()
+    };
+    let mut logged = Logged::default();
+    // Directories' logged runs, to tell which directory a block past its first (which
+    // has no `.` entry) belongs to.
+    let mut dir_runs: BTreeMap<u64, Vec<(u64, u64)>> = BTreeMap::new();
+    let mut other_blocks = Vec::new();
+    for &(fs_block, offset) in copies {
+        let Some((group, index)) = table_of(fs_block) else {
+            other_blocks.push((fs_block, offset));
             continue;
         };
-        if let Some((group, index)) = table_of(fs_block) {
-            for slot in 0..per_block {
-                let at = (slot * sb.inode_size) as usize;
-                let Some(raw) = copy.get(at..at + sb.inode_size as usize) else {
-                    break;
-                };
-                let ino = group * u64::from(sb.s_inodes_per_group) + index * per_block + slot + 1;
-                let Some(inode) = logged_inode(raw) else {
-                    continue;
-                };
-                if inode.mode & MODE_TYPE == MODE_FILE {
-                    for (start, count) in inode.runs {
-                        let count = count.min(MAX_RUN);
-                        logged
-                            .file_runs
-                            .entry(start)
-                            .or_default()
-                            .push((count, ino));
-                    }
-                }
+        let Some(copy) = read(offset) else { continue };
+        for slot in 0..per_block {
+            let at = (slot * sb.inode_size) as usize;
+            let Some(raw) = copy.get(at..at + sb.inode_size as usize) else {
+                break;
+            };
+            let ino = group * u64::from(sb.s_inodes_per_group) + index * per_block + slot + 1;
+            let Some(inode) = logged_inode(raw) else {
+                continue;
+            };
+            let runs = match inode.mode & MODE_TYPE {
+                MODE_FILE => &mut logged.file_runs,
+                MODE_DIR => &mut dir_runs,
+                _ => continue,
+            };
+            for (start, count) in inode.runs {
+                runs.entry(start)
+                    .or_default()
+                    .push((count.min(MAX_RUN), ino));
             }
-        } else if let Some(entries) = dir_entries(&copy) {
-            let own = entries
-                .iter()
-                .find(|(_, name)| name.as_slice() == b".")
-                .map(|(ino, _)| *ino);
-            let Some(own) = own else { continue };
-            for (ino, name) in entries {
-                if name != b"." && name != b".." {
-                    logged.names.entry(ino).or_insert((name, own));
-                }
+        }
+    }
+    for (fs_block, offset) in other_blocks {
+        let Some(copy) = read(offset) else { continue };
+        let Some(entries) = dir_entries(&copy) else {
+            continue;
+        };
+        let own = entries
+            .iter()
+            .find(|(_, name)| name.as_slice() == b".")
+            .map(|(ino, _)| *ino)
+            .or_else(|| only_owner(&dir_runs, fs_block));
+        let Some(own) = own else { continue };
+        for (ino, name) in entries {
+            if name != b"." && name != b".." {
+                logged.names.entry(ino).or_insert((name, own));
             }
         }
     }
     logged
+}
+
+/// The one inode whose logged runs in `runs` cover `block`, if exactly one does.
+fn only_owner(runs: &BTreeMap<u64, Vec<(u64, u64)>>, block: u64) -> Option<u64> {
+    let owners: HashSet<u64> = runs
+        .range(block.saturating_sub(MAX_RUN)..=block)
+        .flat_map(|(&start, runs)| {
+            runs.iter()
+                .filter(move |&&(count, _)| block < start.saturating_add(count))
+                .map(|&(_, ino)| ino)
+        })
+        .collect();
+    match owners.into_iter().collect::<Vec<_>>()[..] {
+        [ino] => Some(ino),
+        _ => None,
+    }
 }
 
 /// The block runs an inode's map names: a depth-0 extent tree's extents, or a block map's
