@@ -683,3 +683,35 @@ fn free_space_that_cannot_be_read_makes_the_rules_error() {
         assert!(reason.contains("free space not read"), "{reason}");
     }
 }
+
+/// A free-space btree block that fails its CRC is never used: `inspect` leaves the free
+/// space unmeasured, naming the block, and the residue rules are `error`.
+#[test]
+fn an_xfs_free_space_block_that_fails_its_crc_is_not_used() {
+    let image = xfs_image();
+    let copy = image.parent().unwrap().join("xfs-bad-bnobt.img");
+    fs::copy(image, &copy).unwrap();
+    let copy_s = copy.to_str().unwrap();
+    let root: u64 = tool("xfs_db", &["-r", "-c", "agf 0", "-c", "p bnoroot", copy_s])
+        .trim()
+        .strip_prefix("bnoroot = ")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut bytes = fs::read(&copy).unwrap();
+    // A byte of the records, well inside the block and covered by its CRC.
+    let at = (root * 4096 + 200) as usize;
+    bytes[at] ^= 0x40;
+    fs::write(&copy, &bytes).unwrap();
+    let (_, inspect) = inspect_json(&copy);
+    let error = inspect["volumes"][0]["unallocated"]["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{inspect:#}"));
+    assert!(error.contains("free-space btree block"), "{error}");
+    assert!(error.contains("CRC"), "{error}");
+    let (code, report) = scan_json(&copy);
+    assert_eq!(code, 3, "{report:#}");
+    for rule in ["residue.secrets", "residue.unshredded"] {
+        assert_eq!(rule_result(&report, rule)["status"], "error");
+    }
+}
